@@ -1,0 +1,180 @@
+//! The verified contents of a token.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+
+use crate::algorithm::Algorithm;
+use crate::scope::Scopes;
+
+/// A JWT NumericDate (RFC 7519 §2): seconds since the Unix epoch, possibly fractional.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct NumericDate(f64);
+
+impl NumericDate {
+    /// Builds a date from seconds since the epoch. `None` unless finite and within
+    /// ±10^13 seconds (about 300,000 years), so arithmetic on it cannot overflow.
+    pub fn from_seconds(secs: f64) -> Option<NumericDate> {
+        (secs.is_finite() && secs.abs() <= 1e13).then_some(NumericDate(secs))
+    }
+
+    /// Seconds since the epoch, as given.
+    pub fn as_seconds_f64(self) -> f64 {
+        self.0
+    }
+
+    /// Whole seconds since the epoch (rounded down).
+    pub fn as_seconds(self) -> i64 {
+        self.0.floor() as i64
+    }
+
+    /// As a `SystemTime`.
+    pub fn to_system_time(self) -> SystemTime {
+        let magnitude = Duration::from_secs_f64(self.0.abs());
+        if self.0 >= 0.0 {
+            UNIX_EPOCH + magnitude
+        } else {
+            UNIX_EPOCH - magnitude
+        }
+    }
+}
+
+/// How a token was verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifiedBy {
+    /// A JWS signature, checked with a key of the key set.
+    Jwt {
+        /// The signature algorithm.
+        algorithm: Algorithm,
+        /// The `kid` of the key, if it had one.
+        key_id: Option<Box<str>>,
+        /// The RFC 7638 thumbprint of the key, its identity even without a `kid`.
+        key_thumbprint: [u8; 32],
+    },
+    /// An RFC 7662 introspection response saying `"active": true`.
+    Introspection,
+}
+
+/// The claims of a verified token.
+///
+/// Registered claims are typed; scopes are a set; everything else is available raw
+/// ([`Claims::get`], parsed on first use) or as the application's own type
+/// ([`Claims::deserialize`]). Cloning is a reference-count increment.
+#[derive(Clone)]
+pub struct Claims {
+    inner: Arc<ClaimsInner>,
+}
+
+pub(crate) struct ClaimsInner {
+    pub(crate) payload: Box<str>,
+    pub(crate) issuer: Option<Box<str>>,
+    pub(crate) subject: Option<Box<str>>,
+    pub(crate) audiences: Box<[Box<str>]>,
+    pub(crate) expires_at: Option<NumericDate>,
+    pub(crate) not_before: Option<NumericDate>,
+    pub(crate) issued_at: Option<NumericDate>,
+    pub(crate) jwt_id: Option<Box<str>>,
+    pub(crate) client_id: Option<Box<str>>,
+    pub(crate) scopes: Scopes,
+    pub(crate) verified_by: VerifiedBy,
+    pub(crate) members: OnceLock<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Claims {
+    pub(crate) fn new(inner: ClaimsInner) -> Claims {
+        Claims {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
+    /// `sub`.
+    pub fn subject(&self) -> Option<&str> {
+        self.inner.subject.as_deref()
+    }
+
+    /// `aud`, as a list whether the token carried a string or an array.
+    pub fn audiences(&self) -> impl Iterator<Item = &str> {
+        self.inner.audiences.iter().map(AsRef::as_ref)
+    }
+
+    /// `exp`.
+    pub fn expires_at(&self) -> Option<NumericDate> {
+        self.inner.expires_at
+    }
+
+    /// `nbf`.
+    pub fn not_before(&self) -> Option<NumericDate> {
+        self.inner.not_before
+    }
+
+    /// `iat`.
+    pub fn issued_at(&self) -> Option<NumericDate> {
+        self.inner.issued_at
+    }
+
+    /// `jti`.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.inner.jwt_id.as_deref()
+    }
+
+    /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3).
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.client_id.as_deref()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &Scopes {
+        &self.inner.scopes
+    }
+
+    /// How the token was verified.
+    pub fn verified_by(&self) -> &VerifiedBy {
+        &self.inner.verified_by
+    }
+
+    /// The payload JSON, exactly as the issuer sent it.
+    pub fn payload_json(&self) -> &str {
+        &self.inner.payload
+    }
+
+    /// Any top-level claim, as JSON. The payload is parsed into a map the first time this
+    /// is called and kept.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.inner
+            .members
+            .get_or_init(|| serde_json::from_str(&self.inner.payload).unwrap_or_default())
+            .get(name)
+    }
+
+    /// The payload as the application's own type.
+    ///
+    /// # Errors
+    /// If the payload does not fit `T`.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.inner.payload)
+    }
+}
+
+impl fmt::Debug for Claims {
+    /// Registered claims only: custom claims may hold personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.inner;
+        f.debug_struct("Claims")
+            .field("iss", &c.issuer)
+            .field("sub", &c.subject)
+            .field("aud", &c.audiences)
+            .field("exp", &c.expires_at.map(NumericDate::as_seconds))
+            .field("client_id", &c.client_id)
+            .field("scopes", &c.scopes)
+            .field("verified_by", &c.verified_by)
+            .finish_non_exhaustive()
+    }
+}

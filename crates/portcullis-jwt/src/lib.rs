@@ -1,0 +1,82 @@
+//! Strict, fast, I/O-free verification of JWT access tokens.
+//!
+//! `portcullis-jwt` decides whether a compact JWS access token (RFC 7515, RFC 7519,
+//! profiled by RFC 9068) is genuine and acceptable, and returns what it says. It does no
+//! I/O: key sets come in as bytes or keys, time comes in as a value. Fetching key sets
+//! is `portcullis-issuer`'s job; HTTP is `portcullis`'s.
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use portcullis_jwt::{Algorithm, ErrorKind, KeySet, Validation};
+//!
+//! // The JWK Set of the issuer (fetched and cached by portcullis-issuer in real use).
+//! let jwks = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","alg":"EdDSA",
+//!     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+//! let keys = KeySet::from_jwks(jwks)?;
+//!
+//! let validation = Validation::builder()
+//!     .issuer("https://issuer.example")
+//!     .audience("https://api.example")
+//!     .algorithms([Algorithm::EdDSA])
+//!     .build()?;
+//!
+//! // Signed by the RFC 8037 example key.
+//! let token = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.\
+//!     eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwiYXVkIjoiaHR0cHM6Ly9hcGkuZXhhbXBsZSIsInN1YiI6ImFsaWNlIiwic2NvcGUiOiJyZWFkIHdyaXRlIiwiZXhwIjoyMDAwMDAwMDAwLCJpYXQiOjE3MDAwMDAwMDB9.\
+//!     GL2cD-4ODNa2_e4RCDO6Pb71oLKdUaPWPoqPVrRgV3MfIb2H3ovCm3E7q1c8Wsu2Be40hUkxm8TEWnnEPHyjBA";
+//!
+//! let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+//! let claims = validation.verify(token, &keys, now)?;
+//! assert_eq!(claims.subject(), Some("alice"));
+//! assert!(claims.scopes().contains("write"));
+//!
+//! // A day after `exp`, the same token is refused.
+//! let later = UNIX_EPOCH + Duration::from_secs(2_000_086_400);
+//! let error = validation.verify(token, &keys, later).unwrap_err();
+//! assert_eq!(error.kind(), ErrorKind::Expired);
+//! assert_eq!(error.bearer_error().code(), "invalid_token");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What is checked
+//!
+//! - **Shape**, before anything else: at most 8 KiB by default; exactly three non-empty
+//!   base64url segments, no padding, canonical encoding; header and payload JSON
+//!   objects with no duplicate member names at any depth; no `crit`, no `b64`; JWE and
+//!   the JSON serialization refused.
+//! - **Algorithm**: in the configured allow-list (asymmetric by default), and supported
+//!   by the key. `none` is not representable. HMAC keys only come from the application
+//!   ([`Key::hmac_secret`]), never from a JWK Set, so RS256→HS256 confusion cannot
+//!   happen.
+//! - **Key**: by `kid`; without a `kid`, only when exactly one key can verify. `jwk`,
+//!   `jku`, `x5u` and `x5c` in the header are ignored.
+//! - **Claims**: `exp` required; `nbf`, `iat` honoured with leeway (30 s by default);
+//!   `iss` exact match; `aud` string or array; `typ` `at+jwt` unless relaxed, ID tokens
+//!   refused; required claims; custom checks.
+//!
+//! See `docs/architecture.md` in the repository for how this crate fits the rest.
+
+mod algorithm;
+mod claims;
+pub mod clock;
+pub mod dangerous;
+mod error;
+mod key;
+mod scope;
+mod strict_json;
+mod token;
+mod validation;
+
+pub use algorithm::{Algorithm, AlgorithmSet, UnknownAlgorithm};
+pub use claims::{Claims, NumericDate, VerifiedBy};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{BearerError, ConfigError, Error, ErrorKind};
+pub use key::{
+    JwksError, Key, KeySet, MAX_KEYS, MAX_RSA_BITS, MIN_HMAC_SECRET, MIN_RSA_BITS, SkipReason,
+    SkippedKey,
+};
+pub use scope::{ScopeRequirement, Scopes, is_scope_token};
+pub use token::{DEFAULT_MAX_TOKEN_SIZE, Header, TokenType, UnverifiedToken};
+pub use validation::{
+    DEFAULT_LEEWAY, MAX_LEEWAY, MAX_REQUIRED_CLAIMS, ScopeClaim, Validation, ValidationBuilder,
+};

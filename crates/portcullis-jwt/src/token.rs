@@ -1,0 +1,396 @@
+//! Strict parsing of the JWS compact serialization (RFC 7515 §7.1).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::MapAccess;
+
+use crate::algorithm::Algorithm;
+use crate::error::{Error, ErrorKind};
+use crate::strict_json::{self, Member, ObjectSink};
+
+/// The default maximum token length, in bytes: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
+
+/// What the header `typ` says the token is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// No `typ`.
+    Absent,
+    /// `at+jwt` or `application/at+jwt` (RFC 9068 §2.1), compared case-insensitively.
+    AccessToken,
+    /// `JWT` or `application/jwt`: a generic JWT, which could be an ID token.
+    Jwt,
+    /// Anything else (`dpop+jwt`, `logout+jwt`, ...): never an access token.
+    Other,
+}
+
+impl TokenType {
+    fn classify(typ: &str) -> TokenType {
+        // RFC 7515 §4.1.9: compare case-insensitively; "application/" may be omitted.
+        let bare = match typ.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+            _ => typ,
+        };
+        if bare.eq_ignore_ascii_case("at+jwt") {
+            TokenType::AccessToken
+        } else if bare.eq_ignore_ascii_case("jwt") {
+            TokenType::Jwt
+        } else {
+            TokenType::Other
+        }
+    }
+}
+
+/// The parts of the JOSE header Portcullis acts on.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    alg: Algorithm,
+    kid: Option<Box<str>>,
+    typ: TokenType,
+}
+
+impl Header {
+    /// The `alg` the token claims. It selects nothing by itself: it must be in the
+    /// configured allow-list and supported by the key.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The `kid`, if present.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// What `typ` says.
+    pub fn token_type(&self) -> TokenType {
+        self.typ
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("typ", &self.typ)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct HeaderSink {
+    alg: Option<Result<Algorithm, ErrorKind>>,
+    kid: Option<Result<Box<str>, ()>>,
+    typ: Option<Result<TokenType, ()>>,
+    unsupported: bool,
+}
+
+impl<'de> ObjectSink<'de> for HeaderSink {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "alg" => {
+                self.alg = Some(match strict_json::member(map)? {
+                    Member::Str(s) => {
+                        Algorithm::from_name(&s).ok_or(ErrorKind::UnsupportedAlgorithm)
+                    }
+                    _ => Err(ErrorKind::Malformed),
+                });
+            }
+            "kid" => {
+                self.kid = Some(match strict_json::member(map)? {
+                    Member::Str(s) => Ok(s.into()),
+                    _ => Err(()),
+                });
+            }
+            "typ" => {
+                self.typ = Some(match strict_json::member(map)? {
+                    Member::Str(s) => Ok(TokenType::classify(&s)),
+                    _ => Err(()),
+                });
+            }
+            // We implement no JWS extension (RFC 7515 §4.1.11), and unencoded payloads
+            // (RFC 7797) are out of the question for access tokens.
+            "crit" | "b64" => {
+                strict_json::skip(map)?;
+                self.unsupported = true;
+            }
+            // `jwk`, `jku`, `x5u`, `x5c` and the rest are never used to find a key.
+            _ => strict_json::skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// A compact JWS that parsed, and whose signature has not been checked yet.
+///
+/// Nothing in it is trustworthy. It exists so that a caller can look at the `kid` (to
+/// fetch a key set, say) and then verify without parsing twice.
+pub struct UnverifiedToken<'a> {
+    token: &'a str,
+    signing_input_len: usize,
+    header: Header,
+    signature: Vec<u8>,
+}
+
+impl<'a> UnverifiedToken<'a> {
+    /// Parses `token` strictly: at most `max_size` bytes (checked before any decoding),
+    /// exactly three non-empty base64url segments without padding, a header that is a
+    /// JSON object without duplicate members, a supported `alg`, no `crit` and no `b64`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::TooLarge`], [`ErrorKind::Encrypted`], [`ErrorKind::Malformed`],
+    /// [`ErrorKind::UnsupportedAlgorithm`] or [`ErrorKind::UnsupportedHeader`].
+    pub fn parse(token: &'a str, max_size: usize) -> Result<UnverifiedToken<'a>, Error> {
+        if token.len() > max_size {
+            return Err(Error::new(ErrorKind::TooLarge));
+        }
+        let bytes = token.as_bytes();
+        let mut dots = [0usize; 4];
+        let mut count = 0;
+        for (i, b) in bytes.iter().enumerate() {
+            match b {
+                b'.' => {
+                    if count == dots.len() {
+                        return Err(Error::new(ErrorKind::Malformed));
+                    }
+                    dots[count] = i;
+                    count += 1;
+                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+                _ => return Err(Error::with_detail(ErrorKind::Malformed, "not base64url")),
+            }
+        }
+        match count {
+            2 => {}
+            4 => return Err(Error::new(ErrorKind::Encrypted)),
+            _ => return Err(Error::with_detail(ErrorKind::Malformed, "not three segments")),
+        }
+        let (first, second) = (dots[0], dots[1]);
+        let header_b64 = &token[..first];
+        let payload_b64 = &token[first + 1..second];
+        let signature_b64 = &token[second + 1..];
+        if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
+            return Err(Error::with_detail(ErrorKind::Malformed, "empty segment"));
+        }
+        let header_json = decode_segment(header_b64)?;
+        let sink = strict_json::parse_object(&header_json, HeaderSink::default())
+            .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))?;
+        if sink.unsupported {
+            return Err(Error::new(ErrorKind::UnsupportedHeader));
+        }
+        let alg = match sink.alg {
+            Some(Ok(alg)) => alg,
+            Some(Err(kind)) => return Err(Error::with_detail(kind, "alg")),
+            None => return Err(Error::with_detail(ErrorKind::Malformed, "alg")),
+        };
+        let kid = match sink.kid {
+            None => None,
+            Some(Ok(kid)) => Some(kid),
+            Some(Err(())) => return Err(Error::with_detail(ErrorKind::Malformed, "kid")),
+        };
+        let typ = match sink.typ {
+            None => TokenType::Absent,
+            Some(Ok(typ)) => typ,
+            Some(Err(())) => return Err(Error::with_detail(ErrorKind::Malformed, "typ")),
+        };
+        let signature = decode_segment(signature_b64)?;
+        Ok(UnverifiedToken {
+            token,
+            signing_input_len: second,
+            header: Header { alg, kid, typ },
+            signature,
+        })
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
+    pub fn signing_input(&self) -> &'a [u8] {
+        &self.token.as_bytes()[..self.signing_input_len]
+    }
+
+    /// The decoded signature.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// The payload segment, still base64url-encoded.
+    pub(crate) fn payload_b64(&self) -> &'a str {
+        let start = self.token[..self.signing_input_len]
+            .rfind('.')
+            .map_or(0, |i| i + 1);
+        &self.token[start..self.signing_input_len]
+    }
+
+    /// Decodes the payload without verifying anything: for routing only (choosing which
+    /// issuer's rules apply by its `iss`), never for a decision.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Malformed`] if the payload is not base64url-encoded UTF-8.
+    pub fn unverified_payload(&self) -> Result<String, Error> {
+        let bytes = decode_segment(self.payload_b64())?;
+        String::from_utf8(bytes).map_err(|_| Error::with_detail(ErrorKind::Malformed, "payload"))
+    }
+}
+
+impl fmt::Debug for UnverifiedToken<'_> {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnverifiedToken")
+            .field("header", &self.header)
+            .field("len", &self.token.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, Error> {
+    // The default engine refuses padding and non-canonical trailing bits.
+    URL_SAFE_NO_PAD
+        .decode(segment.as_bytes())
+        .map_err(|_| Error::with_detail(ErrorKind::Malformed, "not base64url"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(payload))
+    }
+
+    fn kind(token: &str) -> ErrorKind {
+        UnverifiedToken::parse(token, DEFAULT_MAX_TOKEN_SIZE)
+            .err()
+            .map(|e| e.kind())
+            .unwrap_or_else(|| panic!("{token} parsed"))
+    }
+
+    #[test]
+    fn parses_a_well_formed_token() {
+        let t = token(r#"{"alg":"RS256","kid":"k1","typ":"at+jwt"}"#, "{}");
+        let parsed = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        assert_eq!(parsed.header().algorithm(), Algorithm::RS256);
+        assert_eq!(parsed.header().kid(), Some("k1"));
+        assert_eq!(parsed.header().token_type(), TokenType::AccessToken);
+        assert_eq!(parsed.signature(), b"sig");
+        assert_eq!(parsed.payload_b64(), b64("{}"));
+        assert!(t.starts_with(std::str::from_utf8(parsed.signing_input()).unwrap()));
+    }
+
+    #[test]
+    fn typ_is_case_insensitive_and_prefix_optional() {
+        for (typ, expected) in [
+            ("at+jwt", TokenType::AccessToken),
+            ("AT+JWT", TokenType::AccessToken),
+            ("application/at+jwt", TokenType::AccessToken),
+            ("Application/At+JWT", TokenType::AccessToken),
+            ("JWT", TokenType::Jwt),
+            ("application/jwt", TokenType::Jwt),
+            ("dpop+jwt", TokenType::Other),
+            ("application/", TokenType::Other),
+            ("", TokenType::Other),
+            ("at+jwt ", TokenType::Other),
+        ] {
+            assert_eq!(TokenType::classify(typ), expected, "{typ:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_wrong_shapes() {
+        let h = b64(r#"{"alg":"RS256"}"#);
+        let p = b64("{}");
+        assert_eq!(kind(&format!("{h}.{p}")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}.{p}.c2ln.c2ln")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}.{p}.c2ln.c2ln.c2ln")), ErrorKind::Encrypted);
+        assert_eq!(kind(&format!("{h}.{p}.c2ln.c2ln.c2ln.x")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}.{p}.")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}..c2ln")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!(".{p}.c2ln")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}.{p}.c2ln=")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}=.{p}.c2ln")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}.{p}.c2+n")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!(" {h}.{p}.c2ln")), ErrorKind::Malformed);
+        assert_eq!(kind(&format!("{h}.{p}.c2ln\n")), ErrorKind::Malformed);
+        assert_eq!(kind("{\"payload\":\"x\",\"signatures\":[]}"), ErrorKind::Malformed);
+        assert_eq!(kind(""), ErrorKind::Malformed);
+        // a length that is 1 mod 4 cannot be base64
+        assert_eq!(kind(&format!("{h}.{p}.c")), ErrorKind::Malformed);
+        // non-canonical trailing bits: "c2k" is "si", "c2l" is not canonical
+        assert_eq!(kind(&format!("{h}.{p}.c2l")), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn size_is_checked_first() {
+        let big = "a".repeat(DEFAULT_MAX_TOKEN_SIZE + 1);
+        assert_eq!(kind(&big), ErrorKind::TooLarge);
+        let t = token(r#"{"alg":"RS256"}"#, "{}");
+        assert_eq!(
+            UnverifiedToken::parse(&t, t.len() - 1).unwrap_err().kind(),
+            ErrorKind::TooLarge
+        );
+        assert!(UnverifiedToken::parse(&t, t.len()).is_ok());
+    }
+
+    #[test]
+    fn refuses_bad_headers() {
+        for (header, expected) in [
+            (r#"{"alg":"none"}"#, ErrorKind::UnsupportedAlgorithm),
+            (r#"{"alg":"None"}"#, ErrorKind::UnsupportedAlgorithm),
+            (r#"{"alg":"RSA-OAEP"}"#, ErrorKind::UnsupportedAlgorithm),
+            (r#"{"alg":""}"#, ErrorKind::UnsupportedAlgorithm),
+            (r#"{"alg":null}"#, ErrorKind::Malformed),
+            (r#"{"alg":["RS256"]}"#, ErrorKind::Malformed),
+            (r#"{"kid":"a"}"#, ErrorKind::Malformed),
+            (r#"{"alg":"RS256","alg":"RS256"}"#, ErrorKind::Malformed),
+            (r#"{"alg":"HS256","\u0061lg":"RS256"}"#, ErrorKind::Malformed),
+            (r#"{"alg":"RS256","kid":7}"#, ErrorKind::Malformed),
+            (r#"{"alg":"RS256","typ":1}"#, ErrorKind::Malformed),
+            (r#"{"alg":"RS256","crit":["exp"]}"#, ErrorKind::UnsupportedHeader),
+            (r#"{"alg":"RS256","crit":[]}"#, ErrorKind::UnsupportedHeader),
+            (r#"{"alg":"RS256","b64":false}"#, ErrorKind::UnsupportedHeader),
+            (r#"{"alg":"RS256","b64":true}"#, ErrorKind::UnsupportedHeader),
+            (r#"["alg","RS256"]"#, ErrorKind::Malformed),
+            (r#""RS256""#, ErrorKind::Malformed),
+            (r#"{"alg":"RS256"} "#, ErrorKind::Malformed),
+            (r#"{"alg":"RS256"}x"#, ErrorKind::Malformed),
+            (r#"{"alg":"RS256","x":{"a":1,"a":2}}"#, ErrorKind::Malformed),
+        ] {
+            let t = token(header, "{}");
+            let got = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE)
+                .err()
+                .map(|e| e.kind());
+            if header.ends_with(' ') {
+                // trailing whitespace is valid JSON
+                assert!(got.is_none(), "{header}");
+            } else {
+                assert_eq!(got, Some(expected), "{header}");
+            }
+        }
+    }
+
+    #[test]
+    fn header_not_utf8_is_malformed() {
+        let t = format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode([0xff, 0xfe]), b64("{}"));
+        assert_eq!(kind(&t), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn embedded_keys_are_ignored_not_used() {
+        let t = token(
+            r#"{"alg":"RS256","jwk":{"kty":"oct","k":"AAAA"},"jku":"https://evil","x5u":"https://evil","x5c":["AAAA"]}"#,
+            "{}",
+        );
+        let parsed = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        assert_eq!(parsed.header().kid(), None);
+    }
+}

@@ -1,0 +1,661 @@
+//! The rules a token must meet, and verification against them.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use serde::de::MapAccess;
+
+use crate::algorithm::AlgorithmSet;
+use crate::claims::{Claims, ClaimsInner, NumericDate, VerifiedBy};
+use crate::clock::unix_seconds;
+use crate::error::{ConfigError, Error, ErrorKind};
+use crate::key::{Key, KeySet};
+use crate::scope::Scopes;
+use crate::strict_json::{self, Member, ObjectSink};
+use crate::token::{DEFAULT_MAX_TOKEN_SIZE, TokenType, UnverifiedToken, decode_segment};
+
+/// The default clock-skew allowance for `exp`, `nbf` and `iat`: 30 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// The largest leeway a configuration may set: 5 minutes.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// The most required claims one configuration may list.
+pub const MAX_REQUIRED_CLAIMS: usize = 64;
+
+/// Where the scopes of a token are read from.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ScopeClaim {
+    /// `scope` (a space-delimited string, RFC 9068 §2.2.3); if absent, `scp` (an array
+    /// or a string, as Okta and Azure AD send it). The default.
+    #[default]
+    ScopeOrScp,
+    /// Only the named claim, as a string or an array of strings.
+    Named(Box<str>),
+}
+
+type Check = dyn Fn(&Claims) -> Result<(), String> + Send + Sync;
+
+/// The rules an access token must meet. Built with [`Validation::builder`]; cheap to
+/// clone and shareable across threads.
+///
+/// Secure by default: an issuer and an audience must be configured (or explicitly
+/// waived in [`crate::dangerous`]), `exp` is required, the header `typ` must be
+/// `at+jwt`, and only asymmetric algorithms are accepted.
+#[derive(Clone)]
+pub struct Validation {
+    inner: Arc<Config>,
+}
+
+struct Config {
+    issuers: Vec<Box<str>>,
+    any_issuer: bool,
+    audiences: Vec<Box<str>>,
+    any_audience: bool,
+    algorithms: AlgorithmSet,
+    leeway: f64,
+    max_age: Option<f64>,
+    require_access_token_type: bool,
+    require_kid: bool,
+    max_token_size: usize,
+    scope_claim: ScopeClaim,
+    required: Vec<Box<str>>,
+    checks: Vec<Arc<Check>>,
+}
+
+/// Builds a [`Validation`].
+#[must_use]
+pub struct ValidationBuilder {
+    issuers: Vec<Box<str>>,
+    any_issuer: bool,
+    audiences: Vec<Box<str>>,
+    any_audience: bool,
+    algorithms: AlgorithmSet,
+    leeway: Duration,
+    max_age: Option<Duration>,
+    require_access_token_type: bool,
+    require_kid: bool,
+    max_token_size: usize,
+    scope_claim: ScopeClaim,
+    required: Vec<Box<str>>,
+    checks: Vec<Arc<Check>>,
+}
+
+impl Validation {
+    /// Starts a configuration with the secure defaults.
+    pub fn builder() -> ValidationBuilder {
+        ValidationBuilder {
+            issuers: Vec::new(),
+            any_issuer: false,
+            audiences: Vec::new(),
+            any_audience: false,
+            algorithms: AlgorithmSet::ASYMMETRIC,
+            leeway: DEFAULT_LEEWAY,
+            max_age: None,
+            require_access_token_type: true,
+            require_kid: false,
+            max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+            scope_claim: ScopeClaim::default(),
+            required: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+}
+
+impl ValidationBuilder {
+    /// Accepts tokens whose `iss` equals `issuer` exactly (no normalisation: a trailing
+    /// slash matters). Call again to accept several issuers. Required unless waived in
+    /// [`crate::dangerous`].
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into().into_boxed_str());
+        self
+    }
+
+    /// Accepts tokens whose `aud` (a string or an array) contains `audience`. Call again
+    /// to accept several. Required unless waived in [`crate::dangerous`].
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into().into_boxed_str());
+        self
+    }
+
+    /// The algorithms accepted. Defaults to [`AlgorithmSet::ASYMMETRIC`]. The token's
+    /// `alg` never widens this; a key's own `alg` narrows it further.
+    pub fn algorithms(mut self, algorithms: impl Into<AlgorithmSet>) -> Self {
+        self.algorithms = algorithms.into();
+        self
+    }
+
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`. Defaults to 30 seconds; at most
+    /// 5 minutes.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Refuses tokens issued (`iat`) longer ago than `max_age`, and then requires `iat`.
+    /// Defaults to no limit.
+    pub fn max_token_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Whether the header `typ` must be `at+jwt` (RFC 9068 §2.1). Defaults to `true`.
+    ///
+    /// Set `false` for issuers that do not type their access tokens (many do not).
+    /// Tokens typed `JWT` or untyped are then accepted, but a token typed as anything
+    /// else is still refused, and so is one that carries an ID-token claim (`nonce`,
+    /// `at_hash`, `c_hash`, `s_hash`) without `typ: at+jwt`.
+    pub fn require_access_token_type(mut self, require: bool) -> Self {
+        self.require_access_token_type = require;
+        self
+    }
+
+    /// Whether a token must carry a `kid`. Defaults to `false`: a token without `kid`
+    /// is accepted when exactly one key of the set can verify its algorithm.
+    pub fn require_kid(mut self, require: bool) -> Self {
+        self.require_kid = require;
+        self
+    }
+
+    /// The longest token accepted, in bytes, checked before any decoding. Defaults to
+    /// 8 KiB.
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Where scopes are read from. Defaults to [`ScopeClaim::ScopeOrScp`].
+    pub fn scope_claim(mut self, claim: ScopeClaim) -> Self {
+        self.scope_claim = claim;
+        self
+    }
+
+    /// A claim that must be present (any value). `exp` always is.
+    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
+        self.required.push(name.into().into_boxed_str());
+        self
+    }
+
+    /// A custom check run after every built-in one. `Err(reason)` refuses the token with
+    /// [`ErrorKind::Rejected`]; the reason goes into [`Error::detail`] and, through the
+    /// layers, to the client, so keep it short and free of secrets.
+    pub fn check<F>(mut self, check: F) -> Self
+    where
+        F: Fn(&Claims) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.checks.push(Arc::new(check));
+        self
+    }
+
+    pub(crate) fn accept_any_issuer(mut self) -> Self {
+        self.any_issuer = true;
+        self
+    }
+
+    pub(crate) fn accept_any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+
+    /// Checks the configuration and builds it.
+    ///
+    /// # Errors
+    /// No issuer or no audience (and not waived), an empty algorithm set, a leeway over
+    /// 5 minutes, a zero size limit, or too many required claims.
+    pub fn build(self) -> Result<Validation, ConfigError> {
+        if self.issuers.is_empty() && !self.any_issuer {
+            return Err(ConfigError::new(
+                "no issuer configured; tokens must be checked against their issuer",
+            ));
+        }
+        if self.audiences.is_empty() && !self.any_audience {
+            return Err(ConfigError::new(
+                "no audience configured; tokens minted for other services would be accepted",
+            ));
+        }
+        if self.issuers.iter().any(|i| i.is_empty()) || self.audiences.iter().any(|a| a.is_empty())
+        {
+            return Err(ConfigError::new("an empty issuer or audience"));
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::new("no algorithm allowed"));
+        }
+        if self.leeway > MAX_LEEWAY {
+            return Err(ConfigError::new(format!(
+                "a leeway of {:?} is over the {MAX_LEEWAY:?} maximum",
+                self.leeway
+            )));
+        }
+        if self.max_token_size == 0 {
+            return Err(ConfigError::new("a maximum token size of zero"));
+        }
+        if self.required.len() > MAX_REQUIRED_CLAIMS {
+            return Err(ConfigError::new(format!(
+                "more than {MAX_REQUIRED_CLAIMS} required claims"
+            )));
+        }
+        if let ScopeClaim::Named(name) = &self.scope_claim {
+            if name.is_empty() {
+                return Err(ConfigError::new("an empty scope claim name"));
+            }
+        }
+        Ok(Validation {
+            inner: Arc::new(Config {
+                issuers: self.issuers,
+                any_issuer: self.any_issuer,
+                audiences: self.audiences,
+                any_audience: self.any_audience,
+                algorithms: self.algorithms,
+                leeway: self.leeway.as_secs_f64(),
+                max_age: self.max_age.map(|d| d.as_secs_f64()),
+                require_access_token_type: self.require_access_token_type,
+                require_kid: self.require_kid,
+                max_token_size: self.max_token_size,
+                scope_claim: self.scope_claim,
+                required: self.required,
+                checks: self.checks,
+            }),
+        })
+    }
+}
+
+impl Validation {
+    /// Parses and verifies `token` against `keys` at time `now`.
+    ///
+    /// # Errors
+    /// Why the token is refused.
+    pub fn verify(&self, token: &str, keys: &KeySet, now: SystemTime) -> Result<Claims, Error> {
+        let parsed = self.parse(token)?;
+        self.verify_parsed(&parsed, keys, now)
+    }
+
+    /// Parses `token` without verifying it, so a caller can look at the `kid` first.
+    ///
+    /// # Errors
+    /// Why the token cannot even be parsed.
+    pub fn parse<'a>(&self, token: &'a str) -> Result<UnverifiedToken<'a>, Error> {
+        UnverifiedToken::parse(token, self.inner.max_token_size)
+    }
+
+    /// Checks the header of a parsed token against the rules that need no key:
+    /// the algorithm allow-list and `typ`. [`Validation::verify_parsed`] runs it too.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlgorithmNotAllowed`] or [`ErrorKind::InvalidType`].
+    pub fn check_header(&self, token: &UnverifiedToken<'_>) -> Result<(), Error> {
+        let header = token.header();
+        if !self.inner.algorithms.contains(header.algorithm()) {
+            return Err(Error::new(ErrorKind::AlgorithmNotAllowed));
+        }
+        match header.token_type() {
+            TokenType::AccessToken => Ok(()),
+            TokenType::Absent | TokenType::Jwt if !self.inner.require_access_token_type => Ok(()),
+            _ => Err(Error::with_detail(ErrorKind::InvalidType, "typ")),
+        }
+    }
+
+    /// Verifies a parsed token: header rules, key selection and signature, then claims.
+    ///
+    /// # Errors
+    /// Why the token is refused. [`ErrorKind::UnknownKeyId`] means the `kid` is not in
+    /// `keys`: a remote key set may refetch and call again.
+    pub fn verify_parsed(
+        &self,
+        token: &UnverifiedToken<'_>,
+        keys: &KeySet,
+        now: SystemTime,
+    ) -> Result<Claims, Error> {
+        self.check_header(token)?;
+        let key = self.verify_signature(token, keys)?;
+        let payload = decode_segment(token.payload_b64())?;
+        let payload = String::from_utf8(payload)
+            .map_err(|_| Error::with_detail(ErrorKind::Malformed, "payload"))?;
+        let header = token.header();
+        let verified_by = VerifiedBy::Jwt {
+            algorithm: header.algorithm(),
+            key_id: key.kid().map(Box::from),
+            key_thumbprint: *key.thumbprint(),
+        };
+        self.check_payload(payload, verified_by, header.token_type(), now)
+    }
+
+    /// Finds the key for `token` and checks the signature with it.
+    fn verify_signature<'k>(
+        &self,
+        token: &UnverifiedToken<'_>,
+        keys: &'k KeySet,
+    ) -> Result<&'k Key, Error> {
+        let header = token.header();
+        let alg = header.algorithm();
+        let message = token.signing_input();
+        let signature = token.signature();
+        match header.kid() {
+            Some(kid) => {
+                let mut named = false;
+                let mut usable = false;
+                for key in keys.keys().iter().filter(|k| k.kid() == Some(kid)) {
+                    named = true;
+                    if key.supports(alg) {
+                        usable = true;
+                        if key.verify(alg, message, signature) {
+                            return Ok(key);
+                        }
+                    }
+                }
+                Err(Error::new(if !named {
+                    ErrorKind::UnknownKeyId
+                } else if !usable {
+                    ErrorKind::NoMatchingKey
+                } else {
+                    ErrorKind::InvalidSignature
+                }))
+            }
+            None if self.inner.require_kid => {
+                Err(Error::with_detail(ErrorKind::NoMatchingKey, "kid required"))
+            }
+            None => {
+                let mut candidates = keys.keys().iter().filter(|k| k.supports(alg));
+                match (candidates.next(), candidates.next()) {
+                    (Some(key), None) => {
+                        if key.verify(alg, message, signature) {
+                            Ok(key)
+                        } else {
+                            Err(Error::new(ErrorKind::InvalidSignature))
+                        }
+                    }
+                    (None, _) => Err(Error::new(ErrorKind::NoMatchingKey)),
+                    (Some(_), Some(_)) => Err(Error::with_detail(
+                        ErrorKind::NoMatchingKey,
+                        "several keys and no kid",
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Checks a claims object that was authenticated some other way: an RFC 7662
+    /// introspection response, for example. Runs every claim rule; `exp` is required
+    /// only for [`VerifiedBy::Jwt`].
+    ///
+    /// # Errors
+    /// Why the claims are refused.
+    pub fn check_claims_json(
+        &self,
+        payload: String,
+        verified_by: VerifiedBy,
+        now: SystemTime,
+    ) -> Result<Claims, Error> {
+        self.check_payload(payload, verified_by, TokenType::AccessToken, now)
+    }
+
+    fn check_payload(
+        &self,
+        payload: String,
+        verified_by: VerifiedBy,
+        typ: TokenType,
+        now: SystemTime,
+    ) -> Result<Claims, Error> {
+        let config = &*self.inner;
+        let sink = strict_json::parse_object(payload.as_bytes(), PayloadSink::new(config))
+            .ok_or(Error::with_detail(ErrorKind::Malformed, "payload"))?;
+        if let Some(claim) = sink.invalid {
+            return Err(Error::with_detail(ErrorKind::InvalidClaim, claim));
+        }
+        if sink.id_token_marker && typ != TokenType::AccessToken {
+            return Err(Error::new(ErrorKind::IdToken));
+        }
+        let now = unix_seconds(now);
+        let leeway = config.leeway;
+        match sink.exp {
+            Some(exp) if now >= exp.as_seconds_f64() + leeway => {
+                return Err(Error::with_detail(ErrorKind::Expired, "exp"));
+            }
+            Some(_) => {}
+            None if matches!(verified_by, VerifiedBy::Jwt { .. }) => {
+                return Err(Error::with_detail(ErrorKind::MissingClaim, "exp"));
+            }
+            None => {}
+        }
+        if let Some(nbf) = sink.nbf {
+            if now + leeway < nbf.as_seconds_f64() {
+                return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
+            }
+        }
+        if let Some(iat) = sink.iat {
+            if iat.as_seconds_f64() > now + leeway {
+                return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
+            }
+        }
+        if let Some(max_age) = config.max_age {
+            match sink.iat {
+                None => return Err(Error::with_detail(ErrorKind::MissingClaim, "iat")),
+                Some(iat) if now - iat.as_seconds_f64() > max_age + leeway => {
+                    return Err(Error::with_detail(ErrorKind::TooOld, "iat"));
+                }
+                Some(_) => {}
+            }
+        }
+        if !config.any_issuer {
+            let known = sink
+                .iss
+                .as_deref()
+                .is_some_and(|iss| config.issuers.iter().any(|i| **i == *iss));
+            if !known {
+                return Err(Error::with_detail(ErrorKind::InvalidIssuer, "iss"));
+            }
+        }
+        if !config.any_audience {
+            let matches = sink
+                .aud
+                .iter()
+                .any(|aud| config.audiences.iter().any(|a| a == aud));
+            if !matches {
+                return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
+            }
+        }
+        if let Some(missing) = config
+            .required
+            .iter()
+            .enumerate()
+            .find(|(i, _)| sink.required_seen & (1u64 << i) == 0)
+        {
+            return Err(Error::with_reason(
+                ErrorKind::MissingClaim,
+                missing.1.to_string(),
+            ));
+        }
+        let scopes = match config.scope_claim {
+            ScopeClaim::ScopeOrScp => sink.scope.or(sink.scp),
+            ScopeClaim::Named(_) => sink.scope,
+        }
+        .unwrap_or_default();
+        let claims = Claims::new(ClaimsInner {
+            payload: payload.into_boxed_str(),
+            issuer: sink.iss,
+            subject: sink.sub,
+            audiences: sink.aud.into_boxed_slice(),
+            expires_at: sink.exp,
+            not_before: sink.nbf,
+            issued_at: sink.iat,
+            jwt_id: sink.jti,
+            client_id: sink.client_id,
+            scopes,
+            verified_by,
+            members: OnceLock::new(),
+        });
+        for check in &config.checks {
+            check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
+        }
+        Ok(claims)
+    }
+
+    /// The algorithms this configuration accepts.
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.inner.algorithms
+    }
+
+    /// The issuers this configuration accepts (empty if waived).
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.inner.issuers.iter().map(AsRef::as_ref)
+    }
+
+    /// The audiences this configuration accepts (empty if waived).
+    pub fn audiences(&self) -> impl Iterator<Item = &str> {
+        self.inner.audiences.iter().map(AsRef::as_ref)
+    }
+
+    /// The configured maximum token size.
+    pub fn max_token_size(&self) -> usize {
+        self.inner.max_token_size
+    }
+
+    /// The configured leeway.
+    pub fn leeway(&self) -> Duration {
+        Duration::from_secs_f64(self.inner.leeway)
+    }
+}
+
+impl fmt::Debug for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.inner;
+        f.debug_struct("Validation")
+            .field("issuers", &c.issuers)
+            .field("any_issuer", &c.any_issuer)
+            .field("audiences", &c.audiences)
+            .field("any_audience", &c.any_audience)
+            .field("algorithms", &c.algorithms)
+            .field("leeway_secs", &c.leeway)
+            .field("max_age_secs", &c.max_age)
+            .field("require_access_token_type", &c.require_access_token_type)
+            .field("require_kid", &c.require_kid)
+            .field("max_token_size", &c.max_token_size)
+            .field("scope_claim", &c.scope_claim)
+            .field("required", &c.required)
+            .field("checks", &c.checks.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for ValidationBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidationBuilder")
+            .field("issuers", &self.issuers)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Collects the registered claims while the payload streams past.
+struct PayloadSink<'c> {
+    config: &'c Config,
+    iss: Option<Box<str>>,
+    sub: Option<Box<str>>,
+    aud: Vec<Box<str>>,
+    exp: Option<NumericDate>,
+    nbf: Option<NumericDate>,
+    iat: Option<NumericDate>,
+    jti: Option<Box<str>>,
+    client_id: Option<Box<str>>,
+    scope: Option<Scopes>,
+    scp: Option<Scopes>,
+    id_token_marker: bool,
+    required_seen: u64,
+    invalid: Option<&'static str>,
+}
+
+impl<'c> PayloadSink<'c> {
+    fn new(config: &'c Config) -> Self {
+        PayloadSink {
+            config,
+            iss: None,
+            sub: None,
+            aud: Vec::new(),
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            client_id: None,
+            scope: None,
+            scp: None,
+            id_token_marker: false,
+            required_seen: 0,
+            invalid: None,
+        }
+    }
+
+    fn invalid(&mut self, claim: &'static str) {
+        self.invalid.get_or_insert(claim);
+    }
+
+    fn string(&mut self, claim: &'static str, value: Member<'_>) -> Option<Box<str>> {
+        match value {
+            Member::Str(s) => Some(s.into()),
+            _ => {
+                self.invalid(claim);
+                None
+            }
+        }
+    }
+
+    fn date(&mut self, claim: &'static str, value: Member<'_>) -> Option<NumericDate> {
+        match value {
+            Member::Number(n) => NumericDate::from_seconds(n).or_else(|| {
+                self.invalid(claim);
+                None
+            }),
+            _ => {
+                self.invalid(claim);
+                None
+            }
+        }
+    }
+}
+
+fn scopes_of(value: Member<'_>) -> Scopes {
+    match value {
+        Member::Str(s) => Scopes::parse(&s),
+        Member::Strings(list) => Scopes::from_tokens(list),
+        _ => Scopes::empty(),
+    }
+}
+
+impl<'de> ObjectSink<'de> for PayloadSink<'_> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        if let Some(i) = self.config.required.iter().position(|r| **r == *name) {
+            self.required_seen |= 1 << i;
+        }
+        if let ScopeClaim::Named(scope_name) = &self.config.scope_claim {
+            if **scope_name == *name {
+                self.scope = Some(scopes_of(strict_json::member(map)?));
+                return Ok(());
+            }
+        }
+        match name {
+            "iss" => self.iss = self.string("iss", strict_json::member(map)?),
+            "sub" => self.sub = self.string("sub", strict_json::member(map)?),
+            "jti" => self.jti = self.string("jti", strict_json::member(map)?),
+            "client_id" => self.client_id = self.string("client_id", strict_json::member(map)?),
+            "aud" => match strict_json::member(map)? {
+                Member::Str(s) => self.aud = vec![s.into()],
+                Member::Strings(list) => self.aud = list.into_iter().map(Into::into).collect(),
+                _ => self.invalid("aud"),
+            },
+            "exp" => self.exp = self.date("exp", strict_json::member(map)?),
+            "nbf" => self.nbf = self.date("nbf", strict_json::member(map)?),
+            "iat" => self.iat = self.date("iat", strict_json::member(map)?),
+            "scope" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
+                self.scope = Some(scopes_of(strict_json::member(map)?));
+            }
+            "scp" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
+                self.scp = Some(scopes_of(strict_json::member(map)?));
+            }
+            "nonce" | "at_hash" | "c_hash" | "s_hash" => {
+                strict_json::skip(map)?;
+                self.id_token_marker = true;
+            }
+            _ => strict_json::skip(map)?,
+        }
+        Ok(())
+    }
+}
