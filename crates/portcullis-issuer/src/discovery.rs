@@ -180,6 +180,7 @@ pub(crate) fn well_known_urls(issuer: &str) -> Result<WellKnown, ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -160,7 +160,7 @@ impl HttpClient {
                 .transport
                 .send(request)
                 .await
-                .map_err(|e| classify_transport_error(e))?;
+                .map_err(classify_transport_error)?;
             let status = response.status();
             if status.is_redirection() {
                 return Err(FetchError::new(FetchErrorKind::Redirect).with_status(status));
@@ -434,6 +434,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1104,6 +1104,7 @@ async fn drive(shared: Weak<Shared>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;

@@ -1,6 +1,8 @@
 //! Fault injection, outages, backoff, readiness and discovery against a real local
 //! issuer.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

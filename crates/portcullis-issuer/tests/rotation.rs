@@ -1,5 +1,7 @@
 //! Key rotation, unknown-`kid` floods and removed keys, against a real local issuer.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
