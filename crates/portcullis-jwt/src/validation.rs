@@ -234,10 +234,10 @@ impl ValidationBuilder {
                 "more than {MAX_REQUIRED_CLAIMS} required claims"
             )));
         }
-        if let ScopeClaim::Named(name) = &self.scope_claim {
-            if name.is_empty() {
-                return Err(ConfigError::new("an empty scope claim name"));
-            }
+        if let ScopeClaim::Named(name) = &self.scope_claim
+            && name.is_empty()
+        {
+            return Err(ConfigError::new("an empty scope claim name"));
         }
         Ok(Validation {
             inner: Arc::new(Config {
@@ -416,15 +416,15 @@ impl Validation {
             }
             None => {}
         }
-        if let Some(nbf) = sink.nbf {
-            if now + leeway < nbf.as_seconds_f64() {
-                return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
-            }
+        if let Some(nbf) = sink.nbf
+            && now + leeway < nbf.as_seconds_f64()
+        {
+            return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
         }
-        if let Some(iat) = sink.iat {
-            if iat.as_seconds_f64() > now + leeway {
-                return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
-            }
+        if let Some(iat) = sink.iat
+            && iat.as_seconds_f64() > now + leeway
+        {
+            return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
         }
         if let Some(max_age) = config.max_age {
             match sink.iat {
@@ -598,8 +598,8 @@ impl<'c> PayloadSink<'c> {
         }
     }
 
-    fn date(&mut self, claim: &'static str, value: Member<'_>) -> Option<NumericDate> {
-        match value {
+    fn date(&mut self, claim: &'static str, value: &Member<'_>) -> Option<NumericDate> {
+        match *value {
             Member::Number(n) => NumericDate::from_seconds(n).or_else(|| {
                 self.invalid(claim);
                 None
@@ -625,11 +625,11 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
         if let Some(i) = self.config.required.iter().position(|r| **r == *name) {
             self.required_seen |= 1 << i;
         }
-        if let ScopeClaim::Named(scope_name) = &self.config.scope_claim {
-            if **scope_name == *name {
-                self.scope = Some(scopes_of(strict_json::member(map)?));
-                return Ok(());
-            }
+        if let ScopeClaim::Named(scope_name) = &self.config.scope_claim
+            && **scope_name == *name
+        {
+            self.scope = Some(scopes_of(strict_json::member(map)?));
+            return Ok(());
         }
         match name {
             "iss" => self.iss = self.string("iss", strict_json::member(map)?),
@@ -641,9 +641,9 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
                 Member::Strings(list) => self.aud = list.into_iter().map(Into::into).collect(),
                 _ => self.invalid("aud"),
             },
-            "exp" => self.exp = self.date("exp", strict_json::member(map)?),
-            "nbf" => self.nbf = self.date("nbf", strict_json::member(map)?),
-            "iat" => self.iat = self.date("iat", strict_json::member(map)?),
+            "exp" => self.exp = self.date("exp", &strict_json::member(map)?),
+            "nbf" => self.nbf = self.date("nbf", &strict_json::member(map)?),
+            "iat" => self.iat = self.date("iat", &strict_json::member(map)?),
             "scope" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
                 self.scope = Some(scopes_of(strict_json::member(map)?));
             }
