@@ -4,6 +4,7 @@
 //! source of keys, answering "is this token acceptable?" asynchronously, because the
 //! answer may need a key set fetched from the issuer.
 
+pub mod introspection;
 pub mod token_cache;
 mod verifier;
 
