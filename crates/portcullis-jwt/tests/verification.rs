@@ -706,3 +706,26 @@ fn weak_rsa_jwk() -> serde_json::Value {
         "n": b64(rsa.n().to_vec()), "e": b64(rsa.e().to_vec()),
     })
 }
+
+#[test]
+fn recheck_applies_time_rules_to_cached_claims() {
+    let k = rs256();
+    let keys = keyset(&[k]);
+    let v = validation();
+    let claims = v.verify(&good(k).sign(), &keys, at(NOW)).unwrap();
+    v.recheck(&claims, at(NOW + 329)).unwrap();
+    assert_eq!(
+        v.recheck(&claims, at(NOW + 330)).unwrap_err().kind(),
+        ErrorKind::Expired
+    );
+    // Another configuration's audience does not match the cached claims.
+    let other = Validation::builder()
+        .issuer(ISS)
+        .audience("https://other.test")
+        .build()
+        .unwrap();
+    assert_eq!(
+        other.recheck(&claims, at(NOW)).unwrap_err().kind(),
+        ErrorKind::InvalidAudience
+    );
+}
