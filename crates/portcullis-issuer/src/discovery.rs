@@ -163,12 +163,12 @@ pub(crate) struct WellKnown {
 pub(crate) fn well_known_urls(issuer: &str) -> Result<WellKnown, ConfigError> {
     let uri: Uri = issuer
         .parse()
-        .map_err(|_| ConfigError::new("the issuer is not a valid URL"))?;
+        .map_err(|_| ConfigError::custom("the issuer is not a valid URL"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return Err(ConfigError::new("the issuer must be an absolute URL"));
+        return Err(ConfigError::custom("the issuer must be an absolute URL"));
     };
     if uri.query().is_some() || issuer.contains('#') {
-        return Err(ConfigError::new(
+        return Err(ConfigError::custom(
             "the issuer must have no query or fragment (RFC 8414 §2)",
         ));
     }

@@ -7,32 +7,7 @@ use std::sync::Arc;
 /// A boxed error from a pluggable HTTP client.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A configuration was refused when it was built.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    message: Cow<'static, str>,
-}
-
-impl ConfigError {
-    pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> ConfigError {
-        ConfigError {
-            message: message.into(),
-        }
-    }
-
-    /// What is wrong with the configuration.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use portcullis_jwt::ConfigError;
 
 /// What went wrong fetching a document from the issuer. Matches need a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

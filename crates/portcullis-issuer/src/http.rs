@@ -263,15 +263,17 @@ impl HttpClientBuilder {
     /// A zero timeout or body cap, or a connect timeout longer than the total timeout.
     pub fn build(self) -> Result<HttpClient, ConfigError> {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(ConfigError::new("HTTP timeouts must be positive"));
+            return Err(ConfigError::custom("HTTP timeouts must be positive"));
         }
         if self.connect_timeout > self.timeout {
-            return Err(ConfigError::new(
+            return Err(ConfigError::custom(
                 "the connect timeout must not exceed the total timeout",
             ));
         }
         if self.max_body_size == 0 {
-            return Err(ConfigError::new("the response body cap must be positive"));
+            return Err(ConfigError::custom(
+                "the response body cap must be positive",
+            ));
         }
         if self.allow_plain_http {
             tracing::warn!(
@@ -328,7 +330,7 @@ fn builtin_transport(
                 rustls::crypto::aws_lc_rs::default_provider(),
             ))
             .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::new(format!("TLS configuration: {e}")))?
+            .map_err(|e| ConfigError::custom(format!("TLS configuration: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth()
         }

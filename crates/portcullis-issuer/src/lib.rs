@@ -61,7 +61,9 @@ pub mod dangerous;
 mod discovery;
 mod error;
 mod http;
+pub mod introspection;
 mod remote;
+pub mod token_cache;
 mod verifier;
 
 pub use discovery::{DiscoveryMode, IssuerMetadata};
@@ -75,6 +77,7 @@ pub use remote::{
     DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN, RemoteKeySet, RemoteKeySetBuilder,
     RemoteKeySetStats, Startup,
 };
+pub use token_cache::{Cached, TokenCache, TokenCacheBuilder, TokenCacheStats, TokenKey};
 pub use verifier::{JwtVerifier, VerifyError, VerifyErrorKind};
 
 #[doc(no_inline)]

@@ -208,7 +208,7 @@ impl RemoteKeySet {
         let source = url
             .parse::<Uri>()
             .map(Source::Jwks)
-            .map_err(|_| ConfigError::new("the JWK Set URL is not a valid URL"));
+            .map_err(|_| ConfigError::custom("the JWK Set URL is not a valid URL"));
         RemoteKeySetBuilder::new(source)
     }
 
@@ -982,26 +982,26 @@ impl RemoteKeySetBuilder {
             Source::Issuer { issuer, .. } => issuer.clone(),
         };
         http.check_url(&url)
-            .map_err(|e| ConfigError::new(format!("{url}: {e}")))?;
+            .map_err(|e| ConfigError::custom(format!("{url}: {e}")))?;
         if self.min_ttl.is_zero() || self.min_ttl > self.max_ttl {
-            return Err(ConfigError::new(
+            return Err(ConfigError::custom(
                 "the TTL bounds must be positive with min <= max",
             ));
         }
         if self.retry_min.is_zero() || self.retry_min > self.retry_max {
-            return Err(ConfigError::new(
+            return Err(ConfigError::custom(
                 "the retry backoff must be positive with min <= max",
             ));
         }
         if self.unknown_kid_cooldown.is_zero() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::custom(
                 "the unknown-kid cooldown must be positive (or every bad kid is a fetch)",
             ));
         }
         let needs_runtime = self.startup == Startup::Eager || self.background_refresh;
         let runtime = tokio::runtime::Handle::try_current().ok();
         if needs_runtime && runtime.is_none() && self.startup == Startup::Eager {
-            return Err(ConfigError::new(
+            return Err(ConfigError::custom(
                 "eager startup needs a Tokio runtime; build inside one or use Startup::Lazy",
             ));
         }

@@ -43,7 +43,7 @@ enum Material {
     Rsa(Box<[Option<ParsedPublicKey>; 6]>),
     Ec(ParsedPublicKey),
     Ed25519(ParsedPublicKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 const RSA_ALGORITHMS: [Algorithm; 6] = [
@@ -142,7 +142,7 @@ impl Key {
             kid,
             AlgorithmSet::only(alg),
             thumbprint,
-            Material::Hmac(hmac::Key::new(hmac_alg, secret)),
+            Material::Hmac(Box::new(hmac::Key::new(hmac_alg, secret))),
         ))
     }
 
@@ -168,6 +168,10 @@ impl Key {
     /// # Errors
     /// The reason the key is unusable.
     pub fn from_jwk(jwk: &serde_json::Value) -> Result<Key, SkipReason> {
+        // serde's derived structs also accept arrays, positionally: insist on an object.
+        if !jwk.is_object() {
+            return Err(SkipReason::Malformed);
+        }
         let jwk = Jwk::deserialize(jwk).map_err(|_| SkipReason::Malformed)?;
         jwk.into_key()
     }
@@ -313,15 +317,15 @@ impl Jwk<'_> {
             "oct" => return Err(SkipReason::SymmetricKey),
             _ => return Err(SkipReason::UnsupportedKeyType),
         };
-        if let Some(use_) = &self.use_ {
-            if use_ != "sig" {
-                return Err(SkipReason::NotForSignatures);
-            }
+        if self.use_.as_ref().is_some_and(|use_| use_ != "sig") {
+            return Err(SkipReason::NotForSignatures);
         }
-        if let Some(ops) = &self.key_ops {
-            if !ops.iter().any(|op| op == "verify") {
-                return Err(SkipReason::NotForVerification);
-            }
+        if self
+            .key_ops
+            .as_ref()
+            .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
+        {
+            return Err(SkipReason::NotForVerification);
         }
         let named_alg = match &self.alg {
             None => None,
@@ -356,10 +360,8 @@ impl Jwk<'_> {
         if bits > MAX_RSA_BITS {
             return Err(SkipReason::TooLarge);
         }
-        let algorithms = named_alg.map_or_else(
-            || AlgorithmSet::of_family(Family::Rsa),
-            AlgorithmSet::only,
-        );
+        let algorithms =
+            named_alg.map_or_else(|| AlgorithmSet::of_family(Family::Rsa), AlgorithmSet::only);
         let components = RsaPublicKeyComponents { n: n_min, e: e_min };
         let mut parsed: [Option<ParsedPublicKey>; 6] = Default::default();
         for (slot, alg) in parsed.iter_mut().zip(RSA_ALGORITHMS) {
@@ -491,6 +493,13 @@ impl KeySet {
         struct Document {
             keys: Vec<serde_json::Value>,
         }
+        let is_object = document
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if !is_object {
+            return Err(JwksError("not a JSON object with a \"keys\" array"));
+        }
         let document: Document = serde_json::from_slice(document)
             .map_err(|_| JwksError("not a JSON object with a \"keys\" array"))?;
         let mut inner = KeySetInner::default();
@@ -549,10 +558,7 @@ impl KeySet {
 
     /// Whether some key has this thumbprint.
     pub fn contains_thumbprint(&self, thumbprint: &[u8; 32]) -> bool {
-        self.inner
-            .keys
-            .iter()
-            .any(|k| k.thumbprint() == thumbprint)
+        self.inner.keys.iter().any(|k| k.thumbprint() == thumbprint)
     }
 }
 

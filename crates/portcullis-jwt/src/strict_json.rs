@@ -60,7 +60,7 @@ impl<'de> Names<'de> {
         let fresh = match &mut self.many {
             Some(set) => set.insert(name),
             None if self.few.len() < LINEAR_NAMES => {
-                if self.few.iter().any(|seen| *seen == name) {
+                if self.few.contains(&name) {
                     false
                 } else {
                     self.few.push(name);
@@ -267,7 +267,9 @@ mod tests {
 
     #[test]
     fn refuses_non_objects_and_trailing_input() {
-        for input in ["[]", "1", "\"s\"", "null", "", "{} {}", "{},", "{\"a\":1", "{'a':1}"] {
+        for input in [
+            "[]", "1", "\"s\"", "null", "", "{} {}", "{},", "{\"a\":1", "{'a':1}",
+        ] {
             assert!(parse(input).is_none(), "{input:?}");
         }
     }

@@ -234,10 +234,10 @@ impl ValidationBuilder {
                 "more than {MAX_REQUIRED_CLAIMS} required claims"
             )));
         }
-        if let ScopeClaim::Named(name) = &self.scope_claim {
-            if name.is_empty() {
-                return Err(ConfigError::new("an empty scope claim name"));
-            }
+        if let ScopeClaim::Named(name) = &self.scope_claim
+            && name.is_empty()
+        {
+            return Err(ConfigError::new("an empty scope claim name"));
         }
         Ok(Validation {
             inner: Arc::new(Config {
@@ -404,55 +404,17 @@ impl Validation {
         if sink.id_token_marker && typ != TokenType::AccessToken {
             return Err(Error::new(ErrorKind::IdToken));
         }
-        let now = unix_seconds(now);
-        let leeway = config.leeway;
-        match sink.exp {
-            Some(exp) if now >= exp.as_seconds_f64() + leeway => {
-                return Err(Error::with_detail(ErrorKind::Expired, "exp"));
-            }
-            Some(_) => {}
-            None if matches!(verified_by, VerifiedBy::Jwt { .. }) => {
-                return Err(Error::with_detail(ErrorKind::MissingClaim, "exp"));
-            }
-            None => {}
-        }
-        if let Some(nbf) = sink.nbf {
-            if now + leeway < nbf.as_seconds_f64() {
-                return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
-            }
-        }
-        if let Some(iat) = sink.iat {
-            if iat.as_seconds_f64() > now + leeway {
-                return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
-            }
-        }
-        if let Some(max_age) = config.max_age {
-            match sink.iat {
-                None => return Err(Error::with_detail(ErrorKind::MissingClaim, "iat")),
-                Some(iat) if now - iat.as_seconds_f64() > max_age + leeway => {
-                    return Err(Error::with_detail(ErrorKind::TooOld, "iat"));
-                }
-                Some(_) => {}
-            }
-        }
-        if !config.any_issuer {
-            let known = sink
-                .iss
-                .as_deref()
-                .is_some_and(|iss| config.issuers.iter().any(|i| **i == *iss));
-            if !known {
-                return Err(Error::with_detail(ErrorKind::InvalidIssuer, "iss"));
-            }
-        }
-        if !config.any_audience {
-            let matches = sink
-                .aud
-                .iter()
-                .any(|aud| config.audiences.iter().any(|a| a == aud));
-            if !matches {
-                return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
-            }
-        }
+        self.check_registered(
+            &Registered {
+                exp: sink.exp,
+                nbf: sink.nbf,
+                iat: sink.iat,
+                iss: sink.iss.as_deref(),
+                aud: &sink.aud,
+                require_exp: matches!(verified_by, VerifiedBy::Jwt { .. }),
+            },
+            now,
+        )?;
         if let Some(missing) = config
             .required
             .iter()
@@ -487,6 +449,80 @@ impl Validation {
             check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
         }
         Ok(claims)
+    }
+
+    /// Re-checks a verified token's time, issuer and audience rules at `now`, on its typed
+    /// claims (no parsing): for results served from a cache, where `exp` may have passed
+    /// since they were stored.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`], [`ErrorKind::TooOld`],
+    /// [`ErrorKind::InvalidIssuer`] or [`ErrorKind::InvalidAudience`].
+    pub fn recheck(&self, claims: &Claims, now: SystemTime) -> Result<(), Error> {
+        self.check_registered(
+            &Registered {
+                exp: claims.expires_at(),
+                nbf: claims.not_before(),
+                iat: claims.issued_at(),
+                iss: claims.issuer(),
+                aud: claims.audience_list(),
+                require_exp: matches!(claims.verified_by(), VerifiedBy::Jwt { .. }),
+            },
+            now,
+        )
+    }
+
+    fn check_registered(&self, claims: &Registered<'_>, now: SystemTime) -> Result<(), Error> {
+        let config = &*self.inner;
+        let now = unix_seconds(now);
+        let leeway = config.leeway;
+        match claims.exp {
+            Some(exp) if now >= exp.as_seconds_f64() + leeway => {
+                return Err(Error::with_detail(ErrorKind::Expired, "exp"));
+            }
+            Some(_) => {}
+            None if claims.require_exp => {
+                return Err(Error::with_detail(ErrorKind::MissingClaim, "exp"));
+            }
+            None => {}
+        }
+        if let Some(nbf) = claims.nbf
+            && now + leeway < nbf.as_seconds_f64()
+        {
+            return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
+        }
+        if let Some(iat) = claims.iat
+            && iat.as_seconds_f64() > now + leeway
+        {
+            return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
+        }
+        if let Some(max_age) = config.max_age {
+            match claims.iat {
+                None => return Err(Error::with_detail(ErrorKind::MissingClaim, "iat")),
+                Some(iat) if now - iat.as_seconds_f64() > max_age + leeway => {
+                    return Err(Error::with_detail(ErrorKind::TooOld, "iat"));
+                }
+                Some(_) => {}
+            }
+        }
+        if !config.any_issuer {
+            let known = claims
+                .iss
+                .is_some_and(|iss| config.issuers.iter().any(|i| **i == *iss));
+            if !known {
+                return Err(Error::with_detail(ErrorKind::InvalidIssuer, "iss"));
+            }
+        }
+        if !config.any_audience {
+            let matches = claims
+                .aud
+                .iter()
+                .any(|aud| config.audiences.iter().any(|a| a == aud));
+            if !matches {
+                return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
+            }
+        }
+        Ok(())
     }
 
     /// The algorithms this configuration accepts.
@@ -546,6 +582,16 @@ impl fmt::Debug for ValidationBuilder {
     }
 }
 
+/// The registered claims the time, issuer and audience rules read.
+struct Registered<'a> {
+    exp: Option<NumericDate>,
+    nbf: Option<NumericDate>,
+    iat: Option<NumericDate>,
+    iss: Option<&'a str>,
+    aud: &'a [Box<str>],
+    require_exp: bool,
+}
+
 /// Collects the registered claims while the payload streams past.
 struct PayloadSink<'c> {
     config: &'c Config,
@@ -598,8 +644,8 @@ impl<'c> PayloadSink<'c> {
         }
     }
 
-    fn date(&mut self, claim: &'static str, value: Member<'_>) -> Option<NumericDate> {
-        match value {
+    fn date(&mut self, claim: &'static str, value: &Member<'_>) -> Option<NumericDate> {
+        match *value {
             Member::Number(n) => NumericDate::from_seconds(n).or_else(|| {
                 self.invalid(claim);
                 None
@@ -625,11 +671,11 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
         if let Some(i) = self.config.required.iter().position(|r| **r == *name) {
             self.required_seen |= 1 << i;
         }
-        if let ScopeClaim::Named(scope_name) = &self.config.scope_claim {
-            if **scope_name == *name {
-                self.scope = Some(scopes_of(strict_json::member(map)?));
-                return Ok(());
-            }
+        if let ScopeClaim::Named(scope_name) = &self.config.scope_claim
+            && **scope_name == *name
+        {
+            self.scope = Some(scopes_of(strict_json::member(map)?));
+            return Ok(());
         }
         match name {
             "iss" => self.iss = self.string("iss", strict_json::member(map)?),
@@ -641,9 +687,9 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
                 Member::Strings(list) => self.aud = list.into_iter().map(Into::into).collect(),
                 _ => self.invalid("aud"),
             },
-            "exp" => self.exp = self.date("exp", strict_json::member(map)?),
-            "nbf" => self.nbf = self.date("nbf", strict_json::member(map)?),
-            "iat" => self.iat = self.date("iat", strict_json::member(map)?),
+            "exp" => self.exp = self.date("exp", &strict_json::member(map)?),
+            "nbf" => self.nbf = self.date("nbf", &strict_json::member(map)?),
+            "iat" => self.iat = self.date("iat", &strict_json::member(map)?),
             "scope" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
                 self.scope = Some(scopes_of(strict_json::member(map)?));
             }
