@@ -207,7 +207,9 @@ impl AlgorithmSet {
 
     /// The algorithms in the set, in [`Algorithm::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL.into_iter().filter(move |alg| self.contains(*alg))
+        Algorithm::ALL
+            .into_iter()
+            .filter(move |alg| self.contains(*alg))
     }
 
     pub(crate) fn of_family(family: Family) -> AlgorithmSet {
@@ -255,7 +257,9 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
         }
-        for name in ["none", "None", "NONE", "nOnE", "", "rs256", "RSA-OAEP", "HS256 "] {
+        for name in [
+            "none", "None", "NONE", "nOnE", "", "rs256", "RSA-OAEP", "HS256 ",
+        ] {
             assert_eq!(Algorithm::from_name(name), None, "{name:?}");
         }
     }
@@ -266,7 +270,11 @@ mod tests {
         assert!(set.contains(Algorithm::RS256));
         assert!(!set.contains(Algorithm::HS256));
         assert_eq!(set.len(), 2);
-        assert!(AlgorithmSet::ASYMMETRIC.intersection(AlgorithmSet::HMAC).is_empty());
+        assert!(
+            AlgorithmSet::ASYMMETRIC
+                .intersection(AlgorithmSet::HMAC)
+                .is_empty()
+        );
         assert_eq!(AlgorithmSet::of_family(Family::Rsa).len(), 6);
         assert_eq!(
             AlgorithmSet::ASYMMETRIC.union(AlgorithmSet::HMAC).len(),

@@ -356,10 +356,8 @@ impl Jwk<'_> {
         if bits > MAX_RSA_BITS {
             return Err(SkipReason::TooLarge);
         }
-        let algorithms = named_alg.map_or_else(
-            || AlgorithmSet::of_family(Family::Rsa),
-            AlgorithmSet::only,
-        );
+        let algorithms =
+            named_alg.map_or_else(|| AlgorithmSet::of_family(Family::Rsa), AlgorithmSet::only);
         let components = RsaPublicKeyComponents { n: n_min, e: e_min };
         let mut parsed: [Option<ParsedPublicKey>; 6] = Default::default();
         for (slot, alg) in parsed.iter_mut().zip(RSA_ALGORITHMS) {
@@ -549,10 +547,7 @@ impl KeySet {
 
     /// Whether some key has this thumbprint.
     pub fn contains_thumbprint(&self, thumbprint: &[u8; 32]) -> bool {
-        self.inner
-            .keys
-            .iter()
-            .any(|k| k.thumbprint() == thumbprint)
+        self.inner.keys.iter().any(|k| k.thumbprint() == thumbprint)
     }
 }
 

@@ -267,7 +267,9 @@ mod tests {
 
     #[test]
     fn refuses_non_objects_and_trailing_input() {
-        for input in ["[]", "1", "\"s\"", "null", "", "{} {}", "{},", "{\"a\":1", "{'a':1}"] {
+        for input in [
+            "[]", "1", "\"s\"", "null", "", "{} {}", "{},", "{\"a\":1", "{'a':1}",
+        ] {
             assert!(parse(input).is_none(), "{input:?}");
         }
     }

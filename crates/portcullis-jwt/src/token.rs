@@ -166,7 +166,12 @@ impl<'a> UnverifiedToken<'a> {
         match count {
             2 => {}
             4 => return Err(Error::new(ErrorKind::Encrypted)),
-            _ => return Err(Error::with_detail(ErrorKind::Malformed, "not three segments")),
+            _ => {
+                return Err(Error::with_detail(
+                    ErrorKind::Malformed,
+                    "not three segments",
+                ));
+            }
         }
         let (first, second) = (dots[0], dots[1]);
         let header_b64 = &token[..first];
@@ -311,8 +316,14 @@ mod tests {
         let p = b64("{}");
         assert_eq!(kind(&format!("{h}.{p}")), ErrorKind::Malformed);
         assert_eq!(kind(&format!("{h}.{p}.c2ln.c2ln")), ErrorKind::Malformed);
-        assert_eq!(kind(&format!("{h}.{p}.c2ln.c2ln.c2ln")), ErrorKind::Encrypted);
-        assert_eq!(kind(&format!("{h}.{p}.c2ln.c2ln.c2ln.x")), ErrorKind::Malformed);
+        assert_eq!(
+            kind(&format!("{h}.{p}.c2ln.c2ln.c2ln")),
+            ErrorKind::Encrypted
+        );
+        assert_eq!(
+            kind(&format!("{h}.{p}.c2ln.c2ln.c2ln.x")),
+            ErrorKind::Malformed
+        );
         assert_eq!(kind(&format!("{h}.{p}.")), ErrorKind::Malformed);
         assert_eq!(kind(&format!("{h}..c2ln")), ErrorKind::Malformed);
         assert_eq!(kind(&format!(".{p}.c2ln")), ErrorKind::Malformed);
@@ -321,7 +332,10 @@ mod tests {
         assert_eq!(kind(&format!("{h}.{p}.c2+n")), ErrorKind::Malformed);
         assert_eq!(kind(&format!(" {h}.{p}.c2ln")), ErrorKind::Malformed);
         assert_eq!(kind(&format!("{h}.{p}.c2ln\n")), ErrorKind::Malformed);
-        assert_eq!(kind("{\"payload\":\"x\",\"signatures\":[]}"), ErrorKind::Malformed);
+        assert_eq!(
+            kind("{\"payload\":\"x\",\"signatures\":[]}"),
+            ErrorKind::Malformed
+        );
         assert_eq!(kind(""), ErrorKind::Malformed);
         // a length that is 1 mod 4 cannot be base64
         assert_eq!(kind(&format!("{h}.{p}.c")), ErrorKind::Malformed);
@@ -352,13 +366,25 @@ mod tests {
             (r#"{"alg":["RS256"]}"#, ErrorKind::Malformed),
             (r#"{"kid":"a"}"#, ErrorKind::Malformed),
             (r#"{"alg":"RS256","alg":"RS256"}"#, ErrorKind::Malformed),
-            (r#"{"alg":"HS256","\u0061lg":"RS256"}"#, ErrorKind::Malformed),
+            (
+                r#"{"alg":"HS256","\u0061lg":"RS256"}"#,
+                ErrorKind::Malformed,
+            ),
             (r#"{"alg":"RS256","kid":7}"#, ErrorKind::Malformed),
             (r#"{"alg":"RS256","typ":1}"#, ErrorKind::Malformed),
-            (r#"{"alg":"RS256","crit":["exp"]}"#, ErrorKind::UnsupportedHeader),
+            (
+                r#"{"alg":"RS256","crit":["exp"]}"#,
+                ErrorKind::UnsupportedHeader,
+            ),
             (r#"{"alg":"RS256","crit":[]}"#, ErrorKind::UnsupportedHeader),
-            (r#"{"alg":"RS256","b64":false}"#, ErrorKind::UnsupportedHeader),
-            (r#"{"alg":"RS256","b64":true}"#, ErrorKind::UnsupportedHeader),
+            (
+                r#"{"alg":"RS256","b64":false}"#,
+                ErrorKind::UnsupportedHeader,
+            ),
+            (
+                r#"{"alg":"RS256","b64":true}"#,
+                ErrorKind::UnsupportedHeader,
+            ),
             (r#"["alg","RS256"]"#, ErrorKind::Malformed),
             (r#""RS256""#, ErrorKind::Malformed),
             (r#"{"alg":"RS256"} "#, ErrorKind::Malformed),
@@ -380,7 +406,11 @@ mod tests {
 
     #[test]
     fn header_not_utf8_is_malformed() {
-        let t = format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode([0xff, 0xfe]), b64("{}"));
+        let t = format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
+            b64("{}")
+        );
         assert_eq!(kind(&t), ErrorKind::Malformed);
     }
 
