@@ -27,3 +27,9 @@ mod tonic_ext {
         }
     }
 }
+
+#[cfg(feature = "tonic")]
+impl<S: tonic::server::NamedService, R> tonic::server::NamedService for crate::RequireScopes<S, R> {
+    /// Per-service scopes: `add_service(require.layer(MyServiceServer::new(..)))`.
+    const NAME: &'static str = S::NAME;
+}
