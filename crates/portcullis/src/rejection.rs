@@ -504,6 +504,7 @@ impl ResponseBody for tonic::body::Body {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
