@@ -245,3 +245,30 @@ async fn bad_configuration_fails_at_build() {
     assert!(RequireScopesLayer::all_of(["a b"]).is_err());
     assert!(RequireScopesLayer::any_of(Vec::<String>::new()).is_err());
 }
+
+#[tokio::test]
+async fn metadata_follows_the_token_sources() {
+    let layer = AuthenticationLayer::builder(verifier())
+        .token_query_param("access_token")
+        .build()
+        .unwrap();
+    let _ = layer.require(portcullis::ScopeRequirement::any_of(["b", "a"]).unwrap());
+    let response = layer
+        .metadata("https://api.test")
+        .scope("c")
+        .into_service()
+        .oneshot(Request::new(()))
+        .await
+        .unwrap();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["scopes_supported"], serde_json::json!(["a", "b", "c"]));
+    assert_eq!(
+        json["bearer_methods_supported"],
+        serde_json::json!(["header", "query"])
+    );
+    assert!(json.get("authorization_servers").is_none());
+}
