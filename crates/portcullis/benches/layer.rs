@@ -3,6 +3,9 @@
 //! JWT verification alone (`Validation::verify`: signature and claims), for RS256 and
 //! ES256.
 //!
+//! Then cache hits (introspection and verified-token caches) next to the no-auth
+//! baseline.
+//!
 //! `cargo bench -p portcullis --bench layer`
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -16,9 +19,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response, header};
 use portcullis::{
-    AuthenticationLayer, Claims, JwtVerifier, KeySet, Validation, Verifier, VerifyError,
+    AuthenticationLayer, Claims, IntrospectionVerifier, JwtVerifier, KeySet, Validation, Verifier,
+    VerifyError,
 };
+use portcullis_issuer::{ClientAuth, Secret, TokenCache};
 use portcullis_jwt::Algorithm;
+use portcullis_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
 use tower::{Layer, Service, service_fn};
 
@@ -120,6 +126,108 @@ impl Verifier for Fixed {
     }
 }
 
+/// Cache hits through the layer next to the no-auth baseline: the handler alone, the
+/// layer with an introspection result held in its cache, the layer with a verified JWT
+/// held in the token cache.
+fn cached(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let issuer = runtime.block_on(portcullis_testkit::TestIssuer::start());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let validation = Validation::builder()
+        .issuer(issuer.url())
+        .audience("https://api.bench")
+        .build()
+        .unwrap();
+    let handler = || {
+        service_fn(|request: Request<()>| async move {
+            black_box(request.extensions().get::<Claims>().map(Claims::subject));
+            Ok::<_, Infallible>(Response::new(String::new()))
+        })
+    };
+    let request_with = |token: &str| {
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        move || {
+            let mut request = Request::new(());
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, bearer.clone());
+            request
+        }
+    };
+    let mut group = c.benchmark_group("cached");
+
+    let opaque = issuer.mint_opaque("https://api.bench", now, "read write");
+    let mut baseline = handler();
+    let make = request_with(&opaque);
+    group.bench_function("no_auth_baseline", |b| {
+        b.iter_batched(
+            &make,
+            |request| now_or_never(baseline.call(request)).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let introspection = IntrospectionVerifier::builder(
+        issuer.introspection_url(),
+        ClientAuth::ClientSecretBasic {
+            client_id: INTROSPECTION_CLIENT_ID.into(),
+            client_secret: Secret::new(INTROSPECTION_CLIENT_SECRET),
+        },
+        validation.clone(),
+    )
+    .cache_ttl(Duration::from_secs(3_600))
+    .build()
+    .unwrap();
+    runtime
+        .block_on(IntrospectionVerifier::verify(&introspection, &opaque))
+        .unwrap();
+    let mut service = AuthenticationLayer::new(introspection).layer(handler());
+    group.bench_function("introspection_cache_hit", |b| {
+        b.iter_batched(
+            &make,
+            |request| {
+                let response = now_or_never(service.call(request)).unwrap();
+                assert_eq!(response.status(), 200);
+                response
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let key = SigningKey::generate(SigningAlgorithm::ES256);
+    let jwt = key
+        .token()
+        .standard_claims(&issuer.url(), "https://api.bench", now)
+        .claim("scope", "read write")
+        .sign();
+    let keys = KeySet::from_jwks(&serde_json::to_vec(&jwks([&key])).unwrap()).unwrap();
+    let cache = TokenCache::<Claims>::builder().build().unwrap();
+    let verifier = JwtVerifier::with_static_keys(validation, keys).with_token_cache(cache);
+    runtime
+        .block_on(JwtVerifier::verify(&verifier, &jwt))
+        .unwrap();
+    let mut service = AuthenticationLayer::new(verifier).layer(handler());
+    let make = request_with(&jwt);
+    group.bench_function("jwt_cache_hit", |b| {
+        b.iter_batched(
+            &make,
+            |request| {
+                let response = now_or_never(service.call(request)).unwrap();
+                assert_eq!(response.status(), 200);
+                response
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn layer(c: &mut Criterion) {
     bench_algorithm(c, "ES256", SigningAlgorithm::ES256, Algorithm::ES256);
     bench_algorithm(c, "RS256", SigningAlgorithm::RS256, Algorithm::RS256);
@@ -130,6 +238,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
-    targets = layer
+    targets = layer, cached
 }
 criterion_main!(benches);

@@ -1,0 +1,67 @@
+//! Where a verified-token cache hit spends its time: the keyed hash of the token, the
+//! cache lookup, and a whole `JwtVerifier::verify` answered from the cache.
+//!
+//! `cargo bench -p portcullis-issuer --bench token_cache`
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis_issuer::{JwtVerifier, TokenCache};
+use portcullis_jwt::{Claims, KeySet, Validation};
+use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
+
+fn now_or_never<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("waited"),
+    }
+}
+
+fn token_cache(c: &mut Criterion) {
+    let key = SigningKey::generate(SigningAlgorithm::ES256);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = key
+        .token()
+        .standard_claims("https://issuer.bench", "https://api.bench", now)
+        .claim("scope", "read write")
+        .sign();
+    let keys = KeySet::from_jwks(&serde_json::to_vec(&jwks([&key])).unwrap()).unwrap();
+    let validation = Validation::builder()
+        .issuer("https://issuer.bench")
+        .audience("https://api.bench")
+        .build()
+        .unwrap();
+    let cache = TokenCache::<Claims>::builder().build().unwrap();
+    let verifier = JwtVerifier::with_static_keys(validation, keys).with_token_cache(cache.clone());
+    now_or_never(verifier.verify(&token)).unwrap();
+
+    let mut group = c.benchmark_group("token_cache");
+    group.bench_function(format!("key_of_{}_byte_token", token.len()), |b| {
+        b.iter(|| cache.key(black_box(&token)))
+    });
+    let k = cache.key(&token);
+    group.bench_function("get_hit", |b| {
+        b.iter(|| now_or_never(cache.get(black_box(&k))).unwrap())
+    });
+    group.bench_function("verify_hit", |b| {
+        b.iter(|| now_or_never(verifier.verify(black_box(&token))).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = token_cache
+}
+criterion_main!(benches);
