@@ -1125,7 +1125,7 @@ mod tests {
     #[test]
     fn unknown_key_names_its_path() {
         let e = error(&format!("{MINIMAL}\n[limits]\nmax_body = 3\n"));
-        assert_eq!(e.path(), "limits");
+        assert_eq!(e.path(), "limits.max_body");
         assert!(e.message().contains("max_body"), "{e}");
         assert_eq!(e.file(), "test.toml");
     }
@@ -1159,7 +1159,7 @@ mod tests {
              [issuers.introspection]\nendpoint=\"https://i/introspect\"\nclient_id=\"c\"\nclient_secret=\"s\"\n"
         );
         let e = error(&text);
-        assert_eq!(e.path(), "issuers[0].introspection");
+        assert_eq!(e.path(), "issuers[0].introspection.client_secret");
         assert!(e.message().contains("client_secret"));
     }
 

@@ -1,0 +1,581 @@
+//! The gateway binary end to end: a JWKS issuer, an echo upstream, real HTTP/1.1 and h2c.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use common::{AUDIENCE, Gateway, Http, ISSUER, Issuer, Upstream, binary, config, now};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+
+const ROUTES: &str = r#"
+[[routes]]
+name = "public"
+path_prefix = "/public"
+require = "anonymous"
+
+[[routes]]
+name = "me"
+methods = ["GET"]
+path = "/me"
+
+[[routes]]
+name = "items-read"
+methods = ["GET", "HEAD"]
+path_pattern = "/items/{id}"
+scopes_all = ["read"]
+
+[[routes]]
+name = "items-write"
+methods = ["PUT", "DELETE"]
+path_pattern = "/items/{id}"
+scopes_all = ["read", "write"]
+
+[[routes]]
+name = "reports"
+path_prefix = "/reports/"
+scopes_any = ["admin", "auditor"]
+
+[[routes]]
+name = "tenant"
+path = "/tenant"
+claim_equals = { tenant = "acme" }
+
+[[routes]]
+name = "group"
+path = "/group"
+claim_contains = { groups = "ops" }
+
+[[routes]]
+name = "grpc"
+path_prefix = "/echo.Echo/"
+scopes_all = ["read"]
+
+[[routes]]
+name = "slow"
+path = "/hold"
+require = "anonymous"
+
+[forward]
+claims = { sub = "x-auth-subject", groups = "x-auth-groups", scope = "x-auth-scope" }
+payload_header = "x-auth-claims"
+"#;
+
+struct World {
+    issuer: Issuer,
+    upstream: Upstream,
+    gateway: Gateway,
+    http: Http,
+}
+
+async fn world(extra: &str) -> World {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::start(&config(&issuer, &upstream, extra));
+    let world = World {
+        issuer,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    world.wait_ready().await;
+    world
+}
+
+impl World {
+    /// Polls `/readyz` against a deadline: readiness is what is being waited for.
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = self.http.get(&self.gateway.url("/readyz"), None, &[]).await;
+            if answer.status == StatusCode::OK {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the gateway never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn status(&self, method: &str, path: &str, token: Option<&str>) -> StatusCode {
+        self.http
+            .call(method, &self.gateway.url(path), token, &[])
+            .await
+            .status
+    }
+}
+
+#[tokio::test]
+async fn every_route_requirement() {
+    let w = world(ROUTES).await;
+    let reader = w.issuer.token("read", &[]);
+    let writer = w.issuer.token("read write", &[]);
+    let auditor = w.issuer.token("auditor", &[]);
+    let acme = w.issuer.token(
+        "",
+        &[("tenant", json!("acme")), ("groups", json!(["dev", "ops"]))],
+    );
+    let other = w
+        .issuer
+        .token("", &[("tenant", json!("globex")), ("groups", json!("dev"))]);
+
+    // Anonymous, and unmatched (denied by default).
+    assert_eq!(w.status("GET", "/public/x", None).await, StatusCode::OK);
+    assert_eq!(
+        w.status("GET", "/nowhere", Some(&writer)).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        w.status("POST", "/me", Some(&writer)).await,
+        StatusCode::NOT_FOUND
+    );
+    // Authenticated.
+    assert_eq!(w.status("GET", "/me", Some(&reader)).await, StatusCode::OK);
+    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.header("www-authenticate"), "Bearer realm=\"test\"");
+    // Scopes all-of.
+    assert_eq!(
+        w.status("GET", "/items/1", Some(&reader)).await,
+        StatusCode::OK
+    );
+    let denied = w
+        .http
+        .call("PUT", &w.gateway.url("/items/1"), Some(&reader), &[])
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert!(
+        denied
+            .header("www-authenticate")
+            .contains("error=\"insufficient_scope\"")
+    );
+    assert!(
+        denied
+            .header("www-authenticate")
+            .contains("scope=\"read write\"")
+    );
+    assert_eq!(
+        w.status("PUT", "/items/1", Some(&writer)).await,
+        StatusCode::OK
+    );
+    // Scopes any-of.
+    assert_eq!(
+        w.status("GET", "/reports/q3", Some(&auditor)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.status("GET", "/reports/q3", Some(&reader)).await,
+        StatusCode::FORBIDDEN
+    );
+    // Claim equals / contains.
+    assert_eq!(
+        w.status("GET", "/tenant", Some(&acme)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.status("GET", "/tenant", Some(&other)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(w.status("GET", "/group", Some(&acme)).await, StatusCode::OK);
+    assert_eq!(
+        w.status("GET", "/group", Some(&other)).await,
+        StatusCode::FORBIDDEN
+    );
+
+    // Bad tokens: expired, wrong audience, garbage; malformed requests.
+    let expired = w
+        .issuer
+        .key
+        .token()
+        .standard_claims(ISSUER, AUDIENCE, now() - 3600)
+        .claim("scope", "read")
+        .sign();
+    let answer = w.http.get(&w.gateway.url("/me"), Some(&expired), &[]).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        answer
+            .header("www-authenticate")
+            .contains("error=\"invalid_token\"")
+    );
+    let foreign = w
+        .issuer
+        .key
+        .token()
+        .standard_claims(ISSUER, "https://other.test", now())
+        .sign();
+    assert_eq!(
+        w.status("GET", "/me", Some(&foreign)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        w.status("GET", "/me", Some("a.b.c")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let two = Request::get(w.gateway.url("/me"))
+        .header("authorization", format!("Bearer {reader}"))
+        .header("authorization", format!("Bearer {reader}"))
+        .body(common::TestBody::default())
+        .unwrap();
+    let answer = w.http.send(two).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer
+            .header("www-authenticate")
+            .contains("invalid_request")
+    );
+    // Paths the upstream might normalise differently are refused outright.
+    assert_eq!(
+        w.status("GET", "/public/../me", None).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        w.status("GET", "/public/%2e%2e/me", None).await,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn claims_arrive_as_headers_and_spoofs_are_removed() {
+    let w = world(ROUTES).await;
+    let token = w.issuer.token("read", &[("groups", json!(["dev", "ops"]))]);
+    let spoof = [
+        ("x-auth-subject", "admin"),
+        ("x-auth-groups", "root"),
+        ("x-auth-claims", "e30"),
+        ("x-other", "kept"),
+    ];
+    let answer = w
+        .http
+        .get(&w.gateway.url("/me?q=1"), Some(&token), &spoof)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let echo = answer.json();
+    let headers = &echo["headers"];
+    assert_eq!(echo["path"], "/me?q=1");
+    assert_eq!(headers["x-auth-subject"], "test-subject");
+    assert_eq!(headers["x-auth-groups"], "dev,ops");
+    assert_eq!(headers["x-auth-scope"], "read");
+    assert_eq!(headers["x-other"], "kept");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(headers["x-auth-claims"].as_str().unwrap())
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(payload["sub"], "test-subject");
+    assert_eq!(payload["aud"], AUDIENCE);
+    // Stripped by default.
+    assert!(headers.get("authorization").is_none());
+    assert!(
+        headers["x-forwarded-for"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1")
+    );
+
+    // On an anonymous route the spoofed headers go too, and nothing is added.
+    let answer = w
+        .http
+        .get(&w.gateway.url("/public/a"), Some(&token), &spoof)
+        .await;
+    let headers = &answer.json()["headers"];
+    assert!(headers.get("x-auth-subject").is_none());
+    assert!(headers.get("x-auth-groups").is_none());
+    assert!(headers.get("x-auth-claims").is_none());
+    assert_eq!(headers["x-other"], "kept");
+}
+
+#[tokio::test]
+async fn authorization_forwarded_when_configured() {
+    let routes = r#"
+[[routes]]
+path = "/me"
+[forward]
+authorization = "forward"
+claims = { sub = "x-auth-subject" }
+"#;
+    let w = world(routes).await;
+    let token = w.issuer.token("read", &[]);
+    let answer = w.http.get(&w.gateway.url("/me"), Some(&token), &[]).await;
+    let headers = &answer.json()["headers"];
+    assert_eq!(headers["authorization"], format!("Bearer {token}"));
+    assert_eq!(headers["x-auth-subject"], "test-subject");
+}
+
+#[tokio::test]
+async fn body_limit_and_hop_by_hop() {
+    let w = world(ROUTES).await;
+    let token = w.issuer.token("read write", &[]);
+    let big = Request::put(w.gateway.url("/items/1"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from(vec![b'x'; 2048])).boxed())
+        .unwrap();
+    assert_eq!(w.http.send(big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let answer = w
+        .http
+        .get(
+            &w.gateway.url("/public/x"),
+            None,
+            &[
+                ("connection", "x-secret"),
+                ("x-secret", "1"),
+                ("keep-alive", "5"),
+            ],
+        )
+        .await;
+    let headers = &answer.json()["headers"];
+    assert!(headers.get("x-secret").is_none());
+    assert!(headers.get("keep-alive").is_none());
+}
+
+async fn grpc_call(w: &World, path: &str, token: Option<&str>) -> common::Answer {
+    let mut builder = Request::post(w.gateway.url(path))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    // A gRPC frame: uncompressed, 3 bytes.
+    let body = Full::new(Bytes::from_static(b"\0\0\0\0\x03abc")).boxed();
+    Http::http2().send(builder.body(body).unwrap()).await
+}
+
+#[tokio::test]
+async fn grpc_through_the_gateway() {
+    let w = world(ROUTES).await;
+    let ok = grpc_call(&w, "/echo.Echo/Say", Some(&w.issuer.token("read", &[]))).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let trailers = ok.trailers.expect("trailers from the upstream");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["x-echo-len"], "8");
+    assert_eq!(&ok.body[..], b"\0\0\0\0\x03abc");
+
+    let missing = grpc_call(&w, "/echo.Echo/Say", None).await;
+    assert_eq!(missing.status, StatusCode::OK);
+    assert_eq!(missing.header("grpc-status"), "16");
+    assert!(missing.header("www-authenticate").starts_with("Bearer"));
+    let bad = grpc_call(&w, "/echo.Echo/Say", Some("a.b.c")).await;
+    assert_eq!(bad.header("grpc-status"), "16");
+    let denied = grpc_call(&w, "/echo.Echo/Say", Some(&w.issuer.token("other", &[]))).await;
+    assert_eq!(denied.header("grpc-status"), "7");
+    let unrouted = grpc_call(&w, "/other.Svc/Do", None).await;
+    assert_eq!(unrouted.header("grpc-status"), "12");
+}
+
+#[tokio::test]
+async fn readiness_follows_the_issuer() {
+    let issuer = Issuer::start(false).await;
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::start(&config(&issuer, &upstream, ROUTES));
+    let http = Http::http1();
+    let token = issuer.token("read", &[]);
+
+    let answer = http.get(&gateway.url("/readyz"), None, &[]).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    // Never a 401 for an outage.
+    let answer = http.get(&gateway.url("/me"), Some(&token), &[]).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!answer.header("retry-after").is_empty());
+    let grpc = World {
+        issuer,
+        upstream,
+        gateway,
+        http,
+    };
+    let unavailable = grpc_call(&grpc, "/echo.Echo/Say", Some(&token)).await;
+    assert_eq!(unavailable.header("grpc-status"), "14");
+    // The anonymous route works meanwhile, and /healthz is up.
+    assert_eq!(grpc.status("GET", "/public/x", None).await, StatusCode::OK);
+    assert_eq!(grpc.status("GET", "/healthz", None).await, StatusCode::OK);
+
+    grpc.issuer.set_up(true);
+    grpc.wait_ready().await;
+    assert_eq!(
+        grpc.status("GET", "/me", Some(&token)).await,
+        StatusCode::OK
+    );
+    let metrics = grpc
+        .http
+        .get(&grpc.gateway.url("/metrics"), None, &[])
+        .await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    assert!(text.contains("portcullis_gateway_ready 1"));
+    let failures = metric(
+        &text,
+        "portcullis_gateway_jwks_fetch_failures_total{issuer=\"https://issuer.test\"}",
+    );
+    assert!(failures >= 1.0, "{text}");
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_counters_move() {
+    let w = world(ROUTES).await;
+    let read = |text: &str, route: &str, decision: &str, reason: &str| {
+        metric(
+            text,
+            &format!(
+                "portcullis_gateway_requests_total{{route=\"{route}\",decision=\"{decision}\",reason=\"{reason}\"}}"
+            ),
+        )
+    };
+    let before = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let before = String::from_utf8(before.body.to_vec()).unwrap();
+    let token = w.issuer.token("read", &[]);
+    w.status("GET", "/items/1", Some(&token)).await;
+    w.status("GET", "/items/2", Some(&token)).await;
+    w.status("PUT", "/items/2", Some(&token)).await;
+    w.status("GET", "/me", None).await;
+    w.status("GET", "/nope", None).await;
+    let after = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    assert_eq!(
+        after.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let after = String::from_utf8(after.body.to_vec()).unwrap();
+    let delta = |route, decision, reason| {
+        read(&after, route, decision, reason) - read(&before, route, decision, reason)
+    };
+    assert_eq!(delta("items-read", "allow", "authorized"), 2.0, "{after}");
+    assert_eq!(delta("items-write", "deny", "insufficient_scope"), 1.0);
+    assert_eq!(delta("me", "deny", "missing_token"), 1.0);
+    assert_eq!(delta("", "deny", "no_route"), 1.0);
+    assert!(
+        metric(
+            &after,
+            "portcullis_gateway_request_duration_seconds_count{route=\"items-read\"}"
+        ) >= 2.0
+    );
+    assert!(
+        metric(
+            &after,
+            "portcullis_gateway_jwks_fetches_total{issuer=\"https://issuer.test\"}"
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &after,
+            "portcullis_gateway_key_cache_hits_total{issuer=\"https://issuer.test\"}"
+        ) >= 3.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests() {
+    let mut w = world(ROUTES).await;
+    let url = w.gateway.url("/hold");
+    let in_flight = tokio::spawn(async move { Http::http1().get(&url, None, &[]).await });
+    // The upstream has the request: it is in flight through the gateway.
+    w.upstream.held.notified().await;
+    w.gateway.terminate();
+    let event = tokio::task::block_in_place(|| w.gateway.next_event());
+    assert_eq!(event["event"], "draining");
+    w.upstream.release();
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["path"], "/hold");
+    let event = tokio::task::block_in_place(|| w.gateway.next_event());
+    assert_eq!(event["event"], "stopped");
+    let status = tokio::task::block_in_place(|| w.gateway.child.wait()).unwrap();
+    assert!(status.success());
+}
+
+fn check_config(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = Command::new(binary())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn config_errors_name_the_key_path() {
+    let base = "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"http://127.0.0.1:1\"\n\
+                [[issuers]]\nissuer = \"https://i.test\"\naudiences = [\"a\"]\njwks_uri = \"https://i.test/jwks\"\n";
+    let cases = [
+        (
+            format!(
+                "{base}[[routes]]\npath = \"/a\"\n[[routes]]\npath = \"/b\"\nscopes_all = [\"ok\", \"bad\\\"scope\"]\n"
+            ),
+            "routes[1].scopes_all[1]",
+        ),
+        (
+            format!("{base}[[routes]]\npath = \"/a\"\nmethod = [\"GET\"]\n"),
+            "routes[0].method",
+        ),
+        (
+            format!("{base}[[routes]]\npath = \"a\"\n"),
+            "routes[0].path",
+        ),
+        (
+            format!(
+                "{base}[[routes]]\npath = \"/a\"\nrequire = \"anonymous\"\nscopes_any = [\"x\"]\n"
+            ),
+            "routes[0].scopes_any",
+        ),
+        (
+            format!("{base}[forward]\nclaims = {{ sub = \"authorization\" }}\n"),
+            "forward.claims.sub",
+        ),
+        (
+            base.replace("audiences = [\"a\"]", "audiences = []"),
+            "issuers[0].audiences",
+        ),
+        (base.replace("127.0.0.1:0", "localhost"), "server.listen[0]"),
+    ];
+    for (text, path) in cases {
+        let (ok, stderr) = check_config(&text);
+        assert!(!ok, "{path} should be refused");
+        assert!(stderr.contains("bad.toml: "), "{stderr}");
+        assert!(
+            stderr.contains(&format!(": {path}: ")),
+            "expected {path} in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_never_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[server]\nlisten = [\"127.0.0.1:0\"]\n").unwrap();
+    let output = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        output.stdout.is_empty(),
+        "nothing was announced as listening"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("upstream"));
+}
+
+#[test]
+fn the_example_config_checks() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gateway.toml");
+    let output = Command::new(binary())
+        .arg("check-config")
+        .arg(example)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
