@@ -205,7 +205,7 @@ impl Metrics {
                 "portcullis_gateway_request_duration_seconds_count{{route=\"{route}\"}} {total}"
             );
         }
-        let issuer_metrics: [(&str, &str, fn(&KeySourceStats) -> &AtomicU64); 4] = [
+        let issuer_metrics: [(&str, &str, StatField); 4] = [
             ("jwks_fetches_total", "Key set fetches attempted.", |s| {
                 &s.fetches
             }),
@@ -245,6 +245,9 @@ impl Metrics {
         out
     }
 }
+
+/// Reads one counter of a [`KeySourceStats`].
+type StatField = fn(&KeySourceStats) -> &AtomicU64;
 
 fn escape(value: &str) -> String {
     value

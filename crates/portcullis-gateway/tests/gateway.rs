@@ -1,5 +1,7 @@
 //! The gateway binary end to end: a JWKS issuer, an echo upstream, real HTTP/1.1 and h2c.
 
+#![allow(clippy::unwrap_used)] // Helpers outside #[test] fns panic on purpose.
+
 mod common;
 
 use std::process::Command;

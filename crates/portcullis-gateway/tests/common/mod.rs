@@ -1,7 +1,12 @@
 //! Test fixtures: a JWKS issuer that can be switched off, an upstream that echoes what it
 //! received (HTTP/1.1, h2c and gRPC) and can hold a request, and the gateway binary.
 
-#![allow(dead_code, unreachable_pub, missing_debug_implementations)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::unwrap_used
+)]
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
