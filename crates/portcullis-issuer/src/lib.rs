@@ -4,8 +4,11 @@
 //! source of keys, answering "is this token acceptable?" asynchronously, because the
 //! answer may need a key set fetched from the issuer.
 
+pub mod introspection;
+pub mod token_cache;
 mod verifier;
 
+pub use token_cache::{Cached, TokenCache, TokenCacheBuilder, TokenCacheStats, TokenKey};
 pub use verifier::{JwtVerifier, VerifyError, VerifyErrorKind};
 
 #[doc(no_inline)]

@@ -105,6 +105,10 @@ impl Claims {
         self.inner.audiences.iter().map(AsRef::as_ref)
     }
 
+    pub(crate) fn audience_list(&self) -> &[Box<str>] {
+        &self.inner.audiences
+    }
+
     /// `exp`.
     pub fn expires_at(&self) -> Option<NumericDate> {
         self.inner.expires_at

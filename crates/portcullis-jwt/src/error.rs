@@ -227,6 +227,11 @@ impl ConfigError {
         }
     }
 
+    /// A configuration error with the given message, for the crates built on this one.
+    pub fn custom(message: impl Into<String>) -> ConfigError {
+        ConfigError::new(message)
+    }
+
     /// What is wrong with the configuration.
     pub fn message(&self) -> &str {
         &self.message

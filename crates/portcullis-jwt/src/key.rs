@@ -168,6 +168,10 @@ impl Key {
     /// # Errors
     /// The reason the key is unusable.
     pub fn from_jwk(jwk: &serde_json::Value) -> Result<Key, SkipReason> {
+        // serde's derived structs also accept arrays, positionally: insist on an object.
+        if !jwk.is_object() {
+            return Err(SkipReason::Malformed);
+        }
         let jwk = Jwk::deserialize(jwk).map_err(|_| SkipReason::Malformed)?;
         jwk.into_key()
     }
@@ -488,6 +492,13 @@ impl KeySet {
         #[derive(Deserialize)]
         struct Document {
             keys: Vec<serde_json::Value>,
+        }
+        let is_object = document
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if !is_object {
+            return Err(JwksError("not a JSON object with a \"keys\" array"));
         }
         let document: Document = serde_json::from_slice(document)
             .map_err(|_| JwksError("not a JSON object with a \"keys\" array"))?;

@@ -23,7 +23,7 @@
 //! // Signed by the RFC 8037 example key.
 //! let token = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.\
 //!     eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwiYXVkIjoiaHR0cHM6Ly9hcGkuZXhhbXBsZSIsInN1YiI6ImFsaWNlIiwic2NvcGUiOiJyZWFkIHdyaXRlIiwiZXhwIjoyMDAwMDAwMDAwLCJpYXQiOjE3MDAwMDAwMDB9.\
-//!     GL2cD-4ODNa2_e4RCDO6Pb71oLKdUaPWPoqPVrRgV3MfIb2H3ovCm3E7q1c8Wsu2Be40hUkxm8TEWnnEPHyjBA";
+//!     ZR2RxaVXr0ha8NM4MrnNktObodDZ-GFTL7Tqns01RTaSJ1nLYepcIAo5fv0qzQfBvh8CD5pKYS-SuRI0a_EYDw";
 //!
 //! let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
 //! let claims = validation.verify(token, &keys, now)?;

@@ -404,55 +404,17 @@ impl Validation {
         if sink.id_token_marker && typ != TokenType::AccessToken {
             return Err(Error::new(ErrorKind::IdToken));
         }
-        let now = unix_seconds(now);
-        let leeway = config.leeway;
-        match sink.exp {
-            Some(exp) if now >= exp.as_seconds_f64() + leeway => {
-                return Err(Error::with_detail(ErrorKind::Expired, "exp"));
-            }
-            Some(_) => {}
-            None if matches!(verified_by, VerifiedBy::Jwt { .. }) => {
-                return Err(Error::with_detail(ErrorKind::MissingClaim, "exp"));
-            }
-            None => {}
-        }
-        if let Some(nbf) = sink.nbf
-            && now + leeway < nbf.as_seconds_f64()
-        {
-            return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
-        }
-        if let Some(iat) = sink.iat
-            && iat.as_seconds_f64() > now + leeway
-        {
-            return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
-        }
-        if let Some(max_age) = config.max_age {
-            match sink.iat {
-                None => return Err(Error::with_detail(ErrorKind::MissingClaim, "iat")),
-                Some(iat) if now - iat.as_seconds_f64() > max_age + leeway => {
-                    return Err(Error::with_detail(ErrorKind::TooOld, "iat"));
-                }
-                Some(_) => {}
-            }
-        }
-        if !config.any_issuer {
-            let known = sink
-                .iss
-                .as_deref()
-                .is_some_and(|iss| config.issuers.iter().any(|i| **i == *iss));
-            if !known {
-                return Err(Error::with_detail(ErrorKind::InvalidIssuer, "iss"));
-            }
-        }
-        if !config.any_audience {
-            let matches = sink
-                .aud
-                .iter()
-                .any(|aud| config.audiences.iter().any(|a| a == aud));
-            if !matches {
-                return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
-            }
-        }
+        self.check_registered(
+            &Registered {
+                exp: sink.exp,
+                nbf: sink.nbf,
+                iat: sink.iat,
+                iss: sink.iss.as_deref(),
+                aud: &sink.aud,
+                require_exp: matches!(verified_by, VerifiedBy::Jwt { .. }),
+            },
+            now,
+        )?;
         if let Some(missing) = config
             .required
             .iter()
@@ -487,6 +449,80 @@ impl Validation {
             check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
         }
         Ok(claims)
+    }
+
+    /// Re-checks a verified token's time, issuer and audience rules at `now`, on its typed
+    /// claims (no parsing): for results served from a cache, where `exp` may have passed
+    /// since they were stored.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`], [`ErrorKind::TooOld`],
+    /// [`ErrorKind::InvalidIssuer`] or [`ErrorKind::InvalidAudience`].
+    pub fn recheck(&self, claims: &Claims, now: SystemTime) -> Result<(), Error> {
+        self.check_registered(
+            &Registered {
+                exp: claims.expires_at(),
+                nbf: claims.not_before(),
+                iat: claims.issued_at(),
+                iss: claims.issuer(),
+                aud: claims.audience_list(),
+                require_exp: matches!(claims.verified_by(), VerifiedBy::Jwt { .. }),
+            },
+            now,
+        )
+    }
+
+    fn check_registered(&self, claims: &Registered<'_>, now: SystemTime) -> Result<(), Error> {
+        let config = &*self.inner;
+        let now = unix_seconds(now);
+        let leeway = config.leeway;
+        match claims.exp {
+            Some(exp) if now >= exp.as_seconds_f64() + leeway => {
+                return Err(Error::with_detail(ErrorKind::Expired, "exp"));
+            }
+            Some(_) => {}
+            None if claims.require_exp => {
+                return Err(Error::with_detail(ErrorKind::MissingClaim, "exp"));
+            }
+            None => {}
+        }
+        if let Some(nbf) = claims.nbf
+            && now + leeway < nbf.as_seconds_f64()
+        {
+            return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
+        }
+        if let Some(iat) = claims.iat
+            && iat.as_seconds_f64() > now + leeway
+        {
+            return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
+        }
+        if let Some(max_age) = config.max_age {
+            match claims.iat {
+                None => return Err(Error::with_detail(ErrorKind::MissingClaim, "iat")),
+                Some(iat) if now - iat.as_seconds_f64() > max_age + leeway => {
+                    return Err(Error::with_detail(ErrorKind::TooOld, "iat"));
+                }
+                Some(_) => {}
+            }
+        }
+        if !config.any_issuer {
+            let known = claims
+                .iss
+                .is_some_and(|iss| config.issuers.iter().any(|i| **i == *iss));
+            if !known {
+                return Err(Error::with_detail(ErrorKind::InvalidIssuer, "iss"));
+            }
+        }
+        if !config.any_audience {
+            let matches = claims
+                .aud
+                .iter()
+                .any(|aud| config.audiences.iter().any(|a| a == aud));
+            if !matches {
+                return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
+            }
+        }
+        Ok(())
     }
 
     /// The algorithms this configuration accepts.
@@ -544,6 +580,16 @@ impl fmt::Debug for ValidationBuilder {
             .field("algorithms", &self.algorithms)
             .finish_non_exhaustive()
     }
+}
+
+/// The registered claims the time, issuer and audience rules read.
+struct Registered<'a> {
+    exp: Option<NumericDate>,
+    nbf: Option<NumericDate>,
+    iat: Option<NumericDate>,
+    iss: Option<&'a str>,
+    aud: &'a [Box<str>],
+    require_exp: bool,
 }
 
 /// Collects the registered claims while the payload streams past.

@@ -571,10 +571,11 @@ fn unusable_keys_are_skipped_one_by_one() {
     off_curve["y"] = json!(x);
     let ed448 = json!({"kty":"OKP","crv":"Ed448","x":"AAAA","kid":"ed448"});
     let unknown_kty = json!({"kty":"PQC","kid":"pqc"});
+    let positional = json!(["EC", "positional", "ES256"]);
     let wrong_type = json!({"kty":"RSA","n":7,"e":"AQAB"});
     let document = json!({"keys": [
         good_key.public_jwk(), weak, enc, no_verify, oaep, mismatch, short_x,
-        off_curve, ed448, unknown_kty, wrong_type, "not an object",
+        off_curve, ed448, unknown_kty, wrong_type, "not an object", positional,
         key(SigningAlgorithm::HS256).public_jwk(),
     ]});
     let keys = KeySet::from_jwks(document.to_string().as_bytes()).unwrap();
@@ -592,6 +593,7 @@ fn unusable_keys_are_skipped_one_by_one() {
             SkipReason::BadEncoding,
             SkipReason::UnsupportedCurve,
             SkipReason::UnsupportedKeyType,
+            SkipReason::Malformed,
             SkipReason::Malformed,
             SkipReason::Malformed,
             SkipReason::SymmetricKey,
@@ -615,7 +617,15 @@ fn unusable_keys_are_skipped_one_by_one() {
 
 #[test]
 fn a_document_that_is_not_a_jwk_set_is_an_error() {
-    for doc in ["", "[]", "{}", r#"{"keys":{}}"#, "null", r#"{"keys":[]"#] {
+    for doc in [
+        "",
+        "[]",
+        "[[]]",
+        "{}",
+        r#"{"keys":{}}"#,
+        "null",
+        r#"{"keys":[]"#,
+    ] {
         assert!(KeySet::from_jwks(doc.as_bytes()).is_err(), "{doc}");
     }
     assert!(KeySet::from_jwks(br#"{"keys":[]}"#).unwrap().is_empty());
@@ -695,4 +705,27 @@ fn weak_rsa_jwk() -> serde_json::Value {
         "kty": "RSA", "kid": "weak", "alg": "RS256", "use": "sig",
         "n": b64(rsa.n().to_vec()), "e": b64(rsa.e().to_vec()),
     })
+}
+
+#[test]
+fn recheck_applies_time_rules_to_cached_claims() {
+    let k = rs256();
+    let keys = keyset(&[k]);
+    let v = validation();
+    let claims = v.verify(&good(k).sign(), &keys, at(NOW)).unwrap();
+    v.recheck(&claims, at(NOW + 329)).unwrap();
+    assert_eq!(
+        v.recheck(&claims, at(NOW + 330)).unwrap_err().kind(),
+        ErrorKind::Expired
+    );
+    // Another configuration's audience does not match the cached claims.
+    let other = Validation::builder()
+        .issuer(ISS)
+        .audience("https://other.test")
+        .build()
+        .unwrap();
+    assert_eq!(
+        other.recheck(&claims, at(NOW)).unwrap_err().kind(),
+        ErrorKind::InvalidAudience
+    );
 }
