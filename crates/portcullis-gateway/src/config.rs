@@ -87,6 +87,16 @@ struct File {
     routes: Vec<RouteSection>,
     #[serde(default)]
     forward: ForwardSection,
+    #[serde(default)]
+    protected_resource: Option<ProtectedResourceSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProtectedResourceSection {
+    resource: String,
+    #[serde(default)]
+    authorization_servers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +234,18 @@ pub struct Config {
     pub(crate) issuers: Vec<IssuerConfig>,
     pub(crate) routes: Vec<RouteConfig>,
     pub(crate) forward: ForwardConfig,
+    pub(crate) protected_resource: Option<ProtectedResource>,
+}
+
+/// RFC 9728 protected resource metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct ProtectedResource {
+    /// Where the document is served on the gateway.
+    pub(crate) path: String,
+    /// The absolute URL of the document, for `resource_metadata="..."` in challenges.
+    pub(crate) url: String,
+    /// The JSON document, rendered once.
+    pub(crate) document: String,
 }
 
 #[derive(Debug, Clone)]
@@ -654,6 +676,12 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
     // forward
     let forward = forward(&file.forward)?;
 
+    let protected_resource = file
+        .protected_resource
+        .as_ref()
+        .map(|section| protected_resource(section, &issuers, &routes))
+        .transpose()?;
+
     Ok(Config {
         source: origin.to_owned(),
         listen,
@@ -665,6 +693,67 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         issuers,
         routes,
         forward,
+        protected_resource,
+    })
+}
+
+fn protected_resource(
+    section: &ProtectedResourceSection,
+    issuers: &[IssuerConfig],
+    routes: &[RouteConfig],
+) -> Result<ProtectedResource, ConfigError> {
+    let at = "protected_resource.resource";
+    let uri: Uri = section
+        .resource
+        .parse()
+        .map_err(|_| ConfigError::new(at, "not a URL"))?;
+    if uri.scheme_str() != Some("https") || uri.host().is_none() {
+        return Err(ConfigError::new(at, "must be an https URL (RFC 9728 §2)"));
+    }
+    if uri.query().is_some() || section.resource.contains('#') {
+        return Err(ConfigError::new(at, "must not have a query or fragment"));
+    }
+    let authorization_servers = match &section.authorization_servers {
+        Some(list) => list.clone(),
+        None => issuers.iter().map(|i| i.issuer.clone()).collect(),
+    };
+    let mut scopes: Vec<String> = routes
+        .iter()
+        .filter_map(|route| match &route.requirement {
+            Requirement::Authenticated {
+                scopes_all,
+                scopes_any,
+                ..
+            } => Some(
+                [scopes_all, scopes_any]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|s| s.scopes().map(str::to_owned).collect::<Vec<_>>()),
+            ),
+            Requirement::Anonymous => None,
+        })
+        .flatten()
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    // RFC 9728 §3.1: the well-known segment goes between the host and any path.
+    let resource_path = uri.path().trim_end_matches('/');
+    let path = format!("/.well-known/oauth-protected-resource{resource_path}");
+    let url = format!(
+        "https://{}{path}",
+        uri.authority().map_or("", http::uri::Authority::as_str)
+    );
+    let document = serde_json::json!({
+        "resource": section.resource,
+        "authorization_servers": authorization_servers,
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+    })
+    .to_string();
+    Ok(ProtectedResource {
+        path,
+        url,
+        document,
     })
 }
 

@@ -50,9 +50,9 @@ enum Command {
     },
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -72,7 +72,12 @@ fn event(line: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The demo's tour is the output; its logs would only interleave with it.
+    let default_level = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config, ready_file } => run(&config, ready_file.as_deref()),

@@ -130,6 +130,15 @@ pub(crate) async fn handle(
     {
         return Ok(response);
     }
+    if let Some(metadata) = &shared.config.protected_resource
+        && request.uri().path() == metadata.path
+    {
+        return Ok(respond::plain(
+            StatusCode::OK,
+            "application/json",
+            metadata.document.clone(),
+        ));
+    }
     let grpc = is_grpc(request.headers());
     let (route, outcome) = decide(&shared, &request).await;
     let (reason, response) = match outcome {
@@ -163,7 +172,12 @@ pub(crate) async fn handle(
         elapsed_us = elapsed.as_micros() as u64,
         "request refused"
     );
-    Ok(response.into_response(&shared.config.realm, grpc))
+    let metadata = shared
+        .config
+        .protected_resource
+        .as_ref()
+        .map(|m| m.url.as_str());
+    Ok(response.into_response(&shared.config.realm, metadata, grpc))
 }
 
 fn route_name(shared: &Shared, route: Option<usize>) -> &str {

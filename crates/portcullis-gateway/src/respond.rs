@@ -103,15 +103,18 @@ impl Rejection {
     }
 
     /// The RFC 6750 challenge, if this rejection carries one.
-    fn challenge(&self, realm: &str) -> Option<String> {
+    fn challenge(&self, realm: &str, metadata: Option<&str>) -> Option<String> {
+        let metadata = metadata
+            .map(|url| format!(", resource_metadata=\"{}\"", quote_safe(url)))
+            .unwrap_or_default();
         let with_error = |code: &str, description: &str| {
             format!(
-                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+                "Bearer realm=\"{realm}\"{metadata}, error=\"{code}\", error_description=\"{}\"",
                 quote_safe(description)
             )
         };
         match self {
-            Rejection::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
+            Rejection::MissingToken => Some(format!("Bearer realm=\"{realm}\"{metadata}")),
             Rejection::InvalidRequest(why) => Some(with_error("invalid_request", why)),
             Rejection::InvalidToken(why) => Some(with_error("invalid_token", why)),
             Rejection::InsufficientScope(scope) => Some(format!(
@@ -128,9 +131,14 @@ impl Rejection {
     }
 
     /// The response for a plain HTTP caller, or a trailers-only gRPC response.
-    pub(crate) fn into_response(self, realm: &str, grpc: bool) -> Response<Body> {
+    pub(crate) fn into_response(
+        self,
+        realm: &str,
+        metadata: Option<&str>,
+        grpc: bool,
+    ) -> Response<Body> {
         let (status, grpc_status, message) = self.parts();
-        let challenge = self.challenge(realm);
+        let challenge = self.challenge(realm, metadata);
         let mut builder = Response::builder();
         if let Some(challenge) = challenge
             && let Ok(value) = HeaderValue::from_str(&challenge)
@@ -198,30 +206,30 @@ mod tests {
 
     #[test]
     fn challenges() {
-        let r = Rejection::InsufficientScope("read write".into()).into_response("api", false);
+        let r = Rejection::InsufficientScope("read write".into()).into_response("api", None, false);
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(
             r.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"api\", error=\"insufficient_scope\", \
              error_description=\"the token lacks a required scope\", scope=\"read write\""
         );
-        let r = Rejection::MissingToken.into_response("api", false);
+        let r = Rejection::MissingToken.into_response("api", None, false);
         assert_eq!(
             r.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"api\""
         );
-        let r = Rejection::Unavailable(Duration::from_secs(5)).into_response("api", false);
+        let r = Rejection::Unavailable(Duration::from_secs(5)).into_response("api", None, false);
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "5");
     }
 
     #[test]
     fn grpc_is_trailers_only() {
-        let r = Rejection::MissingToken.into_response("api", true);
+        let r = Rejection::MissingToken.into_response("api", None, true);
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["grpc-status"], "16");
         assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
-        let r = Rejection::InsufficientScope("w".into()).into_response("api", true);
+        let r = Rejection::InsufficientScope("w".into()).into_response("api", None, true);
         assert_eq!(r.headers()["grpc-status"], "7");
     }
 }

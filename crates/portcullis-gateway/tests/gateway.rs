@@ -581,3 +581,48 @@ fn the_example_config_checks() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn the_demo_tour_passes() {
+    let output = Command::new(binary())
+        .args(["demo", "--once"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("[ok]").count(), 5, "{stdout}");
+    assert!(
+        stdout.contains("a denied write (scope read only): PUT /api/items/42 -> 403 Forbidden")
+    );
+}
+
+#[tokio::test]
+async fn protected_resource_metadata() {
+    let extra = format!("{ROUTES}\n[protected_resource]\nresource = \"https://api.test/v1\"\n");
+    let w = world(&extra).await;
+    let answer = w
+        .http
+        .get(
+            &w.gateway.url("/.well-known/oauth-protected-resource/v1"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let document = answer.json();
+    assert_eq!(document["resource"], "https://api.test/v1");
+    assert_eq!(document["authorization_servers"], json!([ISSUER]));
+    assert_eq!(
+        document["scopes_supported"],
+        json!(["admin", "auditor", "read", "write"])
+    );
+    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    assert_eq!(
+        missing.header("www-authenticate"),
+        "Bearer realm=\"test\", resource_metadata=\"https://api.test/.well-known/oauth-protected-resource/v1\""
+    );
+}
