@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use portcullis_jwt::{Claims, Clock, KeySet, SystemClock, Validation};
 
+use crate::remote::RemoteKeySet;
+
 /// Why a token was not accepted: either the token is bad (answer 401) or the issuer
 /// could not be consulted (answer 503, never 401, never acceptance).
 #[derive(Clone)]
@@ -133,6 +135,7 @@ struct Inner {
 
 enum Keys {
     Static(KeySet),
+    Remote(RemoteKeySet),
 }
 
 impl JwtVerifier {
@@ -148,13 +151,38 @@ impl JwtVerifier {
         }
     }
 
-    /// Replaces the clock every time rule reads. For tests.
+    /// Verifies against a key set fetched from the issuer and kept fresh: rotation,
+    /// unknown `kid`s and outages are handled as [`RemoteKeySet`] describes. Token
+    /// claims (`exp`, `nbf`, ...) are checked on this verifier's clock; the key set's
+    /// cache rules run on the set's own clock ([`RemoteKeySetBuilder::clock`]).
+    ///
+    /// [`RemoteKeySetBuilder::clock`]: crate::RemoteKeySetBuilder::clock
+    pub fn with_remote_keys(validation: Validation, keys: RemoteKeySet) -> JwtVerifier {
+        JwtVerifier {
+            inner: Arc::new(Inner {
+                validation,
+                keys: Keys::Remote(keys),
+                clock: Arc::new(SystemClock),
+            }),
+        }
+    }
+
+    /// The remote key set, for readiness, stats and metadata.
+    pub fn remote_keys(&self) -> Option<&RemoteKeySet> {
+        match &self.inner.keys {
+            Keys::Static(_) => None,
+            Keys::Remote(keys) => Some(keys),
+        }
+    }
+
+    /// Replaces the clock token claims are checked on. For tests.
     #[must_use]
     pub fn with_clock(self, clock: impl Clock) -> JwtVerifier {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             validation: shared.validation.clone(),
             keys: match &shared.keys {
                 Keys::Static(keys) => Keys::Static(keys.clone()),
+                Keys::Remote(keys) => Keys::Remote(keys.clone()),
             },
             clock: shared.clock.clone(),
         });
@@ -181,6 +209,7 @@ impl JwtVerifier {
         let now = inner.clock.now();
         match &inner.keys {
             Keys::Static(keys) => Ok(inner.validation.verify(token, keys, now)?),
+            Keys::Remote(keys) => keys.verify(&inner.validation, token, now).await,
         }
     }
 }
@@ -189,6 +218,7 @@ impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys = match &self.inner.keys {
             Keys::Static(keys) => format!("static({} keys)", keys.len()),
+            Keys::Remote(keys) => format!("{keys:?}"),
         };
         f.debug_struct("JwtVerifier")
             .field("validation", &self.inner.validation)

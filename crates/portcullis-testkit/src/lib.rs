@@ -18,9 +18,17 @@
 //! let document = jwks([&key]);
 //! assert_eq!(document["keys"][0]["kid"], key.kid());
 //! ```
+//!
+//! [`TestIssuer`] serves all of this on `127.0.0.1` (port 0) like a real authorization
+//! server: OpenID Connect and RFC 8414 discovery, a JWK Set with a configurable
+//! `Cache-Control`, key rotation, and per-endpoint fault injection ([`Fault`]) with
+//! request counters, so a resource server's behaviour during rotations and outages can
+//! be tested end to end.
 
+mod issuer;
 mod key;
 mod token;
 
+pub use issuer::{Endpoint, Fault, TestIssuer, TestIssuerBuilder};
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
 pub use token::{TokenBuilder, encode_compact};

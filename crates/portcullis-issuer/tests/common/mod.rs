@@ -1,0 +1,78 @@
+//! Shared set-up for the integration tests: a testkit issuer on 127.0.0.1:0 and a
+//! verifier on a manual clock.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::time::{Duration, UNIX_EPOCH};
+
+use portcullis_issuer::{
+    JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, Startup, Validation, VerifyError,
+    VerifyErrorKind,
+};
+use portcullis_jwt::{Algorithm, Clock, ErrorKind, ManualClock};
+use portcullis_testkit::TestIssuer;
+
+pub const AUDIENCE: &str = "https://api.test";
+pub const T0: u64 = 1_700_000_000;
+
+/// Fails the test instead of hanging it.
+pub async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took more than 30 s"))
+}
+
+pub fn validation(issuer: &TestIssuer) -> Validation {
+    Validation::builder()
+        .issuer(issuer.url())
+        .audience(AUDIENCE)
+        .algorithms([Algorithm::RS256])
+        .build()
+        .expect("valid validation")
+}
+
+pub fn unix(clock: &ManualClock) -> u64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs()
+}
+
+/// A lazy set with no background task: every fetch in these tests is caused by what
+/// the test does, so fetch counts are exact.
+pub fn keys_for(issuer: &TestIssuer, clock: &ManualClock) -> RemoteKeySetBuilder {
+    RemoteKeySet::from_jwks_url(&issuer.jwks_url())
+        .clock(clock.clone())
+        .startup(Startup::Lazy)
+        .background_refresh(false)
+}
+
+pub fn verifier(issuer: &TestIssuer, keys: RemoteKeySet, clock: &ManualClock) -> JwtVerifier {
+    JwtVerifier::with_remote_keys(validation(issuer), keys).with_clock(clock.clone())
+}
+
+pub fn assert_invalid(result: &Result<portcullis_jwt::Claims, VerifyError>, kind: ErrorKind) {
+    match result {
+        Err(e) => {
+            assert_eq!(e.kind(), VerifyErrorKind::InvalidToken, "{e:?}");
+            assert_eq!(
+                e.token_error().map(portcullis_jwt::Error::kind),
+                Some(kind),
+                "{e:?}"
+            );
+        }
+        Ok(_) => panic!("accepted, expected {kind:?}"),
+    }
+}
+
+pub fn assert_unavailable(result: &Result<portcullis_jwt::Claims, VerifyError>) {
+    match result {
+        Err(e) => {
+            assert_eq!(e.kind(), VerifyErrorKind::Unavailable, "{e:?}");
+            let retry_after = e.retry_after().expect("a Retry-After");
+            assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}");
+        }
+        Ok(_) => panic!("accepted, expected Unavailable"),
+    }
+}
