@@ -20,7 +20,6 @@ mod respond;
 mod router;
 mod server;
 
-pub use auth::KeySourceStats;
 pub use config::{Config, ConfigError};
 pub use server::{Gateway, StartError};
 

@@ -3,11 +3,10 @@
 //! path takes no lock and allocates nothing.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::auth::KeySourceStats;
+use crate::auth::IssuerCounters;
 
 /// Why a request was allowed or denied: the `reason` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,21 +107,16 @@ pub(crate) struct Metrics {
     route_names: Vec<String>,
     /// One per route, then one for "no route".
     routes: Vec<RouteCounters>,
-    issuers: Vec<(String, Arc<KeySourceStats>)>,
 }
 
 impl Metrics {
-    pub(crate) fn new(
-        route_names: Vec<String>,
-        issuers: Vec<(String, Arc<KeySourceStats>)>,
-    ) -> Metrics {
+    pub(crate) fn new(route_names: Vec<String>) -> Metrics {
         let routes = (0..=route_names.len())
             .map(|_| RouteCounters::new())
             .collect();
         Metrics {
             route_names,
             routes,
-            issuers,
         }
     }
 
@@ -148,7 +142,7 @@ impl Metrics {
     }
 
     /// The Prometheus text format (version 0.0.4).
-    pub(crate) fn render(&self, ready: bool) -> String {
+    pub(crate) fn render(&self, ready: bool, issuers: &[IssuerCounters]) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str(
             "# HELP portcullis_gateway_requests_total Requests by route, decision and reason.\n\
@@ -205,35 +199,59 @@ impl Metrics {
                 "portcullis_gateway_request_duration_seconds_count{{route=\"{route}\"}} {total}"
             );
         }
-        let issuer_metrics: [(&str, &str, StatField); 4] = [
-            ("jwks_fetches_total", "Key set fetches attempted.", |s| {
-                &s.fetches
-            }),
+        let issuer_metrics: [(&str, &str, &str, StatField); 7] = [
+            (
+                "jwks_fetches_total",
+                "counter",
+                "Key set fetches started (discovery included).",
+                |c| c.fetches,
+            ),
             (
                 "jwks_fetch_failures_total",
+                "counter",
                 "Key set fetches that failed.",
-                |s| &s.fetch_failures,
+                |c| c.fetch_failures,
+            ),
+            (
+                "jwks_unknown_kid_refetches_total",
+                "counter",
+                "Key set fetches caused by a token with an unknown kid.",
+                |c| c.unknown_kid_refetches,
+            ),
+            (
+                "jwks_negative_cache_hits_total",
+                "counter",
+                "Tokens refused at once: their kid was unknown after the last fetch.",
+                |c| c.negative_cache_hits,
             ),
             (
                 "key_cache_hits_total",
-                "Verifications served from the cached key set.",
-                |s| &s.cache_hits,
+                "counter",
+                "Verifications that found a loaded key set and their key.",
+                |c| c.cache_hits,
             ),
             (
                 "key_cache_misses_total",
-                "Verifications with no cached key set or an unknown kid.",
-                |s| &s.cache_misses,
+                "counter",
+                "Verifications with no usable key set, or an unknown kid.",
+                |c| c.cache_misses,
+            ),
+            (
+                "jwks_keys",
+                "gauge",
+                "Usable keys in the current set.",
+                |c| c.keys,
             ),
         ];
-        for (name, help, field) in issuer_metrics {
+        for (name, kind, help, field) in issuer_metrics {
             let _ = writeln!(out, "# HELP portcullis_gateway_{name} {help}");
-            let _ = writeln!(out, "# TYPE portcullis_gateway_{name} counter");
-            for (issuer, stats) in &self.issuers {
+            let _ = writeln!(out, "# TYPE portcullis_gateway_{name} {kind}");
+            for counters in issuers {
                 let _ = writeln!(
                     out,
                     "portcullis_gateway_{name}{{issuer=\"{}\"}} {}",
-                    escape(issuer),
-                    field(stats).load(Ordering::Relaxed)
+                    escape(&counters.issuer),
+                    field(counters)
                 );
             }
         }
@@ -246,8 +264,8 @@ impl Metrics {
     }
 }
 
-/// Reads one counter of a [`KeySourceStats`].
-type StatField = fn(&KeySourceStats) -> &AtomicU64;
+/// Reads one counter of an [`IssuerCounters`].
+type StatField = fn(&IssuerCounters) -> u64;
 
 fn escape(value: &str) -> String {
     value
@@ -262,11 +280,11 @@ mod tests {
 
     #[test]
     fn renders_counters_and_histogram() {
-        let metrics = Metrics::new(vec!["read".into()], vec![]);
+        let metrics = Metrics::new(vec!["read".into()]);
         metrics.record(Some(0), Reason::Authorized, Duration::from_micros(700));
         metrics.record(Some(0), Reason::InsufficientScope, Duration::from_millis(3));
         metrics.record(None, Reason::NoRoute, Duration::from_micros(10));
-        let text = metrics.render(true);
+        let text = metrics.render(true, &[]);
         assert!(text.contains(
             "portcullis_gateway_requests_total{route=\"read\",decision=\"allow\",reason=\"authorized\"} 1"
         ));

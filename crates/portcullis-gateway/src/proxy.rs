@@ -96,7 +96,9 @@ pub(crate) fn operations(shared: &Shared, path: &str) -> Option<Response<Body>> 
         "/metrics" => Some(respond::plain(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            shared.metrics.render(shared.auth.not_ready().is_empty()),
+            shared
+                .metrics
+                .render(shared.auth.not_ready().is_empty(), &shared.auth.counters()),
         )),
         _ => None,
     }

@@ -58,11 +58,6 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
         let issuers = IssuerSet::start(&config.issuers, config.limits.max_token_bytes)
             .map_err(|e| StartError(e.to_string()))?;
-        let stats = issuers
-            .issuers()
-            .iter()
-            .map(|i| (i.name.clone(), i.stats.clone()))
-            .collect();
         let auth: Arc<dyn Authenticate> = Arc::new(issuers);
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
@@ -80,10 +75,7 @@ impl Gateway {
             ),
             None => None,
         };
-        let metrics = Metrics::new(
-            config.routes.iter().map(|r| r.name.clone()).collect(),
-            stats,
-        );
+        let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
         Ok(Gateway {
             listeners,
