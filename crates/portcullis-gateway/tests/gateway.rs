@@ -626,3 +626,52 @@ async fn protected_resource_metadata() {
         "Bearer realm=\"test\", resource_metadata=\"https://api.test/.well-known/oauth-protected-resource/v1\""
     );
 }
+
+#[tokio::test]
+async fn discovery_and_key_rotation() {
+    let issuer = portcullis_testkit::TestIssuer::start().await;
+    let upstream = Upstream::start().await;
+    let config = format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{}"
+[[issuers]]
+issuer = "{}"
+audiences = ["{AUDIENCE}"]
+discovery = true
+[[routes]]
+path = "/me"
+[forward]
+claims = {{ iss = "x-auth-issuer" }}
+"#,
+        upstream.addr,
+        issuer.url()
+    );
+    let gateway = Gateway::start(&config);
+    let w = World {
+        issuer: Issuer::start(true).await,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    let answer = w
+        .http
+        .get(&w.gateway.url("/me"), Some(&issuer.mint_now(AUDIENCE)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["headers"]["x-auth-issuer"], issuer.url());
+    // A rotation: the first token with the new kid refetches and passes.
+    issuer.rotate();
+    let token = issuer.mint_now(AUDIENCE);
+    assert_eq!(w.status("GET", "/me", Some(&token)).await, StatusCode::OK);
+    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    let series = format!(
+        "portcullis_gateway_jwks_unknown_kid_refetches_total{{issuer=\"{}\"}}",
+        issuer.url()
+    );
+    assert_eq!(metric(&text, &series), 1.0, "{text}");
+}
