@@ -146,16 +146,46 @@ impl HttpClient {
         accept: &'static str,
         content_types: &[&str],
     ) -> Result<Fetched, FetchError> {
+        let request = Request::get(url.clone())
+            .header(header::ACCEPT, accept)
+            .body(Full::new(Bytes::new()));
+        self.exchange(url, request, content_types).await
+    }
+
+    /// POSTs an `application/x-www-form-urlencoded` body to `url` (RFC 7662
+    /// introspection), with an optional `Authorization` header, under the same rules as
+    /// [`HttpClient::get`].
+    pub(crate) async fn post_form(
+        &self,
+        url: &Uri,
+        authorization: Option<&str>,
+        body: String,
+        content_types: &[&str],
+    ) -> Result<Fetched, FetchError> {
+        let mut request = Request::post(url.clone())
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        let request = request.body(Full::new(Bytes::from(body)));
+        self.exchange(url, request, content_types).await
+    }
+
+    async fn exchange(
+        &self,
+        url: &Uri,
+        request: Result<Request<Full<Bytes>>, http::Error>,
+        content_types: &[&str],
+    ) -> Result<Fetched, FetchError> {
         let inner = &*self.inner;
         let attempt = async {
-            let request = Request::get(url.clone())
-                .header(header::ACCEPT, accept)
-                .header(
-                    header::USER_AGENT,
-                    concat!("portcullis/", env!("CARGO_PKG_VERSION")),
-                )
-                .body(Full::new(Bytes::new()))
+            let mut request = request
                 .map_err(|e| FetchError::new(FetchErrorKind::InsecureUrl).with_source(e.into()))?;
+            request.headers_mut().insert(
+                header::USER_AGENT,
+                http::HeaderValue::from_static(concat!("portcullis/", env!("CARGO_PKG_VERSION"))),
+            );
             let response = inner
                 .transport
                 .send(request)

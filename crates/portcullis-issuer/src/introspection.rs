@@ -1,8 +1,42 @@
-//! RFC 7662 token introspection: the request, client authentication, and strict reading
-//! of the response. The HTTP exchange and the cache live with the verifier.
+//! RFC 7662 token introspection: opaque access tokens checked by asking the issuer,
+//! with a cache.
+//!
+//! [`IntrospectionVerifier`] POSTs the token to the introspection endpoint (found by
+//! discovery or configured), authenticated as the resource server, under the same HTTP
+//! rules as every other request to the issuer. An `active` answer is then held to the
+//! same rules as a JWT (issuer, audience, expiry with leeway) and becomes the same
+//! [`Claims`], marked [`VerifiedBy::Introspection`]. A failure to ask (timeout, 5xx, a
+//! 401 from the endpoint, an unreadable answer) is [`crate::VerifyErrorKind::Unavailable`]
+//! (503), never acceptance; an inactive token is `invalid_token` (401).
+//!
+//! # The cache, and revocation
+//!
+//! Results are cached under a keyed hash of the token (never the token itself), bounded
+//! in size, with one introspection call for any number of concurrent requests carrying
+//! the same uncached token. An active result is kept at most
+//! [`DEFAULT_INTROSPECTION_CACHE_TTL`] (configurable) and never accepted past the token's
+//! `exp`: time, issuer and audience rules run on every hit, and scopes are checked per
+//! route by the layer on every request. An inactive or refused result is kept for
+//! [`DEFAULT_NEGATIVE_TTL`], so a flood of bad tokens costs one call each per window.
+//!
+//! The trade-off: **a revoked token keeps working for at most the cache lifetime.**
+//! Lower the lifetime for a shorter revocation window, or turn the cache off
+//! ([`IntrospectionVerifierBuilder::no_cache`]) to ask the issuer on every request.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use http::Uri;
+use portcullis_jwt::{Claims, Clock, ErrorKind, SystemClock, Validation, VerifiedBy};
+
+use crate::discovery::IssuerMetadata;
+use crate::error::ConfigError;
+use crate::http::HttpClient;
+use crate::token_cache::{Cached, TokenCache, TokenCacheStats};
+use crate::verifier::VerifyError;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -246,6 +280,360 @@ pub fn parse_response(body: &[u8]) -> Result<IntrospectionResponse, MalformedRes
     } else {
         IntrospectionResponse::Inactive
     })
+}
+
+/// The default longest time an active introspection result is reused: 60 seconds. It
+/// is also the longest a revoked token keeps working.
+pub const DEFAULT_INTROSPECTION_CACHE_TTL: Duration = Duration::from_secs(60);
+/// The default time an inactive or refused result is reused: 10 seconds.
+pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
+/// The default number of cached results: 100,000.
+pub const DEFAULT_INTROSPECTION_CACHE_CAPACITY: u64 = 100_000;
+/// The `Retry-After` given to clients when the endpoint cannot be asked: 5 seconds.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+enum Outcome {
+    Active(Claims),
+    Refused(portcullis_jwt::Error),
+}
+
+/// Verifies opaque access tokens through RFC 7662 introspection. Cheap to clone.
+#[derive(Clone)]
+pub struct IntrospectionVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Uri,
+    auth: ClientAuth,
+    http: HttpClient,
+    validation: Validation,
+    cache: Option<TokenCache<Outcome>>,
+    negative_ttl: Duration,
+    retry_after: Duration,
+    clock: Arc<dyn Clock>,
+    calls: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// Configures an [`IntrospectionVerifier`].
+#[must_use]
+pub struct IntrospectionVerifierBuilder {
+    endpoint: String,
+    auth: ClientAuth,
+    validation: Validation,
+    http: Option<HttpClient>,
+    cache_ttl: Option<Duration>,
+    cache_capacity: u64,
+    negative_ttl: Duration,
+    retry_after: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl IntrospectionVerifier {
+    /// Starts a configuration for the endpoint at `endpoint`, authenticating with `auth`,
+    /// and holding active results to `validation` (issuer, audience, leeway; the
+    /// signature rules do not apply).
+    pub fn builder(
+        endpoint: impl Into<String>,
+        auth: ClientAuth,
+        validation: Validation,
+    ) -> IntrospectionVerifierBuilder {
+        IntrospectionVerifierBuilder {
+            endpoint: endpoint.into(),
+            auth,
+            validation,
+            http: None,
+            cache_ttl: Some(DEFAULT_INTROSPECTION_CACHE_TTL),
+            cache_capacity: DEFAULT_INTROSPECTION_CACHE_CAPACITY,
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
+            retry_after: DEFAULT_RETRY_AFTER,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Starts a configuration with the endpoint the issuer advertises
+    /// (`introspection_endpoint`).
+    ///
+    /// # Errors
+    /// If the metadata advertises no introspection endpoint.
+    pub fn from_metadata(
+        metadata: &IssuerMetadata,
+        auth: ClientAuth,
+        validation: Validation,
+    ) -> Result<IntrospectionVerifierBuilder, ConfigError> {
+        let endpoint = metadata.introspection_endpoint().ok_or_else(|| {
+            ConfigError::custom(format!(
+                "{} advertises no introspection_endpoint",
+                metadata.issuer()
+            ))
+        })?;
+        Ok(IntrospectionVerifier::builder(endpoint, auth, validation))
+    }
+
+    /// The rules active results are held to.
+    pub fn validation(&self) -> &Validation {
+        &self.inner.validation
+    }
+
+    /// How many introspection requests were sent.
+    pub fn calls(&self) -> u64 {
+        self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// How many introspection requests failed (no usable answer).
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
+    }
+
+    /// The cache's counters, if there is a cache.
+    pub fn cache_stats(&self) -> Option<TokenCacheStats> {
+        self.inner.cache.as_ref().map(TokenCache::stats)
+    }
+
+    /// Verifies `token`: from the cache when a result is held, by asking the issuer
+    /// otherwise.
+    ///
+    /// # Errors
+    /// [`crate::VerifyErrorKind::InvalidToken`] for an inactive or refused token,
+    /// [`crate::VerifyErrorKind::Unavailable`] when the issuer could not be asked.
+    pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let inner = &*self.inner;
+        if token.is_empty() {
+            return Err(VerifyError::token(portcullis_jwt::Error::from_kind(
+                ErrorKind::Malformed,
+            )));
+        }
+        if token.len() > inner.validation.max_token_size() {
+            return Err(VerifyError::token(portcullis_jwt::Error::from_kind(
+                ErrorKind::TooLarge,
+            )));
+        }
+        let outcome = match &inner.cache {
+            None => self.introspect(token).await?.value,
+            Some(cache) => {
+                let key = cache.key(token);
+                cache
+                    .get_or_try_insert_with(key, self.introspect(token))
+                    .await
+                    .map_err(|shared| (*shared).clone())?
+            }
+        };
+        match outcome {
+            Outcome::Active(claims) => {
+                inner
+                    .validation
+                    .recheck(&claims, inner.clock.now())
+                    .map_err(VerifyError::token)?;
+                Ok(claims)
+            }
+            Outcome::Refused(error) => Err(VerifyError::token(error)),
+        }
+    }
+
+    async fn introspect(&self, token: &str) -> Result<Cached<Outcome>, VerifyError> {
+        let inner = &*self.inner;
+        inner.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let fetched = inner
+            .http
+            .post_form(
+                &inner.endpoint,
+                inner.auth.authorization_header().as_deref(),
+                inner.auth.request_body(token),
+                &["application/json"],
+            )
+            .await;
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                inner.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    error = %error,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "introspection failed"
+                );
+                return Err(VerifyError::unavailable(
+                    "introspection endpoint unavailable",
+                    inner.retry_after,
+                ));
+            }
+        };
+        let response = match parse_response(&fetched.body) {
+            Ok(response) => response,
+            Err(error) => {
+                inner.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %error, "introspection answer unusable");
+                return Err(VerifyError::unavailable(
+                    "introspection answer unusable",
+                    inner.retry_after,
+                ));
+            }
+        };
+        let now = inner.clock.now();
+        let refused = |error| Cached {
+            value: Outcome::Refused(error),
+            expires_at: now + inner.negative_ttl,
+        };
+        let cached = match response {
+            IntrospectionResponse::Inactive => {
+                refused(portcullis_jwt::Error::from_kind(ErrorKind::Inactive))
+            }
+            IntrospectionResponse::Active(json) => {
+                match inner
+                    .validation
+                    .check_claims_json(json, VerifiedBy::Introspection, now)
+                {
+                    Ok(claims) => {
+                        // Kept past `exp` for the negative lifetime, so an expired token is
+                        // refused from the cache (`recheck`) rather than asked about again.
+                        let expires_at =
+                            claims.expires_at().map_or(SystemTime::UNIX_EPOCH, |exp| {
+                                exp.to_system_time()
+                                    + inner.validation.leeway()
+                                    + inner.negative_ttl
+                            });
+                        let expires_at = if claims.expires_at().is_some() {
+                            expires_at
+                        } else {
+                            now + Duration::from_secs(u32::MAX.into())
+                        };
+                        Cached {
+                            value: Outcome::Active(claims),
+                            expires_at,
+                        }
+                    }
+                    Err(error) => refused(error),
+                }
+            }
+        };
+        tracing::debug!(
+            active = matches!(cached.value, Outcome::Active(_)),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "introspected"
+        );
+        Ok(cached)
+    }
+}
+
+impl IntrospectionVerifierBuilder {
+    /// The HTTP client (and its rules, timeouts, transport). Defaults to
+    /// [`HttpClient::new`].
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The longest an active result is reused, which is also the longest a revoked
+    /// token keeps working. Defaults to 60 seconds.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
+    }
+
+    /// Asks the issuer on every request: revocation takes effect at once, at the cost
+    /// of one round trip per request.
+    pub fn no_cache(mut self) -> Self {
+        self.cache_ttl = None;
+        self
+    }
+
+    /// The most results cached. Defaults to 100,000.
+    pub fn cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// How long an inactive or refused result is reused. Defaults to 10 seconds.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// The `Retry-After` when the endpoint cannot be asked. Defaults to 5 seconds.
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The clock every time rule reads. Defaults to the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the configuration and builds the verifier.
+    ///
+    /// # Errors
+    /// An endpoint the HTTP rules refuse (not `https`, and not loopback), or a zero
+    /// cache capacity or lifetime.
+    pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
+        let http = match self.http {
+            Some(http) => http,
+            None => HttpClient::builder().build()?,
+        };
+        let endpoint = http.check_url(&self.endpoint).map_err(|e| {
+            ConfigError::custom(format!("introspection endpoint {}: {e}", self.endpoint))
+        })?;
+        let cache = match self.cache_ttl {
+            None => None,
+            Some(ttl) => Some(
+                TokenCache::<Outcome>::builder()
+                    .capacity(self.cache_capacity)
+                    .max_ttl(ttl)
+                    .clock(ClockRef(self.clock.clone()))
+                    .build()?,
+            ),
+        };
+        Ok(IntrospectionVerifier {
+            inner: Arc::new(Inner {
+                endpoint,
+                auth: self.auth,
+                http,
+                validation: self.validation,
+                cache,
+                negative_ttl: self.negative_ttl,
+                retry_after: self.retry_after,
+                clock: self.clock,
+                calls: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// A shared clock handed on to the cache.
+#[derive(Debug)]
+struct ClockRef(Arc<dyn Clock>);
+
+impl Clock for ClockRef {
+    fn now(&self) -> SystemTime {
+        self.0.now()
+    }
+}
+
+impl fmt::Debug for IntrospectionVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("IntrospectionVerifier")
+            .field("endpoint", &inner.endpoint)
+            .field("auth", &inner.auth)
+            .field("cache", &inner.cache)
+            .field("negative_ttl", &inner.negative_ttl)
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for IntrospectionVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionVerifierBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("auth", &self.auth)
+            .field("cache_ttl", &self.cache_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ pub use http::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder,
     ResponseBody,
 };
+pub use introspection::{ClientAuth, IntrospectionVerifier, IntrospectionVerifierBuilder, Secret};
 pub use remote::{
     DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN,
     DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN, RemoteKeySet, RemoteKeySetBuilder,

@@ -32,13 +32,16 @@ pub enum Endpoint {
     OAuthMetadata,
     /// The JWK Set: `{issuer}/jwks`.
     Jwks,
+    /// RFC 7662 token introspection: `POST {issuer}/introspect`.
+    Introspection,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 3] = [
+    const ALL: [Endpoint; 4] = [
         Endpoint::OpenIdConfiguration,
         Endpoint::OAuthMetadata,
         Endpoint::Jwks,
+        Endpoint::Introspection,
     ];
 
     fn index(self) -> usize {
@@ -46,6 +49,7 @@ impl Endpoint {
             Endpoint::OpenIdConfiguration => 0,
             Endpoint::OAuthMetadata => 1,
             Endpoint::Jwks => 2,
+            Endpoint::Introspection => 3,
         }
     }
 }
@@ -82,7 +86,39 @@ pub struct TestIssuerBuilder {
     path: String,
     algorithm: SigningAlgorithm,
     cache_control: Option<String>,
+    introspection_client: IntrospectionClient,
 }
+
+/// How the introspection endpoint authenticates its callers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IntrospectionClient {
+    /// HTTP Basic with these credentials, each form-urlencoded before base64
+    /// (RFC 6749 §2.3.1), as a conforming server decodes them.
+    Basic {
+        /// The client identifier.
+        client_id: String,
+        /// The client secret.
+        client_secret: String,
+    },
+    /// `client_id` and `client_secret` in the form body.
+    Post {
+        /// The client identifier.
+        client_id: String,
+        /// The client secret.
+        client_secret: String,
+    },
+    /// `Authorization: Bearer` with this token.
+    Bearer(String),
+    /// No authentication at all.
+    Anyone,
+}
+
+/// The introspection client id a [`TestIssuer`] expects by default.
+pub const INTROSPECTION_CLIENT_ID: &str = "resource server";
+/// The introspection client secret a [`TestIssuer`] expects by default: reserved
+/// characters included, so encoding mistakes show.
+pub const INTROSPECTION_CLIENT_SECRET: &str = "s3cr:t/+%&=é";
 
 impl TestIssuerBuilder {
     /// A path for the issuer identifier, such as `/realms/test` (for testing the RFC 8414
@@ -107,6 +143,13 @@ impl TestIssuerBuilder {
     /// Defaults to `max-age=300`.
     pub fn jwks_cache_control(mut self, value: Option<&str>) -> Self {
         self.cache_control = value.map(str::to_owned);
+        self
+    }
+
+    /// How the introspection endpoint authenticates callers. Defaults to HTTP Basic with
+    /// [`INTROSPECTION_CLIENT_ID`] and [`INTROSPECTION_CLIENT_SECRET`].
+    pub fn introspection_client(mut self, client: IntrospectionClient) -> Self {
+        self.introspection_client = client;
         self
     }
 
@@ -135,8 +178,15 @@ impl TestIssuerBuilder {
                 cache_control: self.cache_control,
                 metadata: Map::new(),
                 faults: HashMap::new(),
+                opaque: HashMap::new(),
+                introspection_client: self.introspection_client,
             }),
-            counters: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            counters: [
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+            ],
             counted,
             releases: Endpoint::ALL.map(|_| watch::channel(0u64).0),
         });
@@ -182,9 +232,9 @@ struct State {
     path: String,
     algorithm: SigningAlgorithm,
     mutable: Mutex<Mutable>,
-    counters: [AtomicU64; 3],
+    counters: [AtomicU64; 4],
     counted: watch::Sender<()>,
-    releases: [watch::Sender<u64>; 3],
+    releases: [watch::Sender<u64>; 4],
 }
 
 struct Mutable {
@@ -194,6 +244,9 @@ struct Mutable {
     cache_control: Option<String>,
     metadata: Map<String, Value>,
     faults: HashMap<Endpoint, Fault>,
+    /// Opaque tokens and the introspection response each gets.
+    opaque: HashMap<String, Value>,
+    introspection_client: IntrospectionClient,
 }
 
 impl State {
@@ -224,6 +277,10 @@ impl TestIssuer {
             path: String::new(),
             algorithm: SigningAlgorithm::RS256,
             cache_control: Some("max-age=300".to_owned()),
+            introspection_client: IntrospectionClient::Basic {
+                client_id: INTROSPECTION_CLIENT_ID.to_owned(),
+                client_secret: INTROSPECTION_CLIENT_SECRET.to_owned(),
+            },
         }
     }
 
@@ -253,6 +310,46 @@ impl TestIssuer {
             "{}/.well-known/oauth-authorization-server{}",
             self.state.origin, self.state.path
         )
+    }
+
+    /// The RFC 7662 introspection endpoint.
+    pub fn introspection_url(&self) -> String {
+        format!("{}/introspect", self.state.issuer())
+    }
+
+    /// Issues an opaque (random, non-JWT) access token for `audience` at `now` (Unix
+    /// seconds): introspection answers it `active` with the standard claims (`iss`,
+    /// `aud`, `sub`, `client_id`, `iat`, `exp = now + 300`, `token_type`), plus `scope`.
+    pub fn mint_opaque(&self, audience: &str, now: u64, scope: &str) -> String {
+        self.mint_opaque_with(serde_json::json!({
+            "active": true,
+            "iss": self.url(),
+            "aud": audience,
+            "sub": "test-subject",
+            "client_id": "test-client",
+            "scope": scope,
+            "iat": now,
+            "exp": now + 300,
+            "token_type": "Bearer",
+        }))
+    }
+
+    /// Issues an opaque token whose introspection response is exactly `response`
+    /// (any JSON, malformed ones included).
+    pub fn mint_opaque_with(&self, response: Value) -> String {
+        let token = crate::key::random_id();
+        self.state.lock().opaque.insert(token.clone(), response);
+        token
+    }
+
+    /// Replaces the introspection response of an opaque token.
+    pub fn set_introspection_response(&self, token: &str, response: Value) {
+        self.state.lock().opaque.insert(token.to_owned(), response);
+    }
+
+    /// Revokes an opaque token: introspection answers `{"active": false}` from now on.
+    pub fn revoke(&self, token: &str) {
+        self.set_introspection_response(token, serde_json::json!({ "active": false }));
     }
 
     /// The key tokens are currently signed with.
@@ -413,7 +510,7 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
                 connections.spawn(async move {
                     let service = service_fn(move |request| {
                         let state = state.clone();
-                        async move { handle(&state, &request).await }
+                        async move { handle(&state, request).await }
                     });
                     // Errors are closed connections, injected or not: nothing to report.
                     let _ = http1::Builder::new()
@@ -438,10 +535,7 @@ impl fmt::Display for Close {
 
 impl std::error::Error for Close {}
 
-async fn handle(
-    state: &State,
-    request: &Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Close> {
+async fn handle(state: &State, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Close> {
     let path = request.uri().path();
     let endpoint = if path == format!("{}/.well-known/openid-configuration", state.path) {
         Endpoint::OpenIdConfiguration
@@ -449,6 +543,8 @@ async fn handle(
         Endpoint::OAuthMetadata
     } else if path == format!("{}/jwks", state.path) {
         Endpoint::Jwks
+    } else if path == format!("{}/introspect", state.path) {
+        Endpoint::Introspection
     } else {
         return Ok(respond(
             StatusCode::NOT_FOUND,
@@ -460,6 +556,9 @@ async fn handle(
     state.counters[endpoint.index()].fetch_add(1, Ordering::SeqCst);
     state.counted.send_replace(());
     let fault = take_fault(state, endpoint);
+    if endpoint == Endpoint::Introspection {
+        return introspect(state, request, fault).await;
+    }
     let Some(fault) = fault else {
         return Ok(normal(state, endpoint, 0, None));
     };
@@ -502,6 +601,174 @@ async fn handle(
         Fault::CloseConnection => return Err(Close),
         Fault::FailFirst(..) => unreachable_fault(),
     })
+}
+
+/// The introspection endpoint: faults first, then client authentication, then the
+/// token's registered response (`{"active": false}` for unknown tokens).
+async fn introspect(
+    state: &State,
+    request: Request<Incoming>,
+    fault: Option<Fault>,
+) -> Result<Response<Full<Bytes>>, Close> {
+    use http_body_util::BodyExt as _;
+    let json = |status: StatusCode, body: String| {
+        respond(status, "application/json", None, body.into_bytes())
+    };
+    if let Some(fault) = fault {
+        match fault {
+            Fault::Status(code) => {
+                return Ok(json(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    r#"{"error":"injected"}"#.into(),
+                ));
+            }
+            Fault::Delay(delay) => tokio::time::sleep(delay).await,
+            Fault::Hang => {
+                let mut release = state.releases[Endpoint::Introspection.index()].subscribe();
+                release.borrow_and_update();
+                let _ = release.changed().await;
+            }
+            Fault::Garbage => {
+                return Ok(json(StatusCode::OK, "<html>not JSON {{{".into()));
+            }
+            Fault::Oversized(size) => {
+                let padding = "x".repeat(size);
+                return Ok(json(
+                    StatusCode::OK,
+                    format!(r#"{{"active":false,"padding":"{padding}"}}"#),
+                ));
+            }
+            Fault::ContentType(value) => {
+                return Ok(respond(
+                    StatusCode::OK,
+                    &value,
+                    None,
+                    br#"{"active":false}"#.to_vec(),
+                ));
+            }
+            Fault::Redirect(location) => {
+                let mut response = respond(StatusCode::FOUND, "text/plain", None, Vec::new());
+                if let Ok(value) = header::HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(header::LOCATION, value);
+                }
+                return Ok(response);
+            }
+            Fault::CloseConnection => return Err(Close),
+            Fault::FailFirst(..) => return Ok(unreachable_fault()),
+        }
+    }
+    if request.method() != http::Method::POST {
+        return Ok(json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"invalid_request"}"#.into(),
+        ));
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| Close)?
+        .to_bytes();
+    let form = form_decode(&body);
+    let param = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let client = state.lock().introspection_client.clone();
+    let authenticated = match &client {
+        IntrospectionClient::Anyone => true,
+        IntrospectionClient::Bearer(token) => {
+            authorization.as_deref() == Some(format!("Bearer {token}").as_str())
+        }
+        IntrospectionClient::Post {
+            client_id,
+            client_secret,
+        } => {
+            param("client_id") == Some(client_id.as_str())
+                && param("client_secret") == Some(client_secret.as_str())
+        }
+        IntrospectionClient::Basic {
+            client_id,
+            client_secret,
+        } => authorization
+            .as_deref()
+            .and_then(|value| value.strip_prefix("Basic "))
+            .and_then(|encoded| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()
+            })
+            .and_then(|decoded| String::from_utf8(decoded).ok())
+            .and_then(|pair| {
+                let (id, secret) = pair.split_once(':')?;
+                Some((form_decode_value(id)?, form_decode_value(secret)?))
+            })
+            .is_some_and(|(id, secret)| id == *client_id && secret == *client_secret),
+    };
+    if !authenticated {
+        let mut response = json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_client"}"#.into(),
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"introspection\""),
+        );
+        return Ok(response);
+    }
+    let Some(token) = param("token") else {
+        return Ok(json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid_request"}"#.into(),
+        ));
+    };
+    let answer = state
+        .lock()
+        .opaque
+        .get(token)
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({ "active": false }));
+    Ok(json(StatusCode::OK, answer.to_string()))
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body; malformed pairs are dropped.
+fn form_decode(body: &[u8]) -> Vec<(String, String)> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Vec::new();
+    };
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((form_decode_value(key)?, form_decode_value(value)?))
+        })
+        .collect()
+}
+
+fn form_decode_value(encoded: &str) -> Option<String> {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = encoded.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 fn unreachable_fault() -> Response<Full<Bytes>> {
@@ -554,12 +821,16 @@ fn normal(
             document.insert("keys".into(), keys.into());
             (document, mutable.cache_control.clone())
         }
-        Endpoint::OpenIdConfiguration | Endpoint::OAuthMetadata => {
+        Endpoint::OpenIdConfiguration | Endpoint::OAuthMetadata | Endpoint::Introspection => {
             let issuer = state.issuer();
             let mut document = Map::new();
             document.insert("issuer".into(), issuer.clone().into());
             document.insert("jwks_uri".into(), format!("{issuer}/jwks").into());
             document.insert("token_endpoint".into(), format!("{issuer}/token").into());
+            document.insert(
+                "introspection_endpoint".into(),
+                format!("{issuer}/introspect").into(),
+            );
             document.insert("response_types_supported".into(), vec!["code"].into());
             document.insert("subject_types_supported".into(), vec!["public"].into());
             document.insert(

@@ -29,6 +29,9 @@ mod issuer;
 mod key;
 mod token;
 
-pub use issuer::{Endpoint, Fault, TestIssuer, TestIssuerBuilder};
+pub use issuer::{
+    Endpoint, Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, IntrospectionClient,
+    TestIssuer, TestIssuerBuilder,
+};
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
 pub use token::{TokenBuilder, encode_compact};

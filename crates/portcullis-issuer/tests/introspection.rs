@@ -1,0 +1,435 @@
+//! RFC 7662 introspection against the testkit issuer on 127.0.0.1: call counts under
+//! concurrency, cache lifetimes on the injected clock, revocation, negative caching,
+//! client authentication, and every fault mode.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use portcullis_issuer::{
+    ClientAuth, DiscoveryMode, HttpClient, IntrospectionVerifier, IntrospectionVerifierBuilder,
+    IssuerMetadata, Secret, VerifyErrorKind,
+};
+use portcullis_jwt::{Clock, ErrorKind, ManualClock, Validation, VerifiedBy};
+use portcullis_testkit::{
+    Endpoint, Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, IntrospectionClient,
+    TestIssuer,
+};
+use serde_json::json;
+
+const AUD: &str = "https://api.test";
+const START: u64 = 1_700_000_000;
+
+fn basic() -> ClientAuth {
+    ClientAuth::ClientSecretBasic {
+        client_id: INTROSPECTION_CLIENT_ID.into(),
+        client_secret: Secret::new(INTROSPECTION_CLIENT_SECRET),
+    }
+}
+
+fn validation(issuer: &TestIssuer) -> Validation {
+    Validation::builder()
+        .issuer(issuer.url())
+        .audience(AUD)
+        .build()
+        .unwrap()
+}
+
+fn builder(issuer: &TestIssuer, clock: &ManualClock) -> IntrospectionVerifierBuilder {
+    IntrospectionVerifier::builder(issuer.introspection_url(), basic(), validation(issuer))
+        .http_client(
+            HttpClient::builder()
+                .timeout(Duration::from_millis(500))
+                .connect_timeout(Duration::from_millis(500))
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+}
+
+fn now(clock: &ManualClock) -> u64 {
+    clock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn an_active_opaque_token_becomes_claims() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    let token = issuer.mint_opaque(AUD, START, "read write");
+    let claims = verifier.verify(&token).await.unwrap();
+    assert_eq!(claims.subject(), Some("test-subject"));
+    assert_eq!(claims.issuer(), Some(issuer.url().as_str()));
+    assert!(claims.scopes().contains("write"));
+    assert_eq!(*claims.verified_by(), VerifiedBy::Introspection);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_thousand_concurrent_requests_make_one_call() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock)
+        .http_client(HttpClient::new())
+        .build()
+        .unwrap();
+    let token = issuer.mint_opaque(AUD, START, "read");
+    issuer.set_fault(Endpoint::Introspection, Fault::Hang);
+    let tasks: Vec<_> = (0..1_000)
+        .map(|_| {
+            let (verifier, token) = (verifier.clone(), token.clone());
+            tokio::spawn(async move { verifier.verify(&token).await })
+        })
+        .collect();
+    // On this one-thread runtime every task has run up to its first wait by the time
+    // the issuer has seen the first request: one inside the call, the rest waiting on it.
+    issuer.wait_for_requests(Endpoint::Introspection, 1).await;
+    issuer.release(Endpoint::Introspection);
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    assert_eq!(verifier.calls(), 1);
+}
+
+#[tokio::test]
+async fn cached_within_the_lifetime_then_asked_again() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock)
+        .cache_ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let token = issuer.mint_opaque(AUD, START, "read");
+    for _ in 0..10 {
+        verifier.verify(&token).await.unwrap();
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    clock.advance(Duration::from_secs(59));
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    clock.advance(Duration::from_secs(1));
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_within_the_cache_lifetime() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock)
+        .cache_ttl(Duration::from_secs(60))
+        .negative_ttl(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let token = issuer.mint_opaque(AUD, START, "read");
+    verifier.verify(&token).await.unwrap();
+    issuer.revoke(&token);
+    // The documented window: still accepted from the cache.
+    clock.advance(Duration::from_secs(30));
+    verifier.verify(&token).await.unwrap();
+    // After the lifetime, the issuer is asked and says inactive.
+    clock.advance(Duration::from_secs(30));
+    let error = verifier.verify(&token).await.unwrap_err();
+    assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
+    assert_eq!(error.token_error().unwrap().kind(), ErrorKind::Inactive);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    // The negative result is reused for its lifetime, then asked again.
+    clock.advance(Duration::from_secs(9));
+    verifier.verify(&token).await.unwrap_err();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    clock.advance(Duration::from_secs(1));
+    verifier.verify(&token).await.unwrap_err();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 3);
+}
+
+#[tokio::test]
+async fn without_a_cache_every_request_asks() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).no_cache().build().unwrap();
+    let token = issuer.mint_opaque(AUD, START, "read");
+    verifier.verify(&token).await.unwrap();
+    issuer.revoke(&token);
+    assert_eq!(
+        verifier
+            .verify(&token)
+            .await
+            .unwrap_err()
+            .token_error()
+            .unwrap()
+            .kind(),
+        ErrorKind::Inactive
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+}
+
+#[tokio::test]
+async fn after_exp_refused_without_a_call() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock)
+        .cache_ttl(Duration::from_secs(3_600))
+        .build()
+        .unwrap();
+    let token = issuer.mint_opaque(AUD, START, "read"); // exp = START + 300
+    verifier.verify(&token).await.unwrap();
+    // exp + 30 s leeway
+    clock.advance(Duration::from_secs(329));
+    verifier.verify(&token).await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    let error = verifier.verify(&token).await.unwrap_err();
+    assert_eq!(error.token_error().unwrap().kind(), ErrorKind::Expired);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+}
+
+#[tokio::test]
+async fn an_expired_active_answer_is_refused_and_never_cached_as_valid() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    let token = issuer.mint_opaque(AUD, START - 1_000, "read");
+    let error = verifier.verify(&token).await.unwrap_err();
+    assert_eq!(error.token_error().unwrap().kind(), ErrorKind::Expired);
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_negatively_cached() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock)
+        .negative_ttl(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let error = verifier.verify("no-such-token").await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    clock.advance(Duration::from_secs(10));
+    verifier.verify("no-such-token").await.unwrap_err();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+}
+
+#[tokio::test]
+async fn audience_issuer_and_time_rules_apply_to_active_answers() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    let base = json!({"active": true, "iss": issuer.url(), "aud": AUD, "exp": START + 300,
+                      "sub": "s", "scope": "read"});
+    let with = |name: &str, value: serde_json::Value| {
+        let mut response = base.clone();
+        response[name] = value;
+        response
+    };
+    for (response, expected) in [
+        (
+            with("aud", json!("https://other.test")),
+            ErrorKind::InvalidAudience,
+        ),
+        (
+            with("aud", json!(["https://other.test"])),
+            ErrorKind::InvalidAudience,
+        ),
+        (
+            with("iss", json!("https://evil.test")),
+            ErrorKind::InvalidIssuer,
+        ),
+        (with("nbf", json!(START + 1_000)), ErrorKind::NotYetValid),
+        (with("exp", json!("soon")), ErrorKind::InvalidClaim),
+        (with("active", json!(false)), ErrorKind::Inactive),
+        (
+            with("token_type", json!("refresh_token")),
+            ErrorKind::Inactive,
+        ),
+    ] {
+        let token = issuer.mint_opaque_with(response.clone());
+        let error = verifier.verify(&token).await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::InvalidToken, "{response}");
+        assert_eq!(error.token_error().unwrap().kind(), expected, "{response}");
+    }
+    // Without exp, an active answer is accepted (RFC 7662 makes it optional).
+    let mut no_exp = base.clone();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    verifier
+        .verify(&issuer.mint_opaque_with(no_exp))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn malformed_answers_are_outages_not_acceptance() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    for response in [
+        json!({"active": "true", "iss": issuer.url(), "aud": AUD}),
+        json!({"active": 1}),
+        json!([true]),
+        json!("active"),
+    ] {
+        let token = issuer.mint_opaque_with(response.clone());
+        let error = verifier.verify(&token).await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::Unavailable, "{response}");
+        assert!(error.retry_after().is_some());
+    }
+}
+
+#[tokio::test]
+async fn every_fault_mode_is_a_503_and_nothing_is_accepted() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    let token = issuer.mint_opaque(AUD, START, "read");
+    let faults = [
+        Fault::Status(500),
+        Fault::Status(503),
+        Fault::Status(401),
+        Fault::Status(404),
+        Fault::Garbage,
+        Fault::Oversized(2 * 1024 * 1024),
+        Fault::ContentType("text/html".into()),
+        Fault::Redirect("https://evil.test/introspect".into()),
+        Fault::CloseConnection,
+        Fault::Hang,
+    ];
+    for fault in faults {
+        issuer.set_fault(Endpoint::Introspection, fault.clone());
+        let error = verifier.verify(&token).await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::Unavailable, "{fault:?}");
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(5)));
+        issuer.release(Endpoint::Introspection);
+    }
+    // Failures are not cached: the issuer recovers, so does verification.
+    verifier.verify(&token).await.unwrap();
+    assert!(verifier.failures() >= 10);
+}
+
+#[tokio::test]
+async fn client_authentication_methods() {
+    // Basic with reserved characters in id and secret: accepted only if encoded right.
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let token = issuer.mint_opaque(AUD, START, "read");
+    builder(&issuer, &clock)
+        .build()
+        .unwrap()
+        .verify(&token)
+        .await
+        .unwrap();
+
+    // Wrong secret: the endpoint answers 401, which is an outage (503), not a 401.
+    let wrong = IntrospectionVerifier::builder(
+        issuer.introspection_url(),
+        ClientAuth::ClientSecretBasic {
+            client_id: INTROSPECTION_CLIENT_ID.into(),
+            client_secret: Secret::new("wrong"),
+        },
+        validation(&issuer),
+    )
+    .clock(clock.clone())
+    .build()
+    .unwrap();
+    assert_eq!(
+        wrong.verify(&token).await.unwrap_err().kind(),
+        VerifyErrorKind::Unavailable
+    );
+
+    let post = TestIssuer::builder()
+        .introspection_client(IntrospectionClient::Post {
+            client_id: "rs".into(),
+            client_secret: "p&ss=word".into(),
+        })
+        .start()
+        .await;
+    let token = post.mint_opaque(AUD, START, "read");
+    IntrospectionVerifier::builder(
+        post.introspection_url(),
+        ClientAuth::ClientSecretPost {
+            client_id: "rs".into(),
+            client_secret: Secret::new("p&ss=word"),
+        },
+        validation(&post),
+    )
+    .clock(clock.clone())
+    .build()
+    .unwrap()
+    .verify(&token)
+    .await
+    .unwrap();
+
+    let bearer = TestIssuer::builder()
+        .introspection_client(IntrospectionClient::Bearer(
+            "introspection-credential".into(),
+        ))
+        .start()
+        .await;
+    let token = bearer.mint_opaque(AUD, START, "read");
+    IntrospectionVerifier::builder(
+        bearer.introspection_url(),
+        ClientAuth::Bearer(Secret::new("introspection-credential")),
+        validation(&bearer),
+    )
+    .clock(clock.clone())
+    .build()
+    .unwrap()
+    .verify(&token)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_endpoint_comes_from_discovery() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let metadata = IssuerMetadata::discover(
+        &HttpClient::new(),
+        &issuer.url(),
+        DiscoveryMode::OpenIdThenOAuth,
+    )
+    .await
+    .unwrap();
+    let verifier = IntrospectionVerifier::from_metadata(&metadata, basic(), validation(&issuer))
+        .unwrap()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let token = issuer.mint_opaque(AUD, now(&clock), "read");
+    verifier.verify(&token).await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_and_empty_tokens_never_reach_the_issuer() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    for token in [String::new(), "x".repeat(9_000)] {
+        let error = verifier.verify(&token).await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
+}
+
+#[test]
+fn plain_http_endpoints_are_refused_unless_loopback() {
+    let v = Validation::builder()
+        .issuer("https://issuer.test")
+        .audience(AUD)
+        .build()
+        .unwrap();
+    assert!(
+        IntrospectionVerifier::builder("http://issuer.test/introspect", basic(), v.clone())
+            .build()
+            .is_err()
+    );
+    assert!(
+        IntrospectionVerifier::builder("https://issuer.test/introspect", basic(), v)
+            .build()
+            .is_ok()
+    );
+}

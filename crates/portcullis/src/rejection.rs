@@ -1,0 +1,573 @@
+//! Why a request was refused, and the response that says so (RFC 6750 §3, gRPC).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+use portcullis_issuer::{VerifyError, VerifyErrorKind};
+use portcullis_jwt::BearerError;
+
+use crate::ConfigError;
+
+/// What kind of refusal. Matches need a wildcard arm: new kinds may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// No bearer token at all: 401 with a challenge and no error code (RFC 6750 §3.1).
+    MissingToken,
+    /// The request is malformed (repeated `Authorization` header, bad token syntax, a
+    /// token sent in two ways): 400 `invalid_request`.
+    InvalidRequest,
+    /// The token did not verify: 401 `invalid_token`.
+    InvalidToken,
+    /// The token is good but does not grant what the route requires: 403
+    /// `insufficient_scope`.
+    InsufficientScope,
+    /// The issuer could not be consulted and nothing usable is cached: 503 with
+    /// `Retry-After`. Never a 401, since the client did nothing wrong.
+    Unavailable,
+}
+
+impl RejectionKind {
+    /// The HTTP status.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            RejectionKind::MissingToken | RejectionKind::InvalidToken => StatusCode::UNAUTHORIZED,
+            RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
+            RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 error code, if the challenge carries one.
+    pub const fn bearer_error(self) -> Option<BearerError> {
+        match self {
+            RejectionKind::InvalidRequest => Some(BearerError::InvalidRequest),
+            RejectionKind::InvalidToken => Some(BearerError::InvalidToken),
+            RejectionKind::InsufficientScope => Some(BearerError::InsufficientScope),
+            RejectionKind::MissingToken | RejectionKind::Unavailable => None,
+        }
+    }
+
+    /// The gRPC status code for a gRPC request: 16 `UNAUTHENTICATED`,
+    /// 7 `PERMISSION_DENIED` or 14 `UNAVAILABLE`.
+    pub const fn grpc_status(self) -> u8 {
+        match self {
+            RejectionKind::MissingToken
+            | RejectionKind::InvalidRequest
+            | RejectionKind::InvalidToken => 16,
+            RejectionKind::InsufficientScope => 7,
+            RejectionKind::Unavailable => 14,
+        }
+    }
+}
+
+/// The `WWW-Authenticate` parameters fixed by configuration.
+#[derive(Debug)]
+pub(crate) struct ChallengeConfig {
+    pub(crate) realm: Option<Box<str>>,
+    pub(crate) resource_metadata: Option<Box<str>>,
+}
+
+impl ChallengeConfig {
+    pub(crate) fn new(
+        realm: Option<Box<str>>,
+        resource_metadata: Option<Box<str>>,
+    ) -> Result<ChallengeConfig, ConfigError> {
+        for (name, value) in [("realm", &realm), ("resource_metadata", &resource_metadata)] {
+            if let Some(value) = value
+                && !value.bytes().all(|b| (0x20..0x7f).contains(&b))
+            {
+                return Err(ConfigError::new(format!(
+                    "{name} must be printable ASCII, got {value:?}"
+                )));
+            }
+        }
+        Ok(ChallengeConfig {
+            realm,
+            resource_metadata,
+        })
+    }
+
+    pub(crate) fn default_shared() -> Arc<ChallengeConfig> {
+        Arc::new(ChallengeConfig {
+            realm: Some(crate::DEFAULT_REALM.into()),
+            resource_metadata: None,
+        })
+    }
+}
+
+/// Why a request was refused.
+///
+/// The layers put a clone into the refusal response's extensions, so outer layers and
+/// logs can see the reason without parsing headers. Nothing in it comes from the token.
+#[derive(Clone)]
+pub struct Rejection {
+    kind: RejectionKind,
+    description: &'static str,
+    token_error: Option<portcullis_jwt::ErrorKind>,
+    retry_after: Option<Duration>,
+    required_scope: Option<Arc<str>>,
+    grpc: bool,
+    challenge: Arc<ChallengeConfig>,
+}
+
+impl Rejection {
+    pub(crate) fn new(
+        kind: RejectionKind,
+        description: &'static str,
+        challenge: Arc<ChallengeConfig>,
+        grpc: bool,
+    ) -> Rejection {
+        Rejection {
+            kind,
+            description,
+            token_error: None,
+            retry_after: None,
+            required_scope: None,
+            grpc,
+            challenge,
+        }
+    }
+
+    pub(crate) fn from_verify_error(
+        error: &VerifyError,
+        challenge: Arc<ChallengeConfig>,
+        grpc: bool,
+    ) -> Rejection {
+        let kind = match error.kind() {
+            VerifyErrorKind::Unavailable => RejectionKind::Unavailable,
+            _ => RejectionKind::InvalidToken,
+        };
+        let mut rejection = Rejection::new(kind, error.description(), challenge, grpc);
+        rejection.token_error = error.token_error().map(portcullis_jwt::Error::kind);
+        if kind == RejectionKind::Unavailable {
+            rejection.retry_after = Some(error.retry_after().unwrap_or(Duration::from_secs(5)));
+        }
+        rejection
+    }
+
+    pub(crate) fn with_required_scope(mut self, scope: Option<Arc<str>>) -> Rejection {
+        self.required_scope = scope;
+        self
+    }
+
+    /// The kind of refusal.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The HTTP status (for a gRPC request, the status the gRPC code stands for).
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The RFC 6750 error code, if any.
+    pub fn bearer_error(&self) -> Option<BearerError> {
+        self.kind.bearer_error()
+    }
+
+    /// A short description safe to send to the client (the `error_description`).
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// Which verification check failed, for [`RejectionKind::InvalidToken`] from a JWT.
+    pub fn token_error(&self) -> Option<portcullis_jwt::ErrorKind> {
+        self.token_error
+    }
+
+    /// How long the client should wait, for [`RejectionKind::Unavailable`].
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The scopes the route needs (space-delimited), for
+    /// [`RejectionKind::InsufficientScope`] when the route requires scopes.
+    pub fn required_scope(&self) -> Option<&str> {
+        self.required_scope.as_deref()
+    }
+
+    /// Whether the request was a gRPC request (`content-type: application/grpc*`).
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
+
+    /// The `WWW-Authenticate` challenge, or `None` for [`RejectionKind::Unavailable`]
+    /// (an outage is not an authentication problem).
+    ///
+    /// For example `Bearer realm="api", error="invalid_token", error_description="token
+    /// expired"`: auth-params separated by `", "`, values quoted, `"` and `\` escaped.
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        if self.kind == RejectionKind::Unavailable {
+            return None;
+        }
+        let mut out = String::with_capacity(128);
+        out.push_str("Bearer");
+        let mut params: [Option<(&str, &str)>; 5] = [None; 5];
+        params[0] = self.challenge.realm.as_deref().map(|v| ("realm", v));
+        if let Some(error) = self.kind.bearer_error() {
+            params[1] = Some(("error", error.code()));
+            params[2] = Some(("error_description", self.description));
+        }
+        if self.kind == RejectionKind::InsufficientScope {
+            params[3] = self.required_scope.as_deref().map(|v| ("scope", v));
+        }
+        params[4] = self
+            .challenge
+            .resource_metadata
+            .as_deref()
+            .map(|v| ("resource_metadata", v));
+        let mut first = true;
+        for (name, value) in params.into_iter().flatten() {
+            out.push_str(if first { " " } else { ", " });
+            first = false;
+            out.push_str(name);
+            out.push_str("=\"");
+            for c in value.chars() {
+                // quoted-string (RFC 9110 §5.6.4); control characters cannot occur:
+                // every value is checked printable ASCII when configured or is static.
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+        }
+        HeaderValue::from_str(&out).ok()
+    }
+
+    /// The default HTTP response: status, `WWW-Authenticate` (or `Retry-After` for
+    /// 503), and a one-line `text/plain` body; for gRPC requests, a trailers-only
+    /// response (HTTP 200 with `grpc-status`, `grpc-message`, `www-authenticate`).
+    pub fn to_response<B: ResponseBody>(&self) -> Response<B> {
+        if self.grpc {
+            return self.to_grpc_response();
+        }
+        let body = match self.kind {
+            RejectionKind::MissingToken => "bearer token required\n".to_owned(),
+            _ => {
+                let code = self
+                    .kind
+                    .bearer_error()
+                    .map_or("unavailable", BearerError::code);
+                format!("{code}: {}\n", self.description)
+            }
+        };
+        let mut response = Response::new(B::from_bytes(Bytes::from(body)));
+        *response.status_mut() = self.kind.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.insert_common_headers(headers);
+        response
+    }
+
+    /// The gRPC trailers-only response, whatever the request's content type.
+    pub fn to_grpc_response<B: ResponseBody>(&self) -> Response<B> {
+        let mut response = Response::new(B::empty());
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from(u16::from(self.kind.grpc_status())),
+        );
+        if let Ok(message) = HeaderValue::from_str(&grpc_percent_encode(self.grpc_message())) {
+            headers.insert("grpc-message", message);
+        }
+        self.insert_common_headers(headers);
+        response
+    }
+
+    fn grpc_message(&self) -> &'static str {
+        match self.kind {
+            RejectionKind::MissingToken => "bearer token required",
+            _ => self.description,
+        }
+    }
+
+    fn insert_common_headers(&self, headers: &mut HeaderMap) {
+        if let Some(challenge) = self.www_authenticate() {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(retry_after) = self.retry_after {
+            // Whole seconds, rounded up, at least one.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("kind", &self.kind)
+            .field("description", &self.description)
+            .field("token_error", &self.token_error)
+            .field("retry_after", &self.retry_after)
+            .field("required_scope", &self.required_scope)
+            .field("grpc", &self.grpc)
+            .finish()
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// gRPC's `grpc-message` encoding: bytes outside `0x20..=0x7E`, and `%`, as `%XX`.
+pub(crate) fn grpc_percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Turns a [`Rejection`] into the response sent instead of calling the service.
+///
+/// Implemented by [`DefaultRejection`] and by every
+/// `Fn(&Rejection) -> Response<B> + Send + Sync + 'static` closure, for custom bodies
+/// (problem+json, say). The layer adds the [`Rejection`] to the response's extensions
+/// afterwards, so a custom rejection need not.
+///
+/// ```
+/// use http::{Response, header};
+/// use portcullis::Rejection;
+///
+/// let problem_json = |rejection: &Rejection| -> Response<String> {
+///     let mut response = rejection.to_response::<String>();
+///     *response.body_mut() = format!(
+///         r#"{{"type":"about:blank","status":{},"detail":"{}"}}"#,
+///         rejection.status().as_u16(),
+///         rejection.description(),
+///     );
+///     response.headers_mut().insert(
+///         header::CONTENT_TYPE,
+///         "application/problem+json".parse().unwrap(),
+///     );
+///     response
+/// };
+/// # let _ = problem_json;
+/// ```
+pub trait Reject<B>: Send + Sync + 'static {
+    /// The response for `rejection`.
+    fn reject(&self, rejection: &Rejection) -> Response<B>;
+}
+
+impl<B, F> Reject<B> for F
+where
+    F: Fn(&Rejection) -> Response<B> + Send + Sync + 'static,
+{
+    fn reject(&self, rejection: &Rejection) -> Response<B> {
+        self(rejection)
+    }
+}
+
+/// RFC 6750 responses for HTTP requests, trailers-only responses for gRPC requests:
+/// [`Rejection::to_response`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultRejection;
+
+impl<B: ResponseBody> Reject<B> for DefaultRejection {
+    fn reject(&self, rejection: &Rejection) -> Response<B> {
+        rejection.to_response()
+    }
+}
+
+/// A response body type the default rejection can build (the inner service's body
+/// type, which the layers never change).
+///
+/// Implemented for the common body types; implement it for your own.
+pub trait ResponseBody: Sized {
+    /// An empty body (gRPC trailers-only responses).
+    fn empty() -> Self;
+    /// A body holding `bytes`.
+    fn from_bytes(bytes: Bytes) -> Self;
+}
+
+impl ResponseBody for String {
+    fn empty() -> Self {
+        String::new()
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl ResponseBody for Bytes {
+    fn empty() -> Self {
+        Bytes::new()
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        bytes
+    }
+}
+
+impl ResponseBody for Vec<u8> {
+    fn empty() -> Self {
+        Vec::new()
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        bytes.into()
+    }
+}
+
+impl ResponseBody for http_body_util::Full<Bytes> {
+    fn empty() -> Self {
+        http_body_util::Full::default()
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        http_body_util::Full::new(bytes)
+    }
+}
+
+impl ResponseBody for http_body_util::Empty<Bytes> {
+    fn empty() -> Self {
+        http_body_util::Empty::new()
+    }
+    fn from_bytes(_: Bytes) -> Self {
+        http_body_util::Empty::new()
+    }
+}
+
+impl<E> ResponseBody for http_body_util::combinators::BoxBody<Bytes, E>
+where
+    E: 'static,
+{
+    fn empty() -> Self {
+        http_body_util::combinators::BoxBody::new(
+            http_body_util::Empty::new().map_err(|never| match never {}),
+        )
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        http_body_util::combinators::BoxBody::new(
+            http_body_util::Full::new(bytes).map_err(|never| match never {}),
+        )
+    }
+}
+
+impl<E> ResponseBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E>
+where
+    E: 'static,
+{
+    fn empty() -> Self {
+        http_body_util::combinators::UnsyncBoxBody::new(
+            http_body_util::Empty::new().map_err(|never| match never {}),
+        )
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        http_body_util::combinators::UnsyncBoxBody::new(
+            http_body_util::Full::new(bytes).map_err(|never| match never {}),
+        )
+    }
+}
+
+#[cfg(feature = "axum")]
+impl ResponseBody for axum::body::Body {
+    fn empty() -> Self {
+        axum::body::Body::empty()
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        axum::body::Body::from(bytes)
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl ResponseBody for tonic::body::Body {
+    fn empty() -> Self {
+        tonic::body::Body::empty()
+    }
+    fn from_bytes(bytes: Bytes) -> Self {
+        tonic::body::Body::new(http_body_util::Full::new(bytes))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn rejection(kind: RejectionKind) -> Rejection {
+        let challenge = Arc::new(
+            ChallengeConfig::new(
+                Some("my \"api\"".into()),
+                Some("https://api.example/.well-known/oauth-protected-resource".into()),
+            )
+            .unwrap(),
+        );
+        Rejection::new(kind, "token expired", challenge, false)
+    }
+
+    #[test]
+    fn challenges_are_quoted_and_comma_separated() {
+        let missing = rejection(RejectionKind::MissingToken);
+        assert_eq!(
+            missing.www_authenticate().unwrap(),
+            r#"Bearer realm="my \"api\"", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#
+        );
+        let invalid = rejection(RejectionKind::InvalidToken);
+        assert_eq!(
+            invalid.www_authenticate().unwrap(),
+            r#"Bearer realm="my \"api\"", error="invalid_token", error_description="token expired", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#
+        );
+        let scope = rejection(RejectionKind::InsufficientScope)
+            .with_required_scope(Some("read write".into()));
+        assert!(
+            scope
+                .www_authenticate()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains(r#"error="insufficient_scope", error_description="token expired", scope="read write""#)
+        );
+        assert!(
+            rejection(RejectionKind::Unavailable)
+                .www_authenticate()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn config_refuses_control_characters() {
+        assert!(ChallengeConfig::new(Some("a\nb".into()), None).is_err());
+        assert!(ChallengeConfig::new(None, Some("é".into())).is_err());
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_encoded() {
+        assert_eq!(grpc_percent_encode("100% ok\né"), "100%25 ok%0A%C3%A9");
+    }
+
+    #[test]
+    fn grpc_response_is_trailers_only() {
+        let mut r = rejection(RejectionKind::InsufficientScope);
+        r.grpc = true;
+        let response: Response<String> = r.to_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["grpc-status"], "7");
+        assert_eq!(response.headers()["grpc-message"], "token expired");
+        assert!(response.headers().contains_key(WWW_AUTHENTICATE));
+        assert!(response.body().is_empty());
+    }
+}

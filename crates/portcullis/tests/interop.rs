@@ -1,0 +1,179 @@
+//! Interop with a real authorization server: panva's oidc-provider (see
+//! `tests/interop/`), issuing RFC 9068 JWT access tokens through client-credentials
+//! grants with resource indicators, signed with RS256, PS256, ES256 and EdDSA.
+//!
+//! The test fetches the provider's JWK Set over HTTP into a static key set, puts a
+//! real axum server behind the layers, and checks: valid → 200, insufficient scope →
+//! 403, wrong audience → 401, expired (the verifier's clock moved past the 60 s
+//! lifetime, no sleeping) → 401.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::routing::get;
+use common::*;
+use portcullis::{AuthenticationLayer, JwtVerifier, KeySet, ScopeRequirement, Validation};
+use portcullis_jwt::{Algorithm, ManualClock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const RESOURCE: &str = "https://api.test";
+
+struct Provider {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_provider() -> Option<Provider> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    if !dir.join("node_modules/oidc-provider").is_dir() {
+        eprintln!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !! SKIPPED: oidc-provider interop. Run `npm ci` in tests/interop/     !!\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
+        return None;
+    }
+    let mut child = Command::new("node")
+        .arg("provider.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .unwrap_or_else(|| panic!("unexpected provider output {line:?}"))
+        .parse()
+        .unwrap();
+    Some(Provider { child, port })
+}
+
+/// One HTTP/1.1 exchange with the provider; returns status and body.
+async fn http(port: u16, method: &str, path: &str, form: &str) -> (u16, String) {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let response = parse(&raw);
+    assert!(
+        response.header("transfer-encoding").is_none(),
+        "the provider answers with Content-Length"
+    );
+    (response.status, response.body)
+}
+
+async fn fetch_token(port: u16, client: &str, scope: &str, resource: &str) -> String {
+    let form = format!(
+        "grant_type=client_credentials&client_id={client}&client_secret=secret&scope={scope}&resource={}",
+        resource.replace(':', "%3A").replace('/', "%2F")
+    );
+    let (status, body) = http(port, "POST", "/token", &form).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["token_type"], "Bearer");
+    json["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn oidc_provider_tokens() {
+    let Some(provider) = start_provider() else {
+        return;
+    };
+    let port = provider.port;
+    let issuer = format!("http://127.0.0.1:{port}");
+
+    let (status, jwks) = http(port, "GET", "/jwks", "").await;
+    assert_eq!(status, 200);
+    let keys = KeySet::from_jwks(jwks.as_bytes()).unwrap();
+    let validation = Validation::builder()
+        .issuer(&issuer)
+        .audience(RESOURCE)
+        .algorithms([
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ])
+        .build()
+        .unwrap();
+    let clock = ManualClock::new(SystemTime::now());
+    let verifier = JwtVerifier::with_static_keys(validation, keys).with_clock(clock.clone());
+    let authn = AuthenticationLayer::builder(verifier)
+        .realm("interop")
+        .build()
+        .unwrap();
+    let write = authn.require(ScopeRequirement::all_of(["write"]).unwrap());
+    let router = Router::new()
+        .route("/read", get(|| async { "read" }))
+        .route("/write", get(|| async { "write" }).route_layer(write))
+        .layer(authn);
+    let addr = serve_axum(router).await;
+
+    for client in ["rs256", "ps256", "es256", "eddsa"] {
+        let read = fetch_token(port, client, "read", RESOURCE).await;
+        let unverified = portcullis_jwt::UnverifiedToken::parse(&read, 8192).unwrap();
+        assert_eq!(
+            unverified.header().token_type(),
+            portcullis_jwt::TokenType::AccessToken,
+            "{client}"
+        );
+
+        let ok = get_with_token(addr, "/read", &read).await;
+        assert_eq!(ok.status, 200, "{client}: {ok:?}");
+
+        let denied = get_with_token(addr, "/write", &read).await;
+        assert_eq!(denied.status, 403, "{client}");
+        assert!(denied.challenge().contains(r#"error="insufficient_scope""#));
+        let both = fetch_token(port, client, "read write", RESOURCE).await;
+        assert_eq!(
+            get_with_token(addr, "/write", &both).await.status,
+            200,
+            "{client}"
+        );
+
+        let other = fetch_token(port, client, "read", "https://other.test").await;
+        let wrong_audience = get_with_token(addr, "/read", &other).await;
+        assert_eq!(wrong_audience.status, 401, "{client}");
+        assert!(
+            wrong_audience
+                .challenge()
+                .contains(r#"error_description="invalid audience""#)
+        );
+    }
+
+    // Expiry: the tokens live 60 s; move the verifier's clock past that and the leeway.
+    let token = fetch_token(port, "es256", "read", RESOURCE).await;
+    assert_eq!(get_with_token(addr, "/read", &token).await.status, 200);
+    clock.advance(Duration::from_secs(60 + 31));
+    let expired = get_with_token(addr, "/read", &token).await;
+    assert_eq!(expired.status, 401);
+    assert!(
+        expired
+            .challenge()
+            .contains(r#"error_description="token expired""#)
+    );
+}

@@ -1,0 +1,274 @@
+//! Layer behaviour through `tower::ServiceExt::oneshot`: token sources, custom
+//! rejections, gRPC detection, error and readiness contracts, slow verifiers.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use common::*;
+use http::{HeaderName, Request, Response, StatusCode, header};
+use portcullis::{
+    AuthenticationLayer, Claims, Rejection, RejectionKind, RequireScopesLayer, Verifier,
+    VerifyError,
+};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+
+fn echo_subject()
+-> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future = impl Send>
++ Clone {
+    service_fn(|request: Request<String>| async move {
+        let subject = request
+            .extensions()
+            .get::<Claims>()
+            .map_or("anonymous".to_owned(), |c| c.subject().unwrap().to_owned());
+        Ok::<_, Infallible>(Response::new(subject))
+    })
+}
+
+fn request(headers: &[(&str, &str)], uri: &str) -> Request<String> {
+    let mut builder = Request::builder().uri(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(String::new()).unwrap()
+}
+
+#[tokio::test]
+async fn error_type_stays_infallible() {
+    let service = AuthenticationLayer::new(verifier()).layer(echo_subject());
+    // Compile-time: the error type is the inner one.
+    fn assert_infallible<S: Service<Request<String>, Error = Infallible>>(_: &S) {}
+    assert_infallible(&service);
+    let scoped = RequireScopesLayer::all_of(["read"])
+        .unwrap()
+        .layer(echo_subject());
+    assert_infallible(&scoped);
+}
+
+#[tokio::test]
+async fn token_sources() {
+    let token = token("read");
+    let layer = AuthenticationLayer::builder(verifier())
+        .token_header(HeaderName::from_static("x-access-token"))
+        .token_cookie("at")
+        .token_query_param("access_token")
+        .build()
+        .unwrap();
+    let service = layer.layer(echo_subject());
+    let call = |request: Request<String>| service.clone().oneshot(request);
+
+    let header_request = request(&[("x-access-token", &token)], "/");
+    assert_eq!(call(header_request).await.unwrap().body(), "test-subject");
+    let cookie = format!("theme=dark; at={token}");
+    let cookie_request = request(&[("cookie", &cookie)], "/");
+    assert_eq!(call(cookie_request).await.unwrap().body(), "test-subject");
+    let query_request = request(&[], &format!("/x?access_token={token}"));
+    assert_eq!(call(query_request).await.unwrap().body(), "test-subject");
+
+    // Two methods at once: 400 invalid_request (RFC 6750 §3.1).
+    let bearer = format!("Bearer {token}");
+    let both = request(
+        &[("authorization", &bearer), ("x-access-token", &token)],
+        "/",
+    );
+    let response = call(both).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.extensions().get::<Rejection>().unwrap().kind(),
+        RejectionKind::InvalidRequest
+    );
+
+    // Off by default.
+    let default = AuthenticationLayer::new(verifier()).layer(echo_subject());
+    let cookie_only = request(&[("cookie", &cookie)], "/");
+    let response = default.oneshot(cookie_only).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn custom_rejection() {
+    let layer = AuthenticationLayer::builder(verifier())
+        .on_rejection(|rejection: &Rejection| {
+            let mut response = Response::new(format!(
+                r#"{{"status":{},"detail":"{}"}}"#,
+                rejection.status().as_u16(),
+                rejection.description()
+            ));
+            *response.status_mut() = rejection.status();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                "application/problem+json".parse().unwrap(),
+            );
+            response
+        })
+        .build()
+        .unwrap();
+    let response = layer
+        .layer(echo_subject())
+        .oneshot(request(&[("authorization", "Bearer x.y.z")], "/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.body(),
+        r#"{"status":401,"detail":"malformed token"}"#
+    );
+    // The layer attaches the reason even to custom responses.
+    let rejection = response.extensions().get::<Rejection>().unwrap();
+    assert_eq!(
+        rejection.token_error(),
+        Some(portcullis_jwt::ErrorKind::Malformed)
+    );
+}
+
+#[tokio::test]
+async fn grpc_requests_get_trailers_only_responses() {
+    let service = AuthenticationLayer::new(verifier()).layer(echo_subject());
+    let response = service
+        .oneshot(request(
+            &[("content-type", "application/grpc+proto")],
+            "/svc/Method",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["grpc-status"], "16");
+    assert_eq!(response.headers()["content-type"], "application/grpc");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="api""#
+    );
+    assert!(response.body().is_empty());
+}
+
+/// A service that must be polled ready before every call.
+#[derive(Clone)]
+struct ReadyOnce {
+    ready: bool,
+}
+
+impl Service<Request<String>> for ReadyOnce {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.ready = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<String>) -> Self::Future {
+        assert!(self.ready, "called without poll_ready");
+        self.ready = false;
+        std::future::ready(Ok(Response::new("ok".into())))
+    }
+}
+
+/// A verifier that must wait (like a key fetch), counting its calls.
+#[derive(Clone)]
+struct Slow(Arc<AtomicUsize>);
+
+impl Verifier for Slow {
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Claims, VerifyError>> + Send>>;
+
+    fn verify(&self, token: &str) -> Self::Future {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let token = token.to_owned();
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            verifier().verify(&token).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn readiness_is_respected_across_a_waiting_verifier() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut service = ServiceBuilder::new()
+        .layer(AuthenticationLayer::new(Slow(calls.clone())))
+        .service(ReadyOnce { ready: false });
+    let bearer = format!("Bearer {}", token("read"));
+    let first = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(&[("authorization", &bearer)], "/"));
+    let second = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(&[("authorization", &bearer)], "/"));
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.unwrap().body(), "ok");
+    assert_eq!(second.unwrap().body(), "ok");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn verifiers_compose_through_arc() {
+    let shared: Arc<dyn Verifier<Future = portcullis::JwtVerifyFuture>> = Arc::new(verifier());
+    let service = AuthenticationLayer::new(shared).layer(echo_subject());
+    let bearer = format!("Bearer {}", token(""));
+    let response = service
+        .oneshot(request(&[("authorization", &bearer)], "/"))
+        .await
+        .unwrap();
+    assert_eq!(response.body(), "test-subject");
+}
+
+#[tokio::test]
+async fn bad_configuration_fails_at_build() {
+    assert!(
+        AuthenticationLayer::builder(verifier())
+            .realm("a\"\nb")
+            .build()
+            .is_err()
+    );
+    assert!(
+        AuthenticationLayer::builder(verifier())
+            .without_authorization_header()
+            .build()
+            .is_err()
+    );
+    assert!(
+        AuthenticationLayer::builder(verifier())
+            .token_cookie("")
+            .build()
+            .is_err()
+    );
+    assert!(RequireScopesLayer::all_of(["a b"]).is_err());
+    assert!(RequireScopesLayer::any_of(Vec::<String>::new()).is_err());
+}
+
+#[tokio::test]
+async fn metadata_follows_the_token_sources() {
+    let layer = AuthenticationLayer::builder(verifier())
+        .token_query_param("access_token")
+        .build()
+        .unwrap();
+    let _ = layer.require(portcullis::ScopeRequirement::any_of(["b", "a"]).unwrap());
+    let response = layer
+        .metadata("https://api.test")
+        .scope("c")
+        .into_service()
+        .oneshot(Request::new(()))
+        .await
+        .unwrap();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["scopes_supported"], serde_json::json!(["a", "b", "c"]));
+    assert_eq!(
+        json["bearer_methods_supported"],
+        serde_json::json!(["header", "query"])
+    );
+    assert!(json.get("authorization_servers").is_none());
+}
