@@ -1,123 +1,35 @@
-//! Who the caller is: the bearer token, its verification, and the route's requirement.
+//! Who the caller is: one [`portcullis::Verifier`] over every configured issuer.
 //!
-//! Verification sits behind [`Authenticate`], a small internal seam, implemented by
-//! [`IssuerSet`]: one `portcullis_issuer::JwtVerifier` per issuer, over a
-//! `RemoteKeySet` (discovery or `jwks_uri`) or a static set (`jwks_file`). When the
-//! `portcullis` layers and the introspection client are merged, their verifiers slot in
-//! behind the same seam.
+//! [`IssuerSet`] holds, per issuer, a `portcullis_issuer::JwtVerifier` (keys from a
+//! `RemoteKeySet` through discovery or `jwks_uri`, or a static `jwks_file`) and/or an
+//! `IntrospectionVerifier` (RFC 7662). The `portcullis` authentication layer calls it;
+//! token extraction, RFC 6750 answers and gRPC statuses are the library's.
+//!
+//! Routing a token (hybrid verification): a JWS-shaped token goes to the issuer its
+//! unverified `iss` names, among the configured ones only (an unknown issuer is refused
+//! with no network traffic), and is verified with that issuer's keys, or introspected
+//! if that issuer has no keys. Anything else is an opaque token and goes to the one
+//! issuer that introspects, if any.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use http::{HeaderMap, header};
+use portcullis_issuer::introspection::{ClientAuth, IntrospectionVerifier, Secret};
 use portcullis_issuer::{
     HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, VerifyError, VerifyErrorKind,
 };
 use portcullis_jwt::{Claims, ErrorKind, KeySet, UnverifiedToken, Validation};
 
-use crate::config::{IssuerConfig, KeySourceConfig, Requirement};
+use crate::config::{
+    ClientAuthMethod, IntrospectionConfig, IssuerConfig, KeySourceConfig, SecretSource,
+};
 
-/// A boxed future, for the object-safe seam.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The verification seam: a token in, verified claims or a [`VerifyError`] out.
-pub(crate) trait Authenticate: Send + Sync + fmt::Debug {
-    fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Claims, VerifyError>>;
-
-    /// The issuers whose keys are not loaded yet (empty: ready).
-    fn not_ready(&self) -> Vec<String>;
-
-    /// Per-issuer counters for `/metrics`.
-    fn counters(&self) -> Vec<IssuerCounters>;
-}
-
-/// What the request presented.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Credentials<'a> {
-    /// No `Authorization` header, or one with another scheme.
-    None,
-    Bearer(&'a str),
-    /// Malformed: RFC 6750 `invalid_request`.
-    Invalid(&'static str),
-}
-
-/// Reads `Authorization: Bearer <b64token>` (scheme case-insensitive, exactly one header).
-pub(crate) fn bearer(headers: &HeaderMap) -> Credentials<'_> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Credentials::None;
-    };
-    if values.next().is_some() {
-        return Credentials::Invalid("more than one Authorization header");
-    }
-    let Ok(value) = value.to_str() else {
-        return Credentials::Invalid("the Authorization header is not ASCII");
-    };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Credentials::None;
-    }
-    let token = rest.trim_start_matches(' ');
-    if token.is_empty() {
-        return Credentials::Invalid("the bearer token is empty");
-    }
-    let body = token.trim_end_matches('=');
-    let valid = !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
-    if !valid {
-        return Credentials::Invalid("the bearer token is not a b64token");
-    }
-    Credentials::Bearer(token)
-}
-
-/// Why a verified token does not satisfy the route.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Shortfall {
-    /// The scopes the route needs, space-separated, for `scope="..."`.
-    Scope(String),
-    Claim,
-}
-
-/// Checks an authenticated route's conditions against verified claims.
-pub(crate) fn check(requirement: &Requirement, claims: &Claims) -> Result<(), Shortfall> {
-    let Requirement::Authenticated {
-        scopes_all,
-        scopes_any,
-        claim_equals,
-        claim_contains,
-    } = requirement
-    else {
-        return Ok(());
-    };
-    for scopes in [scopes_all, scopes_any].into_iter().flatten() {
-        if !scopes.is_satisfied_by(claims.scopes()) {
-            return Err(Shortfall::Scope(scopes.to_scope_string()));
-        }
-    }
-    for (name, expected) in claim_equals {
-        if claims.get(name) != Some(expected) {
-            return Err(Shortfall::Claim);
-        }
-    }
-    for (name, expected) in claim_contains {
-        let found = match claims.get(name) {
-            Some(serde_json::Value::Array(items)) => items.contains(expected),
-            Some(serde_json::Value::String(text)) => expected
-                .as_str()
-                .is_some_and(|wanted| text.split(' ').any(|t| t == wanted)),
-            _ => false,
-        };
-        if !found {
-            return Err(Shortfall::Claim);
-        }
-    }
-    Ok(())
-}
+/// A boxed verification future.
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<Claims, VerifyError>> + Send>>;
 
 /// Why the issuers could not be started.
 #[derive(Debug)]
@@ -142,29 +54,50 @@ pub(crate) struct IssuerCounters {
     pub(crate) unknown_kid_refetches: u64,
     /// Tokens refused at once because their `kid` was unknown after the last fetch.
     pub(crate) negative_cache_hits: u64,
-    /// Verifications that found their key set and key.
+    /// JWT verifications that found their key set and key.
     pub(crate) cache_hits: u64,
-    /// Verifications with no usable key set, or an unknown `kid`.
+    /// JWT verifications with no usable key set, or an unknown `kid`.
     pub(crate) cache_misses: u64,
     /// Usable keys in the current set.
     pub(crate) keys: u64,
+    /// Introspection requests sent, and those that failed.
+    pub(crate) introspections: u64,
+    pub(crate) introspection_failures: u64,
+    /// Introspection results served from the cache, and looked up in vain.
+    pub(crate) introspection_cache_hits: u64,
+    pub(crate) introspection_cache_misses: u64,
 }
 
-/// The configured issuers, each with its own rules and keys.
-#[derive(Debug)]
+/// The configured issuers, each with its own rules, keys and introspection endpoint.
+/// Cheap to clone.
+#[derive(Clone)]
 pub(crate) struct IssuerSet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     issuers: Vec<Issuer>,
+    /// The issuer opaque tokens go to.
+    introspector: Option<usize>,
     max_token_bytes: usize,
 }
 
-#[derive(Debug)]
 struct Issuer {
     name: String,
-    verifier: JwtVerifier,
+    jwt: Option<JwtVerifier>,
+    introspection: Option<IntrospectionVerifier>,
     /// Static sets count their keys once.
     static_keys: u64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+}
+
+impl fmt::Debug for IssuerSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.inner.issuers.iter().map(|i| &i.name))
+            .finish()
+    }
 }
 
 /// The largest backoff between failed key set fetches.
@@ -188,10 +121,41 @@ fn validation(
         .map_err(|e| IssuerStartError(format!("issuer {}: {}", config.issuer, e.message())))
 }
 
+fn introspection_verifier(
+    config: &IntrospectionConfig,
+    validation: Validation,
+    http: &HttpClient,
+) -> Result<IntrospectionVerifier, String> {
+    let secret = match &config.secret {
+        SecretSource::Env(variable) => Secret::from_env(variable)?,
+        SecretSource::File(path) => Secret::from_file(path)?,
+    };
+    let auth = match config.auth_method {
+        ClientAuthMethod::Basic => ClientAuth::ClientSecretBasic {
+            client_id: config.client_id.clone(),
+            client_secret: secret,
+        },
+        ClientAuthMethod::Post => ClientAuth::ClientSecretPost {
+            client_id: config.client_id.clone(),
+            client_secret: secret,
+        },
+    };
+    let mut builder = IntrospectionVerifier::builder(config.endpoint.to_string(), auth, validation)
+        .http_client(http.clone());
+    builder = match config.cache_ttl {
+        Some(ttl) => builder.cache_ttl(ttl),
+        None => builder.no_cache(),
+    };
+    if let Some(ttl) = config.negative_cache_ttl {
+        builder = builder.negative_ttl(ttl);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
 impl IssuerSet {
-    /// Loads static key sets and starts fetching remote ones (in the background, with
-    /// backoff: a down issuer does not stop the gateway from starting, it keeps
-    /// `/readyz` false). Must run inside a tokio runtime.
+    /// Loads static key sets, reads client secrets, and starts fetching remote key sets
+    /// (in the background, with backoff: a down issuer does not stop the gateway from
+    /// starting, it keeps `/readyz` false). Must run inside a tokio runtime.
     pub(crate) fn start(
         configs: &[IssuerConfig],
         max_token_bytes: usize,
@@ -200,15 +164,12 @@ impl IssuerSet {
         let mut issuers = Vec::with_capacity(configs.len());
         for config in configs {
             let fail = |what: String| IssuerStartError(format!("issuer {}: {what}", config.issuer));
-            if config.introspection.is_some() {
-                return Err(fail(
-                    "introspection is configured, but this build has no introspection \
-                     client yet (it arrives with portcullis-issuer's RFC 7662 support); \
-                     refusing to start rather than refuse every opaque token"
-                        .to_owned(),
-                ));
-            }
             let validation = validation(config, max_token_bytes)?;
+            let introspection = config
+                .introspection
+                .as_ref()
+                .map(|c| introspection_verifier(c, validation.clone(), &http).map_err(fail))
+                .transpose()?;
             let remote = |builder: RemoteKeySetBuilder| {
                 builder
                     .http_client(http.clone())
@@ -217,7 +178,7 @@ impl IssuerSet {
                     .build()
                     .map_err(|e| fail(e.to_string()))
             };
-            let (verifier, static_keys) = match &config.keys {
+            let (jwt, static_keys) = match &config.keys {
                 KeySourceConfig::JwksFile(path) => {
                     let bytes = std::fs::read(path)
                         .map_err(|e| fail(format!("{}: {e}", path.display())))?;
@@ -230,64 +191,153 @@ impl IssuerSet {
                         )));
                     }
                     let count = keys.len() as u64;
-                    (JwtVerifier::with_static_keys(validation, keys), count)
+                    (Some(JwtVerifier::with_static_keys(validation, keys)), count)
                 }
                 KeySourceConfig::JwksUri(uri) => {
                     let keys = remote(RemoteKeySet::from_jwks_url(&uri.to_string()))?;
-                    (JwtVerifier::with_remote_keys(validation, keys), 0)
+                    (Some(JwtVerifier::with_remote_keys(validation, keys)), 0)
                 }
                 KeySourceConfig::Discovery => {
                     let keys = remote(RemoteKeySet::from_issuer(&config.issuer))?;
-                    (JwtVerifier::with_remote_keys(validation, keys), 0)
+                    (Some(JwtVerifier::with_remote_keys(validation, keys)), 0)
                 }
-                KeySourceConfig::None => return Err(fail("no key source".to_owned())),
+                KeySourceConfig::None => (None, 0),
             };
             issuers.push(Issuer {
                 name: config.issuer.clone(),
-                verifier,
+                jwt,
+                introspection,
                 static_keys,
                 cache_hits: AtomicU64::new(0),
                 cache_misses: AtomicU64::new(0),
             });
         }
+        let introspector = issuers.iter().position(|i| i.introspection.is_some());
         Ok(IssuerSet {
-            issuers,
-            max_token_bytes,
+            inner: Arc::new(Inner {
+                issuers,
+                introspector,
+                max_token_bytes,
+            }),
         })
     }
 
-    /// The issuer a token claims, among the configured ones. With one issuer no parsing
-    /// is needed: its own rules check `iss`.
-    fn select(&self, token: &str) -> Result<&Issuer, VerifyError> {
-        if let [only] = self.issuers.as_slice() {
-            return Ok(only);
-        }
-        #[derive(serde::Deserialize)]
-        struct Iss {
-            iss: Option<String>,
-        }
-        let parsed = UnverifiedToken::parse(token, self.max_token_bytes)?;
-        let payload = parsed.unverified_payload()?;
-        let iss = serde_json::from_str::<Iss>(&payload)
-            .ok()
-            .and_then(|p| p.iss)
-            .ok_or_else(|| {
-                portcullis_jwt::Error::with_reason(ErrorKind::InvalidIssuer, "no issuer")
-            })?;
-        self.issuers.iter().find(|i| i.name == iss).ok_or_else(|| {
-            VerifyError::token(portcullis_jwt::Error::with_reason(
-                ErrorKind::InvalidIssuer,
-                "unknown issuer",
-            ))
-        })
+    /// Which issuer handles `token` (its index), and whether as a JWT.
+    fn select(&self, token: &str) -> Result<(usize, bool), VerifyError> {
+        let inner = &*self.inner;
+        let Ok(parsed) = UnverifiedToken::parse(token, inner.max_token_bytes) else {
+            // Not a JWS: an opaque token, for the issuer that introspects.
+            return match inner.introspector {
+                Some(index) => Ok((index, false)),
+                None => Err(VerifyError::token(portcullis_jwt::Error::from_kind(
+                    ErrorKind::Malformed,
+                ))),
+            };
+        };
+        let index = if inner.issuers.len() == 1 {
+            // Its own rules check `iss`: no need to read it here.
+            0
+        } else {
+            #[derive(serde::Deserialize)]
+            struct Iss {
+                iss: Option<String>,
+            }
+            let payload = parsed.unverified_payload()?;
+            let iss = serde_json::from_str::<Iss>(&payload)
+                .ok()
+                .and_then(|p| p.iss)
+                .ok_or_else(|| {
+                    portcullis_jwt::Error::with_reason(ErrorKind::InvalidIssuer, "no issuer")
+                })?;
+            inner
+                .issuers
+                .iter()
+                .position(|i| i.name == iss)
+                .ok_or_else(|| {
+                    VerifyError::token(portcullis_jwt::Error::with_reason(
+                        ErrorKind::InvalidIssuer,
+                        "unknown issuer",
+                    ))
+                })?
+        };
+        Ok((index, inner.issuers[index].jwt.is_some()))
+    }
+
+    /// The issuers whose keys are not loaded yet (empty: ready).
+    pub(crate) fn not_ready(&self) -> Vec<String> {
+        self.inner
+            .issuers
+            .iter()
+            .filter(|issuer| {
+                issuer
+                    .jwt
+                    .as_ref()
+                    .and_then(JwtVerifier::remote_keys)
+                    .is_some_and(|keys| !keys.is_ready())
+            })
+            .map(|issuer| issuer.name.clone())
+            .collect()
+    }
+
+    /// Per-issuer counters for `/metrics`.
+    pub(crate) fn counters(&self) -> Vec<IssuerCounters> {
+        self.inner
+            .issuers
+            .iter()
+            .map(|issuer| {
+                let mut counters = IssuerCounters {
+                    issuer: issuer.name.clone(),
+                    cache_hits: issuer.cache_hits.load(Ordering::Relaxed),
+                    cache_misses: issuer.cache_misses.load(Ordering::Relaxed),
+                    keys: issuer.static_keys,
+                    ..IssuerCounters::default()
+                };
+                if let Some(keys) = issuer.jwt.as_ref().and_then(JwtVerifier::remote_keys) {
+                    let stats = keys.stats();
+                    counters.fetches = stats.fetches;
+                    counters.fetch_failures = stats.failures;
+                    counters.unknown_kid_refetches = stats.unknown_kid_refetches;
+                    counters.negative_cache_hits = stats.negative_cache_hits;
+                    counters.keys = stats.keys as u64;
+                }
+                if let Some(introspection) = &issuer.introspection {
+                    counters.introspections = introspection.calls();
+                    counters.introspection_failures = introspection.failures();
+                    if let Some(stats) = introspection.cache_stats() {
+                        counters.introspection_cache_hits = stats.hits;
+                        counters.introspection_cache_misses = stats.misses;
+                    }
+                }
+                counters
+            })
+            .collect()
     }
 }
 
-impl Authenticate for IssuerSet {
-    fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Claims, VerifyError>> {
+impl portcullis::Verifier for IssuerSet {
+    type Future = BoxFuture;
+
+    fn verify(&self, token: &str) -> BoxFuture {
+        let (index, as_jwt) = match self.select(token) {
+            Ok(selected) => selected,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let set = self.clone();
+        let token = token.to_owned();
         Box::pin(async move {
-            let issuer = self.select(token)?;
-            let result = issuer.verifier.verify(token).await;
+            let issuer = &set.inner.issuers[index];
+            let verifier = match (&issuer.jwt, as_jwt) {
+                (Some(verifier), true) => verifier,
+                _ => {
+                    return match &issuer.introspection {
+                        Some(introspection) => introspection.verify(&token).await,
+                        None => Err(VerifyError::token(portcullis_jwt::Error::from_kind(
+                            ErrorKind::Malformed,
+                        ))),
+                    };
+                }
+            };
+            let result = verifier.verify(&token).await;
             let miss = match &result {
                 Ok(_) => false,
                 Err(e) => {
@@ -304,86 +354,5 @@ impl Authenticate for IssuerSet {
             counter.fetch_add(1, Ordering::Relaxed);
             result
         })
-    }
-
-    fn not_ready(&self) -> Vec<String> {
-        self.issuers
-            .iter()
-            .filter(|issuer| {
-                issuer
-                    .verifier
-                    .remote_keys()
-                    .is_some_and(|keys| !keys.is_ready())
-            })
-            .map(|issuer| issuer.name.clone())
-            .collect()
-    }
-
-    fn counters(&self) -> Vec<IssuerCounters> {
-        self.issuers
-            .iter()
-            .map(|issuer| {
-                let mut counters = IssuerCounters {
-                    issuer: issuer.name.clone(),
-                    cache_hits: issuer.cache_hits.load(Ordering::Relaxed),
-                    cache_misses: issuer.cache_misses.load(Ordering::Relaxed),
-                    keys: issuer.static_keys,
-                    ..IssuerCounters::default()
-                };
-                if let Some(keys) = issuer.verifier.remote_keys() {
-                    let stats = keys.stats();
-                    counters.fetches = stats.fetches;
-                    counters.fetch_failures = stats.failures;
-                    counters.unknown_kid_refetches = stats.unknown_kid_refetches;
-                    counters.negative_cache_hits = stats.negative_cache_hits;
-                    counters.keys = stats.keys as u64;
-                }
-                counters
-            })
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    fn headers(values: &[&str]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for v in values {
-            map.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn bearer_extraction() {
-        assert_eq!(bearer(&headers(&[])), Credentials::None);
-        assert_eq!(bearer(&headers(&["Basic abc"])), Credentials::None);
-        assert_eq!(
-            bearer(&headers(&["bearer  a.b.c"])),
-            Credentials::Bearer("a.b.c")
-        );
-        assert_eq!(
-            bearer(&headers(&["Bearer abc=="])),
-            Credentials::Bearer("abc==")
-        );
-        assert!(matches!(
-            bearer(&headers(&["Bearer "])),
-            Credentials::Invalid(_)
-        ));
-        assert!(matches!(
-            bearer(&headers(&["Bearer a b"])),
-            Credentials::Invalid(_)
-        ));
-        assert!(matches!(
-            bearer(&headers(&["Bearer ="])),
-            Credentials::Invalid(_)
-        ));
-        assert!(matches!(
-            bearer(&headers(&["Bearer a", "Bearer b"])),
-            Credentials::Invalid(_)
-        ));
     }
 }

@@ -175,6 +175,12 @@ struct IntrospectionSection {
     client_secret_file: Option<PathBuf>,
     #[serde(default)]
     auth_method: Option<String>,
+    #[serde(default)]
+    cache: Option<bool>,
+    #[serde(default)]
+    cache_ttl: Option<String>,
+    #[serde(default)]
+    negative_cache_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -299,19 +305,17 @@ pub(crate) enum KeySourceConfig {
 
 #[derive(Debug, Clone)]
 pub(crate) struct IntrospectionConfig {
-    #[allow(dead_code)] // Read once the introspection client lands (issue 5).
     pub(crate) endpoint: Uri,
-    #[allow(dead_code)]
     pub(crate) client_id: String,
-    #[allow(dead_code)]
     pub(crate) secret: SecretSource,
-    #[allow(dead_code)]
     pub(crate) auth_method: ClientAuthMethod,
+    /// `None`: no cache, ask on every request.
+    pub(crate) cache_ttl: Option<Duration>,
+    pub(crate) negative_cache_ttl: Option<Duration>,
 }
 
 /// Where a client secret is read from at start-up; never the file itself.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // Read once the introspection client lands (issue 5).
 pub(crate) enum SecretSource {
     Env(String),
     File(PathBuf),
@@ -651,6 +655,20 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         issuers.push(issuer);
     }
 
+    let introspecting: Vec<usize> = issuers
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.introspection.is_some())
+        .map(|(index, _)| index)
+        .collect();
+    if let [_, second, ..] = introspecting.as_slice() {
+        return Err(ConfigError::new(
+            format!("issuers[{second}].introspection"),
+            "only one issuer may introspect: an opaque token does not say which issuer \
+             made it, and sending it to several would leak it",
+        ));
+    }
+
     // routes
     let mut routes = Vec::with_capacity(file.routes.len());
     for (i, section) in file.routes.iter().enumerate() {
@@ -968,11 +986,42 @@ fn introspection(
             ));
         }
     };
+    let cache_ttl = match section.cache {
+        Some(false) => {
+            if section.cache_ttl.is_some() {
+                return Err(ConfigError::new(
+                    format!("{at}.cache_ttl"),
+                    "the cache is off (cache = false)",
+                ));
+            }
+            None
+        }
+        _ => Some(duration(
+            section.cache_ttl.as_ref(),
+            &format!("{at}.cache_ttl"),
+            portcullis_issuer::introspection::DEFAULT_INTROSPECTION_CACHE_TTL,
+            Duration::from_secs(3600),
+        )?),
+    };
+    let negative_cache_ttl = section
+        .negative_cache_ttl
+        .as_ref()
+        .map(|text| {
+            duration(
+                Some(text),
+                &format!("{at}.negative_cache_ttl"),
+                Duration::ZERO,
+                Duration::from_secs(600),
+            )
+        })
+        .transpose()?;
     Ok(IntrospectionConfig {
         endpoint,
         client_id: section.client_id.clone(),
         secret,
         auth_method,
+        cache_ttl,
+        negative_cache_ttl,
     })
 }
 

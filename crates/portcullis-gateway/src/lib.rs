@@ -12,6 +12,7 @@
 use bytes::Bytes;
 
 mod auth;
+mod auth_rules;
 mod config;
 pub mod demo;
 mod metrics;

@@ -2,8 +2,11 @@
 //! header rewriting, and the hop to the upstream.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -14,36 +17,27 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis_issuer::VerifyErrorKind;
+use portcullis::{Authentication, RejectionKind, RequireScopes};
 use portcullis_jwt::Claims;
+use tower_service::Service;
 
-use crate::auth::{self, Authenticate, Credentials, Shortfall};
-use crate::config::{Config, ForwardConfig, Requirement, UpstreamProtocol};
+use crate::auth::IssuerSet;
+use crate::config::{Config, ForwardConfig, UpstreamProtocol};
 use crate::metrics::{Metrics, Reason};
 use crate::respond::{self, Rejection};
 use crate::router::{Router, unsafe_path};
 use crate::{Body, BoxError};
 
-/// Everything a request needs, shared by all connections.
+/// The hop to the upstream: clients and the configuration. Shared by every route.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct ProxyCore {
     pub(crate) config: Config,
-    pub(crate) router: Router,
-    pub(crate) auth: Arc<dyn Authenticate>,
-    pub(crate) metrics: Metrics,
-    /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
-    pub(crate) operations_on_main: bool,
     http1: Client<HttpConnector, Body>,
     http2: Client<HttpConnector, Body>,
 }
 
-impl Shared {
-    pub(crate) fn new(
-        config: Config,
-        auth: Arc<dyn Authenticate>,
-        metrics: Metrics,
-        operations_on_main: bool,
-    ) -> Shared {
+impl ProxyCore {
+    pub(crate) fn new(config: Config) -> ProxyCore {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.upstream.connect_timeout));
         connector.set_nodelay(true);
@@ -51,16 +45,117 @@ impl Shared {
         let http2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .build(connector);
-        Shared {
-            router: Router::new(&config.routes),
+        ProxyCore {
             config,
-            auth,
-            metrics,
-            operations_on_main,
             http1,
             http2,
         }
     }
+
+    /// The gateway's own refusal, tagged with its reason for the metrics.
+    fn refuse(&self, rejection: Rejection, grpc: bool) -> Response<Body> {
+        let reason = rejection.reason();
+        let mut response = rejection.into_response(grpc);
+        response.extensions_mut().insert(Outcome(reason));
+        response
+    }
+}
+
+/// The client's address, put in the request's extensions for `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) SocketAddr);
+
+/// How the gateway itself decided, in the response's extensions (the `portcullis`
+/// layers put a `portcullis::Rejection` there when they refuse).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outcome(pub(crate) Reason);
+
+/// The innermost service of every route: forwards the request, with the verified
+/// claims the authentication layer left in its extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct Proxy {
+    core: Arc<ProxyCore>,
+    anonymous: bool,
+}
+
+impl Proxy {
+    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool) -> Proxy {
+        Proxy { core, anonymous }
+    }
+}
+
+impl Service<Request<Incoming>> for Proxy {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let core = self.core.clone();
+        let anonymous = self.anonymous;
+        Box::pin(async move {
+            let grpc = is_grpc(request.headers());
+            let claims = if anonymous {
+                None
+            } else {
+                request.extensions().get::<Claims>().cloned()
+            };
+            let reason = if anonymous {
+                Reason::Anonymous
+            } else {
+                Reason::Authorized
+            };
+            Ok(match forward(&core, request, claims.as_ref(), grpc).await {
+                Ok(mut response) => {
+                    response.extensions_mut().insert(Outcome(reason));
+                    response
+                }
+                Err(rejection) => core.refuse(rejection, grpc),
+            })
+        })
+    }
+}
+
+/// An authenticated route: authentication, then all-of scopes, any-of scopes, and claim
+/// conditions (each layer trivially satisfied when the route sets none), then the proxy.
+pub(crate) type Protected =
+    Authentication<RequireScopes<RequireScopes<RequireScopes<Proxy>>>, IssuerSet>;
+
+/// One route's service.
+#[derive(Debug, Clone)]
+pub(crate) enum RouteService {
+    Anonymous(Proxy),
+    Protected(Protected),
+}
+
+async fn call<S>(mut service: S, request: Request<Incoming>) -> Response<Body>
+where
+    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>,
+{
+    let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
+    let result = match ready {
+        Ok(()) => service.call(request).await,
+        Err(never) => match never {},
+    };
+    match result {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) core: Arc<ProxyCore>,
+    pub(crate) router: Router,
+    pub(crate) routes: Vec<RouteService>,
+    pub(crate) issuers: IssuerSet,
+    pub(crate) metrics: Metrics,
+    /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
+    pub(crate) operations_on_main: bool,
 }
 
 /// `application/grpc`, `application/grpc+proto`, `application/grpc-web`...
@@ -79,7 +174,7 @@ pub(crate) fn operations(shared: &Shared, path: &str) -> Option<Response<Body>> 
             "ok\n",
         )),
         "/readyz" => {
-            let waiting = shared.auth.not_ready();
+            let waiting = shared.issuers.not_ready();
             Some(if waiting.is_empty() {
                 respond::plain(StatusCode::OK, "text/plain; charset=utf-8", "ready\n")
             } else {
@@ -96,9 +191,10 @@ pub(crate) fn operations(shared: &Shared, path: &str) -> Option<Response<Body>> 
         "/metrics" => Some(respond::plain(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            shared
-                .metrics
-                .render(shared.auth.not_ready().is_empty(), &shared.auth.counters()),
+            shared.metrics.render(
+                shared.issuers.not_ready().is_empty(),
+                &shared.issuers.counters(),
+            ),
         )),
         _ => None,
     }
@@ -120,10 +216,30 @@ pub(crate) async fn handle_operations(
     )
 }
 
+/// Why a response was what it was, from its extensions.
+fn reason_of(response: &Response<Body>) -> Reason {
+    if let Some(Outcome(reason)) = response.extensions().get::<Outcome>() {
+        return *reason;
+    }
+    match response.extensions().get::<portcullis::Rejection>() {
+        Some(rejection) => match rejection.kind() {
+            RejectionKind::MissingToken => Reason::MissingToken,
+            RejectionKind::InvalidToken => Reason::InvalidToken,
+            RejectionKind::InsufficientScope if rejection.required_scope().is_some() => {
+                Reason::InsufficientScope
+            }
+            RejectionKind::InsufficientScope => Reason::ClaimMismatch,
+            RejectionKind::Unavailable => Reason::IssuerUnavailable,
+            _ => Reason::InvalidRequest,
+        },
+        None => Reason::InvalidRequest,
+    }
+}
+
 /// The main listeners' service.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
@@ -132,7 +248,7 @@ pub(crate) async fn handle(
     {
         return Ok(response);
     }
-    if let Some(metadata) = &shared.config.protected_resource
+    if let Some(metadata) = &shared.core.config.protected_resource
         && request.uri().path() == metadata.path
     {
         return Ok(respond::plain(
@@ -142,91 +258,53 @@ pub(crate) async fn handle(
         ));
     }
     let grpc = is_grpc(request.headers());
-    let (route, outcome) = decide(&shared, &request).await;
-    let (reason, response) = match outcome {
-        Err(rejection) => (rejection.reason(), rejection),
-        Ok((reason, claims)) => {
-            match forward(&shared, request, claims.as_ref(), peer, grpc).await {
-                Ok(response) => {
-                    let elapsed = start.elapsed();
-                    shared.metrics.record(route, reason, elapsed);
-                    tracing::debug!(
-                        route = route_name(&shared, route),
-                        decision = "allow",
-                        reason = reason.label(),
-                        status = response.status().as_u16(),
-                        elapsed_us = elapsed.as_micros() as u64,
-                        "request"
-                    );
-                    return Ok(response);
-                }
-                Err(rejection) => (rejection.reason(), rejection),
-            }
+    let path = request.uri().path();
+    let route = if let Some(why) = unsafe_path(path) {
+        Err(Rejection::BadPath(why))
+    } else {
+        shared
+            .router
+            .find(request.method(), path)
+            .ok_or(Rejection::NoRoute)
+    };
+    let (route, response) = match route {
+        Err(rejection) => (None, shared.core.refuse(rejection, grpc)),
+        Ok(index) => {
+            request.extensions_mut().insert(ClientAddr(peer));
+            let response = match shared.routes[index].clone() {
+                RouteService::Anonymous(service) => call(service, request).await,
+                RouteService::Protected(service) => call(service, request).await,
+            };
+            (Some(index), response)
         }
     };
+    let reason = reason_of(&response);
     let elapsed = start.elapsed();
     shared.metrics.record(route, reason, elapsed);
-    tracing::info!(
-        route = route_name(&shared, route),
-        decision = reason.decision(),
-        reason = reason.label(),
-        grpc,
-        elapsed_us = elapsed.as_micros() as u64,
-        "request refused"
-    );
-    let metadata = shared
-        .config
-        .protected_resource
-        .as_ref()
-        .map(|m| m.url.as_str());
-    Ok(response.into_response(&shared.config.realm, metadata, grpc))
-}
-
-fn route_name(shared: &Shared, route: Option<usize>) -> &str {
-    route
-        .and_then(|i| shared.config.routes.get(i))
-        .map_or("", |r| r.name.as_str())
-}
-
-type Decision = Result<(Reason, Option<Claims>), Rejection>;
-
-/// Routing and authentication: who may pass, and as whom.
-async fn decide(shared: &Shared, request: &Request<Incoming>) -> (Option<usize>, Decision) {
-    let path = request.uri().path();
-    if let Some(why) = unsafe_path(path) {
-        return (None, Err(Rejection::BadPath(why)));
+    let route_name = route
+        .and_then(|i| shared.core.config.routes.get(i))
+        .map_or("", |r| r.name.as_str());
+    let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if reason.decision() == "allow" {
+        tracing::debug!(
+            route = route_name,
+            decision = "allow",
+            reason = reason.label(),
+            status = response.status().as_u16(),
+            elapsed_us,
+            "request"
+        );
+    } else {
+        tracing::info!(
+            route = route_name,
+            decision = reason.decision(),
+            reason = reason.label(),
+            grpc,
+            elapsed_us,
+            "request refused"
+        );
     }
-    let Some(index) = shared.router.find(request.method(), path) else {
-        return (None, Err(Rejection::NoRoute));
-    };
-    let requirement = &shared.config.routes[index].requirement;
-    if matches!(requirement, Requirement::Anonymous) {
-        return (Some(index), Ok((Reason::Anonymous, None)));
-    }
-    let token = match auth::bearer(request.headers()) {
-        Credentials::None => return (Some(index), Err(Rejection::MissingToken)),
-        Credentials::Invalid(why) => return (Some(index), Err(Rejection::InvalidRequest(why))),
-        Credentials::Bearer(token) => token,
-    };
-    let claims = match shared.auth.authenticate(token).await {
-        Ok(claims) => claims,
-        Err(error) => {
-            let rejection = match error.kind() {
-                VerifyErrorKind::Unavailable => Rejection::Unavailable(
-                    error
-                        .retry_after()
-                        .unwrap_or(std::time::Duration::from_secs(5)),
-                ),
-                _ => Rejection::InvalidToken(error.description()),
-            };
-            return (Some(index), Err(rejection));
-        }
-    };
-    match auth::check(requirement, &claims) {
-        Ok(()) => (Some(index), Ok((Reason::Authorized, Some(claims)))),
-        Err(Shortfall::Scope(scope)) => (Some(index), Err(Rejection::InsufficientScope(scope))),
-        Err(Shortfall::Claim) => (Some(index), Err(Rejection::ClaimMismatch)),
-    }
+    Ok(response)
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
@@ -344,13 +422,13 @@ fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Sends the request upstream and returns its response.
 async fn forward(
-    shared: &Shared,
+    core: &ProxyCore,
     request: Request<Incoming>,
     claims: Option<&Claims>,
-    peer: SocketAddr,
     grpc: bool,
 ) -> Result<Response<Body>, Rejection> {
-    let config = &shared.config;
+    let config = &core.config;
+    let peer = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let limit = config.limits.max_request_body;
     let declared = request
         .headers()
@@ -369,18 +447,20 @@ async fn forward(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     rewrite_headers(&mut parts.headers, &config.forward, claims);
-    let forwarded_for = HeaderName::from_static("x-forwarded-for");
-    let peer_ip = peer.ip().to_string();
-    let chain = match parts
-        .headers
-        .get(&forwarded_for)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(previous) => format!("{previous}, {peer_ip}"),
-        None => peer_ip,
-    };
-    if let Ok(value) = HeaderValue::try_from(chain) {
-        parts.headers.insert(forwarded_for, value);
+    if let Some(peer) = peer {
+        let forwarded_for = HeaderName::from_static("x-forwarded-for");
+        let peer_ip = peer.ip().to_string();
+        let chain = match parts
+            .headers
+            .get(&forwarded_for)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(previous) => format!("{previous}, {peer_ip}"),
+            None => peer_ip,
+        };
+        if let Ok(value) = HeaderValue::try_from(chain) {
+            parts.headers.insert(forwarded_for, value);
+        }
     }
     parts.headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
@@ -406,11 +486,7 @@ async fn forward(
         .map_err(BoxError::from)
         .boxed();
     let upstream_request = Request::from_parts(parts, body);
-    let client = if use_http2 {
-        &shared.http2
-    } else {
-        &shared.http1
-    };
+    let client = if use_http2 { &core.http2 } else { &core.http1 };
     let response = match tokio::time::timeout(
         config.limits.request_timeout,
         client.request(upstream_request),

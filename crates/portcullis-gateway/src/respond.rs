@@ -1,10 +1,6 @@
-//! The gateway's own answers: RFC 6750 challenges, and gRPC trailers-only errors for gRPC
-//! callers.
-//!
-//! This mirrors what the `portcullis` layers answer; once that crate is merged, its
-//! response builders replace this module so the gateway and the library answer alike.
-
-use std::time::Duration;
+//! The gateway's own answers, for what is not authentication: no route, an ambiguous
+//! path, a body too large, upstream failures. gRPC callers get trailers-only responses,
+//! like the `portcullis` layers give them for authentication failures.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -13,17 +9,12 @@ use http_body_util::{BodyExt, Full};
 use crate::Body;
 use crate::metrics::Reason;
 
-/// Why the gateway answered itself instead of the upstream.
+/// Why the gateway answered itself instead of the upstream, outside authentication
+/// (whose refusals the `portcullis` layers build).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rejection {
     NoRoute,
     BadPath(&'static str),
-    InvalidRequest(&'static str),
-    MissingToken,
-    InvalidToken(&'static str),
-    InsufficientScope(String),
-    ClaimMismatch,
-    Unavailable(Duration),
     BodyTooLarge,
     UpstreamError,
     UpstreamTimeout,
@@ -33,11 +24,9 @@ pub(crate) enum Rejection {
 mod grpc {
     pub(super) const INVALID_ARGUMENT: u8 = 3;
     pub(super) const DEADLINE_EXCEEDED: u8 = 4;
-    pub(super) const PERMISSION_DENIED: u8 = 7;
     pub(super) const RESOURCE_EXHAUSTED: u8 = 8;
     pub(super) const UNIMPLEMENTED: u8 = 12;
     pub(super) const UNAVAILABLE: u8 = 14;
-    pub(super) const UNAUTHENTICATED: u8 = 16;
 }
 
 impl Rejection {
@@ -45,12 +34,6 @@ impl Rejection {
         match self {
             Rejection::NoRoute => Reason::NoRoute,
             Rejection::BadPath(_) => Reason::BadPath,
-            Rejection::InvalidRequest(_) => Reason::InvalidRequest,
-            Rejection::MissingToken => Reason::MissingToken,
-            Rejection::InvalidToken(_) => Reason::InvalidToken,
-            Rejection::InsufficientScope(_) => Reason::InsufficientScope,
-            Rejection::ClaimMismatch => Reason::ClaimMismatch,
-            Rejection::Unavailable(_) => Reason::IssuerUnavailable,
             Rejection::BodyTooLarge => Reason::BodyTooLarge,
             Rejection::UpstreamError => Reason::UpstreamError,
             Rejection::UpstreamTimeout => Reason::UpstreamTimeout,
@@ -58,32 +41,10 @@ impl Rejection {
     }
 
     /// HTTP status, gRPC status and a short client-safe message.
-    fn parts(&self) -> (StatusCode, u8, &str) {
+    fn parts(&self) -> (StatusCode, u8, &'static str) {
         match self {
             Rejection::NoRoute => (StatusCode::NOT_FOUND, grpc::UNIMPLEMENTED, "no route"),
             Rejection::BadPath(why) => (StatusCode::BAD_REQUEST, grpc::INVALID_ARGUMENT, why),
-            Rejection::InvalidRequest(why) => (StatusCode::BAD_REQUEST, grpc::UNAUTHENTICATED, why),
-            Rejection::MissingToken => (
-                StatusCode::UNAUTHORIZED,
-                grpc::UNAUTHENTICATED,
-                "a bearer token is required",
-            ),
-            Rejection::InvalidToken(why) => (StatusCode::UNAUTHORIZED, grpc::UNAUTHENTICATED, why),
-            Rejection::InsufficientScope(_) => (
-                StatusCode::FORBIDDEN,
-                grpc::PERMISSION_DENIED,
-                "the token lacks a required scope",
-            ),
-            Rejection::ClaimMismatch => (
-                StatusCode::FORBIDDEN,
-                grpc::PERMISSION_DENIED,
-                "the token does not meet the route's claim requirement",
-            ),
-            Rejection::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                grpc::UNAVAILABLE,
-                "the token issuer is unavailable",
-            ),
             Rejection::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 grpc::RESOURCE_EXHAUSTED,
@@ -102,61 +63,18 @@ impl Rejection {
         }
     }
 
-    /// The RFC 6750 challenge, if this rejection carries one.
-    fn challenge(&self, realm: &str, metadata: Option<&str>) -> Option<String> {
-        let metadata = metadata
-            .map(|url| format!(", resource_metadata=\"{}\"", quote_safe(url)))
-            .unwrap_or_default();
-        let with_error = |code: &str, description: &str| {
-            format!(
-                "Bearer realm=\"{realm}\"{metadata}, error=\"{code}\", error_description=\"{}\"",
-                quote_safe(description)
-            )
-        };
-        match self {
-            Rejection::MissingToken => Some(format!("Bearer realm=\"{realm}\"{metadata}")),
-            Rejection::InvalidRequest(why) => Some(with_error("invalid_request", why)),
-            Rejection::InvalidToken(why) => Some(with_error("invalid_token", why)),
-            Rejection::InsufficientScope(scope) => Some(format!(
-                "{}, scope=\"{}\"",
-                with_error("insufficient_scope", "the token lacks a required scope"),
-                quote_safe(scope)
-            )),
-            Rejection::ClaimMismatch => Some(with_error(
-                "insufficient_scope",
-                "the token does not meet the route's claim requirement",
-            )),
-            _ => None,
-        }
-    }
-
     /// The response for a plain HTTP caller, or a trailers-only gRPC response.
-    pub(crate) fn into_response(
-        self,
-        realm: &str,
-        metadata: Option<&str>,
-        grpc: bool,
-    ) -> Response<Body> {
+    pub(crate) fn into_response(self, grpc: bool) -> Response<Body> {
         let (status, grpc_status, message) = self.parts();
-        let challenge = self.challenge(realm, metadata);
-        let mut builder = Response::builder();
-        if let Some(challenge) = challenge
-            && let Ok(value) = HeaderValue::from_str(&challenge)
-        {
-            builder = builder.header(header::WWW_AUTHENTICATE, value);
-        }
-        if let Rejection::Unavailable(retry) = self {
-            builder = builder.header(header::RETRY_AFTER, retry.as_secs().max(1));
-        }
         let response = if grpc {
-            builder
+            Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/grpc")
                 .header("grpc-status", u16::from(grpc_status))
                 .header("grpc-message", message)
                 .body(empty())
         } else {
-            builder
+            Response::builder()
                 .status(status)
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(full(format!("{message}\n")))
@@ -167,13 +85,6 @@ impl Rejection {
             fallback
         })
     }
-}
-
-/// Descriptions are static ASCII we write ourselves, but keep the quoting honest anyway.
-fn quote_safe(text: &str) -> String {
-    text.chars()
-        .filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c))
-        .collect()
 }
 
 pub(crate) fn full(text: impl Into<Bytes>) -> Body {
@@ -205,31 +116,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn challenges() {
-        let r = Rejection::InsufficientScope("read write".into()).into_response("api", None, false);
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(
-            r.headers()[header::WWW_AUTHENTICATE],
-            "Bearer realm=\"api\", error=\"insufficient_scope\", \
-             error_description=\"the token lacks a required scope\", scope=\"read write\""
-        );
-        let r = Rejection::MissingToken.into_response("api", None, false);
-        assert_eq!(
-            r.headers()[header::WWW_AUTHENTICATE],
-            "Bearer realm=\"api\""
-        );
-        let r = Rejection::Unavailable(Duration::from_secs(5)).into_response("api", None, false);
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
-    }
-
-    #[test]
-    fn grpc_is_trailers_only() {
-        let r = Rejection::MissingToken.into_response("api", None, true);
+    fn gateway_refusals() {
+        let r = Rejection::NoRoute.into_response(false);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = Rejection::UpstreamTimeout.into_response(true);
         assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()["grpc-status"], "16");
-        assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
-        let r = Rejection::InsufficientScope("w".into()).into_response("api", None, true);
-        assert_eq!(r.headers()["grpc-status"], "7");
+        assert_eq!(r.headers()["grpc-status"], "4");
+        assert_eq!(r.headers()["content-type"], "application/grpc");
     }
 }

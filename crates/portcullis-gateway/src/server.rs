@@ -13,10 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::auth::{Authenticate, IssuerSet};
-use crate::config::Config;
+use portcullis::{AuthenticationLayer, ScopeRequirement};
+use tower_layer::Layer;
+
+use crate::auth::IssuerSet;
+use crate::config::{Config, Requirement};
 use crate::metrics::Metrics;
-use crate::proxy::{self, Shared};
+use crate::proxy::{self, Proxy, ProxyCore, RouteService, Shared};
+use crate::router::Router;
 
 /// Why the gateway could not start or serve.
 #[derive(Debug)]
@@ -58,7 +62,6 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
         let issuers = IssuerSet::start(&config.issuers, config.limits.max_token_bytes)
             .map_err(|e| StartError(e.to_string()))?;
-        let auth: Arc<dyn Authenticate> = Arc::new(issuers);
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
             listeners.push(
@@ -77,10 +80,20 @@ impl Gateway {
         };
         let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
+        let router = Router::new(&config.routes);
+        let core = Arc::new(ProxyCore::new(config));
+        let routes = route_services(&core, &issuers)?;
         Ok(Gateway {
             listeners,
             operations,
-            shared: Arc::new(Shared::new(config, auth, metrics, operations_on_main)),
+            shared: Arc::new(Shared {
+                core,
+                router,
+                routes,
+                issuers,
+                metrics,
+                operations_on_main,
+            }),
         })
     }
 
@@ -104,7 +117,7 @@ impl Gateway {
     /// Not at present; reserved for listener failures.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let grace = self.shared.config.shutdown_grace;
+        let grace = self.shared.core.config.shutdown_grace;
         let mut tasks = JoinSet::new();
         for listener in self.listeners {
             tasks.spawn(accept_loop(
@@ -139,6 +152,59 @@ impl Gateway {
     }
 }
 
+/// One service per route: the proxy alone for anonymous routes; the `portcullis`
+/// authentication and requirement layers around it for the others, so the gateway
+/// answers exactly as the library does.
+fn route_services(
+    core: &Arc<ProxyCore>,
+    issuers: &IssuerSet,
+) -> Result<Vec<RouteService>, StartError> {
+    let config = &core.config;
+    let config_error = |e: portcullis::ConfigError| StartError(e.message().to_owned());
+    let mut builder = AuthenticationLayer::builder(issuers.clone()).realm(config.realm.clone());
+    if let Some(metadata) = &config.protected_resource {
+        builder = builder.resource_metadata(metadata.url.clone());
+    }
+    let authentication = builder.build().map_err(config_error)?;
+    let nothing = || ScopeRequirement::all_of(Vec::<&str>::new());
+    let mut services = Vec::with_capacity(config.routes.len());
+    for route in &config.routes {
+        let service = match &route.requirement {
+            Requirement::Anonymous => RouteService::Anonymous(Proxy::new(core.clone(), true)),
+            Requirement::Authenticated {
+                scopes_all,
+                scopes_any,
+                claim_equals,
+                claim_contains,
+            } => {
+                let all = authentication.require(match scopes_all {
+                    Some(scopes) => scopes.clone(),
+                    None => nothing().map_err(|e| StartError(e.message().to_owned()))?,
+                });
+                let any = authentication.require(match scopes_any {
+                    Some(scopes) => scopes.clone(),
+                    None => nothing().map_err(|e| StartError(e.message().to_owned()))?,
+                });
+                let mut claims = authentication
+                    .require(nothing().map_err(|e| StartError(e.message().to_owned()))?);
+                if !claim_equals.is_empty() || !claim_contains.is_empty() {
+                    let equals = claim_equals.clone();
+                    let contains = claim_contains.clone();
+                    claims = claims.and_claims(move |verified| {
+                        crate::auth_rules::claims_match(verified, &equals, &contains)
+                    });
+                }
+                let proxy = Proxy::new(core.clone(), false);
+                RouteService::Protected(
+                    authentication.layer(all.layer(any.layer(claims.layer(proxy)))),
+                )
+            }
+        };
+        services.push(service);
+    }
+    Ok(services)
+}
+
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -149,7 +215,7 @@ async fn accept_loop(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.limits.header_read_timeout);
+        .header_read_timeout(shared.core.config.limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     loop {
