@@ -199,7 +199,31 @@ impl Metrics {
                 "portcullis_gateway_request_duration_seconds_count{{route=\"{route}\"}} {total}"
             );
         }
-        let issuer_metrics: [(&str, &str, &str, StatField); 7] = [
+        let issuer_metrics: [(&str, &str, &str, StatField); 11] = [
+            (
+                "introspections_total",
+                "counter",
+                "Introspection requests sent.",
+                |c| c.introspections,
+            ),
+            (
+                "introspection_failures_total",
+                "counter",
+                "Introspection requests with no usable answer.",
+                |c| c.introspection_failures,
+            ),
+            (
+                "introspection_cache_hits_total",
+                "counter",
+                "Introspection results served from the cache.",
+                |c| c.introspection_cache_hits,
+            ),
+            (
+                "introspection_cache_misses_total",
+                "counter",
+                "Introspection cache lookups that found nothing.",
+                |c| c.introspection_cache_misses,
+            ),
             (
                 "jwks_fetches_total",
                 "counter",

@@ -675,3 +675,114 @@ claims = {{ iss = "x-auth-issuer" }}
     );
     assert_eq!(metric(&text, &series), 1.0, "{text}");
 }
+
+fn introspection_config(issuer: &portcullis_testkit::TestIssuer, upstream: &Upstream) -> String {
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{upstream}"
+[[issuers]]
+issuer = "{url}"
+audiences = ["{AUDIENCE}"]
+discovery = true
+[issuers.introspection]
+endpoint = "{introspect}"
+client_id = "{client_id}"
+client_secret_env = "GATEWAY_TEST_INTROSPECTION_SECRET"
+cache = false
+[[routes]]
+path = "/read"
+scopes_all = ["read"]
+[forward]
+claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
+"#,
+        upstream = upstream.addr,
+        url = issuer.url(),
+        introspect = issuer.introspection_url(),
+        client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
+    )
+}
+
+#[tokio::test]
+async fn opaque_tokens_through_introspection() {
+    let issuer = portcullis_testkit::TestIssuer::start().await;
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::start_with_env(
+        &introspection_config(&issuer, &upstream),
+        &[(
+            "GATEWAY_TEST_INTROSPECTION_SECRET",
+            portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
+        )],
+    );
+    let w = World {
+        issuer: Issuer::start(true).await,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+    let answer = w
+        .http
+        .get(&w.gateway.url("/read"), Some(&opaque), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["headers"]["x-auth-subject"], "test-subject");
+    assert_eq!(answer.json()["headers"]["x-auth-scope"], "read");
+    // JWTs of the same issuer still go to its keys (hybrid).
+    assert_eq!(
+        w.status(
+            "GET",
+            "/read",
+            Some(&issuer.mint_with(AUDIENCE, now(), |t| t.claim("scope", "read")))
+        )
+        .await,
+        StatusCode::OK
+    );
+    let writer_only = issuer.mint_opaque(AUDIENCE, now(), "write");
+    assert_eq!(
+        w.status("GET", "/read", Some(&writer_only)).await,
+        StatusCode::FORBIDDEN
+    );
+    let foreign = issuer.mint_opaque("https://other.test", now(), "read");
+    assert_eq!(
+        w.status("GET", "/read", Some(&foreign)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // With the cache off, revocation takes effect at once.
+    issuer.revoke(&opaque);
+    assert_eq!(
+        w.status("GET", "/read", Some(&opaque)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    let series = format!(
+        "portcullis_gateway_introspections_total{{issuer=\"{}\"}}",
+        issuer.url()
+    );
+    assert!(metric(&text, &series) >= 4.0, "{text}");
+}
+
+#[test]
+fn a_missing_client_secret_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let config = "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"http://127.0.0.1:1\"\n\
+        [[issuers]]\nissuer = \"https://as.test\"\naudiences = [\"a\"]\n\
+        [issuers.introspection]\nendpoint = \"https://as.test/introspect\"\nclient_id = \"c\"\n\
+        client_secret_env = \"GATEWAY_TEST_UNSET_SECRET\"\n";
+    std::fs::write(&path, config).unwrap();
+    let output = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env_remove("GATEWAY_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("GATEWAY_TEST_UNSET_SECRET"), "{stderr}");
+}
