@@ -14,14 +14,13 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
+use portcullis_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
 use tokio::net::TcpListener;
 
 use crate::{Config, Gateway};
 
 type DemoError = Box<dyn std::error::Error + Send + Sync>;
 
-const ISSUER: &str = "https://demo-issuer.portcullis.test";
 const AUDIENCE: &str = "https://demo-api.portcullis.test";
 
 fn say(line: &str) {
@@ -60,7 +59,10 @@ where
     Ok(addr)
 }
 
-fn demo_config(jwks: SocketAddr, upstream: SocketAddr) -> String {
+fn demo_config(issuer: &TestIssuer, secret_file: &std::path::Path, upstream: SocketAddr) -> String {
+    let url = issuer.url();
+    let introspection = issuer.introspection_url();
+    let secret_file = secret_file.display();
     format!(
         r#"
 [server]
@@ -72,11 +74,15 @@ shutdown_grace = "5s"
 url = "http://{upstream}"
 
 [[issuers]]
-issuer = "{ISSUER}"
+issuer = "{url}"
 audiences = ["{AUDIENCE}"]
-jwks_uri = "http://{jwks}/jwks"
-algorithms = ["ES256"]
+discovery = true
 jwks_retry = "200ms"
+
+[issuers.introspection]
+endpoint = "{introspection}"
+client_id = "{INTROSPECTION_CLIENT_ID}"
+client_secret_file = "{secret_file}"
 
 [[routes]]
 name = "public"
@@ -107,15 +113,23 @@ claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
 /// Something on loopback could not be started, or the tour did not get the answers it
 /// expected.
 pub async fn run(once: bool) -> Result<(), DemoError> {
-    let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let document = Bytes::from(jwks([&key]).to_string());
-    let jwks_addr = serve_local(move |_| {
-        Response::builder()
-            .header("content-type", "application/json")
-            .body(Full::new(document.clone()))
-            .unwrap_or_default()
-    })
-    .await?;
+    let issuer = TestIssuer::start().await;
+    // The introspection client secret comes from a file, as it would in production.
+    let secret_file = std::env::temp_dir().join(format!(
+        "portcullis-demo-secret-{}",
+        portcullis_testkit::random_id()
+    ));
+    std::fs::write(&secret_file, INTROSPECTION_CLIENT_SECRET)?;
+    let result = tour(&issuer, &secret_file, once).await;
+    let _ = std::fs::remove_file(&secret_file);
+    result
+}
+
+async fn tour(
+    issuer: &TestIssuer,
+    secret_file: &std::path::Path,
+    once: bool,
+) -> Result<(), DemoError> {
     let upstream = serve_local(|request| {
         let header = |name: &str| {
             request
@@ -140,7 +154,10 @@ pub async fn run(once: bool) -> Result<(), DemoError> {
     })
     .await?;
 
-    let config = Config::from_toml(&demo_config(jwks_addr, upstream), "demo configuration")?;
+    let config = Config::from_toml(
+        &demo_config(issuer, secret_file, upstream),
+        "demo configuration",
+    )?;
     let gateway = Gateway::bind(config).await?;
     let addr = *gateway.local_addrs().first().ok_or("no listener")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -150,7 +167,8 @@ pub async fn run(once: bool) -> Result<(), DemoError> {
 
     say("Portcullis gateway demo, all on loopback:");
     say(&format!(
-        "  issuer JWKS   http://{jwks_addr}/jwks   (ES256, testkit)"
+        "  issuer        {}   (testkit: discovery, JWKS, introspection)",
+        issuer.url()
     ));
     say(&format!("  echo upstream http://{upstream}"));
     say(&format!("  gateway       http://{addr}   -> upstream"));
@@ -162,18 +180,19 @@ pub async fn run(once: bool) -> Result<(), DemoError> {
     wait_ready(&client, addr).await?;
 
     let mint = |scope: &str, issued: u64| {
-        key.token()
-            .standard_claims(ISSUER, AUDIENCE, issued)
-            .claim("sub", "demo-user")
-            .claim("scope", scope)
-            .claim("exp", issued + 3600)
-            .sign()
+        issuer.mint_with(AUDIENCE, issued, |token| {
+            token
+                .claim("sub", "demo-user")
+                .claim("scope", scope.to_owned())
+                .claim("exp", issued + 3600)
+        })
     };
     let reader = mint("read", now());
     let expired = mint("read", now() - 7200);
+    let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
 
     say("Tour:");
-    let steps: [(&str, &str, &str, Option<&str>, StatusCode); 5] = [
+    let steps: [(&str, &str, &str, Option<&str>, StatusCode); 6] = [
         (
             "an anonymous route",
             "GET",
@@ -208,6 +227,13 @@ pub async fn run(once: bool) -> Result<(), DemoError> {
             "/api/items/42",
             Some(&expired),
             StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "an opaque token, through introspection",
+            "GET",
+            "/api/items/42",
+            Some(&opaque),
+            StatusCode::OK,
         ),
     ];
     let mut surprises = 0;
@@ -244,8 +270,6 @@ pub async fn run(once: bool) -> Result<(), DemoError> {
             surprises += 1;
         }
     }
-    say("  [skipped] an opaque token through introspection: this build has no RFC 7662");
-    say("            client yet; the step runs once portcullis-issuer's introspection lands.");
     say("");
 
     if surprises > 0 {
@@ -256,7 +280,8 @@ pub async fn run(once: bool) -> Result<(), DemoError> {
 
     if !once {
         let writer = mint("read write", now());
-        say("Try it yourself (tokens valid for one hour):");
+        let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+        say("Try it yourself (JWTs valid for one hour, the opaque token for five minutes):");
         say(&format!("  curl -i http://{addr}/public/hello"));
         say(&format!(
             "  curl -i -H 'Authorization: Bearer {reader}' http://{addr}/api/items/42"
@@ -266,6 +291,9 @@ pub async fn run(once: bool) -> Result<(), DemoError> {
         ));
         say(&format!(
             "  curl -i -X PUT -H 'Authorization: Bearer {writer}' http://{addr}/api/items/42"
+        ));
+        say(&format!(
+            "  curl -i -H 'Authorization: Bearer {opaque}' http://{addr}/api/items/42   # opaque: introspected"
         ));
         say(&format!(
             "  curl -s http://{addr}/metrics | grep portcullis_gateway_requests_total"

@@ -594,7 +594,7 @@ fn the_demo_tour_passes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(stdout.matches("[ok]").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("[ok]").count(), 6, "{stdout}");
     assert!(
         stdout.contains("a denied write (scope read only): PUT /api/items/42 -> 403 Forbidden")
     );
