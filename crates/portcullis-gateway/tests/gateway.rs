@@ -786,3 +786,149 @@ fn a_missing_client_secret_stops_the_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("GATEWAY_TEST_UNSET_SECRET"), "{stderr}");
 }
+
+#[tokio::test]
+async fn upstream_failures_and_timeouts() {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let text = config(&issuer, &upstream, ROUTES)
+        .replace("request_timeout = \"20s\"", "request_timeout = \"300ms\"");
+    let gateway = Gateway::start(&text);
+    let w = World {
+        issuer,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    // The upstream holds /hold past the gateway's request timeout: 504.
+    assert_eq!(
+        w.status("GET", "/hold", None).await,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    w.upstream.release();
+
+    // An upstream nobody listens on: 502 (and UNAVAILABLE for gRPC).
+    let dead = Issuer::start(true).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let text = config(&dead, &w.upstream, ROUTES)
+        .replace(&w.upstream.addr.to_string(), &closed.to_string());
+    let gateway = Gateway::start(&text);
+    let answer = Http::http1()
+        .get(&gateway.url("/public/x"), None, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn several_issuers_each_with_their_keys() {
+    let first = Issuer::start_as(true, "https://first.test").await;
+    let second = Issuer::start_as(true, "https://second.test").await;
+    let stranger = Issuer::start_as(true, "https://stranger.test").await;
+    let upstream = Upstream::start().await;
+    let text = format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{}"
+[[issuers]]
+issuer = "https://first.test"
+audiences = ["{AUDIENCE}"]
+jwks_uri = "{}"
+[[issuers]]
+issuer = "https://second.test"
+audiences = ["{AUDIENCE}"]
+jwks_uri = "{}"
+[[routes]]
+path = "/me"
+[forward]
+claims = {{ iss = "x-auth-issuer" }}
+"#,
+        upstream.addr,
+        first.jwks_uri(),
+        second.jwks_uri()
+    );
+    let w = World {
+        issuer: stranger,
+        upstream,
+        gateway: Gateway::start(&text),
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    for issuer in [&first, &second] {
+        let answer = w
+            .http
+            .get(&w.gateway.url("/me"), Some(&issuer.token("", &[])), &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json()["headers"]["x-auth-issuer"], issuer.name);
+    }
+    // A token from an issuer that is not configured, and one claiming the first issuer
+    // but signed with the second's key.
+    assert_eq!(
+        w.status("GET", "/me", Some(&w.issuer.token("", &[]))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let forged = second
+        .key
+        .token()
+        .standard_claims("https://first.test", AUDIENCE, now())
+        .sign();
+    assert_eq!(
+        w.status("GET", "/me", Some(&forged)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let fetches = || {
+        first.fetches.load(std::sync::atomic::Ordering::SeqCst)
+            + second.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let before = fetches();
+    w.status("GET", "/me", Some(&w.issuer.token("", &[]))).await;
+    assert_eq!(fetches(), before, "an unknown issuer costs no fetch");
+}
+
+#[tokio::test]
+async fn operations_on_their_own_listener() {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let text = config(&issuer, &upstream, ROUTES).replace(
+        "[limits]",
+        "[operations]\nlisten = \"127.0.0.1:0\"\n\n[limits]",
+    );
+    let gateway = Gateway::start(&text);
+    let operations = gateway.operations.expect("an operations address");
+    let http = Http::http1();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http
+        .get(&format!("http://{operations}/readyz"), None, &[])
+        .await
+        .status
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = http
+        .get(&format!("http://{operations}/metrics"), None, &[])
+        .await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    // The main listener no longer serves them: they are routed (here: no route).
+    assert_eq!(
+        http.get(&gateway.url("/metrics"), None, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.get(&gateway.url("/healthz"), None, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.get(&format!("http://{operations}/public/x"), None, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -79,10 +79,15 @@ pub struct Issuer {
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
     pub fetches: Arc<AtomicUsize>,
+    pub name: &'static str,
 }
 
 impl Issuer {
     pub async fn start(up: bool) -> Issuer {
+        Issuer::start_as(up, ISSUER).await
+    }
+
+    pub async fn start_as(up: bool, name: &'static str) -> Issuer {
         let key = SigningKey::generate(SigningAlgorithm::ES256);
         let document = Bytes::from(jwks([&key]).to_string());
         let up = Arc::new(AtomicBool::new(up));
@@ -111,6 +116,7 @@ impl Issuer {
             addr,
             up,
             fetches,
+            name,
         }
     }
 
@@ -127,7 +133,7 @@ impl Issuer {
         let mut builder = self
             .key
             .token()
-            .standard_claims(ISSUER, AUDIENCE, now())
+            .standard_claims(self.name, AUDIENCE, now())
             .claim("scope", scope);
         for (name, value) in extra {
             builder = builder.claim(name, value.clone());
@@ -217,6 +223,7 @@ impl Upstream {
 pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
+    pub operations: Option<SocketAddr>,
     stdout: BufReader<ChildStdout>,
     _dir: tempfile::TempDir,
 }
@@ -250,9 +257,11 @@ impl Gateway {
             .unwrap_or_else(|_| panic!("the first line is the listening event: {line:?}"));
         assert_eq!(event["event"], "listening");
         let addr = event["listeners"][0].as_str().unwrap().parse().unwrap();
+        let operations = event["operations"].as_str().map(|a| a.parse().unwrap());
         Gateway {
             child,
             addr,
+            operations,
             stdout,
             _dir: dir,
         }
