@@ -1323,4 +1323,32 @@ mod tests {
         let e = error("[server]\nlisten = [\n");
         assert!(e.message().contains("line"), "{e}");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn duration_parsing_never_panics(text in "\\PC{0,12}") {
+                let _ = parse_duration(&text);
+            }
+
+            #[test]
+            fn durations_round_trip(n in 0u64..1_000_000, unit in prop::sample::select(vec!["ms", "s", "m", "h"])) {
+                let expected = match unit {
+                    "ms" => Duration::from_millis(n),
+                    "s" => Duration::from_secs(n),
+                    "m" => Duration::from_secs(n * 60),
+                    _ => Duration::from_secs(n * 3600),
+                };
+                prop_assert_eq!(parse_duration(&format!("{n}{unit}")), Ok(expected));
+            }
+
+            #[test]
+            fn arbitrary_files_never_panic(text in "\\PC{0,200}") {
+                let _ = Config::from_toml(&text, "fuzz.toml");
+            }
+        }
+    }
 }

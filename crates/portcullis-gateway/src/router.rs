@@ -259,4 +259,41 @@ mod tests {
         assert!(PathMatch::exact("a").is_err());
         assert!(PathMatch::exact("/a/{id}").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn router() -> Router {
+            Router::new(&[
+                route(PathMatch::exact("/a/b").unwrap(), None),
+                route(PathMatch::pattern("/a/{x}").unwrap(), Some(&["GET"])),
+                route(PathMatch::prefix("/a").unwrap(), None),
+                route(PathMatch::prefix("/z/").unwrap(), None),
+            ])
+        }
+
+        proptest! {
+            #[test]
+            fn matching_never_panics_and_respects_boundaries(path in "[/a-z%.{}]{0,24}") {
+                let router = router();
+                let _ = unsafe_path(&path);
+                let _ = PathMatch::pattern(&path);
+                let _ = PathMatch::prefix(&path);
+                match router.find(&Method::POST, &path) {
+                    Some(0) => prop_assert_eq!(path.as_str(), "/a/b"),
+                    Some(2) => prop_assert!(path == "/a" || path.starts_with("/a/")),
+                    Some(3) => prop_assert!(path.starts_with("/z/")),
+                    None => prop_assert!(path != "/a" && !path.starts_with("/a/") && !path.starts_with("/z/")),
+                    Some(other) => prop_assert!(false, "route {} cannot match POST", other),
+                }
+            }
+
+            #[test]
+            fn dot_segments_are_always_caught(prefix in "[a-z/]{0,8}", suffix in "[a-z/]{0,8}", dots in prop::sample::select(vec!["..", ".", "%2e%2e", "%2E.", ".%2e"])) {
+                let path = format!("/{prefix}/{dots}/{suffix}");
+                prop_assert!(unsafe_path(&path).is_some(), "{}", path);
+            }
+        }
+    }
 }
