@@ -932,3 +932,51 @@ async fn operations_on_their_own_listener() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_on_stderr() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, config(&issuer, &upstream, ROUTES)).unwrap();
+    let mut child = Command::new(binary())
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let listening: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addr = listening["listeners"][0].as_str().unwrap().to_owned();
+    // A refused request logs at info.
+    let answer = Http::http1()
+        .get(&format!("http://{addr}/nowhere"), None, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["reason"] == "no_route" && l["level"] == "INFO"),
+        "{stderr}"
+    );
+}
