@@ -420,11 +420,23 @@ impl IntrospectionVerifier {
                     .map_err(|shared| (*shared).clone())?
             }
         };
+        self.answer(outcome)
+    }
+
+    /// Answers from the cache alone: `None` when no result is held for `token` (then
+    /// [`IntrospectionVerifier::verify`] asks the issuer). Never waits on the network.
+    pub async fn cached(&self, token: &str) -> Option<Result<Claims, VerifyError>> {
+        let cache = self.inner.cache.as_ref()?;
+        let outcome = cache.get(&cache.key(token)).await?;
+        Some(self.answer(outcome))
+    }
+
+    fn answer(&self, outcome: Outcome) -> Result<Claims, VerifyError> {
         match outcome {
             Outcome::Active(claims) => {
-                inner
+                self.inner
                     .validation
-                    .recheck(&claims, inner.clock.now())
+                    .recheck(&claims, self.inner.clock.now())
                     .map_err(VerifyError::token)?;
                 Ok(claims)
             }

@@ -335,6 +335,17 @@ impl RemoteKeySet {
         self.shared.current.load().as_ref().map(|s| s.keys.clone())
     }
 
+    /// Whether the key with this RFC 7638 thumbprint is in the current set and the set
+    /// is still usable (within its maximum staleness). Lock-free.
+    pub fn has_usable_key(&self, thumbprint: &[u8; 32]) -> bool {
+        let now = self.shared.clock.now();
+        self.shared
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|s| now < s.usable_until && s.keys.contains_thumbprint(thumbprint))
+    }
+
     /// The issuer's metadata, once discovery has succeeded (sets built with
     /// [`RemoteKeySet::from_issuer`] only).
     pub fn metadata(&self) -> Option<Arc<IssuerMetadata>> {

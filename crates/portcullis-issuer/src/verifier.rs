@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use portcullis_jwt::{Claims, Clock, KeySet, SystemClock, Validation};
+use portcullis_jwt::{Claims, Clock, ErrorKind, KeySet, SystemClock, Validation, VerifiedBy};
 
 use crate::remote::RemoteKeySet;
+use crate::token_cache::{Cached, TokenCache, TokenCacheStats};
 
 /// Why a token was not accepted: either the token is bad (answer 401) or the issuer
 /// could not be consulted (answer 503, never 401, never acceptance).
@@ -131,6 +132,7 @@ struct Inner {
     validation: Validation,
     keys: Keys,
     clock: Arc<dyn Clock>,
+    cache: Option<TokenCache<Claims>>,
 }
 
 enum Keys {
@@ -147,6 +149,7 @@ impl JwtVerifier {
                 validation,
                 keys: Keys::Static(keys),
                 clock: Arc::new(SystemClock),
+                cache: None,
             }),
         }
     }
@@ -163,6 +166,7 @@ impl JwtVerifier {
                 validation,
                 keys: Keys::Remote(keys),
                 clock: Arc::new(SystemClock),
+                cache: None,
             }),
         }
     }
@@ -178,20 +182,51 @@ impl JwtVerifier {
     /// Replaces the clock token claims are checked on. For tests.
     #[must_use]
     pub fn with_clock(self, clock: impl Clock) -> JwtVerifier {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            validation: shared.validation.clone(),
-            keys: match &shared.keys {
-                Keys::Static(keys) => Keys::Static(keys.clone()),
-                Keys::Remote(keys) => Keys::Remote(keys.clone()),
-            },
-            clock: shared.clock.clone(),
-        });
+        let inner = self.into_inner();
         JwtVerifier {
             inner: Arc::new(Inner {
                 clock: Arc::new(clock),
                 ..inner
             }),
         }
+    }
+
+    /// Keeps the claims of verified tokens in `cache`, so a token seen again skips
+    /// parsing and signature verification.
+    ///
+    /// An entry is keyed by a keyed hash of the token (never the token), lives until
+    /// the token's `exp` plus the leeway (never beyond the cache's maximum lifetime),
+    /// and is never served once the key that verified it has left the key set (or the
+    /// set has gone stale past its maximum): that is checked on every hit, and the entry
+    /// dropped. Time rules (`exp`, `nbf`, maximum age), issuer and audience are
+    /// re-checked on every hit ([`Validation::recheck`]); scopes are the route's
+    /// business, on every request. Build the cache on the same clock as this verifier.
+    #[must_use]
+    pub fn with_token_cache(self, cache: TokenCache<Claims>) -> JwtVerifier {
+        let inner = self.into_inner();
+        JwtVerifier {
+            inner: Arc::new(Inner {
+                cache: Some(cache),
+                ..inner
+            }),
+        }
+    }
+
+    /// The verified-token cache's counters, if there is a cache.
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.inner.cache.as_ref().map(TokenCache::stats)
+    }
+
+    fn into_inner(self) -> Inner {
+        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            validation: shared.validation.clone(),
+            keys: match &shared.keys {
+                Keys::Static(keys) => Keys::Static(keys.clone()),
+                Keys::Remote(keys) => Keys::Remote(keys.clone()),
+            },
+            clock: shared.clock.clone(),
+            cache: shared.cache.clone(),
+        })
     }
 
     /// The rules tokens are checked against.
@@ -207,9 +242,52 @@ impl JwtVerifier {
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let inner = &*self.inner;
         let now = inner.clock.now();
+        let Some(cache) = &inner.cache else {
+            return self.verify_uncached(token, now).await;
+        };
+        if token.len() > inner.validation.max_token_size() {
+            return Err(portcullis_jwt::Error::from_kind(ErrorKind::TooLarge).into());
+        }
+        let key = cache.key(token);
+        if let Some(claims) = cache.get(&key).await {
+            if self.key_still_usable(&claims) {
+                inner.validation.recheck(&claims, now)?;
+                return Ok(claims);
+            }
+            cache.invalidate(&key).await;
+        }
+        let claims = self.verify_uncached(token, now).await?;
+        if let Some(exp) = claims.expires_at() {
+            let expires_at = exp.to_system_time() + inner.validation.leeway();
+            cache
+                .insert(
+                    key,
+                    Cached {
+                        value: claims.clone(),
+                        expires_at,
+                    },
+                )
+                .await;
+        }
+        Ok(claims)
+    }
+
+    async fn verify_uncached(&self, token: &str, now: SystemTime) -> Result<Claims, VerifyError> {
+        let inner = &*self.inner;
         match &inner.keys {
             Keys::Static(keys) => Ok(inner.validation.verify(token, keys, now)?),
             Keys::Remote(keys) => keys.verify(&inner.validation, token, now).await,
+        }
+    }
+
+    /// Whether the key that verified cached `claims` still verifies.
+    fn key_still_usable(&self, claims: &Claims) -> bool {
+        let VerifiedBy::Jwt { key_thumbprint, .. } = claims.verified_by() else {
+            return false;
+        };
+        match &self.inner.keys {
+            Keys::Static(keys) => keys.contains_thumbprint(key_thumbprint),
+            Keys::Remote(keys) => keys.has_usable_key(key_thumbprint),
         }
     }
 }
@@ -224,6 +302,7 @@ impl fmt::Debug for JwtVerifier {
             .field("validation", &self.inner.validation)
             .field("keys", &keys)
             .field("clock", &self.inner.clock)
+            .field("cache", &self.inner.cache)
             .finish()
     }
 }

@@ -78,6 +78,8 @@ mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod grpc;
+pub mod hybrid;
+mod issuers;
 pub mod metadata;
 mod rejection;
 pub mod token;
@@ -86,13 +88,15 @@ mod verifier;
 pub use authentication::{Authentication, AuthenticationLayer, AuthenticationLayerBuilder, Mode};
 pub use authorization::{RequireScopes, RequireScopesLayer};
 pub use error::ConfigError;
+pub use hybrid::{HybridVerifier, Routing};
+pub use issuers::{MultiIssuerVerifier, MultiIssuerVerifierBuilder};
 pub use metadata::{MetadataService, ProtectedResourceMetadata, WELL_KNOWN_PATH};
 pub use rejection::{DefaultRejection, Reject, Rejection, RejectionKind, ResponseBody};
 pub use token::TokenSource;
-pub use verifier::{JwtVerifyFuture, Verifier};
+pub use verifier::{Verifier, VerifyFuture};
 
 #[doc(no_inline)]
-pub use portcullis_issuer::{JwtVerifier, VerifyError, VerifyErrorKind};
+pub use portcullis_issuer::{IntrospectionVerifier, JwtVerifier, VerifyError, VerifyErrorKind};
 #[doc(no_inline)]
 pub use portcullis_jwt::{Claims, KeySet, ScopeRequirement, Scopes, Validation};
 

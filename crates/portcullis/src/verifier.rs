@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use portcullis_issuer::{JwtVerifier, VerifyError};
+use portcullis_issuer::{IntrospectionVerifier, JwtVerifier, VerifyError};
 use portcullis_jwt::Claims;
 
 /// Decides whether a bearer token is acceptable and, if so, what it says.
@@ -42,6 +42,13 @@ pub trait Verifier: Send + Sync + 'static {
 
     /// Starts verifying `token` (the credential exactly as the client sent it).
     fn verify(&self, token: &str) -> Self::Future;
+
+    /// The same verification as a [`VerifyFuture`], for holders of verifiers of several
+    /// types ([`MultiIssuerVerifier`](crate::MultiIssuerVerifier)). The default boxes
+    /// [`Verifier::verify`]'s future; the built-in verifiers return theirs as is.
+    fn verify_erased(&self, token: &str) -> VerifyFuture {
+        VerifyFuture::waiting(self.verify(token))
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
@@ -49,6 +56,10 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
 
     fn verify(&self, token: &str) -> Self::Future {
         (**self).verify(token)
+    }
+
+    fn verify_erased(&self, token: &str) -> VerifyFuture {
+        (**self).verify_erased(token)
     }
 }
 
@@ -58,56 +69,80 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
     fn verify(&self, token: &str) -> Self::Future {
         (**self).verify(token)
     }
+
+    fn verify_erased(&self, token: &str) -> VerifyFuture {
+        (**self).verify_erased(token)
+    }
 }
 
 type BoxVerify = Pin<Box<dyn Future<Output = Result<Claims, VerifyError>> + Send + 'static>>;
 
-/// [`JwtVerifier`]'s verification as a [`Verifier`] future.
+/// The [`Verifier`] future of the built-in verifiers.
 ///
-/// Whenever the keys are at hand, JWT verification needs no I/O: it is run to completion
-/// inside [`Verifier::verify`] and this future is merely its result, with no allocation.
-/// Only when the verifier really has to wait (a key set being fetched) is the token
-/// copied into a boxed future that waits.
-pub struct JwtVerifyFuture {
-    state: JwtState,
+/// Whenever the answer is at hand (keys loaded, an introspection result cached), it is
+/// computed inside [`Verifier::verify`] and this future is merely its result, with no
+/// allocation. Only when the verifier really has to wait (a key set being fetched, the
+/// issuer being asked) is the token copied into a boxed future that waits.
+pub struct VerifyFuture {
+    state: FutureState,
 }
 
-enum JwtState {
+enum FutureState {
     Ready(Option<Result<Claims, VerifyError>>),
     Waiting(BoxVerify),
 }
 
-impl Future for JwtVerifyFuture {
-    type Output = Result<Claims, VerifyError>;
+impl VerifyFuture {
+    /// A future that is already complete.
+    pub fn ready(result: Result<Claims, VerifyError>) -> VerifyFuture {
+        VerifyFuture {
+            state: FutureState::Ready(Some(result)),
+        }
+    }
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            JwtState::Ready(result) => Poll::Ready(
-                result
-                    .take()
-                    .expect("JwtVerifyFuture polled after completion"),
-            ),
-            JwtState::Waiting(future) => future.as_mut().poll(cx),
+    /// A future that waits for `future`.
+    pub fn waiting(
+        future: impl Future<Output = Result<Claims, VerifyError>> + Send + 'static,
+    ) -> VerifyFuture {
+        VerifyFuture {
+            state: FutureState::Waiting(Box::pin(future)),
         }
     }
 }
 
-impl fmt::Debug for JwtVerifyFuture {
+impl Future for VerifyFuture {
+    type Output = Result<Claims, VerifyError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            FutureState::Ready(result) => {
+                Poll::Ready(result.take().expect("VerifyFuture polled after completion"))
+            }
+            FutureState::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for VerifyFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
-            JwtState::Ready(_) => "ready",
-            JwtState::Waiting(_) => "waiting",
+            FutureState::Ready(_) => "ready",
+            FutureState::Waiting(_) => "waiting",
         };
-        f.debug_struct("JwtVerifyFuture")
+        f.debug_struct("VerifyFuture")
             .field("state", &state)
             .finish()
     }
 }
 
 impl Verifier for JwtVerifier {
-    type Future = JwtVerifyFuture;
+    type Future = VerifyFuture;
 
-    fn verify(&self, token: &str) -> JwtVerifyFuture {
+    fn verify_erased(&self, token: &str) -> VerifyFuture {
+        Verifier::verify(self, token)
+    }
+
+    fn verify(&self, token: &str) -> VerifyFuture {
         // One poll with a no-op waker: with keys at hand this completes. If it does not,
         // the attempt is dropped (verification futures are cancel-safe: a key fetch in
         // progress is shared, not owned by one caller) and restarted with owned data.
@@ -116,14 +151,38 @@ impl Verifier for JwtVerifier {
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
         {
-            return JwtVerifyFuture {
-                state: JwtState::Ready(Some(result)),
+            return VerifyFuture {
+                state: FutureState::Ready(Some(result)),
             };
         }
         let verifier = self.clone();
         let token: Box<str> = token.into();
-        JwtVerifyFuture {
-            state: JwtState::Waiting(Box::pin(async move { verifier.verify(&token).await })),
+        VerifyFuture {
+            state: FutureState::Waiting(Box::pin(async move { verifier.verify(&token).await })),
         }
+    }
+}
+
+impl Verifier for IntrospectionVerifier {
+    type Future = VerifyFuture;
+
+    fn verify_erased(&self, token: &str) -> VerifyFuture {
+        Verifier::verify(self, token)
+    }
+
+    fn verify(&self, token: &str) -> VerifyFuture {
+        // A cache lookup never waits on the network and is safe to abandon: one poll
+        // answers cached tokens without allocating. Anything else asks the issuer in a
+        // future that owns its data, so the single flight is never cancelled halfway.
+        let mut lookup = std::pin::pin!(self.cached(token));
+        if let Poll::Ready(Some(result)) = lookup
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            return VerifyFuture::ready(result);
+        }
+        let verifier = self.clone();
+        let token: Box<str> = token.into();
+        VerifyFuture::waiting(async move { IntrospectionVerifier::verify(&verifier, &token).await })
     }
 }

@@ -2,10 +2,15 @@
 //! `tests/interop/`), issuing RFC 9068 JWT access tokens through client-credentials
 //! grants with resource indicators, signed with RS256, PS256, ES256 and EdDSA.
 //!
-//! The test fetches the provider's JWK Set over HTTP into a static key set, puts a
-//! real axum server behind the layers, and checks: valid → 200, insufficient scope →
-//! 403, wrong audience → 401, expired (the verifier's clock moved past the 60 s
-//! lifetime, no sleeping) → 401.
+//! The test discovers the provider (OpenID Connect discovery), keeps its JWK Set in a
+//! `RemoteKeySet`, puts a real axum server behind the layers, and checks: valid → 200,
+//! insufficient scope → 403, wrong audience → 401, expired (the verifier's clock moved
+//! past the 60 s lifetime, no sleeping) → 401.
+//!
+//! Opaque tokens from a second client go through RFC 7662 introspection at the
+//! discovered endpoint, authenticated with `client_secret_basic` (a secret full of
+//! reserved characters): active → 200, insufficient scope → 403, wrong audience → 401,
+//! and a revoked token keeps working for the documented cache lifetime, then → 401.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod common;
@@ -18,12 +23,20 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::routing::get;
 use common::*;
-use portcullis::{AuthenticationLayer, JwtVerifier, KeySet, ScopeRequirement, Validation};
+use portcullis::{
+    AuthenticationLayer, HybridVerifier, IntrospectionVerifier, JwtVerifier, ScopeRequirement,
+    Validation,
+};
+use portcullis_issuer::{
+    ClientAuth, DiscoveryMode, HttpClient, IssuerMetadata, RemoteKeySet, Secret,
+};
 use portcullis_jwt::{Algorithm, ManualClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const RESOURCE: &str = "https://api.test";
+/// The resource server's introspection secret in `tests/interop/provider.mjs`.
+const RESOURCE_SERVER_SECRET: &str = "intro:spect/+%&= ~";
 
 struct Provider {
     child: Child,
@@ -106,9 +119,11 @@ async fn oidc_provider_tokens() {
     let port = provider.port;
     let issuer = format!("http://127.0.0.1:{port}");
 
-    let (status, jwks) = http(port, "GET", "/jwks", "").await;
-    assert_eq!(status, 200);
-    let keys = KeySet::from_jwks(jwks.as_bytes()).unwrap();
+    let keys = RemoteKeySet::from_issuer(&issuer).build().unwrap();
+    keys.ready().await;
+    let metadata = IssuerMetadata::discover(&HttpClient::new(), &issuer, DiscoveryMode::OpenId)
+        .await
+        .unwrap();
     let validation = Validation::builder()
         .issuer(&issuer)
         .audience(RESOURCE)
@@ -121,7 +136,23 @@ async fn oidc_provider_tokens() {
         .build()
         .unwrap();
     let clock = ManualClock::new(SystemTime::now());
-    let verifier = JwtVerifier::with_static_keys(validation, keys).with_clock(clock.clone());
+    let introspection = IntrospectionVerifier::from_metadata(
+        &metadata,
+        ClientAuth::ClientSecretBasic {
+            client_id: "resource-server".into(),
+            client_secret: Secret::new(RESOURCE_SERVER_SECRET),
+        },
+        validation.clone(),
+    )
+    .unwrap()
+    .cache_ttl(Duration::from_secs(30))
+    .clock(clock.clone())
+    .build()
+    .unwrap();
+    let verifier = HybridVerifier::new(
+        JwtVerifier::with_remote_keys(validation, keys).with_clock(clock.clone()),
+        introspection,
+    );
     let authn = AuthenticationLayer::builder(verifier)
         .realm("interop")
         .build()
@@ -175,5 +206,44 @@ async fn oidc_provider_tokens() {
         expired
             .challenge()
             .contains(r#"error_description="token expired""#)
+    );
+
+    // Opaque tokens, checked by introspection.
+    let opaque = fetch_token(port, "opaque", "read", RESOURCE).await;
+    assert!(!opaque.contains('.'), "an opaque token: {opaque}");
+    assert_eq!(get_with_token(addr, "/read", &opaque).await.status, 200);
+    let denied = get_with_token(addr, "/write", &opaque).await;
+    assert_eq!(denied.status, 403);
+    let other = fetch_token(port, "opaque", "read", "https://other.test").await;
+    let wrong_audience = get_with_token(addr, "/read", &other).await;
+    assert_eq!(wrong_audience.status, 401);
+    assert!(
+        wrong_audience
+            .challenge()
+            .contains(r#"error_description="invalid audience""#)
+    );
+
+    // Revocation (RFC 7009): the cached result serves for its lifetime (30 s here),
+    // then the provider is asked again and says inactive.
+    let revoked = fetch_token(port, "opaque", "read", RESOURCE).await;
+    assert_eq!(get_with_token(addr, "/read", &revoked).await.status, 200);
+    let (status, body) = http(
+        port,
+        "POST",
+        "/token/revocation",
+        &format!("token={revoked}&client_id=opaque&client_secret=secret"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get_with_token(addr, "/read", &revoked).await.status, 200);
+    clock.advance(Duration::from_secs(31));
+    let refused = get_with_token(addr, "/read", &revoked).await;
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused
+            .challenge()
+            .contains(r#"error_description="token inactive""#),
+        "{}",
+        refused.challenge()
     );
 }

@@ -212,7 +212,7 @@ async fn readiness_is_respected_across_a_waiting_verifier() {
 
 #[tokio::test]
 async fn verifiers_compose_through_arc() {
-    let shared: Arc<dyn Verifier<Future = portcullis::JwtVerifyFuture>> = Arc::new(verifier());
+    let shared: Arc<dyn Verifier<Future = portcullis::VerifyFuture>> = Arc::new(verifier());
     let service = AuthenticationLayer::new(shared).layer(echo_subject());
     let bearer = format!("Bearer {}", token(""));
     let response = service

@@ -1,0 +1,196 @@
+//! Several issuers, each with its own keys, introspection endpoint and rules.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_issuer::VerifyError;
+use portcullis_jwt::ErrorKind;
+
+use crate::error::ConfigError;
+use crate::hybrid::is_jws_shaped;
+use crate::verifier::{Verifier, VerifyFuture};
+
+/// The longest token whose payload is decoded to read its `iss`: 64 KiB. Each
+/// issuer's own verifier applies its own (smaller, by default) limit afterwards.
+const MAX_ROUTED_TOKEN: usize = 64 * 1024;
+
+type Erased = Arc<dyn Verifier<Future = VerifyFuture>>;
+
+/// Routes each token to the verifier of the issuer that issued it.
+///
+/// A JWT is routed by its unverified `iss`, and only among the configured issuers: an
+/// unknown or missing `iss` is refused at once, with no network traffic, and the chosen
+/// verifier then checks the token fully, `iss` included, under that issuer's rules.
+/// Opaque tokens carry no `iss`; they go to the one issuer named with
+/// [`MultiIssuerVerifierBuilder::opaque_tokens`], or are refused. The verified claims
+/// name their issuer ([`Claims::issuer`](portcullis_jwt::Claims::issuer)).
+#[derive(Clone)]
+pub struct MultiIssuerVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuers: Vec<(Box<str>, Erased)>,
+    opaque: Option<usize>,
+}
+
+/// Configures a [`MultiIssuerVerifier`].
+#[must_use]
+#[derive(Default)]
+pub struct MultiIssuerVerifierBuilder {
+    issuers: Vec<(Box<str>, Erased)>,
+    opaque: Option<Box<str>>,
+}
+
+struct ErasedVerifier<V>(V);
+
+impl<V: Verifier> Verifier for ErasedVerifier<V> {
+    type Future = VerifyFuture;
+
+    fn verify(&self, token: &str) -> VerifyFuture {
+        self.0.verify_erased(token)
+    }
+}
+
+impl MultiIssuerVerifier {
+    /// Starts a configuration.
+    pub fn builder() -> MultiIssuerVerifierBuilder {
+        MultiIssuerVerifierBuilder::default()
+    }
+
+    /// The configured issuers.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.inner.issuers.iter().map(|(iss, _)| &**iss)
+    }
+}
+
+impl MultiIssuerVerifierBuilder {
+    /// Tokens whose `iss` is exactly `issuer` go to `verifier` (a [`JwtVerifier`]
+    /// with that issuer's keys and rules, a [`HybridVerifier`], ...).
+    ///
+    /// [`JwtVerifier`]: crate::JwtVerifier
+    /// [`HybridVerifier`]: crate::HybridVerifier
+    pub fn issuer(mut self, issuer: impl Into<String>, verifier: impl Verifier) -> Self {
+        self.issuers.push((
+            issuer.into().into_boxed_str(),
+            Arc::new(ErasedVerifier(verifier)),
+        ));
+        self
+    }
+
+    /// Opaque (non-JWT) tokens go to the verifier of `issuer`, which must be one of the
+    /// configured issuers. Without this, opaque tokens are refused.
+    pub fn opaque_tokens(mut self, issuer: impl Into<String>) -> Self {
+        self.opaque = Some(issuer.into().into_boxed_str());
+        self
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// No issuer, an issuer configured twice, or opaque tokens sent to an issuer that is
+    /// not configured.
+    pub fn build(self) -> Result<MultiIssuerVerifier, ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::new("a multi-issuer verifier needs an issuer"));
+        }
+        for (i, (issuer, _)) in self.issuers.iter().enumerate() {
+            if self.issuers[..i].iter().any(|(other, _)| other == issuer) {
+                return Err(ConfigError::new(format!(
+                    "issuer {issuer:?} is configured twice"
+                )));
+            }
+        }
+        let opaque = match &self.opaque {
+            None => None,
+            Some(name) => Some(
+                self.issuers
+                    .iter()
+                    .position(|(issuer, _)| issuer == name)
+                    .ok_or_else(|| {
+                        ConfigError::new(format!(
+                            "opaque tokens go to {name:?}, which is not a configured issuer"
+                        ))
+                    })?,
+            ),
+        };
+        Ok(MultiIssuerVerifier {
+            inner: Arc::new(Inner {
+                issuers: self.issuers,
+                opaque,
+            }),
+        })
+    }
+}
+
+fn refuse(kind: ErrorKind) -> VerifyFuture {
+    VerifyFuture::ready(Err(VerifyError::token(portcullis_jwt::Error::from_kind(
+        kind,
+    ))))
+}
+
+/// The `iss` of a JWS-shaped token's payload, unverified.
+fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<Issuer>(&json).ok()?.iss
+}
+
+impl Verifier for MultiIssuerVerifier {
+    type Future = VerifyFuture;
+
+    fn verify(&self, token: &str) -> VerifyFuture {
+        let inner = &*self.inner;
+        if token.len() > MAX_ROUTED_TOKEN {
+            return refuse(ErrorKind::TooLarge);
+        }
+        if !is_jws_shaped(token) {
+            return match inner.opaque {
+                Some(i) => inner.issuers[i].1.verify(token),
+                None => refuse(ErrorKind::Malformed),
+            };
+        }
+        let Some(issuer) = unverified_issuer(token) else {
+            return refuse(ErrorKind::InvalidIssuer);
+        };
+        match inner.issuers.iter().find(|(iss, _)| **iss == *issuer) {
+            Some((_, verifier)) => verifier.verify(token),
+            None => refuse(ErrorKind::InvalidIssuer),
+        }
+    }
+
+    fn verify_erased(&self, token: &str) -> VerifyFuture {
+        Verifier::verify(self, token)
+    }
+}
+
+impl fmt::Debug for MultiIssuerVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opaque = self.inner.opaque.map(|i| &*self.inner.issuers[i].0);
+        f.debug_struct("MultiIssuerVerifier")
+            .field("issuers", &self.issuers().collect::<Vec<_>>())
+            .field("opaque_tokens", &opaque)
+            .finish()
+    }
+}
+
+impl fmt::Debug for MultiIssuerVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiIssuerVerifierBuilder")
+            .field(
+                "issuers",
+                &self.issuers.iter().map(|(i, _)| i).collect::<Vec<_>>(),
+            )
+            .field("opaque_tokens", &self.opaque)
+            .finish()
+    }
+}
