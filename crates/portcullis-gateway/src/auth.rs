@@ -1,35 +1,27 @@
 //! Who the caller is: one [`portcullis::Verifier`] over every configured issuer.
 //!
-//! [`IssuerSet`] holds, per issuer, a `portcullis_issuer::JwtVerifier` (keys from a
-//! `RemoteKeySet` through discovery or `jwks_uri`, or a static `jwks_file`) and/or an
-//! `IntrospectionVerifier` (RFC 7662). The `portcullis` authentication layer calls it;
-//! token extraction, RFC 6750 answers and gRPC statuses are the library's.
-//!
-//! Routing a token (hybrid verification): a JWS-shaped token goes to the issuer its
-//! unverified `iss` names, among the configured ones only (an unknown issuer is refused
-//! with no network traffic), and is verified with that issuer's keys, or introspected
-//! if that issuer has no keys. Anything else is an opaque token and goes to the one
-//! issuer that introspects, if any.
+//! Per issuer: a `portcullis_issuer::JwtVerifier` (keys from a `RemoteKeySet` through
+//! discovery or `jwks_uri`, or a static `jwks_file`; verified tokens cached), an
+//! `IntrospectionVerifier` (RFC 7662), or both joined by `portcullis::HybridVerifier`
+//! (JWS-shaped tokens to the keys, the rest to introspection). The issuers are joined
+//! by `portcullis::MultiIssuerVerifier`: a JWT goes to the issuer its unverified `iss`
+//! names, among the configured ones only; an opaque token to the one issuer that
+//! introspects. [`IssuerSet`] adds readiness and counters for the operations endpoints.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use portcullis::{HybridVerifier, MultiIssuerVerifier, VerifyFuture};
 use portcullis_issuer::introspection::{ClientAuth, IntrospectionVerifier, Secret};
 use portcullis_issuer::{
-    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, VerifyError, VerifyErrorKind,
+    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, TokenCache, TokenCacheStats,
 };
-use portcullis_jwt::{Claims, ErrorKind, KeySet, UnverifiedToken, Validation};
+use portcullis_jwt::{Claims, KeySet, Validation};
 
 use crate::config::{
     ClientAuthMethod, IntrospectionConfig, IssuerConfig, KeySourceConfig, SecretSource,
 };
-
-/// A boxed verification future.
-pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<Claims, VerifyError>> + Send>>;
 
 /// Why the issuers could not be started.
 #[derive(Debug)]
@@ -54,10 +46,10 @@ pub(crate) struct IssuerCounters {
     pub(crate) unknown_kid_refetches: u64,
     /// Tokens refused at once because their `kid` was unknown after the last fetch.
     pub(crate) negative_cache_hits: u64,
-    /// JWT verifications that found their key set and key.
-    pub(crate) cache_hits: u64,
-    /// JWT verifications with no usable key set, or an unknown `kid`.
-    pub(crate) cache_misses: u64,
+    /// Verified-token cache: JWTs answered without verifying again, and lookups that
+    /// found nothing.
+    pub(crate) token_cache_hits: u64,
+    pub(crate) token_cache_misses: u64,
     /// Usable keys in the current set.
     pub(crate) keys: u64,
     /// Introspection requests sent, and those that failed.
@@ -68,35 +60,26 @@ pub(crate) struct IssuerCounters {
     pub(crate) introspection_cache_misses: u64,
 }
 
-/// The configured issuers, each with its own rules, keys and introspection endpoint.
-/// Cheap to clone.
+/// The configured issuers. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct IssuerSet {
-    inner: Arc<Inner>,
+    verifier: MultiIssuerVerifier,
+    issuers: Arc<[Issuer]>,
 }
 
-struct Inner {
-    issuers: Vec<Issuer>,
-    /// The issuer opaque tokens go to.
-    introspector: Option<usize>,
-    max_token_bytes: usize,
-}
-
+/// What `/readyz` and `/metrics` read of one issuer.
 struct Issuer {
     name: String,
     jwt: Option<JwtVerifier>,
+    token_cache: Option<TokenCache<Claims>>,
     introspection: Option<IntrospectionVerifier>,
     /// Static sets count their keys once.
     static_keys: u64,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
 }
 
 impl fmt::Debug for IssuerSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.inner.issuers.iter().map(|i| &i.name))
-            .finish()
+        fmt::Debug::fmt(&self.verifier, f)
     }
 }
 
@@ -160,8 +143,19 @@ impl IssuerSet {
         configs: &[IssuerConfig],
         max_token_bytes: usize,
     ) -> Result<IssuerSet, IssuerStartError> {
+        if configs.is_empty() {
+            // Only anonymous routes: nothing is ever verified.
+            return Ok(IssuerSet {
+                verifier: MultiIssuerVerifier::builder()
+                    .issuer("", Refuse)
+                    .build()
+                    .map_err(|e| IssuerStartError(e.message().to_owned()))?,
+                issuers: Arc::new([]),
+            });
+        }
         let http = HttpClient::new();
         let mut issuers = Vec::with_capacity(configs.len());
+        let mut builder = MultiIssuerVerifier::builder();
         for config in configs {
             let fail = |what: String| IssuerStartError(format!("issuer {}: {what}", config.issuer));
             let validation = validation(config, max_token_bytes)?;
@@ -203,70 +197,53 @@ impl IssuerSet {
                 }
                 KeySourceConfig::None => (None, 0),
             };
+            let token_cache = match (&jwt, config.token_cache) {
+                (Some(_), Some(capacity)) => Some(
+                    TokenCache::<Claims>::builder()
+                        .capacity(capacity)
+                        .build()
+                        .map_err(|e| fail(e.to_string()))?,
+                ),
+                _ => None,
+            };
+            let jwt = match (jwt, &token_cache) {
+                (Some(jwt), Some(cache)) => Some(jwt.with_token_cache(cache.clone())),
+                (jwt, _) => jwt,
+            };
+            builder = match (&jwt, &introspection) {
+                (Some(jwt), Some(introspection)) => builder.issuer(
+                    config.issuer.clone(),
+                    HybridVerifier::new(jwt.clone(), introspection.clone()),
+                ),
+                (Some(jwt), None) => builder.issuer(config.issuer.clone(), jwt.clone()),
+                (None, Some(introspection)) => {
+                    builder.issuer(config.issuer.clone(), introspection.clone())
+                }
+                (None, None) => return Err(fail("no way to verify tokens".to_owned())),
+            };
+            if introspection.is_some() {
+                builder = builder.opaque_tokens(config.issuer.clone());
+            }
             issuers.push(Issuer {
                 name: config.issuer.clone(),
                 jwt,
+                token_cache,
                 introspection,
                 static_keys,
-                cache_hits: AtomicU64::new(0),
-                cache_misses: AtomicU64::new(0),
             });
         }
-        let introspector = issuers.iter().position(|i| i.introspection.is_some());
+        let verifier = builder
+            .build()
+            .map_err(|e| IssuerStartError(e.message().to_owned()))?;
         Ok(IssuerSet {
-            inner: Arc::new(Inner {
-                issuers,
-                introspector,
-                max_token_bytes,
-            }),
+            verifier,
+            issuers: issuers.into(),
         })
-    }
-
-    /// Which issuer handles `token` (its index), and whether as a JWT.
-    fn select(&self, token: &str) -> Result<(usize, bool), VerifyError> {
-        let inner = &*self.inner;
-        let Ok(parsed) = UnverifiedToken::parse(token, inner.max_token_bytes) else {
-            // Not a JWS: an opaque token, for the issuer that introspects.
-            return match inner.introspector {
-                Some(index) => Ok((index, false)),
-                None => Err(VerifyError::token(portcullis_jwt::Error::from_kind(
-                    ErrorKind::Malformed,
-                ))),
-            };
-        };
-        let index = if inner.issuers.len() == 1 {
-            // Its own rules check `iss`: no need to read it here.
-            0
-        } else {
-            #[derive(serde::Deserialize)]
-            struct Iss {
-                iss: Option<String>,
-            }
-            let payload = parsed.unverified_payload()?;
-            let iss = serde_json::from_str::<Iss>(&payload)
-                .ok()
-                .and_then(|p| p.iss)
-                .ok_or_else(|| {
-                    portcullis_jwt::Error::with_reason(ErrorKind::InvalidIssuer, "no issuer")
-                })?;
-            inner
-                .issuers
-                .iter()
-                .position(|i| i.name == iss)
-                .ok_or_else(|| {
-                    VerifyError::token(portcullis_jwt::Error::with_reason(
-                        ErrorKind::InvalidIssuer,
-                        "unknown issuer",
-                    ))
-                })?
-        };
-        Ok((index, inner.issuers[index].jwt.is_some()))
     }
 
     /// The issuers whose keys are not loaded yet (empty: ready).
     pub(crate) fn not_ready(&self) -> Vec<String> {
-        self.inner
-            .issuers
+        self.issuers
             .iter()
             .filter(|issuer| {
                 issuer
@@ -281,14 +258,18 @@ impl IssuerSet {
 
     /// Per-issuer counters for `/metrics`.
     pub(crate) fn counters(&self) -> Vec<IssuerCounters> {
-        self.inner
-            .issuers
+        self.issuers
             .iter()
             .map(|issuer| {
+                let tokens = issuer
+                    .token_cache
+                    .as_ref()
+                    .map(TokenCache::stats)
+                    .unwrap_or_default();
                 let mut counters = IssuerCounters {
                     issuer: issuer.name.clone(),
-                    cache_hits: issuer.cache_hits.load(Ordering::Relaxed),
-                    cache_misses: issuer.cache_misses.load(Ordering::Relaxed),
+                    token_cache_hits: tokens.hits,
+                    token_cache_misses: tokens.misses,
                     keys: issuer.static_keys,
                     ..IssuerCounters::default()
                 };
@@ -303,10 +284,9 @@ impl IssuerSet {
                 if let Some(introspection) = &issuer.introspection {
                     counters.introspections = introspection.calls();
                     counters.introspection_failures = introspection.failures();
-                    if let Some(stats) = introspection.cache_stats() {
-                        counters.introspection_cache_hits = stats.hits;
-                        counters.introspection_cache_misses = stats.misses;
-                    }
+                    let stats: TokenCacheStats = introspection.cache_stats().unwrap_or_default();
+                    counters.introspection_cache_hits = stats.hits;
+                    counters.introspection_cache_misses = stats.misses;
                 }
                 counters
             })
@@ -315,44 +295,22 @@ impl IssuerSet {
 }
 
 impl portcullis::Verifier for IssuerSet {
-    type Future = BoxFuture;
+    type Future = VerifyFuture;
 
-    fn verify(&self, token: &str) -> BoxFuture {
-        let (index, as_jwt) = match self.select(token) {
-            Ok(selected) => selected,
-            Err(error) => return Box::pin(std::future::ready(Err(error))),
-        };
-        let set = self.clone();
-        let token = token.to_owned();
-        Box::pin(async move {
-            let issuer = &set.inner.issuers[index];
-            let verifier = match (&issuer.jwt, as_jwt) {
-                (Some(verifier), true) => verifier,
-                _ => {
-                    return match &issuer.introspection {
-                        Some(introspection) => introspection.verify(&token).await,
-                        None => Err(VerifyError::token(portcullis_jwt::Error::from_kind(
-                            ErrorKind::Malformed,
-                        ))),
-                    };
-                }
-            };
-            let result = verifier.verify(&token).await;
-            let miss = match &result {
-                Ok(_) => false,
-                Err(e) => {
-                    e.kind() == VerifyErrorKind::Unavailable
-                        || e.token_error()
-                            .is_some_and(|t| t.kind() == ErrorKind::UnknownKeyId)
-                }
-            };
-            let counter = if miss {
-                &issuer.cache_misses
-            } else {
-                &issuer.cache_hits
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            result
-        })
+    fn verify(&self, token: &str) -> VerifyFuture {
+        portcullis::Verifier::verify(&self.verifier, token)
+    }
+}
+
+/// The verifier of a gateway with no issuers (only anonymous routes): never called.
+struct Refuse;
+
+impl portcullis::Verifier for Refuse {
+    type Future = VerifyFuture;
+
+    fn verify(&self, _token: &str) -> VerifyFuture {
+        VerifyFuture::ready(Err(portcullis_issuer::VerifyError::token(
+            portcullis_jwt::Error::from_kind(portcullis_jwt::ErrorKind::InvalidIssuer),
+        )))
     }
 }

@@ -162,6 +162,10 @@ struct IssuerSection {
     jwks_refresh: Option<String>,
     #[serde(default)]
     jwks_retry: Option<String>,
+    #[serde(default)]
+    token_cache: Option<bool>,
+    #[serde(default)]
+    token_cache_capacity: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,6 +296,8 @@ pub(crate) struct IssuerConfig {
     pub(crate) require_access_token_type: bool,
     pub(crate) jwks_refresh: Duration,
     pub(crate) jwks_retry: Duration,
+    /// The verified-token cache's capacity; `None`: no cache.
+    pub(crate) token_cache: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -920,8 +926,25 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
             leeway
         }
     };
+    let token_cache = match (section.token_cache, section.token_cache_capacity) {
+        (Some(false), Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{at}.token_cache_capacity"),
+                "the token cache is off (token_cache = false)",
+            ));
+        }
+        (Some(false), None) => None,
+        (_, Some(0)) => {
+            return Err(ConfigError::new(
+                format!("{at}.token_cache_capacity"),
+                "must be more than zero; set token_cache = false to turn the cache off",
+            ));
+        }
+        (_, capacity) => Some(capacity.unwrap_or(10_000)),
+    };
     Ok(IssuerConfig {
         issuer: section.issuer.clone(),
+        token_cache,
         audiences: section.audiences.clone(),
         keys,
         introspection,

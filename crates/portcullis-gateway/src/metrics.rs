@@ -249,16 +249,16 @@ impl Metrics {
                 |c| c.negative_cache_hits,
             ),
             (
-                "key_cache_hits_total",
+                "token_cache_hits_total",
                 "counter",
-                "Verifications that found a loaded key set and their key.",
-                |c| c.cache_hits,
+                "JWTs answered from the verified-token cache, without verifying again.",
+                |c| c.token_cache_hits,
             ),
             (
-                "key_cache_misses_total",
+                "token_cache_misses_total",
                 "counter",
-                "Verifications with no usable key set, or an unknown kid.",
-                |c| c.cache_misses,
+                "Verified-token cache lookups that found nothing.",
+                |c| c.token_cache_misses,
             ),
             (
                 "jwks_keys",

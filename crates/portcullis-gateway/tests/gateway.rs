@@ -460,12 +460,22 @@ async fn metrics_counters_move() {
             "portcullis_gateway_jwks_fetches_total{issuer=\"https://issuer.test\"}"
         ) >= 1.0
     );
-    assert!(
+    // One token, three requests: verified once, then served from the token cache.
+    let cache = |kind: &str| {
         metric(
             &after,
-            "portcullis_gateway_key_cache_hits_total{issuer=\"https://issuer.test\"}"
-        ) >= 3.0
-    );
+            &format!(
+                "portcullis_gateway_token_cache_{kind}_total{{issuer=\"https://issuer.test\"}}"
+            ),
+        ) - metric(
+            &before,
+            &format!(
+                "portcullis_gateway_token_cache_{kind}_total{{issuer=\"https://issuer.test\"}}"
+            ),
+        )
+    };
+    assert_eq!(cache("misses"), 1.0, "{after}");
+    assert_eq!(cache("hits"), 2.0, "{after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
