@@ -1,5 +1,6 @@
 //! The `portcullis-gateway` command.
 
+use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -133,6 +134,8 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
     };
     let result = rt.block_on(async move {
         tracing::info!(config = config.source(), "starting");
+        let shutdown = shutdown_signal()
+            .map_err(|e| portcullis_gateway::StartError::from(format!("signal handlers: {e}")))?;
         let gateway = Gateway::bind(config).await?;
         let listening = serde_json::json!({
             "event": "listening",
@@ -148,7 +151,7 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
         event(&listening);
         gateway
             .serve(async {
-                shutdown_signal().await;
+                shutdown.await;
                 event(r#"{"event":"draining"}"#);
             })
             .await
@@ -166,24 +169,26 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers now, before anything is announced, so a
+/// signal sent right after the "listening" line is never lost to the default action;
+/// the returned future completes on the first of them.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
