@@ -351,6 +351,7 @@ async fn grpc_through_the_gateway() {
     let trailers = ok.trailers.expect("trailers from the upstream");
     assert_eq!(trailers["grpc-status"], "0");
     assert_eq!(trailers["x-echo-len"], "8");
+    assert_eq!(trailers["x-echo-version"], "HTTP/2.0");
     assert_eq!(&ok.body[..], b"\0\0\0\0\x03abc");
 
     let missing = grpc_call(&w, "/echo.Echo/Say", None).await;
@@ -363,6 +364,14 @@ async fn grpc_through_the_gateway() {
     assert_eq!(denied.header("grpc-status"), "7");
     let unrouted = grpc_call(&w, "/other.Svc/Do", None).await;
     assert_eq!(unrouted.header("grpc-status"), "12");
+
+    // The upstream saw gRPC over HTTP/2, and plain requests (even from an HTTP/2
+    // client) over HTTP/1.1, in the default "auto" protocol.
+    let plain = Http::http2()
+        .get(&w.gateway.url("/public/x"), None, &[])
+        .await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert_eq!(plain.json()["version"], "HTTP/1.1");
 }
 
 #[tokio::test]

@@ -185,11 +185,13 @@ impl Upstream {
                     .headers()
                     .get("content-type")
                     .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+                let version = format!("{:?}", req.version());
                 let body = req.into_body().collect().await.unwrap().to_bytes();
                 if grpc {
                     let mut trailers = HeaderMap::new();
                     trailers.insert("grpc-status", "0".parse().unwrap());
                     trailers.insert("x-echo-len", body.len().to_string().parse().unwrap());
+                    trailers.insert("x-echo-version", version.parse().unwrap());
                     Response::builder()
                         .header("content-type", "application/grpc")
                         .body(
