@@ -1,0 +1,1377 @@
+//! The TOML configuration file: parsing, validation, and the checked form the gateway runs.
+//!
+//! Parsing is strict (`deny_unknown_fields` everywhere) and every error names the file,
+//! the key path (`routes[2].scopes_all[0]`) and what is wrong. A configuration that does
+//! not validate never starts. The format is documented field by field in
+//! `docs/gateway.md`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, Method, Uri};
+use portcullis_jwt::{Algorithm, AlgorithmSet, ScopeRequirement, is_scope_token};
+use serde::Deserialize;
+
+use crate::router::PathMatch;
+
+/// Why a configuration was refused: the file, the key path and what is wrong.
+#[derive(Clone, Debug)]
+pub struct ConfigError {
+    file: String,
+    path: String,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: String::new(),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    fn in_file(mut self, file: &str) -> ConfigError {
+        self.file = file.to_owned();
+        self
+    }
+
+    /// The file the configuration came from.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The key path of the offending value, such as `routes[2].scopes_all[0]`; empty
+    /// when the error is about the whole file (a TOML syntax error names a line instead).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.file.is_empty(), self.path.is_empty()) {
+            (false, false) => write!(f, "{}: {}: {}", self.file, self.path, self.message),
+            (false, true) => write!(f, "{}: {}", self.file, self.message),
+            (true, false) => write!(f, "{}: {}", self.path, self.message),
+            (true, true) => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    server: ServerSection,
+    upstream: UpstreamSection,
+    #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default)]
+    operations: OperationsSection,
+    #[serde(default)]
+    issuers: Vec<IssuerSection>,
+    #[serde(default)]
+    routes: Vec<RouteSection>,
+    #[serde(default)]
+    forward: ForwardSection,
+    #[serde(default)]
+    protected_resource: Option<ProtectedResourceSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProtectedResourceSection {
+    resource: String,
+    #[serde(default)]
+    authorization_servers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Vec<String>,
+    #[serde(default)]
+    realm: Option<String>,
+    #[serde(default)]
+    shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpstreamSection {
+    url: String,
+    #[serde(default)]
+    protocol: Option<String>,
+    #[serde(default)]
+    connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    #[serde(default)]
+    max_request_body_bytes: Option<u64>,
+    #[serde(default)]
+    request_timeout: Option<String>,
+    #[serde(default)]
+    header_read_timeout: Option<String>,
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperationsSection {
+    #[serde(default)]
+    listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerSection {
+    issuer: String,
+    audiences: Vec<String>,
+    #[serde(default)]
+    discovery: bool,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    #[serde(default)]
+    jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    introspection: Option<IntrospectionSection>,
+    #[serde(default)]
+    algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    leeway: Option<String>,
+    #[serde(default)]
+    require_access_token_type: Option<bool>,
+    #[serde(default)]
+    jwks_refresh: Option<String>,
+    #[serde(default)]
+    jwks_retry: Option<String>,
+    #[serde(default)]
+    token_cache: Option<bool>,
+    #[serde(default)]
+    token_cache_capacity: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntrospectionSection {
+    endpoint: String,
+    client_id: String,
+    #[serde(default)]
+    client_secret_env: Option<String>,
+    #[serde(default)]
+    client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    auth_method: Option<String>,
+    #[serde(default)]
+    cache: Option<bool>,
+    #[serde(default)]
+    cache_ttl: Option<String>,
+    #[serde(default)]
+    negative_cache_ttl: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSection {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    path_prefix: Option<String>,
+    #[serde(default)]
+    path_pattern: Option<String>,
+    #[serde(default)]
+    require: Option<String>,
+    #[serde(default)]
+    scopes_all: Option<Vec<String>>,
+    #[serde(default)]
+    scopes_any: Option<Vec<String>>,
+    #[serde(default)]
+    claim_equals: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    claim_contains: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardSection {
+    #[serde(default)]
+    authorization: Option<String>,
+    #[serde(default)]
+    claims: BTreeMap<String, String>,
+    #[serde(default)]
+    array_separator: Option<String>,
+    #[serde(default)]
+    payload_header: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The checked configuration.
+
+/// A validated configuration, ready to run.
+///
+/// Built only by [`Config::from_file`] or [`Config::from_toml`], which refuse anything
+/// that would not run as written.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) source: String,
+    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) operations_listen: Option<SocketAddr>,
+    pub(crate) realm: String,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) upstream: UpstreamConfig,
+    pub(crate) limits: Limits,
+    pub(crate) issuers: Vec<IssuerConfig>,
+    pub(crate) routes: Vec<RouteConfig>,
+    pub(crate) forward: ForwardConfig,
+    pub(crate) protected_resource: Option<ProtectedResource>,
+}
+
+/// RFC 9728 protected resource metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct ProtectedResource {
+    /// Where the document is served on the gateway.
+    pub(crate) path: String,
+    /// The absolute URL of the document, for `resource_metadata="..."` in challenges.
+    pub(crate) url: String,
+    /// The JSON document, rendered once.
+    pub(crate) document: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamConfig {
+    pub(crate) scheme: http::uri::Scheme,
+    pub(crate) authority: http::uri::Authority,
+    /// The upstream URL's path without its trailing slash ("" for the root).
+    pub(crate) base_path: String,
+    pub(crate) protocol: UpstreamProtocol,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// Which HTTP version the gateway speaks to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpstreamProtocol {
+    /// gRPC (`content-type: application/grpc*`) over HTTP/2 cleartext, the rest HTTP/1.1.
+    Auto,
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_request_body: u64,
+    pub(crate) request_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) max_token_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IssuerConfig {
+    pub(crate) issuer: String,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) keys: KeySourceConfig,
+    pub(crate) introspection: Option<IntrospectionConfig>,
+    pub(crate) algorithms: AlgorithmSet,
+    pub(crate) leeway: Duration,
+    pub(crate) require_access_token_type: bool,
+    pub(crate) jwks_refresh: Duration,
+    pub(crate) jwks_retry: Duration,
+    /// The verified-token cache's capacity; `None`: no cache.
+    pub(crate) token_cache: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum KeySourceConfig {
+    Discovery,
+    JwksUri(Uri),
+    JwksFile(PathBuf),
+    /// Introspection only: no JWT keys.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IntrospectionConfig {
+    pub(crate) endpoint: Uri,
+    pub(crate) client_id: String,
+    pub(crate) secret: SecretSource,
+    pub(crate) auth_method: ClientAuthMethod,
+    /// `None`: no cache, ask on every request.
+    pub(crate) cache_ttl: Option<Duration>,
+    pub(crate) negative_cache_ttl: Option<Duration>,
+}
+
+/// Where a client secret is read from at start-up; never the file itself.
+#[derive(Debug, Clone)]
+pub(crate) enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ClientAuthMethod {
+    Basic,
+    Post,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RouteConfig {
+    pub(crate) name: String,
+    /// `None`: any method.
+    pub(crate) methods: Option<Vec<Method>>,
+    pub(crate) path: PathMatch,
+    pub(crate) requirement: Requirement,
+}
+
+/// What a route demands of the request.
+#[derive(Debug, Clone)]
+pub(crate) enum Requirement {
+    Anonymous,
+    Authenticated {
+        scopes_all: Option<ScopeRequirement>,
+        scopes_any: Option<ScopeRequirement>,
+        claim_equals: Vec<(String, serde_json::Value)>,
+        claim_contains: Vec<(String, serde_json::Value)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardConfig {
+    pub(crate) forward_authorization: bool,
+    pub(crate) claims: Vec<(String, HeaderName)>,
+    pub(crate) array_separator: String,
+    pub(crate) payload_header: Option<HeaderName>,
+}
+
+impl ForwardConfig {
+    /// Every header the gateway itself sets from verified claims: removed from every
+    /// inbound request, whatever the route.
+    pub(crate) fn owned_headers(&self) -> impl Iterator<Item = &HeaderName> {
+        self.claims
+            .iter()
+            .map(|(_, header)| header)
+            .chain(self.payload_header.as_ref())
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not valid TOML, has an unknown or mistyped key, or
+    /// asks for something the gateway refuses; the error names the key path.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("", format!("cannot read: {e}")).in_file(&display))?;
+        Config::from_toml(&text, &display)
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// As [`Config::from_file`].
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let file = parse(text).map_err(|e| e.in_file(origin))?;
+        validate(file, origin).map_err(|e| e.in_file(origin))
+    }
+
+    /// The listener addresses as configured (port 0 means "any free port").
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen
+    }
+
+    /// Where the configuration came from (the `origin` given to [`Config::from_toml`]).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The number of routes.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The number of issuers.
+    pub fn issuer_count(&self) -> usize {
+        self.issuers.len()
+    }
+}
+
+fn parse(text: &str) -> Result<File, ConfigError> {
+    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| syntax_error(text, &e))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let path = if path == "." { String::new() } else { path };
+        let mut error = ConfigError::new(path, inner.message().to_owned());
+        if error.path.is_empty()
+            && let Some(span) = inner.span()
+        {
+            error.message = format!("{} (line {})", error.message, line_of(text, span.start));
+        }
+        error
+    })
+}
+
+fn syntax_error(text: &str, error: &toml::de::Error) -> ConfigError {
+    let message = match error.span() {
+        Some(span) => format!(
+            "TOML syntax error at line {}: {}",
+            line_of(text, span.start),
+            error.message()
+        ),
+        None => format!("TOML syntax error: {}", error.message()),
+    };
+    ConfigError::new("", message)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |before| before.bytes().filter(|b| *b == b'\n').count())
+        + 1
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m or h)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 5m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(number.saturating_mul(3600))),
+        _ => Err(format!(
+            "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+        )),
+    }
+}
+
+fn duration(
+    value: Option<&String>,
+    path: &str,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let parsed = parse_duration(value).map_err(|m| ConfigError::new(path, m))?;
+    if parsed.is_zero() {
+        return Err(ConfigError::new(path, "must be more than zero"));
+    }
+    if parsed > max {
+        return Err(ConfigError::new(path, format!("must be at most {max:?}")));
+    }
+    Ok(parsed)
+}
+
+fn socket_addr(value: &str, path: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        ConfigError::new(
+            path,
+            format!("{value:?} is not an IP address and port such as \"127.0.0.1:8080\""),
+        )
+    })
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An `https` URL, or `http` to a loopback host (tests, sidecars).
+fn fetch_url(value: &str, path: &str) -> Result<Uri, ConfigError> {
+    let uri: Uri = value
+        .parse()
+        .map_err(|_| ConfigError::new(path, format!("{value:?} is not a URL")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| ConfigError::new(path, "the URL has no host"))?;
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") if is_loopback_host(host) => Ok(uri),
+        Some("http") => Err(ConfigError::new(
+            path,
+            "plain http is only allowed to a loopback host; use https",
+        )),
+        _ => Err(ConfigError::new(path, "the URL must start with https://")),
+    }
+}
+
+/// Header names the gateway must never take over.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "cookie",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+];
+
+fn header_name(value: &str, path: &str) -> Result<HeaderName, ConfigError> {
+    let name = HeaderName::from_bytes(value.as_bytes())
+        .map_err(|_| ConfigError::new(path, format!("{value:?} is not a valid header name")))?;
+    if name.as_str().starts_with(':') || RESERVED_HEADERS.contains(&name.as_str()) {
+        return Err(ConfigError::new(
+            path,
+            format!("{value:?} is a header the gateway cannot take over"),
+        ));
+    }
+    if name.as_str().starts_with("grpc-") {
+        return Err(ConfigError::new(
+            path,
+            "grpc-* headers are reserved by gRPC",
+        ));
+    }
+    Ok(name)
+}
+
+fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
+    // server
+    if file.server.listen.is_empty() {
+        return Err(ConfigError::new(
+            "server.listen",
+            "at least one address is needed",
+        ));
+    }
+    let listen = file
+        .server
+        .listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| socket_addr(a, &format!("server.listen[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let realm = file.server.realm.unwrap_or_else(|| "portcullis".to_owned());
+    if realm
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
+        return Err(ConfigError::new(
+            "server.realm",
+            "must not contain quotes, backslashes or control characters",
+        ));
+    }
+    let shutdown_grace = duration(
+        file.server.shutdown_grace.as_ref(),
+        "server.shutdown_grace",
+        Duration::from_secs(30),
+        Duration::from_secs(3600),
+    )?;
+
+    // operations
+    let operations_listen = file
+        .operations
+        .listen
+        .as_deref()
+        .map(|a| socket_addr(a, "operations.listen"))
+        .transpose()?;
+
+    // upstream
+    let upstream = upstream(&file.upstream)?;
+
+    // limits
+    let limits = Limits {
+        max_request_body: match file.limits.max_request_body_bytes {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "limits.max_request_body_bytes",
+                    "must be more than zero",
+                ));
+            }
+            Some(n) => n,
+            None => 10 * 1024 * 1024,
+        },
+        request_timeout: duration(
+            file.limits.request_timeout.as_ref(),
+            "limits.request_timeout",
+            Duration::from_secs(30),
+            Duration::from_secs(24 * 3600),
+        )?,
+        header_read_timeout: duration(
+            file.limits.header_read_timeout.as_ref(),
+            "limits.header_read_timeout",
+            Duration::from_secs(10),
+            Duration::from_secs(600),
+        )?,
+        max_token_bytes: match file.limits.max_token_bytes {
+            Some(n) if !(256..=65536).contains(&n) => {
+                return Err(ConfigError::new(
+                    "limits.max_token_bytes",
+                    "must be between 256 and 65536",
+                ));
+            }
+            Some(n) => n,
+            None => portcullis_jwt::DEFAULT_MAX_TOKEN_SIZE,
+        },
+    };
+
+    // issuers
+    let mut issuers = Vec::with_capacity(file.issuers.len());
+    for (i, section) in file.issuers.iter().enumerate() {
+        let issuer = issuer(section, &format!("issuers[{i}]"), origin)?;
+        if issuers
+            .iter()
+            .any(|other: &IssuerConfig| other.issuer == issuer.issuer)
+        {
+            return Err(ConfigError::new(
+                format!("issuers[{i}].issuer"),
+                "the same issuer is configured twice",
+            ));
+        }
+        issuers.push(issuer);
+    }
+
+    let introspecting: Vec<usize> = issuers
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.introspection.is_some())
+        .map(|(index, _)| index)
+        .collect();
+    if let [_, second, ..] = introspecting.as_slice() {
+        return Err(ConfigError::new(
+            format!("issuers[{second}].introspection"),
+            "only one issuer may introspect: an opaque token does not say which issuer \
+             made it, and sending it to several would leak it",
+        ));
+    }
+
+    // routes
+    let mut routes = Vec::with_capacity(file.routes.len());
+    for (i, section) in file.routes.iter().enumerate() {
+        let route = route(section, i)?;
+        if routes
+            .iter()
+            .any(|other: &RouteConfig| other.name == route.name)
+        {
+            return Err(ConfigError::new(
+                format!("routes[{i}].name"),
+                format!("the name {:?} is used by an earlier route", route.name),
+            ));
+        }
+        if !matches!(route.requirement, Requirement::Anonymous) && issuers.is_empty() {
+            return Err(ConfigError::new(
+                format!("routes[{i}].require"),
+                "the route needs a token but no [[issuers]] are configured",
+            ));
+        }
+        routes.push(route);
+    }
+
+    // forward
+    let forward = forward(&file.forward)?;
+
+    let protected_resource = file
+        .protected_resource
+        .as_ref()
+        .map(|section| protected_resource(section, &issuers, &routes))
+        .transpose()?;
+
+    Ok(Config {
+        source: origin.to_owned(),
+        listen,
+        operations_listen,
+        realm,
+        shutdown_grace,
+        upstream,
+        limits,
+        issuers,
+        routes,
+        forward,
+        protected_resource,
+    })
+}
+
+fn protected_resource(
+    section: &ProtectedResourceSection,
+    issuers: &[IssuerConfig],
+    routes: &[RouteConfig],
+) -> Result<ProtectedResource, ConfigError> {
+    let at = "protected_resource.resource";
+    let uri: Uri = section
+        .resource
+        .parse()
+        .map_err(|_| ConfigError::new(at, "not a URL"))?;
+    if uri.scheme_str() != Some("https") || uri.host().is_none() {
+        return Err(ConfigError::new(at, "must be an https URL (RFC 9728 §2)"));
+    }
+    if uri.query().is_some() || section.resource.contains('#') {
+        return Err(ConfigError::new(at, "must not have a query or fragment"));
+    }
+    let authorization_servers = match &section.authorization_servers {
+        Some(list) => list.clone(),
+        None => issuers.iter().map(|i| i.issuer.clone()).collect(),
+    };
+    let mut scopes: Vec<String> = routes
+        .iter()
+        .filter_map(|route| match &route.requirement {
+            Requirement::Authenticated {
+                scopes_all,
+                scopes_any,
+                ..
+            } => Some(
+                [scopes_all, scopes_any]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|s| s.scopes().map(str::to_owned).collect::<Vec<_>>()),
+            ),
+            Requirement::Anonymous => None,
+        })
+        .flatten()
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    // RFC 9728 §3.1: the well-known segment goes between the host and any path.
+    let resource_path = uri.path().trim_end_matches('/');
+    let path = format!("/.well-known/oauth-protected-resource{resource_path}");
+    let url = format!(
+        "https://{}{path}",
+        uri.authority().map_or("", http::uri::Authority::as_str)
+    );
+    let document = serde_json::json!({
+        "resource": section.resource,
+        "authorization_servers": authorization_servers,
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+    })
+    .to_string();
+    Ok(ProtectedResource {
+        path,
+        url,
+        document,
+    })
+}
+
+fn upstream(section: &UpstreamSection) -> Result<UpstreamConfig, ConfigError> {
+    let uri: Uri = section.url.parse().map_err(|_| {
+        ConfigError::new(
+            "upstream.url",
+            format!(
+                "{:?} is not a URL such as \"http://127.0.0.1:9000\"",
+                section.url
+            ),
+        )
+    })?;
+    if uri.scheme_str() != Some("http") {
+        return Err(ConfigError::new(
+            "upstream.url",
+            "only http:// upstreams are supported (cleartext HTTP/1.1 and h2c); terminate TLS in front",
+        ));
+    }
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| ConfigError::new("upstream.url", "the URL has no host"))?;
+    if uri.query().is_some() {
+        return Err(ConfigError::new(
+            "upstream.url",
+            "must not carry a query string",
+        ));
+    }
+    let base_path = uri.path().trim_end_matches('/').to_owned();
+    let protocol = match section.protocol.as_deref() {
+        None | Some("auto") => UpstreamProtocol::Auto,
+        Some("http1") => UpstreamProtocol::Http1,
+        Some("http2") => UpstreamProtocol::Http2,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "upstream.protocol",
+                format!("{other:?}: expected \"auto\", \"http1\" or \"http2\""),
+            ));
+        }
+    };
+    Ok(UpstreamConfig {
+        scheme: http::uri::Scheme::HTTP,
+        authority,
+        base_path,
+        protocol,
+        connect_timeout: duration(
+            section.connect_timeout.as_ref(),
+            "upstream.connect_timeout",
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+        )?,
+    })
+}
+
+fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfig, ConfigError> {
+    if section.issuer.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.issuer"),
+            "must not be empty",
+        ));
+    }
+    if section.audiences.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.audiences"),
+            "at least one audience is needed; tokens minted for other services would be accepted",
+        ));
+    }
+    for (j, audience) in section.audiences.iter().enumerate() {
+        if audience.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.audiences[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    let sources = usize::from(section.discovery)
+        + usize::from(section.jwks_uri.is_some())
+        + usize::from(section.jwks_file.is_some());
+    if sources > 1 {
+        return Err(ConfigError::new(
+            at,
+            "choose one key source: discovery = true, jwks_uri or jwks_file",
+        ));
+    }
+    let keys = if section.discovery {
+        fetch_url(&section.issuer, &format!("{at}.issuer"))?;
+        KeySourceConfig::Discovery
+    } else if let Some(uri) = &section.jwks_uri {
+        KeySourceConfig::JwksUri(fetch_url(uri, &format!("{at}.jwks_uri"))?)
+    } else if let Some(path) = &section.jwks_file {
+        KeySourceConfig::JwksFile(resolve(origin, path))
+    } else {
+        KeySourceConfig::None
+    };
+    let introspection = section
+        .introspection
+        .as_ref()
+        .map(|s| introspection(s, &format!("{at}.introspection"), origin))
+        .transpose()?;
+    if matches!(keys, KeySourceConfig::None) && introspection.is_none() {
+        return Err(ConfigError::new(
+            at,
+            "no way to verify tokens: set discovery = true, jwks_uri, jwks_file or [introspection]",
+        ));
+    }
+    let algorithms = match &section.algorithms {
+        None => AlgorithmSet::ASYMMETRIC,
+        Some(names) if names.is_empty() => {
+            return Err(ConfigError::new(
+                format!("{at}.algorithms"),
+                "at least one algorithm is needed",
+            ));
+        }
+        Some(names) => {
+            let mut set = AlgorithmSet::default();
+            for (j, name) in names.iter().enumerate() {
+                let alg = Algorithm::from_name(name).ok_or_else(|| {
+                    ConfigError::new(
+                        format!("{at}.algorithms[{j}]"),
+                        format!("{name:?} is not a supported JWS algorithm"),
+                    )
+                })?;
+                if name.starts_with("HS") {
+                    return Err(ConfigError::new(
+                        format!("{at}.algorithms[{j}]"),
+                        "HMAC algorithms need a shared secret, which the gateway does not take",
+                    ));
+                }
+                set.insert(alg);
+            }
+            set
+        }
+    };
+    let leeway = match &section.leeway {
+        None => Duration::from_secs(30),
+        Some(text) => {
+            let leeway =
+                parse_duration(text).map_err(|m| ConfigError::new(format!("{at}.leeway"), m))?;
+            if leeway > Duration::from_secs(300) {
+                return Err(ConfigError::new(
+                    format!("{at}.leeway"),
+                    "must be at most 5m",
+                ));
+            }
+            leeway
+        }
+    };
+    let token_cache = match (section.token_cache, section.token_cache_capacity) {
+        (Some(false), Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{at}.token_cache_capacity"),
+                "the token cache is off (token_cache = false)",
+            ));
+        }
+        (Some(false), None) => None,
+        (_, Some(0)) => {
+            return Err(ConfigError::new(
+                format!("{at}.token_cache_capacity"),
+                "must be more than zero; set token_cache = false to turn the cache off",
+            ));
+        }
+        (_, capacity) => Some(capacity.unwrap_or(10_000)),
+    };
+    Ok(IssuerConfig {
+        issuer: section.issuer.clone(),
+        token_cache,
+        audiences: section.audiences.clone(),
+        keys,
+        introspection,
+        algorithms,
+        leeway,
+        require_access_token_type: section.require_access_token_type.unwrap_or(true),
+        jwks_refresh: duration(
+            section.jwks_refresh.as_ref(),
+            &format!("{at}.jwks_refresh"),
+            Duration::from_secs(300),
+            Duration::from_secs(24 * 3600),
+        )?,
+        jwks_retry: duration(
+            section.jwks_retry.as_ref(),
+            &format!("{at}.jwks_retry"),
+            Duration::from_secs(5),
+            Duration::from_secs(3600),
+        )?,
+    })
+}
+
+/// A relative path in the file is relative to the file's directory.
+fn resolve(origin: &str, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_owned();
+    }
+    Path::new(origin)
+        .parent()
+        .map_or_else(|| path.to_owned(), |dir| dir.join(path))
+}
+
+fn introspection(
+    section: &IntrospectionSection,
+    at: &str,
+    origin: &str,
+) -> Result<IntrospectionConfig, ConfigError> {
+    let endpoint = fetch_url(&section.endpoint, &format!("{at}.endpoint"))?;
+    if section.client_id.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.client_id"),
+            "must not be empty",
+        ));
+    }
+    let secret = match (&section.client_secret_env, &section.client_secret_file) {
+        (Some(var), None) if !var.is_empty() => SecretSource::Env(var.clone()),
+        (None, Some(path)) => SecretSource::File(resolve(origin, path)),
+        _ => {
+            return Err(ConfigError::new(
+                at,
+                "set exactly one of client_secret_env (a variable name) or client_secret_file; \
+                 secrets are never written in the file",
+            ));
+        }
+    };
+    let auth_method = match section.auth_method.as_deref() {
+        None | Some("client_secret_basic") => ClientAuthMethod::Basic,
+        Some("client_secret_post") => ClientAuthMethod::Post,
+        Some(other) => {
+            return Err(ConfigError::new(
+                format!("{at}.auth_method"),
+                format!("{other:?}: expected \"client_secret_basic\" or \"client_secret_post\""),
+            ));
+        }
+    };
+    let cache_ttl = match section.cache {
+        Some(false) => {
+            if section.cache_ttl.is_some() {
+                return Err(ConfigError::new(
+                    format!("{at}.cache_ttl"),
+                    "the cache is off (cache = false)",
+                ));
+            }
+            None
+        }
+        _ => Some(duration(
+            section.cache_ttl.as_ref(),
+            &format!("{at}.cache_ttl"),
+            portcullis_issuer::introspection::DEFAULT_INTROSPECTION_CACHE_TTL,
+            Duration::from_secs(3600),
+        )?),
+    };
+    let negative_cache_ttl = section
+        .negative_cache_ttl
+        .as_ref()
+        .map(|text| {
+            duration(
+                Some(text),
+                &format!("{at}.negative_cache_ttl"),
+                Duration::ZERO,
+                Duration::from_secs(600),
+            )
+        })
+        .transpose()?;
+    Ok(IntrospectionConfig {
+        endpoint,
+        client_id: section.client_id.clone(),
+        secret,
+        auth_method,
+        cache_ttl,
+        negative_cache_ttl,
+    })
+}
+
+fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigError> {
+    let at = format!("routes[{i}]");
+    let name = match &section.name {
+        Some(name) if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic()) => {
+            return Err(ConfigError::new(
+                format!("{at}.name"),
+                "must be non-empty printable ASCII without spaces",
+            ));
+        }
+        Some(name) => name.clone(),
+        None => at.clone(),
+    };
+    let methods = match &section.methods {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err(ConfigError::new(
+                format!("{at}.methods"),
+                "an empty list matches nothing; leave it out to match any method",
+            ));
+        }
+        Some(list) => Some(
+            list.iter()
+                .enumerate()
+                .map(|(j, m)| {
+                    if !m.bytes().all(|b| b.is_ascii_uppercase()) {
+                        return Err(ConfigError::new(
+                            format!("{at}.methods[{j}]"),
+                            format!("{m:?} is not an upper-case HTTP method"),
+                        ));
+                    }
+                    Method::from_bytes(m.as_bytes()).map_err(|_| {
+                        ConfigError::new(format!("{at}.methods[{j}]"), "not an HTTP method")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let path =
+        match (&section.path, &section.path_prefix, &section.path_pattern) {
+            (Some(p), None, None) => {
+                PathMatch::exact(p).map_err(|m| ConfigError::new(format!("{at}.path"), m))?
+            }
+            (None, Some(p), None) => PathMatch::prefix(p)
+                .map_err(|m| ConfigError::new(format!("{at}.path_prefix"), m))?,
+            (None, None, Some(p)) => PathMatch::pattern(p)
+                .map_err(|m| ConfigError::new(format!("{at}.path_pattern"), m))?,
+            _ => {
+                return Err(ConfigError::new(
+                    at,
+                    "set exactly one of path, path_prefix or path_pattern",
+                ));
+            }
+        };
+    let anonymous = match section.require.as_deref() {
+        None | Some("authenticated") => false,
+        Some("anonymous") => true,
+        Some(other) => {
+            return Err(ConfigError::new(
+                format!("{at}.require"),
+                format!("{other:?}: expected \"authenticated\" or \"anonymous\""),
+            ));
+        }
+    };
+    let has_conditions = section.scopes_all.is_some()
+        || section.scopes_any.is_some()
+        || !section.claim_equals.is_empty()
+        || !section.claim_contains.is_empty();
+    if anonymous && has_conditions {
+        let key = if section.scopes_all.is_some() {
+            "scopes_all"
+        } else if section.scopes_any.is_some() {
+            "scopes_any"
+        } else if !section.claim_equals.is_empty() {
+            "claim_equals"
+        } else {
+            "claim_contains"
+        };
+        return Err(ConfigError::new(
+            format!("{at}.{key}"),
+            "an anonymous route cannot require scopes or claims",
+        ));
+    }
+    let requirement = if anonymous {
+        Requirement::Anonymous
+    } else {
+        Requirement::Authenticated {
+            scopes_all: scopes(
+                section.scopes_all.as_deref(),
+                &format!("{at}.scopes_all"),
+                true,
+            )?,
+            scopes_any: scopes(
+                section.scopes_any.as_deref(),
+                &format!("{at}.scopes_any"),
+                false,
+            )?,
+            claim_equals: claim_values(&section.claim_equals, &format!("{at}.claim_equals"))?,
+            claim_contains: claim_values(&section.claim_contains, &format!("{at}.claim_contains"))?,
+        }
+    };
+    Ok(RouteConfig {
+        name,
+        methods,
+        path,
+        requirement,
+    })
+}
+
+fn scopes(
+    list: Option<&[String]>,
+    at: &str,
+    all: bool,
+) -> Result<Option<ScopeRequirement>, ConfigError> {
+    let Some(list) = list else { return Ok(None) };
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            at,
+            "an empty scope list; leave it out instead",
+        ));
+    }
+    for (j, scope) in list.iter().enumerate() {
+        if !is_scope_token(scope) {
+            return Err(ConfigError::new(
+                format!("{at}[{j}]"),
+                format!("{scope:?} is not a valid scope token (RFC 6749 §3.3)"),
+            ));
+        }
+    }
+    let requirement = if all {
+        ScopeRequirement::all_of(list)
+    } else {
+        ScopeRequirement::any_of(list)
+    };
+    requirement
+        .map(Some)
+        .map_err(|e| ConfigError::new(at, e.message().to_owned()))
+}
+
+fn claim_values(
+    map: &BTreeMap<String, toml::Value>,
+    at: &str,
+) -> Result<Vec<(String, serde_json::Value)>, ConfigError> {
+    map.iter()
+        .map(|(claim, value)| {
+            let json = match value {
+                toml::Value::String(s) => serde_json::Value::from(s.clone()),
+                toml::Value::Integer(n) => serde_json::Value::from(*n),
+                toml::Value::Boolean(b) => serde_json::Value::from(*b),
+                _ => {
+                    return Err(ConfigError::new(
+                        format!("{at}.{claim}"),
+                        "must be a string, an integer or a boolean",
+                    ));
+                }
+            };
+            Ok((claim.clone(), json))
+        })
+        .collect()
+}
+
+fn forward(section: &ForwardSection) -> Result<ForwardConfig, ConfigError> {
+    let forward_authorization = match section.authorization.as_deref() {
+        None | Some("strip") => false,
+        Some("forward") => true,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "forward.authorization",
+                format!("{other:?}: expected \"strip\" or \"forward\""),
+            ));
+        }
+    };
+    let mut claims = Vec::with_capacity(section.claims.len());
+    for (claim, header) in &section.claims {
+        let name = header_name(header, &format!("forward.claims.{claim}"))?;
+        if claims.iter().any(|(_, h)| *h == name) {
+            return Err(ConfigError::new(
+                format!("forward.claims.{claim}"),
+                format!("header {header:?} is already used for another claim"),
+            ));
+        }
+        claims.push((claim.clone(), name));
+    }
+    let payload_header = section
+        .payload_header
+        .as_deref()
+        .map(|h| header_name(h, "forward.payload_header"))
+        .transpose()?;
+    if let Some(payload) = &payload_header
+        && claims.iter().any(|(_, h)| h == payload)
+    {
+        return Err(ConfigError::new(
+            "forward.payload_header",
+            "is already used for a claim",
+        ));
+    }
+    let array_separator = section
+        .array_separator
+        .clone()
+        .unwrap_or_else(|| ",".to_owned());
+    if array_separator.is_empty() || http::HeaderValue::from_str(&array_separator).is_err() {
+        return Err(ConfigError::new(
+            "forward.array_separator",
+            "must be non-empty visible ASCII",
+        ));
+    }
+    Ok(ForwardConfig {
+        forward_authorization,
+        claims,
+        array_separator,
+        payload_header,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        [upstream]
+        url = "http://127.0.0.1:9000"
+    "#;
+
+    fn error(text: &str) -> ConfigError {
+        Config::from_toml(text, "test.toml").unwrap_err()
+    }
+
+    #[test]
+    fn minimal_config_is_accepted() {
+        let config = Config::from_toml(MINIMAL, "test.toml").unwrap();
+        assert_eq!(config.route_count(), 0);
+        assert!(!config.forward.forward_authorization);
+    }
+
+    #[test]
+    fn unknown_key_names_its_path() {
+        let e = error(&format!("{MINIMAL}\n[limits]\nmax_body = 3\n"));
+        assert_eq!(e.path(), "limits.max_body");
+        assert!(e.message().contains("max_body"), "{e}");
+        assert_eq!(e.file(), "test.toml");
+    }
+
+    #[test]
+    fn bad_scope_names_index() {
+        let text = format!(
+            "{MINIMAL}\n[[issuers]]\nissuer=\"https://i\"\naudiences=[\"a\"]\njwks_uri=\"https://i/jwks\"\n\
+             [[routes]]\npath=\"/a\"\n[[routes]]\npath=\"/b\"\n[[routes]]\npath=\"/c\"\nscopes_all=[\"bad scope\"]\n"
+        );
+        let e = error(&text);
+        assert_eq!(e.path(), "routes[2].scopes_all[0]");
+        assert!(
+            e.to_string()
+                .starts_with("test.toml: routes[2].scopes_all[0]: ")
+        );
+    }
+
+    #[test]
+    fn type_error_names_path() {
+        let e = error(&format!(
+            "{MINIMAL}\n[[routes]]\npath=\"/a\"\nmethods=\"GET\"\n"
+        ));
+        assert_eq!(e.path(), "routes[0].methods");
+    }
+
+    #[test]
+    fn inline_secret_is_refused() {
+        let text = format!(
+            "{MINIMAL}\n[[issuers]]\nissuer=\"https://i\"\naudiences=[\"a\"]\n\
+             [issuers.introspection]\nendpoint=\"https://i/introspect\"\nclient_id=\"c\"\nclient_secret=\"s\"\n"
+        );
+        let e = error(&text);
+        assert_eq!(e.path(), "issuers[0].introspection.client_secret");
+        assert!(e.message().contains("client_secret"));
+    }
+
+    #[test]
+    fn plain_http_key_source_only_on_loopback() {
+        let text = format!(
+            "{MINIMAL}\n[[issuers]]\nissuer=\"https://i\"\naudiences=[\"a\"]\njwks_uri=\"http://example.com/jwks\"\n"
+        );
+        assert_eq!(error(&text).path(), "issuers[0].jwks_uri");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("2d").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let e = error("[server]\nlisten = [\n");
+        assert!(e.message().contains("line"), "{e}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn duration_parsing_never_panics(text in "\\PC{0,12}") {
+                let _ = parse_duration(&text);
+            }
+
+            #[test]
+            fn durations_round_trip(n in 0u64..1_000_000, unit in prop::sample::select(vec!["ms", "s", "m", "h"])) {
+                let expected = match unit {
+                    "ms" => Duration::from_millis(n),
+                    "s" => Duration::from_secs(n),
+                    "m" => Duration::from_secs(n * 60),
+                    _ => Duration::from_secs(n * 3600),
+                };
+                prop_assert_eq!(parse_duration(&format!("{n}{unit}")), Ok(expected));
+            }
+
+            #[test]
+            fn arbitrary_files_never_panic(text in "\\PC{0,200}") {
+                let _ = Config::from_toml(&text, "fuzz.toml");
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! `portcullis-gateway`: Portcullis as a standalone reverse proxy.
+//!
+//! One binary and one TOML file put OAuth 2.0 bearer-token checks in front of any HTTP
+//! or gRPC upstream: routes matched by method and path, each with a requirement
+//! (anonymous, authenticated, scopes, claims); verified claims forwarded as headers;
+//! RFC 6750 answers (and gRPC statuses) for everything refused. The configuration format
+//! is documented field by field in `docs/gateway.md`.
+//!
+//! The library target exists so the binary stays thin and tests and the demo can run a
+//! gateway in-process: [`Config`] parses and validates, [`Gateway`] binds and serves.
+
+use bytes::Bytes;
+
+mod auth;
+mod auth_rules;
+mod config;
+pub mod demo;
+mod metrics;
+mod proxy;
+mod respond;
+mod router;
+mod server;
+
+pub use config::{Config, ConfigError};
+pub use server::{Gateway, StartError};
+
+/// The boxed error bodies carry.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type the gateway answers with.
+pub(crate) type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;

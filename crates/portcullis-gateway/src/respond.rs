@@ -1,0 +1,127 @@
+//! The gateway's own answers, for what is not authentication: no route, an ambiguous
+//! path, a body too large, upstream failures. gRPC callers get trailers-only responses,
+//! like the `portcullis` layers give them for authentication failures.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+
+use crate::Body;
+use crate::metrics::Reason;
+
+/// Why the gateway answered itself instead of the upstream, outside authentication
+/// (whose refusals the `portcullis` layers build).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    NoRoute,
+    BadPath(&'static str),
+    BodyTooLarge,
+    UpstreamError,
+    UpstreamTimeout,
+}
+
+/// gRPC status codes the gateway uses.
+mod grpc {
+    pub(super) const INVALID_ARGUMENT: u8 = 3;
+    pub(super) const DEADLINE_EXCEEDED: u8 = 4;
+    pub(super) const RESOURCE_EXHAUSTED: u8 = 8;
+    pub(super) const UNIMPLEMENTED: u8 = 12;
+    pub(super) const UNAVAILABLE: u8 = 14;
+}
+
+impl Rejection {
+    pub(crate) fn reason(&self) -> Reason {
+        match self {
+            Rejection::NoRoute => Reason::NoRoute,
+            Rejection::BadPath(_) => Reason::BadPath,
+            Rejection::BodyTooLarge => Reason::BodyTooLarge,
+            Rejection::UpstreamError => Reason::UpstreamError,
+            Rejection::UpstreamTimeout => Reason::UpstreamTimeout,
+        }
+    }
+
+    /// HTTP status, gRPC status and a short client-safe message.
+    fn parts(&self) -> (StatusCode, u8, &'static str) {
+        match self {
+            Rejection::NoRoute => (StatusCode::NOT_FOUND, grpc::UNIMPLEMENTED, "no route"),
+            Rejection::BadPath(why) => (StatusCode::BAD_REQUEST, grpc::INVALID_ARGUMENT, why),
+            Rejection::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                grpc::RESOURCE_EXHAUSTED,
+                "the request body is too large",
+            ),
+            Rejection::UpstreamError => (
+                StatusCode::BAD_GATEWAY,
+                grpc::UNAVAILABLE,
+                "the upstream failed",
+            ),
+            Rejection::UpstreamTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                grpc::DEADLINE_EXCEEDED,
+                "the upstream did not answer in time",
+            ),
+        }
+    }
+
+    /// The response for a plain HTTP caller, or a trailers-only gRPC response.
+    pub(crate) fn into_response(self, grpc: bool) -> Response<Body> {
+        let (status, grpc_status, message) = self.parts();
+        let response = if grpc {
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/grpc")
+                .header("grpc-status", u16::from(grpc_status))
+                .header("grpc-message", message)
+                .body(empty())
+        } else {
+            Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(full(format!("{message}\n")))
+        };
+        response.unwrap_or_else(|_| {
+            let mut fallback = Response::new(empty());
+            *fallback.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            fallback
+        })
+    }
+}
+
+pub(crate) fn full(text: impl Into<Bytes>) -> Body {
+    Full::new(text.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub(crate) fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// A plain response from the operations endpoints.
+pub(crate) fn plain(
+    status: StatusCode,
+    content_type: &'static str,
+    text: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(full(text));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_refusals() {
+        let r = Rejection::NoRoute.into_response(false);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = Rejection::UpstreamTimeout.into_response(true);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["grpc-status"], "4");
+        assert_eq!(r.headers()["content-type"], "application/grpc");
+    }
+}

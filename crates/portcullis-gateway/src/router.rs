@@ -1,0 +1,299 @@
+//! Route matching, compiled once at start-up.
+//!
+//! A route matches when both its method set and its path match. Among the routes that
+//! match, the most specific kind wins: **exact** paths, then **patterns** (those with
+//! more literal segments first, then in file order), then the **longest prefix**. Within
+//! one kind, the first route in the file wins. A request no route matches is denied.
+
+use std::collections::HashMap;
+
+use http::Method;
+
+use crate::config::RouteConfig;
+
+/// How a route's path is matched.
+#[derive(Debug, Clone)]
+pub(crate) enum PathMatch {
+    Exact(String),
+    /// Matches the prefix itself and anything below it on a segment boundary: `/api`
+    /// matches `/api` and `/api/x` but not `/apix`. A prefix ending in `/` matches
+    /// anything starting with it.
+    Prefix(String),
+    Pattern(Vec<Segment>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Segment {
+    Literal(String),
+    /// `{name}`: any one non-empty segment.
+    Param,
+}
+
+fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must start with '/'"));
+    }
+    if let Some(reason) = unsafe_path(path) {
+        return Err(format!("{path:?}: {reason}"));
+    }
+    Ok(())
+}
+
+impl PathMatch {
+    pub(crate) fn exact(path: &str) -> Result<PathMatch, String> {
+        check_path(path)?;
+        if path.contains(['{', '}']) {
+            return Err(format!(
+                "{path:?} has braces; use path_pattern for parameters"
+            ));
+        }
+        Ok(PathMatch::Exact(path.to_owned()))
+    }
+
+    pub(crate) fn prefix(path: &str) -> Result<PathMatch, String> {
+        check_path(path)?;
+        if path.contains(['{', '}']) {
+            return Err(format!(
+                "{path:?} has braces; use path_pattern for parameters"
+            ));
+        }
+        Ok(PathMatch::Prefix(path.to_owned()))
+    }
+
+    pub(crate) fn pattern(path: &str) -> Result<PathMatch, String> {
+        check_path(path)?;
+        let segments = path[1..]
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2 {
+                    let name = &segment[1..segment.len() - 1];
+                    if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                        return Ok(Segment::Param);
+                    }
+                }
+                if segment.contains(['{', '}']) {
+                    return Err(format!(
+                        "segment {segment:?}: a parameter is a whole segment like {{id}}"
+                    ));
+                }
+                Ok(Segment::Literal(segment.to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !segments.contains(&Segment::Param) {
+            return Err(format!("{path:?} has no {{param}}; use path instead"));
+        }
+        Ok(PathMatch::Pattern(segments))
+    }
+}
+
+/// Why a request path is refused before routing, if it is: paths the upstream might
+/// normalise differently from the gateway (dot segments, encoded slashes), so that a
+/// rule for `/admin` cannot be walked around with `/public/../admin`.
+pub(crate) fn unsafe_path(path: &str) -> Option<&'static str> {
+    if path.contains('\\') {
+        return Some("backslashes are refused");
+    }
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return Some("dot segments are refused");
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%2e")
+        || lower.contains("%00")
+    {
+        return Some("encoded slashes, dots or NUL are refused");
+    }
+    None
+}
+
+/// The compiled routing table.
+#[derive(Debug)]
+pub(crate) struct Router {
+    exact: HashMap<String, Vec<usize>>,
+    /// Sorted: more literal segments first, then file order.
+    patterns: Vec<(Vec<Segment>, usize)>,
+    /// Sorted: longest first, then file order.
+    prefixes: Vec<(String, usize)>,
+    methods: Vec<Option<Vec<Method>>>,
+}
+
+impl Router {
+    pub(crate) fn new(routes: &[RouteConfig]) -> Router {
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut patterns = Vec::new();
+        let mut prefixes = Vec::new();
+        for (index, route) in routes.iter().enumerate() {
+            match &route.path {
+                PathMatch::Exact(path) => exact.entry(path.clone()).or_default().push(index),
+                PathMatch::Pattern(segments) => patterns.push((segments.clone(), index)),
+                PathMatch::Prefix(prefix) => prefixes.push((prefix.clone(), index)),
+            }
+        }
+        patterns.sort_by_key(|(segments, index)| {
+            let literals = segments
+                .iter()
+                .filter(|s| matches!(s, Segment::Literal(_)))
+                .count();
+            (usize::MAX - literals, *index)
+        });
+        prefixes.sort_by_key(|(prefix, index)| (usize::MAX - prefix.len(), *index));
+        Router {
+            exact,
+            patterns,
+            prefixes,
+            methods: routes.iter().map(|r| r.methods.clone()).collect(),
+        }
+    }
+
+    fn method_ok(&self, index: usize, method: &Method) -> bool {
+        self.methods[index]
+            .as_ref()
+            .is_none_or(|methods| methods.contains(method))
+    }
+
+    /// The index of the route for this request, if any.
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Option<usize> {
+        if let Some(candidates) = self.exact.get(path)
+            && let Some(index) = candidates.iter().find(|i| self.method_ok(**i, method))
+        {
+            return Some(*index);
+        }
+        if !self.patterns.is_empty() {
+            let count = path.split('/').count() - 1;
+            for (segments, index) in &self.patterns {
+                if segments.len() == count
+                    && self.method_ok(*index, method)
+                    && pattern_matches(segments, path)
+                {
+                    return Some(*index);
+                }
+            }
+        }
+        self.prefixes
+            .iter()
+            .find(|(prefix, index)| prefix_matches(prefix, path) && self.method_ok(*index, method))
+            .map(|(_, index)| *index)
+    }
+}
+
+fn pattern_matches(segments: &[Segment], path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    rest.split('/')
+        .zip(segments)
+        .all(|(actual, expected)| match expected {
+            Segment::Literal(literal) => actual == literal,
+            Segment::Param => !actual.is_empty(),
+        })
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Requirement;
+
+    fn route(path: PathMatch, methods: Option<&[&str]>) -> RouteConfig {
+        RouteConfig {
+            name: String::new(),
+            methods: methods.map(|m| m.iter().map(|m| m.parse().unwrap()).collect()),
+            path,
+            requirement: Requirement::Anonymous,
+        }
+    }
+
+    #[test]
+    fn precedence_exact_pattern_prefix() {
+        let routes = [
+            route(PathMatch::prefix("/api").unwrap(), None),
+            route(PathMatch::prefix("/api/items").unwrap(), None),
+            route(PathMatch::pattern("/api/items/{id}").unwrap(), None),
+            route(PathMatch::exact("/api/items/special").unwrap(), None),
+            route(PathMatch::pattern("/api/{kind}/{id}").unwrap(), None),
+            route(PathMatch::exact("/api/items/42").unwrap(), Some(&["POST"])),
+        ];
+        let router = Router::new(&routes);
+        let get = Method::GET;
+        assert_eq!(router.find(&get, "/api/items/special"), Some(3));
+        assert_eq!(router.find(&get, "/api/items/7"), Some(2));
+        assert_eq!(router.find(&get, "/api/other/7"), Some(4));
+        assert_eq!(router.find(&get, "/api/items"), Some(1));
+        assert_eq!(router.find(&get, "/api/items/7/parts"), Some(1));
+        assert_eq!(router.find(&get, "/api"), Some(0));
+        assert_eq!(router.find(&get, "/apix"), None);
+        assert_eq!(router.find(&get, "/"), None);
+        // Method mismatch on the exact route falls through to the pattern.
+        assert_eq!(router.find(&get, "/api/items/42"), Some(2));
+        assert_eq!(router.find(&Method::POST, "/api/items/42"), Some(5));
+    }
+
+    #[test]
+    fn empty_segment_does_not_fill_a_parameter() {
+        let routes = [route(PathMatch::pattern("/u/{id}").unwrap(), None)];
+        let router = Router::new(&routes);
+        assert_eq!(router.find(&Method::GET, "/u/"), None);
+        assert_eq!(router.find(&Method::GET, "/u/x"), Some(0));
+    }
+
+    #[test]
+    fn unsafe_paths() {
+        assert!(unsafe_path("/public/../admin").is_some());
+        assert!(unsafe_path("/a/%2E%2E/b").is_some());
+        assert!(unsafe_path("/a%2fb").is_some());
+        assert!(unsafe_path("/a/./b").is_some());
+        assert!(unsafe_path("/a/b.c/..d").is_none());
+    }
+
+    #[test]
+    fn bad_patterns() {
+        assert!(PathMatch::pattern("/a/x{id}").is_err());
+        assert!(PathMatch::pattern("/a/b").is_err());
+        assert!(PathMatch::exact("a").is_err());
+        assert!(PathMatch::exact("/a/{id}").is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn router() -> Router {
+            Router::new(&[
+                route(PathMatch::exact("/a/b").unwrap(), None),
+                route(PathMatch::pattern("/a/{x}").unwrap(), Some(&["GET"])),
+                route(PathMatch::prefix("/a").unwrap(), None),
+                route(PathMatch::prefix("/z/").unwrap(), None),
+            ])
+        }
+
+        proptest! {
+            #[test]
+            fn matching_never_panics_and_respects_boundaries(path in "[/a-z%.{}]{0,24}") {
+                let router = router();
+                let _ = unsafe_path(&path);
+                let _ = PathMatch::pattern(&path);
+                let _ = PathMatch::prefix(&path);
+                match router.find(&Method::POST, &path) {
+                    Some(0) => prop_assert_eq!(path.as_str(), "/a/b"),
+                    Some(2) => prop_assert!(path == "/a" || path.starts_with("/a/")),
+                    Some(3) => prop_assert!(path.starts_with("/z/")),
+                    None => prop_assert!(path != "/a" && !path.starts_with("/a/") && !path.starts_with("/z/")),
+                    Some(other) => prop_assert!(false, "route {} cannot match POST", other),
+                }
+            }
+
+            #[test]
+            fn dot_segments_are_always_caught(prefix in "[a-z/]{0,8}", suffix in "[a-z/]{0,8}", dots in prop::sample::select(vec!["..", ".", "%2e%2e", "%2E.", ".%2e"])) {
+                let path = format!("/{prefix}/{dots}/{suffix}");
+                prop_assert!(unsafe_path(&path).is_some(), "{}", path);
+            }
+        }
+    }
+}

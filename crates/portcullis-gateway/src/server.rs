@@ -1,0 +1,264 @@
+//! Listening, serving, and graceful shutdown.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use portcullis::{AuthenticationLayer, ScopeRequirement};
+use tower_layer::Layer;
+
+use crate::auth::IssuerSet;
+use crate::config::{Config, Requirement};
+use crate::metrics::Metrics;
+use crate::proxy::{self, Proxy, ProxyCore, RouteService, Shared};
+use crate::router::Router;
+
+/// Why the gateway could not start or serve.
+#[derive(Debug)]
+pub struct StartError(String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A gateway bound to its listeners, not yet serving.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use portcullis_gateway::{Config, Gateway};
+/// let config = Config::from_file("gateway.toml".as_ref())?;
+/// let gateway = Gateway::bind(config).await?;
+/// println!("listening on {:?}", gateway.local_addrs());
+/// gateway.serve(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Gateway {
+    listeners: Vec<TcpListener>,
+    operations: Option<TcpListener>,
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// Binds every listener and starts loading the issuers' keys. Must be called inside
+    /// a tokio runtime.
+    ///
+    /// # Errors
+    /// A listener cannot be bound, or an issuer cannot be set up (an unreadable key file,
+    /// a key source this build cannot fetch).
+    pub async fn bind(config: Config) -> Result<Gateway, StartError> {
+        let issuers = IssuerSet::start(&config.issuers, config.limits.max_token_bytes)
+            .map_err(|e| StartError(e.to_string()))?;
+        let mut listeners = Vec::with_capacity(config.listen.len());
+        for addr in &config.listen {
+            listeners.push(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?,
+            );
+        }
+        let operations = match config.operations_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?,
+            ),
+            None => None,
+        };
+        let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
+        let operations_on_main = operations.is_none();
+        let router = Router::new(&config.routes);
+        let core = Arc::new(ProxyCore::new(config));
+        let routes = route_services(&core, &issuers)?;
+        Ok(Gateway {
+            listeners,
+            operations,
+            shared: Arc::new(Shared {
+                core,
+                router,
+                routes,
+                issuers,
+                metrics,
+                operations_on_main,
+            }),
+        })
+    }
+
+    /// The addresses actually bound (with real ports when the file said port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The operations listener's address, when it has its own.
+    pub fn operations_addr(&self) -> Option<SocketAddr> {
+        self.operations.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets in-flight
+    /// requests finish, for at most the configured `server.shutdown_grace`.
+    ///
+    /// # Errors
+    /// Not at present; reserved for listener failures.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let grace = self.shared.core.config.shutdown_grace;
+        let mut tasks = JoinSet::new();
+        for listener in self.listeners {
+            tasks.spawn(accept_loop(
+                listener,
+                self.shared.clone(),
+                false,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(listener) = self.operations {
+            tasks.spawn(accept_loop(
+                listener,
+                self.shared.clone(),
+                true,
+                stop_rx.clone(),
+            ));
+        }
+        shutdown.await;
+        tracing::info!(
+            grace_s = grace.as_secs(),
+            "shutting down: draining in-flight requests"
+        );
+        let _ = stop_tx.send(true);
+        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; closing the remaining connections");
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+}
+
+/// One service per route: the proxy alone for anonymous routes; the `portcullis`
+/// authentication and requirement layers around it for the others, so the gateway
+/// answers exactly as the library does.
+fn route_services(
+    core: &Arc<ProxyCore>,
+    issuers: &IssuerSet,
+) -> Result<Vec<RouteService>, StartError> {
+    let config = &core.config;
+    let config_error = |e: portcullis::ConfigError| StartError(e.message().to_owned());
+    let mut builder = AuthenticationLayer::builder(issuers.clone()).realm(config.realm.clone());
+    if let Some(metadata) = &config.protected_resource {
+        builder = builder.resource_metadata(metadata.url.clone());
+    }
+    let authentication = builder.build().map_err(config_error)?;
+    let nothing = || ScopeRequirement::all_of(Vec::<&str>::new());
+    let mut services = Vec::with_capacity(config.routes.len());
+    for route in &config.routes {
+        let service = match &route.requirement {
+            Requirement::Anonymous => RouteService::Anonymous(Proxy::new(core.clone(), true)),
+            Requirement::Authenticated {
+                scopes_all,
+                scopes_any,
+                claim_equals,
+                claim_contains,
+            } => {
+                let all = authentication.require(match scopes_all {
+                    Some(scopes) => scopes.clone(),
+                    None => nothing().map_err(|e| StartError(e.message().to_owned()))?,
+                });
+                let any = authentication.require(match scopes_any {
+                    Some(scopes) => scopes.clone(),
+                    None => nothing().map_err(|e| StartError(e.message().to_owned()))?,
+                });
+                let mut claims = authentication
+                    .require(nothing().map_err(|e| StartError(e.message().to_owned()))?);
+                if !claim_equals.is_empty() || !claim_contains.is_empty() {
+                    let equals = claim_equals.clone();
+                    let contains = claim_contains.clone();
+                    claims = claims.and_claims(move |verified| {
+                        crate::auth_rules::claims_match(verified, &equals, &contains)
+                    });
+                }
+                let proxy = Proxy::new(core.clone(), false);
+                RouteService::Protected(
+                    authentication.layer(all.layer(any.layer(claims.layer(proxy)))),
+                )
+            }
+        };
+        services.push(service);
+    }
+    Ok(services)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    operations: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.core.config.limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Out of file descriptors and the like: keep serving the others.
+                tracing::warn!(%error, "accept failed");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let service = service_fn(move |request| {
+            let shared = shared.clone();
+            async move {
+                if operations {
+                    proxy::handle_operations(shared, request).await
+                } else {
+                    proxy::handle(shared, request, peer).await
+                }
+            }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+impl From<String> for StartError {
+    fn from(message: String) -> Self {
+        StartError(message)
+    }
+}

@@ -1,0 +1,1001 @@
+//! The gateway binary end to end: a JWKS issuer, an echo upstream, real HTTP/1.1 and h2c.
+
+#![allow(clippy::unwrap_used)] // Helpers outside #[test] fns panic on purpose.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use common::{AUDIENCE, Gateway, Http, ISSUER, Issuer, Upstream, binary, config, now};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+
+const ROUTES: &str = r#"
+[[routes]]
+name = "public"
+path_prefix = "/public"
+require = "anonymous"
+
+[[routes]]
+name = "me"
+methods = ["GET"]
+path = "/me"
+
+[[routes]]
+name = "items-read"
+methods = ["GET", "HEAD"]
+path_pattern = "/items/{id}"
+scopes_all = ["read"]
+
+[[routes]]
+name = "items-write"
+methods = ["PUT", "DELETE"]
+path_pattern = "/items/{id}"
+scopes_all = ["read", "write"]
+
+[[routes]]
+name = "reports"
+path_prefix = "/reports/"
+scopes_any = ["admin", "auditor"]
+
+[[routes]]
+name = "tenant"
+path = "/tenant"
+claim_equals = { tenant = "acme" }
+
+[[routes]]
+name = "group"
+path = "/group"
+claim_contains = { groups = "ops" }
+
+[[routes]]
+name = "grpc"
+path_prefix = "/echo.Echo/"
+scopes_all = ["read"]
+
+[[routes]]
+name = "slow"
+path = "/hold"
+require = "anonymous"
+
+[forward]
+claims = { sub = "x-auth-subject", groups = "x-auth-groups", scope = "x-auth-scope" }
+payload_header = "x-auth-claims"
+"#;
+
+struct World {
+    issuer: Issuer,
+    upstream: Upstream,
+    gateway: Gateway,
+    http: Http,
+}
+
+async fn world(extra: &str) -> World {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::start(&config(&issuer, &upstream, extra));
+    let world = World {
+        issuer,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    world.wait_ready().await;
+    world
+}
+
+impl World {
+    /// Polls `/readyz` against a deadline: readiness is what is being waited for.
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = self.http.get(&self.gateway.url("/readyz"), None, &[]).await;
+            if answer.status == StatusCode::OK {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the gateway never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn status(&self, method: &str, path: &str, token: Option<&str>) -> StatusCode {
+        self.http
+            .call(method, &self.gateway.url(path), token, &[])
+            .await
+            .status
+    }
+}
+
+#[tokio::test]
+async fn every_route_requirement() {
+    let w = world(ROUTES).await;
+    let reader = w.issuer.token("read", &[]);
+    let writer = w.issuer.token("read write", &[]);
+    let auditor = w.issuer.token("auditor", &[]);
+    let acme = w.issuer.token(
+        "",
+        &[("tenant", json!("acme")), ("groups", json!(["dev", "ops"]))],
+    );
+    let other = w
+        .issuer
+        .token("", &[("tenant", json!("globex")), ("groups", json!("dev"))]);
+
+    // Anonymous, and unmatched (denied by default).
+    assert_eq!(w.status("GET", "/public/x", None).await, StatusCode::OK);
+    assert_eq!(
+        w.status("GET", "/nowhere", Some(&writer)).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        w.status("POST", "/me", Some(&writer)).await,
+        StatusCode::NOT_FOUND
+    );
+    // Authenticated.
+    assert_eq!(w.status("GET", "/me", Some(&reader)).await, StatusCode::OK);
+    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.header("www-authenticate"), "Bearer realm=\"test\"");
+    // Scopes all-of.
+    assert_eq!(
+        w.status("GET", "/items/1", Some(&reader)).await,
+        StatusCode::OK
+    );
+    let denied = w
+        .http
+        .call("PUT", &w.gateway.url("/items/1"), Some(&reader), &[])
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert!(
+        denied
+            .header("www-authenticate")
+            .contains("error=\"insufficient_scope\"")
+    );
+    assert!(
+        denied
+            .header("www-authenticate")
+            .contains("scope=\"read write\"")
+    );
+    assert_eq!(
+        w.status("PUT", "/items/1", Some(&writer)).await,
+        StatusCode::OK
+    );
+    // Scopes any-of.
+    assert_eq!(
+        w.status("GET", "/reports/q3", Some(&auditor)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.status("GET", "/reports/q3", Some(&reader)).await,
+        StatusCode::FORBIDDEN
+    );
+    // Claim equals / contains.
+    assert_eq!(
+        w.status("GET", "/tenant", Some(&acme)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.status("GET", "/tenant", Some(&other)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(w.status("GET", "/group", Some(&acme)).await, StatusCode::OK);
+    assert_eq!(
+        w.status("GET", "/group", Some(&other)).await,
+        StatusCode::FORBIDDEN
+    );
+
+    // Bad tokens: expired, wrong audience, garbage; malformed requests.
+    let expired = w
+        .issuer
+        .key
+        .token()
+        .standard_claims(ISSUER, AUDIENCE, now() - 3600)
+        .claim("scope", "read")
+        .sign();
+    let answer = w.http.get(&w.gateway.url("/me"), Some(&expired), &[]).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        answer
+            .header("www-authenticate")
+            .contains("error=\"invalid_token\"")
+    );
+    let foreign = w
+        .issuer
+        .key
+        .token()
+        .standard_claims(ISSUER, "https://other.test", now())
+        .sign();
+    assert_eq!(
+        w.status("GET", "/me", Some(&foreign)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        w.status("GET", "/me", Some("a.b.c")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let two = Request::get(w.gateway.url("/me"))
+        .header("authorization", format!("Bearer {reader}"))
+        .header("authorization", format!("Bearer {reader}"))
+        .body(common::TestBody::default())
+        .unwrap();
+    let answer = w.http.send(two).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer
+            .header("www-authenticate")
+            .contains("invalid_request")
+    );
+    // Paths the upstream might normalise differently are refused outright.
+    assert_eq!(
+        w.status("GET", "/public/../me", None).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        w.status("GET", "/public/%2e%2e/me", None).await,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn claims_arrive_as_headers_and_spoofs_are_removed() {
+    let w = world(ROUTES).await;
+    let token = w.issuer.token("read", &[("groups", json!(["dev", "ops"]))]);
+    let spoof = [
+        ("x-auth-subject", "admin"),
+        ("x-auth-groups", "root"),
+        ("x-auth-claims", "e30"),
+        ("x-other", "kept"),
+    ];
+    let answer = w
+        .http
+        .get(&w.gateway.url("/me?q=1"), Some(&token), &spoof)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let echo = answer.json();
+    let headers = &echo["headers"];
+    assert_eq!(echo["path"], "/me?q=1");
+    assert_eq!(headers["x-auth-subject"], "test-subject");
+    assert_eq!(headers["x-auth-groups"], "dev,ops");
+    assert_eq!(headers["x-auth-scope"], "read");
+    assert_eq!(headers["x-other"], "kept");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(headers["x-auth-claims"].as_str().unwrap())
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(payload["sub"], "test-subject");
+    assert_eq!(payload["aud"], AUDIENCE);
+    // Stripped by default.
+    assert!(headers.get("authorization").is_none());
+    assert!(
+        headers["x-forwarded-for"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1")
+    );
+
+    // On an anonymous route the spoofed headers go too, and nothing is added.
+    let answer = w
+        .http
+        .get(&w.gateway.url("/public/a"), Some(&token), &spoof)
+        .await;
+    let headers = &answer.json()["headers"];
+    assert!(headers.get("x-auth-subject").is_none());
+    assert!(headers.get("x-auth-groups").is_none());
+    assert!(headers.get("x-auth-claims").is_none());
+    assert_eq!(headers["x-other"], "kept");
+}
+
+#[tokio::test]
+async fn authorization_forwarded_when_configured() {
+    let routes = r#"
+[[routes]]
+path = "/me"
+[forward]
+authorization = "forward"
+claims = { sub = "x-auth-subject" }
+"#;
+    let w = world(routes).await;
+    let token = w.issuer.token("read", &[]);
+    let answer = w.http.get(&w.gateway.url("/me"), Some(&token), &[]).await;
+    let headers = &answer.json()["headers"];
+    assert_eq!(headers["authorization"], format!("Bearer {token}"));
+    assert_eq!(headers["x-auth-subject"], "test-subject");
+}
+
+#[tokio::test]
+async fn body_limit_and_hop_by_hop() {
+    let w = world(ROUTES).await;
+    let token = w.issuer.token("read write", &[]);
+    let big = Request::put(w.gateway.url("/items/1"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from(vec![b'x'; 2048])).boxed())
+        .unwrap();
+    assert_eq!(w.http.send(big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let answer = w
+        .http
+        .get(
+            &w.gateway.url("/public/x"),
+            None,
+            &[
+                ("connection", "x-secret"),
+                ("x-secret", "1"),
+                ("keep-alive", "5"),
+            ],
+        )
+        .await;
+    let headers = &answer.json()["headers"];
+    assert!(headers.get("x-secret").is_none());
+    assert!(headers.get("keep-alive").is_none());
+}
+
+async fn grpc_call(w: &World, path: &str, token: Option<&str>) -> common::Answer {
+    let mut builder = Request::post(w.gateway.url(path))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    // A gRPC frame: uncompressed, 3 bytes.
+    let body = Full::new(Bytes::from_static(b"\0\0\0\0\x03abc")).boxed();
+    Http::http2().send(builder.body(body).unwrap()).await
+}
+
+#[tokio::test]
+async fn grpc_through_the_gateway() {
+    let w = world(ROUTES).await;
+    let ok = grpc_call(&w, "/echo.Echo/Say", Some(&w.issuer.token("read", &[]))).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let trailers = ok.trailers.expect("trailers from the upstream");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["x-echo-len"], "8");
+    assert_eq!(trailers["x-echo-version"], "HTTP/2.0");
+    assert_eq!(&ok.body[..], b"\0\0\0\0\x03abc");
+
+    let missing = grpc_call(&w, "/echo.Echo/Say", None).await;
+    assert_eq!(missing.status, StatusCode::OK);
+    assert_eq!(missing.header("grpc-status"), "16");
+    assert!(missing.header("www-authenticate").starts_with("Bearer"));
+    let bad = grpc_call(&w, "/echo.Echo/Say", Some("a.b.c")).await;
+    assert_eq!(bad.header("grpc-status"), "16");
+    let denied = grpc_call(&w, "/echo.Echo/Say", Some(&w.issuer.token("other", &[]))).await;
+    assert_eq!(denied.header("grpc-status"), "7");
+    let unrouted = grpc_call(&w, "/other.Svc/Do", None).await;
+    assert_eq!(unrouted.header("grpc-status"), "12");
+
+    // The upstream saw gRPC over HTTP/2, and plain requests (even from an HTTP/2
+    // client) over HTTP/1.1, in the default "auto" protocol.
+    let plain = Http::http2()
+        .get(&w.gateway.url("/public/x"), None, &[])
+        .await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert_eq!(plain.json()["version"], "HTTP/1.1");
+}
+
+#[tokio::test]
+async fn readiness_follows_the_issuer() {
+    let issuer = Issuer::start(false).await;
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::start(&config(&issuer, &upstream, ROUTES));
+    let http = Http::http1();
+    let token = issuer.token("read", &[]);
+
+    let answer = http.get(&gateway.url("/readyz"), None, &[]).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    // Never a 401 for an outage.
+    let answer = http.get(&gateway.url("/me"), Some(&token), &[]).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!answer.header("retry-after").is_empty());
+    let grpc = World {
+        issuer,
+        upstream,
+        gateway,
+        http,
+    };
+    let unavailable = grpc_call(&grpc, "/echo.Echo/Say", Some(&token)).await;
+    assert_eq!(unavailable.header("grpc-status"), "14");
+    // The anonymous route works meanwhile, and /healthz is up.
+    assert_eq!(grpc.status("GET", "/public/x", None).await, StatusCode::OK);
+    assert_eq!(grpc.status("GET", "/healthz", None).await, StatusCode::OK);
+
+    grpc.issuer.set_up(true);
+    grpc.wait_ready().await;
+    assert_eq!(
+        grpc.status("GET", "/me", Some(&token)).await,
+        StatusCode::OK
+    );
+    let metrics = grpc
+        .http
+        .get(&grpc.gateway.url("/metrics"), None, &[])
+        .await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    assert!(text.contains("portcullis_gateway_ready 1"));
+    let failures = metric(
+        &text,
+        "portcullis_gateway_jwks_fetch_failures_total{issuer=\"https://issuer.test\"}",
+    );
+    assert!(failures >= 1.0, "{text}");
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_counters_move() {
+    let w = world(ROUTES).await;
+    let read = |text: &str, route: &str, decision: &str, reason: &str| {
+        metric(
+            text,
+            &format!(
+                "portcullis_gateway_requests_total{{route=\"{route}\",decision=\"{decision}\",reason=\"{reason}\"}}"
+            ),
+        )
+    };
+    let before = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let before = String::from_utf8(before.body.to_vec()).unwrap();
+    let token = w.issuer.token("read", &[]);
+    w.status("GET", "/items/1", Some(&token)).await;
+    w.status("GET", "/items/2", Some(&token)).await;
+    w.status("PUT", "/items/2", Some(&token)).await;
+    w.status("GET", "/me", None).await;
+    w.status("GET", "/nope", None).await;
+    let after = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    assert_eq!(
+        after.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let after = String::from_utf8(after.body.to_vec()).unwrap();
+    let delta = |route, decision, reason| {
+        read(&after, route, decision, reason) - read(&before, route, decision, reason)
+    };
+    assert_eq!(delta("items-read", "allow", "authorized"), 2.0, "{after}");
+    assert_eq!(delta("items-write", "deny", "insufficient_scope"), 1.0);
+    assert_eq!(delta("me", "deny", "missing_token"), 1.0);
+    assert_eq!(delta("", "deny", "no_route"), 1.0);
+    assert!(
+        metric(
+            &after,
+            "portcullis_gateway_request_duration_seconds_count{route=\"items-read\"}"
+        ) >= 2.0
+    );
+    assert!(
+        metric(
+            &after,
+            "portcullis_gateway_jwks_fetches_total{issuer=\"https://issuer.test\"}"
+        ) >= 1.0
+    );
+    // One token, three requests: verified once, then served from the token cache.
+    let cache = |kind: &str| {
+        metric(
+            &after,
+            &format!(
+                "portcullis_gateway_token_cache_{kind}_total{{issuer=\"https://issuer.test\"}}"
+            ),
+        ) - metric(
+            &before,
+            &format!(
+                "portcullis_gateway_token_cache_{kind}_total{{issuer=\"https://issuer.test\"}}"
+            ),
+        )
+    };
+    assert_eq!(cache("misses"), 1.0, "{after}");
+    assert_eq!(cache("hits"), 2.0, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests() {
+    let mut w = world(ROUTES).await;
+    let url = w.gateway.url("/hold");
+    let in_flight = tokio::spawn(async move { Http::http1().get(&url, None, &[]).await });
+    // The upstream has the request: it is in flight through the gateway.
+    w.upstream.held.notified().await;
+    w.gateway.terminate();
+    let event = tokio::task::block_in_place(|| w.gateway.next_event());
+    assert_eq!(event["event"], "draining");
+    w.upstream.release();
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["path"], "/hold");
+    let event = tokio::task::block_in_place(|| w.gateway.next_event());
+    assert_eq!(event["event"], "stopped");
+    let status = tokio::task::block_in_place(|| w.gateway.child.wait()).unwrap();
+    assert!(status.success());
+}
+
+fn check_config(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = Command::new(binary())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn config_errors_name_the_key_path() {
+    let base = "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"http://127.0.0.1:1\"\n\
+                [[issuers]]\nissuer = \"https://i.test\"\naudiences = [\"a\"]\njwks_uri = \"https://i.test/jwks\"\n";
+    let cases = [
+        (
+            format!(
+                "{base}[[routes]]\npath = \"/a\"\n[[routes]]\npath = \"/b\"\nscopes_all = [\"ok\", \"bad\\\"scope\"]\n"
+            ),
+            "routes[1].scopes_all[1]",
+        ),
+        (
+            format!("{base}[[routes]]\npath = \"/a\"\nmethod = [\"GET\"]\n"),
+            "routes[0].method",
+        ),
+        (
+            format!("{base}[[routes]]\npath = \"a\"\n"),
+            "routes[0].path",
+        ),
+        (
+            format!(
+                "{base}[[routes]]\npath = \"/a\"\nrequire = \"anonymous\"\nscopes_any = [\"x\"]\n"
+            ),
+            "routes[0].scopes_any",
+        ),
+        (
+            format!("{base}[forward]\nclaims = {{ sub = \"authorization\" }}\n"),
+            "forward.claims.sub",
+        ),
+        (
+            base.replace("audiences = [\"a\"]", "audiences = []"),
+            "issuers[0].audiences",
+        ),
+        (base.replace("127.0.0.1:0", "localhost"), "server.listen[0]"),
+    ];
+    for (text, path) in cases {
+        let (ok, stderr) = check_config(&text);
+        assert!(!ok, "{path} should be refused");
+        assert!(stderr.contains("bad.toml: "), "{stderr}");
+        assert!(
+            stderr.contains(&format!(": {path}: ")),
+            "expected {path} in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_never_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[server]\nlisten = [\"127.0.0.1:0\"]\n").unwrap();
+    let output = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        output.stdout.is_empty(),
+        "nothing was announced as listening"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("upstream"));
+}
+
+#[test]
+fn the_example_config_checks() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gateway.toml");
+    let output = Command::new(binary())
+        .arg("check-config")
+        .arg(example)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_demo_tour_passes() {
+    let output = Command::new(binary())
+        .args(["demo", "--once"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("[ok]").count(), 6, "{stdout}");
+    assert!(
+        stdout.contains("a denied write (scope read only): PUT /api/items/42 -> 403 Forbidden")
+    );
+}
+
+#[tokio::test]
+async fn protected_resource_metadata() {
+    let extra = format!("{ROUTES}\n[protected_resource]\nresource = \"https://api.test/v1\"\n");
+    let w = world(&extra).await;
+    let answer = w
+        .http
+        .get(
+            &w.gateway.url("/.well-known/oauth-protected-resource/v1"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let document = answer.json();
+    assert_eq!(document["resource"], "https://api.test/v1");
+    assert_eq!(document["authorization_servers"], json!([ISSUER]));
+    assert_eq!(
+        document["scopes_supported"],
+        json!(["admin", "auditor", "read", "write"])
+    );
+    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    assert_eq!(
+        missing.header("www-authenticate"),
+        "Bearer realm=\"test\", resource_metadata=\"https://api.test/.well-known/oauth-protected-resource/v1\""
+    );
+}
+
+#[tokio::test]
+async fn discovery_and_key_rotation() {
+    let issuer = portcullis_testkit::TestIssuer::start().await;
+    let upstream = Upstream::start().await;
+    let config = format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{}"
+[[issuers]]
+issuer = "{}"
+audiences = ["{AUDIENCE}"]
+discovery = true
+[[routes]]
+path = "/me"
+[forward]
+claims = {{ iss = "x-auth-issuer" }}
+"#,
+        upstream.addr,
+        issuer.url()
+    );
+    let gateway = Gateway::start(&config);
+    let w = World {
+        issuer: Issuer::start(true).await,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    let answer = w
+        .http
+        .get(&w.gateway.url("/me"), Some(&issuer.mint_now(AUDIENCE)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["headers"]["x-auth-issuer"], issuer.url());
+    // A rotation: the first token with the new kid refetches and passes.
+    issuer.rotate();
+    let token = issuer.mint_now(AUDIENCE);
+    assert_eq!(w.status("GET", "/me", Some(&token)).await, StatusCode::OK);
+    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    let series = format!(
+        "portcullis_gateway_jwks_unknown_kid_refetches_total{{issuer=\"{}\"}}",
+        issuer.url()
+    );
+    assert_eq!(metric(&text, &series), 1.0, "{text}");
+}
+
+fn introspection_config(issuer: &portcullis_testkit::TestIssuer, upstream: &Upstream) -> String {
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{upstream}"
+[[issuers]]
+issuer = "{url}"
+audiences = ["{AUDIENCE}"]
+discovery = true
+[issuers.introspection]
+endpoint = "{introspect}"
+client_id = "{client_id}"
+client_secret_env = "GATEWAY_TEST_INTROSPECTION_SECRET"
+cache = false
+[[routes]]
+path = "/read"
+scopes_all = ["read"]
+[forward]
+claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
+"#,
+        upstream = upstream.addr,
+        url = issuer.url(),
+        introspect = issuer.introspection_url(),
+        client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
+    )
+}
+
+#[tokio::test]
+async fn opaque_tokens_through_introspection() {
+    let issuer = portcullis_testkit::TestIssuer::start().await;
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::start_with_env(
+        &introspection_config(&issuer, &upstream),
+        &[(
+            "GATEWAY_TEST_INTROSPECTION_SECRET",
+            portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
+        )],
+    );
+    let w = World {
+        issuer: Issuer::start(true).await,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+    let answer = w
+        .http
+        .get(&w.gateway.url("/read"), Some(&opaque), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["headers"]["x-auth-subject"], "test-subject");
+    assert_eq!(answer.json()["headers"]["x-auth-scope"], "read");
+    // JWTs of the same issuer still go to its keys (hybrid).
+    assert_eq!(
+        w.status(
+            "GET",
+            "/read",
+            Some(&issuer.mint_with(AUDIENCE, now(), |t| t.claim("scope", "read")))
+        )
+        .await,
+        StatusCode::OK
+    );
+    let writer_only = issuer.mint_opaque(AUDIENCE, now(), "write");
+    assert_eq!(
+        w.status("GET", "/read", Some(&writer_only)).await,
+        StatusCode::FORBIDDEN
+    );
+    let foreign = issuer.mint_opaque("https://other.test", now(), "read");
+    assert_eq!(
+        w.status("GET", "/read", Some(&foreign)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // With the cache off, revocation takes effect at once.
+    issuer.revoke(&opaque);
+    assert_eq!(
+        w.status("GET", "/read", Some(&opaque)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    let series = format!(
+        "portcullis_gateway_introspections_total{{issuer=\"{}\"}}",
+        issuer.url()
+    );
+    assert!(metric(&text, &series) >= 4.0, "{text}");
+}
+
+#[test]
+fn a_missing_client_secret_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let config = "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"http://127.0.0.1:1\"\n\
+        [[issuers]]\nissuer = \"https://as.test\"\naudiences = [\"a\"]\n\
+        [issuers.introspection]\nendpoint = \"https://as.test/introspect\"\nclient_id = \"c\"\n\
+        client_secret_env = \"GATEWAY_TEST_UNSET_SECRET\"\n";
+    std::fs::write(&path, config).unwrap();
+    let output = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env_remove("GATEWAY_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("GATEWAY_TEST_UNSET_SECRET"), "{stderr}");
+}
+
+#[tokio::test]
+async fn upstream_failures_and_timeouts() {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let text = config(&issuer, &upstream, ROUTES)
+        .replace("request_timeout = \"20s\"", "request_timeout = \"300ms\"");
+    let gateway = Gateway::start(&text);
+    let w = World {
+        issuer,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    // The upstream holds /hold past the gateway's request timeout: 504.
+    assert_eq!(
+        w.status("GET", "/hold", None).await,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    w.upstream.release();
+
+    // An upstream nobody listens on: 502 (and UNAVAILABLE for gRPC).
+    let dead = Issuer::start(true).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let text = config(&dead, &w.upstream, ROUTES)
+        .replace(&w.upstream.addr.to_string(), &closed.to_string());
+    let gateway = Gateway::start(&text);
+    let answer = Http::http1()
+        .get(&gateway.url("/public/x"), None, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn several_issuers_each_with_their_keys() {
+    let first = Issuer::start_as(true, "https://first.test").await;
+    let second = Issuer::start_as(true, "https://second.test").await;
+    let stranger = Issuer::start_as(true, "https://stranger.test").await;
+    let upstream = Upstream::start().await;
+    let text = format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{}"
+[[issuers]]
+issuer = "https://first.test"
+audiences = ["{AUDIENCE}"]
+jwks_uri = "{}"
+[[issuers]]
+issuer = "https://second.test"
+audiences = ["{AUDIENCE}"]
+jwks_uri = "{}"
+[[routes]]
+path = "/me"
+[forward]
+claims = {{ iss = "x-auth-issuer" }}
+"#,
+        upstream.addr,
+        first.jwks_uri(),
+        second.jwks_uri()
+    );
+    let w = World {
+        issuer: stranger,
+        upstream,
+        gateway: Gateway::start(&text),
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    for issuer in [&first, &second] {
+        let answer = w
+            .http
+            .get(&w.gateway.url("/me"), Some(&issuer.token("", &[])), &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json()["headers"]["x-auth-issuer"], issuer.name);
+    }
+    // A token from an issuer that is not configured, and one claiming the first issuer
+    // but signed with the second's key.
+    assert_eq!(
+        w.status("GET", "/me", Some(&w.issuer.token("", &[]))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let forged = second
+        .key
+        .token()
+        .standard_claims("https://first.test", AUDIENCE, now())
+        .sign();
+    assert_eq!(
+        w.status("GET", "/me", Some(&forged)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let fetches = || {
+        first.fetches.load(std::sync::atomic::Ordering::SeqCst)
+            + second.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let before = fetches();
+    w.status("GET", "/me", Some(&w.issuer.token("", &[]))).await;
+    assert_eq!(fetches(), before, "an unknown issuer costs no fetch");
+}
+
+#[tokio::test]
+async fn operations_on_their_own_listener() {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let text = config(&issuer, &upstream, ROUTES).replace(
+        "[limits]",
+        "[operations]\nlisten = \"127.0.0.1:0\"\n\n[limits]",
+    );
+    let gateway = Gateway::start(&text);
+    let operations = gateway.operations.expect("an operations address");
+    let http = Http::http1();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http
+        .get(&format!("http://{operations}/readyz"), None, &[])
+        .await
+        .status
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = http
+        .get(&format!("http://{operations}/metrics"), None, &[])
+        .await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    // The main listener no longer serves them: they are routed (here: no route).
+    assert_eq!(
+        http.get(&gateway.url("/metrics"), None, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.get(&gateway.url("/healthz"), None, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.get(&format!("http://{operations}/public/x"), None, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_on_stderr() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, config(&issuer, &upstream, ROUTES)).unwrap();
+    let mut child = Command::new(binary())
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let listening: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addr = listening["listeners"][0].as_str().unwrap().to_owned();
+    // A refused request logs at info.
+    let answer = Http::http1()
+        .get(&format!("http://{addr}/nowhere"), None, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["reason"] == "no_route" && l["level"] == "INFO"),
+        "{stderr}"
+    );
+}
