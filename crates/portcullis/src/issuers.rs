@@ -94,11 +94,13 @@ impl MultiIssuerVerifierBuilder {
     /// not configured.
     pub fn build(self) -> Result<MultiIssuerVerifier, ConfigError> {
         if self.issuers.is_empty() {
-            return Err(ConfigError::new("a multi-issuer verifier needs an issuer"));
+            return Err(ConfigError::custom(
+                "a multi-issuer verifier needs an issuer",
+            ));
         }
         for (i, (issuer, _)) in self.issuers.iter().enumerate() {
             if self.issuers[..i].iter().any(|(other, _)| other == issuer) {
-                return Err(ConfigError::new(format!(
+                return Err(ConfigError::custom(format!(
                     "issuer {issuer:?} is configured twice"
                 )));
             }
@@ -110,7 +112,7 @@ impl MultiIssuerVerifierBuilder {
                     .iter()
                     .position(|(issuer, _)| issuer == name)
                     .ok_or_else(|| {
-                        ConfigError::new(format!(
+                        ConfigError::custom(format!(
                             "opaque tokens go to {name:?}, which is not a configured issuer"
                         ))
                     })?,

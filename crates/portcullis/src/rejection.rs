@@ -82,7 +82,7 @@ impl ChallengeConfig {
             if let Some(value) = value
                 && !value.bytes().all(|b| (0x20..0x7f).contains(&b))
             {
-                return Err(ConfigError::new(format!(
+                return Err(ConfigError::custom(format!(
                     "{name} must be printable ASCII, got {value:?}"
                 )));
             }
