@@ -141,7 +141,7 @@ impl Fixture {
 
 /// A token cache as a deployment would configure it, living longer than a bench run.
 pub fn bench_cache(capacity: u64) -> TokenCache<portcullis::Claims> {
-    TokenCache::builder()
+    TokenCache::<portcullis::Claims>::builder()
         .capacity(capacity)
         .max_ttl(Duration::from_secs(3600))
         .build()
@@ -150,8 +150,15 @@ pub fn bench_cache(capacity: u64) -> TokenCache<portcullis::Claims> {
 
 /// A token valid for an hour (longer than any run here).
 pub fn mint(key: &SigningKey, now: u64, scope: &str) -> String {
+    mint_for(key, ISSUER, AUDIENCE, now, scope)
+}
+
+/// With `nbf`, which tower-oauth2-resource-server's recommended checks require (every
+/// configuration here checks it).
+pub fn mint_for(key: &SigningKey, issuer: &str, audience: &str, now: u64, scope: &str) -> String {
     key.token()
-        .standard_claims(ISSUER, AUDIENCE, now)
+        .standard_claims(issuer, audience, now)
+        .claim("nbf", now)
         .claim("exp", now + 3600)
         .claim("scope", scope)
         .sign()
@@ -394,16 +401,7 @@ pub fn assert_decoders(fixture: &Fixture, raw: &RawVerify, raw_tampered: &RawVer
     assert_eq!(claims.iss, ISSUER);
     assert!(jwt.decode(&fixture.tampered).is_err(), "jsonwebtoken {name}: tampered");
     // And the claim checks are on: a token for another audience / issuer is refused.
-    let other_aud = fixture
-        .key
-        .token()
-        .standard_claims(ISSUER, "https://other.bench", unix_now())
-        .sign();
-    let other_iss = fixture
-        .key
-        .token()
-        .standard_claims("https://other.issuer", AUDIENCE, unix_now())
-        .sign();
+    let [other_aud, other_iss] = wrong_claims_tokens(fixture);
     assert!(jwt.decode(&other_aud).is_err(), "jsonwebtoken {name}: audience");
     assert!(jwt.decode(&other_iss).is_err(), "jsonwebtoken {name}: issuer");
     assert!(validation.verify(&other_aud, &keys, SystemTime::now()).is_err());
@@ -413,16 +411,9 @@ pub fn assert_decoders(fixture: &Fixture, raw: &RawVerify, raw_tampered: &RawVer
 /// Tokens for another audience and another issuer, signed by the right key: the layers
 /// must refuse them too (proves iss/aud checks are configured, not just signatures).
 pub fn wrong_claims_tokens(fixture: &Fixture) -> [String; 2] {
+    let now = unix_now();
     [
-        fixture
-            .key
-            .token()
-            .standard_claims(ISSUER, "https://other.bench", unix_now())
-            .sign(),
-        fixture
-            .key
-            .token()
-            .standard_claims("https://other.issuer", AUDIENCE, unix_now())
-            .sign(),
+        mint_for(&fixture.key, ISSUER, "https://other.bench", now, "read"),
+        mint_for(&fixture.key, "https://other.issuer", AUDIENCE, now, "read"),
     ]
 }
