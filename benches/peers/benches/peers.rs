@@ -105,5 +105,25 @@ fn peers(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, peers);
+/// Where a cache hit's time goes, part one: the bearer-token character check
+/// (`portcullis::token`), current and branchless, on each algorithm's token.
+fn token_scan(c: &mut Criterion) {
+    let mut group = c.benchmark_group("token_scan");
+    for fixture in Fixture::all().iter().filter(|f| matches!(f.name, "RS256" | "ES256")) {
+        let token = fixture.token.as_bytes();
+        for bad in [&b"abc=d"[..], b"", b"==", b"a b", b"ab=="] {
+            assert_eq!(token_scan::current(bad), token_scan::branchless(bad), "{bad:?}");
+        }
+        assert!(token_scan::current(token) && token_scan::branchless(token));
+        group.bench_function(format!("current_{}_{}B", fixture.name, token.len()), |b| {
+            b.iter(|| token_scan::current(black_box(token)))
+        });
+        group.bench_function(format!("branchless_{}_{}B", fixture.name, token.len()), |b| {
+            b.iter(|| token_scan::branchless(black_box(token)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, peers, token_scan);
 criterion_main!(benches);

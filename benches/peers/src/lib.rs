@@ -417,3 +417,41 @@ pub fn wrong_claims_tokens(fixture: &Fixture) -> [String; 2] {
         mint_for(&fixture.key, "https://other.issuer", AUDIENCE, now, "read"),
     ]
 }
+
+/// Diagnostics for the cache-hit path: `portcullis::token`'s bearer-token character
+/// check as it stands on main (copied; it is crate-private), and a branchless
+/// single-pass form with the same answers, to size the gain of rewriting it.
+pub mod token_scan {
+    pub fn current(token: &[u8]) -> bool {
+        let body_len = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
+        body_len > 0
+            && token[..body_len].iter().all(|&b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+            })
+            && token[body_len..].iter().all(|&b| b == b'=')
+    }
+
+    #[inline]
+    fn is_token_char(b: u8) -> bool {
+        let lower = b | 0x20;
+        (lower.wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'0') < 10)
+            | (b == b'-')
+            | (b == b'.')
+            | (b == b'_')
+            | (b == b'~')
+            | (b == b'+')
+            | (b == b'/')
+    }
+
+    pub fn branchless(token: &[u8]) -> bool {
+        // Trailing '=' padding off; what is left must be token characters only ('='
+        // is not one), checked without early exit so it vectorises.
+        let body_len = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+        body_len > 0
+            && token[..body_len]
+                .iter()
+                .fold(0u8, |bad, &b| bad | u8::from(!is_token_char(b)))
+                == 0
+    }
+}
