@@ -123,6 +123,44 @@ fn token_scan(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Part two: the cache's own steps on a hit, on the RS256 token.
+    let fixture = Fixture::new(
+        "RS256",
+        portcullis_testkit::SigningAlgorithm::RS256,
+        portcullis_jwt::Algorithm::RS256,
+        jsonwebtoken::Algorithm::RS256,
+    );
+    let cache = bench_cache(10_000);
+    let claims = fixture
+        .validation()
+        .verify(&fixture.token, &fixture.key_set(), SystemTime::now())
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = cache.key(&fixture.token);
+    rt.block_on(cache.insert(
+        key,
+        portcullis_issuer::Cached {
+            value: claims.clone(),
+            expires_at: SystemTime::now() + std::time::Duration::from_secs(3600),
+        },
+    ));
+    let mut group = c.benchmark_group("hit_parts");
+    let len = fixture.token.len();
+    group.bench_function(format!("hmac_key_{len}B"), |b| {
+        b.iter(|| cache.key(black_box(&fixture.token)))
+    });
+    group.bench_function("moka_get", |b| {
+        b.to_async(&rt).iter(|| async { cache.get(black_box(&key)).await.unwrap() })
+    });
+    group.bench_function("recheck", |b| {
+        let validation = fixture.validation();
+        b.iter(|| validation.recheck(black_box(&claims), SystemTime::now()).unwrap())
+    });
+    group.finish();
 }
 
 criterion_group!(benches, peers, token_scan);
