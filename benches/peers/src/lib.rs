@@ -265,8 +265,9 @@ pub fn portcullis(verifier: JwtVerifier) -> axum::Router {
     unprotected().layer(AuthenticationLayer::builder(verifier).build().unwrap())
 }
 
-/// jwt-authorizer with the JWKS given as text (no fetching), issuer and audience
-/// checked, algorithms those of the JWK.
+/// jwt-authorizer with the JWKS given as text (no fetching), issuer, audience, `exp`
+/// (its default) and `nbf` (off by default, on here like everywhere else) checked,
+/// algorithms those of the JWK.
 pub async fn jwt_authorizer(fixture: &Fixture) -> axum07::Router {
     use jwt_authorizer::IntoLayer;
     let authorizer: jwt_authorizer::Authorizer<PeerClaims> =
@@ -274,7 +275,8 @@ pub async fn jwt_authorizer(fixture: &Fixture) -> axum07::Router {
             .validation(
                 jwt_authorizer::Validation::new()
                     .iss(&[ISSUER])
-                    .aud(&[AUDIENCE]),
+                    .aud(&[AUDIENCE])
+                    .nbf(true),
             )
             .build()
             .await
