@@ -161,6 +161,41 @@ fn token_scan(c: &mut Criterion) {
         b.iter(|| validation.recheck(black_box(&claims), SystemTime::now()).unwrap())
     });
     group.finish();
+
+    // Part three: moka itself, configured as TokenCache does (per-entry expiry) and
+    // without it (one time-to-live for all), keyed by 16 random bytes, value an Arc.
+    let mut group = c.benchmark_group("moka_variants");
+    let key = [7u8; 16];
+    let per_entry: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> = moka::future::Cache::builder()
+        .max_capacity(10_000)
+        .expire_after(FixedExpiry)
+        .build();
+    let global_ttl: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> = moka::future::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(std::time::Duration::from_secs(3600))
+        .build();
+    let no_expiry: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> =
+        moka::future::Cache::builder().max_capacity(10_000).build();
+    for (name, cache) in [("per_entry_expiry", &per_entry), ("global_ttl", &global_ttl), ("no_expiry", &no_expiry)] {
+        rt.block_on(cache.insert(key, std::sync::Arc::new(1)));
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async { cache.get(black_box(&key)).await.unwrap() })
+        });
+    }
+    group.finish();
+}
+
+struct FixedExpiry;
+
+impl moka::Expiry<[u8; 16], std::sync::Arc<u64>> for FixedExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 16],
+        _value: &std::sync::Arc<u64>,
+        _created_at: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(3600))
+    }
 }
 
 criterion_group!(benches, peers, token_scan);
