@@ -68,7 +68,9 @@ fn peers(c: &mut Criterion) {
         let header = bearer(&fixture.token);
 
         let mut group = c.benchmark_group(fixture.name);
-        group.bench_function("raw_aws_lc_rs", |b| b.iter(|| assert!(black_box(&raw).verify())));
+        group.bench_function("raw_aws_lc_rs", |b| {
+            b.iter(|| assert!(black_box(&raw).verify()))
+        });
         group.bench_function("portcullis_jwt_verify", |b| {
             b.iter(|| {
                 validation
@@ -109,18 +111,26 @@ fn peers(c: &mut Criterion) {
 /// (`portcullis::token`), current and branchless, on each algorithm's token.
 fn token_scan(c: &mut Criterion) {
     let mut group = c.benchmark_group("token_scan");
-    for fixture in Fixture::all().iter().filter(|f| matches!(f.name, "RS256" | "ES256")) {
+    for fixture in Fixture::all()
+        .iter()
+        .filter(|f| matches!(f.name, "RS256" | "ES256"))
+    {
         let token = fixture.token.as_bytes();
         for bad in [&b"abc=d"[..], b"", b"==", b"a b", b"ab=="] {
-            assert_eq!(token_scan::current(bad), token_scan::branchless(bad), "{bad:?}");
+            assert_eq!(
+                token_scan::current(bad),
+                token_scan::branchless(bad),
+                "{bad:?}"
+            );
         }
         assert!(token_scan::current(token) && token_scan::branchless(token));
         group.bench_function(format!("current_{}_{}B", fixture.name, token.len()), |b| {
             b.iter(|| token_scan::current(black_box(token)))
         });
-        group.bench_function(format!("branchless_{}_{}B", fixture.name, token.len()), |b| {
-            b.iter(|| token_scan::branchless(black_box(token)))
-        });
+        group.bench_function(
+            format!("branchless_{}_{}B", fixture.name, token.len()),
+            |b| b.iter(|| token_scan::branchless(black_box(token))),
+        );
     }
     group.finish();
 
@@ -154,11 +164,16 @@ fn token_scan(c: &mut Criterion) {
         b.iter(|| cache.key(black_box(&fixture.token)))
     });
     group.bench_function("moka_get", |b| {
-        b.to_async(&rt).iter(|| async { cache.get(black_box(&key)).await.unwrap() })
+        b.to_async(&rt)
+            .iter(|| async { cache.get(black_box(&key)).await.unwrap() })
     });
     group.bench_function("recheck", |b| {
         let validation = fixture.validation();
-        b.iter(|| validation.recheck(black_box(&claims), SystemTime::now()).unwrap())
+        b.iter(|| {
+            validation
+                .recheck(black_box(&claims), SystemTime::now())
+                .unwrap()
+        })
     });
     group.finish();
 
@@ -166,20 +181,27 @@ fn token_scan(c: &mut Criterion) {
     // without it (one time-to-live for all), keyed by 16 random bytes, value an Arc.
     let mut group = c.benchmark_group("moka_variants");
     let key = [7u8; 16];
-    let per_entry: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> = moka::future::Cache::builder()
-        .max_capacity(10_000)
-        .expire_after(FixedExpiry)
-        .build();
-    let global_ttl: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> = moka::future::Cache::builder()
-        .max_capacity(10_000)
-        .time_to_live(std::time::Duration::from_secs(3600))
-        .build();
+    let per_entry: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> =
+        moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .expire_after(FixedExpiry)
+            .build();
+    let global_ttl: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> =
+        moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(std::time::Duration::from_secs(3600))
+            .build();
     let no_expiry: moka::future::Cache<[u8; 16], std::sync::Arc<u64>> =
         moka::future::Cache::builder().max_capacity(10_000).build();
-    for (name, cache) in [("per_entry_expiry", &per_entry), ("global_ttl", &global_ttl), ("no_expiry", &no_expiry)] {
+    for (name, cache) in [
+        ("per_entry_expiry", &per_entry),
+        ("global_ttl", &global_ttl),
+        ("no_expiry", &no_expiry),
+    ] {
         rt.block_on(cache.insert(key, std::sync::Arc::new(1)));
         group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| async { cache.get(black_box(&key)).await.unwrap() })
+            b.to_async(&rt)
+                .iter(|| async { cache.get(black_box(&key)).await.unwrap() })
         });
     }
     group.finish();

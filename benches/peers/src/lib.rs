@@ -243,7 +243,8 @@ impl JsonWebToken {
     }
 
     pub fn decode(&self, token: &str) -> Result<PeerClaims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<PeerClaims>(token, &self.key, &self.validation).map(|data| data.claims)
+        jsonwebtoken::decode::<PeerClaims>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
     }
 }
 
@@ -367,47 +368,123 @@ pub async fn status07(router: &axum07::Router, token: Option<&str>) -> u16 {
 /// Panics unless `router` answers 200 to the valid token and 401 to the tampered one
 /// and to none: a peer misconfigured into accepting everything must not be timed.
 pub async fn assert_guards(label: &str, fixture: &Fixture, router: &axum::Router) {
-    assert_eq!(status(router, Some(&fixture.token)).await, 200, "{label} {}: valid", fixture.name);
-    assert_eq!(status(router, Some(&fixture.tampered)).await, 401, "{label} {}: tampered", fixture.name);
-    assert_eq!(status(router, None).await, 401, "{label} {}: no token", fixture.name);
+    assert_eq!(
+        status(router, Some(&fixture.token)).await,
+        200,
+        "{label} {}: valid",
+        fixture.name
+    );
+    assert_eq!(
+        status(router, Some(&fixture.tampered)).await,
+        401,
+        "{label} {}: tampered",
+        fixture.name
+    );
+    assert_eq!(
+        status(router, None).await,
+        401,
+        "{label} {}: no token",
+        fixture.name
+    );
     // Twice: the second valid request is the cache hit where there is a cache, and the
     // tampered one after it must still fail.
-    assert_eq!(status(router, Some(&fixture.token)).await, 200, "{label} {}: valid again", fixture.name);
-    assert_eq!(status(router, Some(&fixture.tampered)).await, 401, "{label} {}: tampered again", fixture.name);
+    assert_eq!(
+        status(router, Some(&fixture.token)).await,
+        200,
+        "{label} {}: valid again",
+        fixture.name
+    );
+    assert_eq!(
+        status(router, Some(&fixture.tampered)).await,
+        401,
+        "{label} {}: tampered again",
+        fixture.name
+    );
     for token in wrong_claims_tokens(fixture) {
-        assert_eq!(status(router, Some(&token)).await, 401, "{label} {}: iss/aud", fixture.name);
+        assert_eq!(
+            status(router, Some(&token)).await,
+            401,
+            "{label} {}: iss/aud",
+            fixture.name
+        );
     }
 }
 
 pub async fn assert_guards07(label: &str, fixture: &Fixture, router: &axum07::Router) {
-    assert_eq!(status07(router, Some(&fixture.token)).await, 200, "{label} {}: valid", fixture.name);
-    assert_eq!(status07(router, Some(&fixture.tampered)).await, 401, "{label} {}: tampered", fixture.name);
-    assert_eq!(status07(router, None).await, 401, "{label} {}: no token", fixture.name);
+    assert_eq!(
+        status07(router, Some(&fixture.token)).await,
+        200,
+        "{label} {}: valid",
+        fixture.name
+    );
+    assert_eq!(
+        status07(router, Some(&fixture.tampered)).await,
+        401,
+        "{label} {}: tampered",
+        fixture.name
+    );
+    assert_eq!(
+        status07(router, None).await,
+        401,
+        "{label} {}: no token",
+        fixture.name
+    );
     for token in wrong_claims_tokens(fixture) {
-        assert_eq!(status07(router, Some(&token)).await, 401, "{label} {}: iss/aud", fixture.name);
+        assert_eq!(
+            status07(router, Some(&token)).await,
+            401,
+            "{label} {}: iss/aud",
+            fixture.name
+        );
     }
 }
 
 /// The non-layer configurations: raw, portcullis-jwt and jsonwebtoken.
-pub fn assert_decoders(fixture: &Fixture, raw: &RawVerify, raw_tampered: &RawVerify, jwt: &JsonWebToken) {
+pub fn assert_decoders(
+    fixture: &Fixture,
+    raw: &RawVerify,
+    raw_tampered: &RawVerify,
+    jwt: &JsonWebToken,
+) {
     let name = fixture.name;
     assert!(raw.verify(), "raw {name}: valid");
     assert!(!raw_tampered.verify(), "raw {name}: tampered");
     let (validation, keys) = (fixture.validation(), fixture.key_set());
-    validation.verify(&fixture.token, &keys, SystemTime::now()).unwrap();
+    validation
+        .verify(&fixture.token, &keys, SystemTime::now())
+        .unwrap();
     assert!(
-        validation.verify(&fixture.tampered, &keys, SystemTime::now()).is_err(),
+        validation
+            .verify(&fixture.tampered, &keys, SystemTime::now())
+            .is_err(),
         "portcullis-jwt {name}: tampered"
     );
     let claims = jwt.decode(&fixture.token).unwrap();
     assert_eq!(claims.iss, ISSUER);
-    assert!(jwt.decode(&fixture.tampered).is_err(), "jsonwebtoken {name}: tampered");
+    assert!(
+        jwt.decode(&fixture.tampered).is_err(),
+        "jsonwebtoken {name}: tampered"
+    );
     // And the claim checks are on: a token for another audience / issuer is refused.
     let [other_aud, other_iss] = wrong_claims_tokens(fixture);
-    assert!(jwt.decode(&other_aud).is_err(), "jsonwebtoken {name}: audience");
-    assert!(jwt.decode(&other_iss).is_err(), "jsonwebtoken {name}: issuer");
-    assert!(validation.verify(&other_aud, &keys, SystemTime::now()).is_err());
-    assert!(validation.verify(&other_iss, &keys, SystemTime::now()).is_err());
+    assert!(
+        jwt.decode(&other_aud).is_err(),
+        "jsonwebtoken {name}: audience"
+    );
+    assert!(
+        jwt.decode(&other_iss).is_err(),
+        "jsonwebtoken {name}: issuer"
+    );
+    assert!(
+        validation
+            .verify(&other_aud, &keys, SystemTime::now())
+            .is_err()
+    );
+    assert!(
+        validation
+            .verify(&other_iss, &keys, SystemTime::now())
+            .is_err()
+    );
 }
 
 /// Tokens for another audience and another issuer, signed by the right key: the layers

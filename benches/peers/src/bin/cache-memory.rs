@@ -86,13 +86,23 @@ fn main() {
     let rss_after = vm_rss_kib();
     let grown = (rss_after.saturating_sub(rss_before)) * 1024;
     let stats = verifier.token_cache_stats().unwrap();
-    println!("tokens pushed:      {tokens} distinct, {:.1} s ({:.2} µs/token incl. minting)", elapsed.as_secs_f64(), elapsed.as_secs_f64() * 1e6 / tokens as f64);
+    println!(
+        "tokens pushed:      {tokens} distinct, {:.1} s ({:.2} µs/token incl. minting)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / tokens as f64
+    );
     println!("capacity:           {capacity}");
     println!("entry_count:        {entries} after run_pending_tasks (highest seen {peak_entries})");
     println!("token length:       {} bytes", sample.len());
     println!("misses / hits:      {} / {}", stats.misses, stats.hits);
-    println!("VmRSS:              {rss_before} KiB -> {rss_after} KiB (+{} KiB)", grown / 1024);
-    println!("bytes per entry:    {} (RSS growth / entry_count)", grown / entries.max(1));
+    println!(
+        "VmRSS:              {rss_before} KiB -> {rss_after} KiB (+{} KiB)",
+        grown / 1024
+    );
+    println!(
+        "bytes per entry:    {} (RSS growth / entry_count)",
+        grown / entries.max(1)
+    );
     assert!(peak_entries <= capacity, "the cache grew past its capacity");
 }
 

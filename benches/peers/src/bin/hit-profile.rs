@@ -28,11 +28,17 @@ fn main() {
         other => panic!("unknown mode {other}"),
     };
     let header = bearer(&fixture.token);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // Warm: the first request fills the cache.
         run(&router, &header, 10).await;
         run(&router, &header, n).await;
     });
-    println!("{mode} {name}: {n} requests, token {} bytes", fixture.token.len());
+    println!(
+        "{mode} {name}: {n} requests, token {} bytes",
+        fixture.token.len()
+    );
 }

@@ -12,7 +12,9 @@ use portcullis_bench_peers::*;
 fn main() {
     let mut args = std::env::args().skip(1);
     let base: u16 = args.next().map_or(18080, |p| p.parse().unwrap());
-    let token_file = args.next().unwrap_or_else(|| "/tmp/portcullis-load-token".into());
+    let token_file = args
+        .next()
+        .unwrap_or_else(|| "/tmp/portcullis-load-token".into());
     let alg = std::env::var("PEERS_ALG").unwrap_or_else(|_| "RS256".into());
     let workers = std::env::var("PEERS_WORKERS").map_or(1, |w| w.parse().unwrap());
     let &(name, signing, algorithm, jwt_alg) = ALGORITHMS.iter().find(|a| a.0 == alg).unwrap();
@@ -46,7 +48,10 @@ fn main() {
             servers.spawn(async move { axum07::serve(listener, router).await.unwrap() });
         }
         std::fs::write(&token_file, &fixture.token).unwrap();
-        println!("ready: {name}, ports {base}..{}, {workers} worker(s)", base + 4);
+        println!(
+            "ready: {name}, ports {base}..{}, {workers} worker(s)",
+            base + 4
+        );
         servers.join_next().await;
     });
 }
