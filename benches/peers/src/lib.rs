@@ -1,0 +1,536 @@
+//! Shared set-up for the side-by-side benchmarks: one signing key and token per
+//! algorithm, and every configuration (ours and the peers') built from it, each checked
+//! to accept the valid token and refuse a tampered one before anything is timed.
+#![allow(missing_docs, clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis::{AuthenticationLayer, JwtVerifier, KeySet, Validation};
+use portcullis_issuer::TokenCache;
+use portcullis_jwt::Algorithm;
+use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
+use serde::Deserialize;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const ISSUER: &str = "https://issuer.bench";
+pub const AUDIENCE: &str = "https://api.bench";
+
+/// The algorithms compared, in table order.
+pub const ALGORITHMS: [(&str, SigningAlgorithm, Algorithm, jsonwebtoken::Algorithm); 5] = [
+    (
+        "RS256",
+        SigningAlgorithm::RS256,
+        Algorithm::RS256,
+        jsonwebtoken::Algorithm::RS256,
+    ),
+    (
+        "PS256",
+        SigningAlgorithm::PS256,
+        Algorithm::PS256,
+        jsonwebtoken::Algorithm::PS256,
+    ),
+    (
+        "ES256",
+        SigningAlgorithm::ES256,
+        Algorithm::ES256,
+        jsonwebtoken::Algorithm::ES256,
+    ),
+    (
+        "ES384",
+        SigningAlgorithm::ES384,
+        Algorithm::ES384,
+        jsonwebtoken::Algorithm::ES384,
+    ),
+    (
+        "EdDSA",
+        SigningAlgorithm::EdDSA,
+        Algorithm::EdDSA,
+        jsonwebtoken::Algorithm::EdDSA,
+    ),
+];
+
+/// What the peers deserialise claims into: the registered claims a resource server
+/// reads, and the scope.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PeerClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Value,
+    pub exp: u64,
+    pub scope: Option<String>,
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// One algorithm's key, JWKS and tokens.
+pub struct Fixture {
+    pub name: &'static str,
+    pub key: SigningKey,
+    pub jwks: Value,
+    pub token: String,
+    /// `token` with one bit of its signature flipped.
+    pub tampered: String,
+    pub algorithm: Algorithm,
+    pub jwt_alg: jsonwebtoken::Algorithm,
+}
+
+impl Fixture {
+    pub fn new(
+        name: &'static str,
+        alg: SigningAlgorithm,
+        algorithm: Algorithm,
+        jwt_alg: jsonwebtoken::Algorithm,
+    ) -> Fixture {
+        let key = SigningKey::generate(alg);
+        let token = mint(&key, unix_now(), "read write");
+        let tampered = tamper(&token);
+        let jwks = jwks([&key]);
+        Fixture {
+            name,
+            key,
+            jwks,
+            token,
+            tampered,
+            algorithm,
+            jwt_alg,
+        }
+    }
+
+    pub fn all() -> Vec<Fixture> {
+        ALGORITHMS
+            .iter()
+            .map(|&(name, alg, algorithm, jwt_alg)| Fixture::new(name, alg, algorithm, jwt_alg))
+            .collect()
+    }
+
+    pub fn jwks_text(&self) -> String {
+        serde_json::to_string(&self.jwks).unwrap()
+    }
+
+    pub fn validation(&self) -> Validation {
+        Validation::builder()
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .algorithms([self.algorithm])
+            .build()
+            .unwrap()
+    }
+
+    pub fn key_set(&self) -> KeySet {
+        KeySet::from_jwks(self.jwks_text().as_bytes()).unwrap()
+    }
+
+    pub fn verifier(&self) -> JwtVerifier {
+        JwtVerifier::with_static_keys(self.validation(), self.key_set())
+    }
+
+    pub fn cached_verifier(&self) -> JwtVerifier {
+        self.verifier().with_token_cache(bench_cache(10_000))
+    }
+}
+
+/// A token cache as a deployment would configure it, living longer than a bench run.
+pub fn bench_cache(capacity: u64) -> TokenCache<portcullis::Claims> {
+    TokenCache::<portcullis::Claims>::builder()
+        .capacity(capacity)
+        .max_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap()
+}
+
+/// A token valid for an hour (longer than any run here).
+pub fn mint(key: &SigningKey, now: u64, scope: &str) -> String {
+    mint_for(key, ISSUER, AUDIENCE, now, scope)
+}
+
+/// With `nbf`, which tower-oauth2-resource-server's recommended checks require (every
+/// configuration here checks it).
+pub fn mint_for(key: &SigningKey, issuer: &str, audience: &str, now: u64, scope: &str) -> String {
+    key.token()
+        .standard_claims(issuer, audience, now)
+        .claim("nbf", now)
+        .claim("exp", now + 3600)
+        .claim("scope", scope)
+        .sign()
+}
+
+/// Flips one bit in the middle of the signature (decoded, so no base64 slack bit).
+pub fn tamper(token: &str) -> String {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    let middle = sig.len() / 2;
+    sig[middle] ^= 0x01;
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// The bare signature check: the public key parsed once, the signature decoded once;
+/// what is timed is aws-lc-rs verifying the signing input.
+pub struct RawVerify {
+    key: ParsedPublicKey,
+    pub message: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl RawVerify {
+    pub fn new(fixture: &Fixture, token: &str) -> RawVerify {
+        let jwk = &fixture.key.public_jwk();
+        let field = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+        let key = match fixture.algorithm {
+            Algorithm::RS256 | Algorithm::PS256 => {
+                let params = if fixture.algorithm == Algorithm::RS256 {
+                    &signature::RSA_PKCS1_2048_8192_SHA256
+                } else {
+                    &signature::RSA_PSS_2048_8192_SHA256
+                };
+                RsaPublicKeyComponents {
+                    n: field("n"),
+                    e: field("e"),
+                }
+                .to_parsed_public_key(params)
+                .unwrap()
+            }
+            Algorithm::ES256 | Algorithm::ES384 => {
+                let alg = if fixture.algorithm == Algorithm::ES256 {
+                    &signature::ECDSA_P256_SHA256_FIXED
+                } else {
+                    &signature::ECDSA_P384_SHA384_FIXED
+                };
+                let mut point = vec![0x04];
+                point.extend(field("x"));
+                point.extend(field("y"));
+                ParsedPublicKey::new(alg, point).unwrap()
+            }
+            Algorithm::EdDSA => ParsedPublicKey::new(&signature::ED25519, field("x")).unwrap(),
+            other => panic!("no raw baseline for {other:?}"),
+        };
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        RawVerify {
+            key,
+            message: input.as_bytes().to_vec(),
+            signature: URL_SAFE_NO_PAD.decode(sig).unwrap(),
+        }
+    }
+
+    pub fn verify(&self) -> bool {
+        self.key.verify_sig(&self.message, &self.signature).is_ok()
+    }
+}
+
+/// jsonwebtoken's decode with the public key pre-built as a `DecodingKey`.
+pub struct JsonWebToken {
+    key: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+impl JsonWebToken {
+    pub fn new(fixture: &Fixture) -> JsonWebToken {
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(fixture.key.public_jwk()).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(fixture.jwt_alg);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        JsonWebToken { key, validation }
+    }
+
+    pub fn decode(&self, token: &str) -> Result<PeerClaims, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<PeerClaims>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
+    }
+}
+
+async fn hello() -> &'static str {
+    "hello"
+}
+
+/// The route every configuration serves.
+pub fn unprotected() -> axum::Router {
+    axum::Router::new().route("/", get(hello))
+}
+
+/// The same route on axum 0.7, the version jwt-authorizer 0.15 is built for.
+pub fn unprotected_axum07() -> axum07::Router {
+    axum07::Router::new().route("/", axum07::routing::get(hello))
+}
+
+pub fn portcullis(verifier: JwtVerifier) -> axum::Router {
+    unprotected().layer(AuthenticationLayer::builder(verifier).build().unwrap())
+}
+
+/// jwt-authorizer with the JWKS given as text (no fetching), issuer, audience, `exp`
+/// (its default) and `nbf` (off by default, on here like everywhere else) checked,
+/// algorithms those of the JWK.
+pub async fn jwt_authorizer(fixture: &Fixture) -> axum07::Router {
+    use jwt_authorizer::IntoLayer;
+    let authorizer: jwt_authorizer::Authorizer<PeerClaims> =
+        jwt_authorizer::JwtAuthorizer::from_jwks_text(&fixture.jwks_text())
+            .validation(
+                jwt_authorizer::Validation::new()
+                    .iss(&[ISSUER])
+                    .aud(&[AUDIENCE])
+                    .nbf(true),
+            )
+            .build()
+            .await
+            .unwrap();
+    unprotected_axum07().layer(authorizer.into_layer())
+}
+
+/// tower-oauth2-resource-server with a static JWKS (no discovery, no fetching),
+/// issuer, audience, `exp` and `nbf` checked, the one algorithm allowed.
+pub async fn tower_oauth2(fixture: &Fixture) -> axum::Router {
+    use tower_oauth2_resource_server::server::OAuth2ResourceServer;
+    use tower_oauth2_resource_server::tenant::TenantConfiguration;
+    use tower_oauth2_resource_server::validation::ClaimsValidationSpec;
+    let audiences = vec![AUDIENCE.to_owned()];
+    let tenant = TenantConfiguration::static_builder(fixture.jwks_text())
+        .audiences(&audiences)
+        .claims_validation(ClaimsValidationSpec::recommended(ISSUER, &audiences))
+        .allowed_algorithms(&[fixture.jwt_alg])
+        .build()
+        .unwrap();
+    let server = OAuth2ResourceServer::<PeerClaims>::builder()
+        .add_tenant(tenant)
+        .build()
+        .await
+        .unwrap();
+    unprotected().layer(server.into_layer())
+}
+
+/// The `Authorization` value for `token`, built once so timed requests only clone it.
+pub fn bearer(token: &str) -> http::HeaderValue {
+    http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+}
+
+/// A request carrying `authorization` (every timed configuration, the unprotected one
+/// included, gets the same header, so the difference is the guard).
+pub fn request_with(authorization: &http::HeaderValue) -> http::Request<axum::body::Body> {
+    let mut request = http::Request::new(axum::body::Body::empty());
+    request
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, authorization.clone());
+    request
+}
+
+pub fn request07_with(authorization: &http::HeaderValue) -> http::Request<axum07::body::Body> {
+    let mut request = http::Request::new(axum07::body::Body::empty());
+    request
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, authorization.clone());
+    request
+}
+
+pub fn request(token: Option<&str>) -> http::Request<axum::body::Body> {
+    let mut builder = http::Request::get("/");
+    if let Some(token) = token {
+        builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder.body(axum::body::Body::empty()).unwrap()
+}
+
+pub fn request07(token: Option<&str>) -> http::Request<axum07::body::Body> {
+    let mut builder = http::Request::get("/");
+    if let Some(token) = token {
+        builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder.body(axum07::body::Body::empty()).unwrap()
+}
+
+pub async fn status(router: &axum::Router, token: Option<&str>) -> u16 {
+    router
+        .clone()
+        .oneshot(request(token))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+pub async fn status07(router: &axum07::Router, token: Option<&str>) -> u16 {
+    router
+        .clone()
+        .oneshot(request07(token))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Panics unless `router` answers 200 to the valid token and 401 to the tampered one
+/// and to none: a peer misconfigured into accepting everything must not be timed.
+pub async fn assert_guards(label: &str, fixture: &Fixture, router: &axum::Router) {
+    assert_eq!(
+        status(router, Some(&fixture.token)).await,
+        200,
+        "{label} {}: valid",
+        fixture.name
+    );
+    assert_eq!(
+        status(router, Some(&fixture.tampered)).await,
+        401,
+        "{label} {}: tampered",
+        fixture.name
+    );
+    assert_eq!(
+        status(router, None).await,
+        401,
+        "{label} {}: no token",
+        fixture.name
+    );
+    // Twice: the second valid request is the cache hit where there is a cache, and the
+    // tampered one after it must still fail.
+    assert_eq!(
+        status(router, Some(&fixture.token)).await,
+        200,
+        "{label} {}: valid again",
+        fixture.name
+    );
+    assert_eq!(
+        status(router, Some(&fixture.tampered)).await,
+        401,
+        "{label} {}: tampered again",
+        fixture.name
+    );
+    for token in wrong_claims_tokens(fixture) {
+        assert_eq!(
+            status(router, Some(&token)).await,
+            401,
+            "{label} {}: iss/aud",
+            fixture.name
+        );
+    }
+}
+
+pub async fn assert_guards07(label: &str, fixture: &Fixture, router: &axum07::Router) {
+    assert_eq!(
+        status07(router, Some(&fixture.token)).await,
+        200,
+        "{label} {}: valid",
+        fixture.name
+    );
+    assert_eq!(
+        status07(router, Some(&fixture.tampered)).await,
+        401,
+        "{label} {}: tampered",
+        fixture.name
+    );
+    assert_eq!(
+        status07(router, None).await,
+        401,
+        "{label} {}: no token",
+        fixture.name
+    );
+    for token in wrong_claims_tokens(fixture) {
+        assert_eq!(
+            status07(router, Some(&token)).await,
+            401,
+            "{label} {}: iss/aud",
+            fixture.name
+        );
+    }
+}
+
+/// The non-layer configurations: raw, portcullis-jwt and jsonwebtoken.
+pub fn assert_decoders(
+    fixture: &Fixture,
+    raw: &RawVerify,
+    raw_tampered: &RawVerify,
+    jwt: &JsonWebToken,
+) {
+    let name = fixture.name;
+    assert!(raw.verify(), "raw {name}: valid");
+    assert!(!raw_tampered.verify(), "raw {name}: tampered");
+    let (validation, keys) = (fixture.validation(), fixture.key_set());
+    validation
+        .verify(&fixture.token, &keys, SystemTime::now())
+        .unwrap();
+    assert!(
+        validation
+            .verify(&fixture.tampered, &keys, SystemTime::now())
+            .is_err(),
+        "portcullis-jwt {name}: tampered"
+    );
+    let claims = jwt.decode(&fixture.token).unwrap();
+    assert_eq!(claims.iss, ISSUER);
+    assert!(
+        jwt.decode(&fixture.tampered).is_err(),
+        "jsonwebtoken {name}: tampered"
+    );
+    // And the claim checks are on: a token for another audience / issuer is refused.
+    let [other_aud, other_iss] = wrong_claims_tokens(fixture);
+    assert!(
+        jwt.decode(&other_aud).is_err(),
+        "jsonwebtoken {name}: audience"
+    );
+    assert!(
+        jwt.decode(&other_iss).is_err(),
+        "jsonwebtoken {name}: issuer"
+    );
+    assert!(
+        validation
+            .verify(&other_aud, &keys, SystemTime::now())
+            .is_err()
+    );
+    assert!(
+        validation
+            .verify(&other_iss, &keys, SystemTime::now())
+            .is_err()
+    );
+}
+
+/// Tokens for another audience and another issuer, signed by the right key: the layers
+/// must refuse them too (proves iss/aud checks are configured, not just signatures).
+pub fn wrong_claims_tokens(fixture: &Fixture) -> [String; 2] {
+    let now = unix_now();
+    [
+        mint_for(&fixture.key, ISSUER, "https://other.bench", now, "read"),
+        mint_for(&fixture.key, "https://other.issuer", AUDIENCE, now, "read"),
+    ]
+}
+
+/// Diagnostics for the cache-hit path: `portcullis::token`'s bearer-token character
+/// check as it stands on main (copied; it is crate-private), and a branchless
+/// single-pass form with the same answers, to size the gain of rewriting it.
+pub mod token_scan {
+    pub fn current(token: &[u8]) -> bool {
+        let body_len = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
+        body_len > 0
+            && token[..body_len].iter().all(|&b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+            })
+            && token[body_len..].iter().all(|&b| b == b'=')
+    }
+
+    #[inline]
+    fn is_token_char(b: u8) -> bool {
+        let lower = b | 0x20;
+        (lower.wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'0') < 10)
+            | (b == b'-')
+            | (b == b'.')
+            | (b == b'_')
+            | (b == b'~')
+            | (b == b'+')
+            | (b == b'/')
+    }
+
+    pub fn branchless(token: &[u8]) -> bool {
+        // Trailing '=' padding off; what is left must be token characters only ('='
+        // is not one), checked without early exit so it vectorises.
+        let body_len = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+        body_len > 0
+            && token[..body_len]
+                .iter()
+                .fold(0u8, |bad, &b| bad | u8::from(!is_token_char(b)))
+                == 0
+    }
+}
