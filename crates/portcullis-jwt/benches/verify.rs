@@ -156,6 +156,21 @@ impl Case {
         }
     }
 
+    /// The signature math alone.
+    #[inline(never)]
+    fn raw_verify(&self) -> bool {
+        self.raw
+            .verify(black_box(&self.message), black_box(&self.signature))
+    }
+
+    /// Everything `portcullis-jwt` does for one token.
+    #[inline(never)]
+    fn full_verify(&self) -> bool {
+        self.validation
+            .verify(black_box(&self.token), &self.keys, self.now)
+            .is_ok()
+    }
+
     /// Refuses to time anything that does not verify, or that verifies too much.
     fn assert_sound(&self, name: &str) {
         assert!(
@@ -209,26 +224,40 @@ fn verify(c: &mut Criterion) {
         case.assert_sound(name);
 
         let mut group = c.benchmark_group(name);
-        group.bench_function("raw", |b| {
-            b.iter(|| {
-                case.raw
-                    .verify(black_box(&case.message), black_box(&case.signature))
-            })
-        });
-        group.bench_function("portcullis-jwt", |b| {
-            b.iter(|| {
-                case.validation
-                    .verify(black_box(&case.token), &case.keys, case.now)
-                    .is_ok()
-            })
-        });
+        group.bench_function("raw", |b| b.iter(|| case.raw_verify()));
+        group.bench_function("portcullis-jwt", |b| b.iter(|| case.full_verify()));
         group.finish();
+    }
+}
+
+/// Runs each case named in `only` (every case if empty) `iterations` times outside
+/// criterion, for an instruction-count profile (`valgrind --tool=callgrind`) that does not
+/// depend on what else the machine is doing.
+fn count(iterations: usize, only: &[String]) {
+    for (alg, verifier_alg) in ALGORITHMS {
+        if !only.is_empty() && !only.iter().any(|name| name == alg.name()) {
+            continue;
+        }
+        let case = Case::new(alg, verifier_alg);
+        case.assert_sound(alg.name());
+        for _ in 0..iterations {
+            black_box(case.raw_verify());
+            black_box(case.full_verify());
+        }
     }
 }
 
 // `criterion_main!` would generate an undocumented `pub fn`; this is what it expands to,
 // with bounded default times (command-line flags still override them).
 fn main() {
+    if let Ok(iterations) = std::env::var("PORTCULLIS_BENCH_ITERATIONS") {
+        let iterations = iterations
+            .parse()
+            .expect("PORTCULLIS_BENCH_ITERATIONS is a number");
+        let only: Vec<String> = std::env::args().skip(1).collect();
+        count(iterations, &only);
+        return;
+    }
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
