@@ -170,8 +170,17 @@ impl<'a> UnverifiedToken<'a> {
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
             return Err(Error::with_detail(ErrorKind::Malformed, "empty segment"));
         }
-        let header_json = decode_segment(header_b64)?;
-        let sink = strict_json::parse_object(&header_json, HeaderSink::default())
+        // Headers are small: decode on the stack rather than allocate.
+        let mut stack = [0u8; 512];
+        let heap;
+        let header_json: &[u8] = if decoded_len(header_b64) <= stack.len() {
+            let len = decode_into(header_b64, &mut stack)?;
+            &stack[..len]
+        } else {
+            heap = decode_segment(header_b64)?;
+            &heap
+        };
+        let sink = strict_json::parse_object(header_json, HeaderSink::default())
             .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))?;
         if sink.unsupported {
             return Err(Error::new(ErrorKind::UnsupportedHeader));
@@ -289,9 +298,22 @@ fn first_offence(bytes: &[u8]) -> Error {
 }
 
 pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, Error> {
+    // Sized exactly, so a payload kept as a boxed `str` is not reallocated.
+    let mut out = vec![0; decoded_len(segment)];
+    let len = decode_into(segment, &mut out)?;
+    out.truncate(len);
+    Ok(out)
+}
+
+/// The decoded length of unpadded base64 (for a valid length; never too small).
+fn decoded_len(segment: &str) -> usize {
+    segment.len() / 4 * 3 + segment.len() % 4 * 3 / 4
+}
+
+fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
     // The default engine refuses padding and non-canonical trailing bits.
     URL_SAFE_NO_PAD
-        .decode(segment.as_bytes())
+        .decode_slice(segment.as_bytes(), out)
         .map_err(|_| Error::with_detail(ErrorKind::Malformed, "not base64url"))
 }
 
