@@ -65,7 +65,15 @@ impl<'de, S: ObjectSink<'de>> Visitor<'de> for ObjectVisitor<S> {
 struct Names<'de> {
     few: [Cow<'de, str>; LINEAR_NAMES],
     len: usize,
+    /// One bit per (length, last byte) class of the names in `few`: a name whose bit is
+    /// clear is new without comparing it to anything.
+    classes: u64,
     many: Option<HashSet<Cow<'de, str>>>,
+}
+
+fn class_bit(name: &str) -> u64 {
+    let last = name.as_bytes().last().copied().unwrap_or(0);
+    1 << ((name.len() ^ usize::from(last).wrapping_mul(7)) % 64)
 }
 
 const LINEAR_NAMES: usize = 24;
@@ -75,6 +83,7 @@ impl Default for Names<'_> {
         Names {
             few: std::array::from_fn(|_| Cow::Borrowed("")),
             len: 0,
+            classes: 0,
             many: None,
         }
     }
@@ -85,9 +94,11 @@ impl<'de> Names<'de> {
         let fresh = match &mut self.many {
             Some(set) => set.insert(name),
             None if self.len < LINEAR_NAMES => {
-                if self.few[..self.len].contains(&name) {
+                let bit = class_bit(&name);
+                if self.classes & bit != 0 && self.few[..self.len].contains(&name) {
                     false
                 } else {
+                    self.classes |= bit;
                     self.few[self.len] = name;
                     self.len += 1;
                     true
