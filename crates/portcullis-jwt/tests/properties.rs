@@ -353,3 +353,211 @@ proptest! {
         prop_assert_eq!(Scopes::from_tokens(&tokens), scopes);
     }
 }
+
+/// Must match the constants of `fuzz/fuzz_targets/verify.rs`.
+const FUZZ_ISSUER: &str = "https://issuer.fuzz";
+const FUZZ_AUDIENCE: &str = "https://api.fuzz";
+const FUZZ_HMAC_SECRET: &[u8] = b"portcullis-fuzz-hmac-secret-32-bytes-at-least";
+
+/// Writes the fuzz target's key set (`fuzz/keys/jwks.json`, public keys only) and its
+/// seed corpus (`fuzz/corpus/verify/`): valid tokens for every kind of key and one
+/// invalid token per class of the negative suite. Fresh keys each run, so the two are
+/// always written together:
+///
+/// `cargo test -p portcullis-jwt --test properties -- --ignored write_fuzz_seeds`
+#[test]
+#[ignore = "writes files under fuzz/; run by hand to regenerate the corpus"]
+fn write_fuzz_seeds() {
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let corpus = fuzz.join("corpus/verify");
+    std::fs::create_dir_all(&corpus).expect("the corpus directory");
+    std::fs::create_dir_all(fuzz.join("keys")).expect("the keys directory");
+    if let Ok(old) = std::fs::read_dir(&corpus) {
+        for entry in old.flatten() {
+            std::fs::remove_file(entry.path()).expect("an old seed removed");
+        }
+    }
+
+    let key = |alg, kid: &str| SigningKey::generate(alg).with_kid(kid);
+    let rs = key(SigningAlgorithm::RS256, "rs256");
+    let ps = key(SigningAlgorithm::PS256, "ps256");
+    let es256 = key(SigningAlgorithm::ES256, "es256");
+    let es384 = key(SigningAlgorithm::ES384, "es384");
+    let ed = key(SigningAlgorithm::EdDSA, "ed25519");
+    let hs = SigningKey::hmac(SigningAlgorithm::HS256, FUZZ_HMAC_SECRET)
+        .expect("an HMAC key")
+        .with_kid("hs256");
+    let document =
+        serde_json::to_string_pretty(&jwks([&rs, &ps, &es256, &es384, &ed])).expect("JSON");
+    std::fs::write(fuzz.join("keys/jwks.json"), document + "\n").expect("jwks.json written");
+
+    let claims = |key| {
+        SigningKey::token(key)
+            .standard_claims(FUZZ_ISSUER, FUZZ_AUDIENCE, IAT)
+            .claim("scope", "read write orders:read")
+            .claim("tenant", "acme")
+            .claim("roles", json!(["admin", "viewer"]))
+    };
+    let sign_raw = |key: &SigningKey, header: &str, payload: &str| {
+        portcullis_testkit::encode_compact(key, header, payload)
+    };
+    let valid = claims(&rs).sign();
+    let [h, p, s] = segments(&valid);
+    let mut tampered = URL_SAFE_NO_PAD.decode(s).expect("base64url");
+    tampered[7] ^= 0x20;
+    let rs_header = r#"{"alg":"RS256","typ":"at+jwt","kid":"rs256"}"#;
+    let payload = claims(&rs).claims_json();
+
+    let seeds: Vec<(&str, String)> = vec![
+        ("valid-rs256", valid.clone()),
+        ("valid-ps256", claims(&ps).sign()),
+        ("valid-es256", claims(&es256).sign()),
+        ("valid-es384", claims(&es384).sign()),
+        ("valid-eddsa", claims(&ed).sign()),
+        ("valid-hs256", claims(&hs).sign()),
+        ("valid-no-kid", claims(&rs).without_header("kid").sign()),
+        (
+            "valid-aud-array",
+            claims(&es256)
+                .claim("aud", json!(["x", FUZZ_AUDIENCE]))
+                .sign(),
+        ),
+        (
+            "valid-scp-array",
+            claims(&ed)
+                .without_claim("scope")
+                .claim("scp", json!(["a", "b"]))
+                .sign(),
+        ),
+        (
+            "valid-fractional-exp",
+            claims(&ed).claim("exp", IAT as f64 + 300.5).sign(),
+        ),
+        ("expired", claims(&rs).claim("exp", IAT - 600).sign()),
+        ("not-yet-valid", claims(&rs).claim("nbf", IAT + 600).sign()),
+        (
+            "issued-in-future",
+            claims(&rs).claim("iat", IAT + 600).sign(),
+        ),
+        (
+            "wrong-issuer",
+            claims(&rs).claim("iss", "https://evil.fuzz").sign(),
+        ),
+        (
+            "wrong-audience",
+            claims(&rs).claim("aud", "https://other.fuzz").sign(),
+        ),
+        ("missing-exp", claims(&rs).without_claim("exp").sign()),
+        ("missing-sub", claims(&rs).without_claim("sub").sign()),
+        ("exp-string", claims(&rs).claim("exp", "2000000000").sign()),
+        ("valid-malformed-scope", claims(&rs).claim("scope", "read,write").sign()),
+        (
+            "custom-check-rejects",
+            claims(&rs).claim("tenant", 7).sign(),
+        ),
+        ("typ-jwt", claims(&rs).header("typ", "JWT").sign()),
+        (
+            "id-token",
+            claims(&rs).header("typ", "JWT").claim("nonce", "n").sign(),
+        ),
+        ("unknown-kid", claims(&rs).header("kid", "nobody").sign()),
+        (
+            "alg-none",
+            format!("{}.{p}.", b64(r#"{"alg":"none","typ":"at+jwt"}"#)),
+        ),
+        (
+            "hs256-with-rsa-kid",
+            sign_raw(
+                &hs,
+                r#"{"alg":"HS256","typ":"at+jwt","kid":"rs256"}"#,
+                &payload,
+            ),
+        ),
+        ("crit", claims(&rs).header("crit", json!(["exp"])).sign()),
+        ("b64-false", claims(&rs).header("b64", false).sign()),
+        (
+            "embedded-jwk",
+            claims(&rs)
+                .header("jwk", rs.public_jwk())
+                .header("kid", "attacker")
+                .sign(),
+        ),
+        (
+            "duplicate-header-member",
+            sign_raw(
+                &rs,
+                r#"{"alg":"RS256","typ":"at+jwt","kid":"rs256","kid":"rs256"}"#,
+                &payload,
+            ),
+        ),
+        (
+            "duplicate-payload-member",
+            sign_raw(
+                &rs,
+                rs_header,
+                &payload.replacen('{', &format!("{{\"aud\":\"{FUZZ_AUDIENCE}\","), 1),
+            ),
+        ),
+        ("payload-not-json", sign_raw(&rs, rs_header, "not json")),
+        ("payload-array", sign_raw(&rs, rs_header, "[]")),
+        ("tampered-signature", format!("{h}.{p}.{}", b64(&tampered))),
+        ("five-segments-jwe", format!("{h}.{p}.{s}.{s}.{s}")),
+        ("four-segments", format!("{h}.{p}.{s}.{s}")),
+        ("padded", format!("{valid}==")),
+        ("standard-base64", valid.replace('-', "+").replace('_', "/")),
+        ("whitespace", format!(" {valid}")),
+        ("empty-segments", "..".to_owned()),
+    ];
+    for (name, token) in &seeds {
+        std::fs::write(corpus.join(name), token).expect("a seed written");
+    }
+}
+
+/// The committed seeds are what their names say against the fuzz target's key set and
+/// rules (rebuilt here as `fuzz/fuzz_targets/verify.rs` builds them): `valid-*` verify,
+/// every other seed is refused.
+#[test]
+fn fuzz_seeds_are_what_their_names_say() {
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let jwks = std::fs::read(fuzz.join("keys/jwks.json")).expect("fuzz/keys/jwks.json");
+    let jwks = KeySet::from_jwks(&jwks).expect("a JWK Set");
+    assert_eq!(jwks.len(), 5, "{:?}", jwks.skipped());
+    let hmac =
+        Key::hmac_secret(Some("hs256"), Algorithm::HS256, FUZZ_HMAC_SECRET).expect("an HMAC key");
+    let keys = KeySet::from_keys(jwks.keys().iter().cloned().chain([hmac]));
+    let validation = Validation::builder()
+        .issuer(FUZZ_ISSUER)
+        .audience(FUZZ_AUDIENCE)
+        .algorithms(
+            portcullis_jwt::AlgorithmSet::ASYMMETRIC.union(portcullis_jwt::AlgorithmSet::HMAC),
+        )
+        .require_claim("sub")
+        .check(|claims| match claims.get("tenant") {
+            Some(Value::String(_)) | None => Ok(()),
+            Some(_) => Err("tenant".into()),
+        })
+        .build()
+        .expect("valid rules");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(fuzz.join("corpus/verify")).expect("the corpus") {
+        let path = entry.expect("a seed").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a name")
+            .to_owned();
+        let token = std::fs::read_to_string(&path).expect("a UTF-8 seed");
+        let result = validation.verify(&token, &keys, now());
+        if name.starts_with("valid-") {
+            let claims = result.unwrap_or_else(|e| panic!("{name} refused: {e:?}"));
+            assert_eq!(claims.issuer(), Some(FUZZ_ISSUER), "{name}");
+            // A malformed scope string is not an error: it grants nothing.
+            let grants = !claims.scopes().is_empty();
+            assert_eq!(grants, name != "valid-malformed-scope", "{name}");
+        } else {
+            assert!(result.is_err(), "{name} accepted");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 30, "only {seen} seeds");
+}
