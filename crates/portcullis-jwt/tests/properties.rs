@@ -273,6 +273,35 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Segments decode exactly as the `base64` crate's `URL_SAFE_NO_PAD` decodes them:
+    /// the same bytes, and the same refusals (lengths of 1 mod 4, set trailing bits).
+    #[test]
+    fn segments_decode_as_the_base64_crate_does(
+        header_tail in "[A-Za-z0-9_-]{0,3}",
+        payload in "[A-Za-z0-9_-]{1,40}",
+        signature in "[A-Za-z0-9_-]{1,90}",
+    ) {
+        let header = format!("{}{header_tail}", b64(r#"{"alg":"RS256"}"#));
+        let token = format!("{header}.{payload}.{signature}");
+        let reference = |segment: &str| URL_SAFE_NO_PAD.decode(segment).ok();
+        match parse(&token) {
+            Ok(parsed) => {
+                prop_assert!(reference(&header).is_some(), "header {:?}", header);
+                prop_assert_eq!(Some(parsed.signature().to_vec()), reference(&signature));
+                let expected = reference(&payload).and_then(|p| String::from_utf8(p).ok());
+                prop_assert_eq!(parsed.unverified_payload().ok(), expected);
+            }
+            Err(_) => {
+                prop_assert!(reference(&header).is_none() || reference(&signature).is_none()
+                    || !header_tail.is_empty(), "{:?} refused", token);
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Any one bit of the decoded signature or payload, flipped, and the token is refused.
@@ -450,7 +479,10 @@ fn write_fuzz_seeds() {
         ("missing-exp", claims(&rs).without_claim("exp").sign()),
         ("missing-sub", claims(&rs).without_claim("sub").sign()),
         ("exp-string", claims(&rs).claim("exp", "2000000000").sign()),
-        ("valid-malformed-scope", claims(&rs).claim("scope", "read,write").sign()),
+        (
+            "valid-malformed-scope",
+            claims(&rs).claim("scope", "read,write").sign(),
+        ),
         (
             "custom-check-rejects",
             claims(&rs).claim("tenant", 7).sign(),
