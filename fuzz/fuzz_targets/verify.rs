@@ -53,7 +53,12 @@ static TARGET: LazyLock<Target> = LazyLock::new(|| {
 
 /// Reads everything a caller might read, so a panic in an accessor is found too.
 fn touch(claims: &Claims) {
-    let _ = (claims.issuer(), claims.subject(), claims.jwt_id(), claims.client_id());
+    let _ = (
+        claims.issuer(),
+        claims.subject(),
+        claims.jwt_id(),
+        claims.client_id(),
+    );
     let _ = claims.audiences().count();
     let _ = (claims.expires_at(), claims.not_before(), claims.issued_at());
     if let Some(exp) = claims.expires_at() {
@@ -78,11 +83,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(parsed) = UnverifiedToken::parse(token, usize::MAX) {
         let _ = format!("{parsed:?}");
         if let Ok(payload) = parsed.unverified_payload() {
-            let checked = target.validation.check_claims_json(
-                payload,
-                VerifiedBy::Introspection,
-                target.now,
-            );
+            let checked =
+                target
+                    .validation
+                    .check_claims_json(payload, VerifiedBy::Introspection, target.now);
             if let Ok(claims) = checked {
                 touch(&claims);
             }
