@@ -24,14 +24,16 @@ impl Scopes {
         if scope.is_empty() {
             return Scopes::empty();
         }
-        let mut tokens = Vec::new();
+        // One exactly sized allocation for the list, one per scope.
+        let count = scope.bytes().filter(|b| *b == b' ').count() + 1;
+        let mut tokens: Vec<Box<str>> = Vec::with_capacity(count);
         for token in scope.split(' ') {
             if !is_scope_token(token) {
                 return Scopes::empty();
             }
-            tokens.push(token);
+            tokens.push(token.into());
         }
-        Scopes::from_valid(tokens)
+        Scopes::from_boxed(tokens)
     }
 
     /// Builds the set from individual scope tokens (an `scp` array). If any token is
@@ -49,7 +51,10 @@ impl Scopes {
     }
 
     fn from_valid<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Scopes {
-        let mut sorted: Vec<Box<str>> = tokens.into_iter().map(Box::from).collect();
+        Scopes::from_boxed(tokens.into_iter().map(Box::from).collect())
+    }
+
+    fn from_boxed(mut sorted: Vec<Box<str>>) -> Scopes {
         sorted.sort_unstable();
         sorted.dedup();
         Scopes {

@@ -130,6 +130,7 @@ impl<'de> ObjectSink<'de> for HeaderSink {
 /// fetch a key set, say) and then verify without parsing twice.
 pub struct UnverifiedToken<'a> {
     token: &'a str,
+    payload_start: usize,
     signing_input_len: usize,
     header: Header,
     signature: Vec<u8>,
@@ -148,40 +149,38 @@ impl<'a> UnverifiedToken<'a> {
             return Err(Error::new(ErrorKind::TooLarge));
         }
         let bytes = token.as_bytes();
-        let mut dots = [0usize; 4];
-        let mut count = 0;
-        for (i, b) in bytes.iter().enumerate() {
-            match b {
-                b'.' => {
-                    if count == dots.len() {
-                        return Err(Error::new(ErrorKind::Malformed));
-                    }
-                    dots[count] = i;
-                    count += 1;
-                }
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
-                _ => return Err(Error::with_detail(ErrorKind::Malformed, "not base64url")),
-            }
+        let not_three = || Error::with_detail(ErrorKind::Malformed, "not three segments");
+        let (alphabet_ok, dots) = scan(bytes);
+        if !alphabet_ok {
+            return Err(first_offence(bytes));
         }
-        match count {
+        match dots {
             2 => {}
             4 => return Err(Error::new(ErrorKind::Encrypted)),
-            _ => {
-                return Err(Error::with_detail(
-                    ErrorKind::Malformed,
-                    "not three segments",
-                ));
-            }
+            n if n > 4 => return Err(Error::new(ErrorKind::Malformed)),
+            _ => return Err(not_three()),
         }
-        let (first, second) = (dots[0], dots[1]);
+        // Exactly two dots: the first from the front, the second from the back.
+        let (Some(first), Some(second)) = (token.find('.'), token.rfind('.')) else {
+            return Err(not_three());
+        };
         let header_b64 = &token[..first];
         let payload_b64 = &token[first + 1..second];
         let signature_b64 = &token[second + 1..];
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
             return Err(Error::with_detail(ErrorKind::Malformed, "empty segment"));
         }
-        let header_json = decode_segment(header_b64)?;
-        let sink = strict_json::parse_object(&header_json, HeaderSink::default())
+        // Headers are small: decode on the stack rather than allocate.
+        let mut stack = [0u8; 512];
+        let heap;
+        let header_json: &[u8] = if decoded_len(header_b64) <= stack.len() {
+            let len = decode_into(header_b64, &mut stack)?;
+            &stack[..len]
+        } else {
+            heap = decode_segment(header_b64)?;
+            &heap
+        };
+        let sink = strict_json::parse_object(header_json, HeaderSink::default())
             .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))?;
         if sink.unsupported {
             return Err(Error::new(ErrorKind::UnsupportedHeader));
@@ -204,6 +203,7 @@ impl<'a> UnverifiedToken<'a> {
         let signature = decode_segment(signature_b64)?;
         Ok(UnverifiedToken {
             token,
+            payload_start: first + 1,
             signing_input_len: second,
             header: Header { alg, kid, typ },
             signature,
@@ -227,10 +227,7 @@ impl<'a> UnverifiedToken<'a> {
 
     /// The payload segment, still base64url-encoded.
     pub(crate) fn payload_b64(&self) -> &'a str {
-        let start = self.token[..self.signing_input_len]
-            .rfind('.')
-            .map_or(0, |i| i + 1);
-        &self.token[start..self.signing_input_len]
+        &self.token[self.payload_start..self.signing_input_len]
     }
 
     /// Decodes the payload without verifying anything: for routing only (choosing which
@@ -254,10 +251,69 @@ impl fmt::Debug for UnverifiedToken<'_> {
     }
 }
 
+/// Whether every byte is in the base64url alphabet or a dot, and how many dots there are.
+/// Branch-free in fixed-size chunks so the compiler vectorises it: the byte-at-a-time
+/// `match` it replaces was a fifth of the verifier's own cost on a typical token.
+fn scan(bytes: &[u8]) -> (bool, usize) {
+    fn allowed(b: u8) -> bool {
+        let upper = b.wrapping_sub(b'A') < 26;
+        let lower = b.wrapping_sub(b'a') < 26;
+        let digit = b.wrapping_sub(b'0') < 10;
+        upper | lower | digit | (b == b'-') | (b == b'_') | (b == b'.')
+    }
+    let mut ok = true;
+    let mut dots = 0usize;
+    let mut chunks = bytes.chunks_exact(32);
+    for chunk in &mut chunks {
+        let mut chunk_ok = true;
+        let mut chunk_dots = 0u8;
+        for &b in chunk {
+            chunk_ok &= allowed(b);
+            chunk_dots += u8::from(b == b'.');
+        }
+        ok &= chunk_ok;
+        dots += usize::from(chunk_dots);
+    }
+    for &b in chunks.remainder() {
+        ok &= allowed(b);
+        dots += usize::from(b == b'.');
+    }
+    (ok, dots)
+}
+
+/// The error for a token that is not all base64url and dots: whichever a left-to-right
+/// scan meets first, a fifth dot or a byte outside the alphabet.
+#[cold]
+fn first_offence(bytes: &[u8]) -> Error {
+    let mut dots = 0;
+    for b in bytes {
+        match b {
+            b'.' if dots == 4 => return Error::new(ErrorKind::Malformed),
+            b'.' => dots += 1,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+            _ => break,
+        }
+    }
+    Error::with_detail(ErrorKind::Malformed, "not base64url")
+}
+
 pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, Error> {
+    // Sized exactly, so a payload kept as a boxed `str` is not reallocated.
+    let mut out = vec![0; decoded_len(segment)];
+    let len = decode_into(segment, &mut out)?;
+    out.truncate(len);
+    Ok(out)
+}
+
+/// The decoded length of unpadded base64 (for a valid length; never too small).
+fn decoded_len(segment: &str) -> usize {
+    segment.len() / 4 * 3 + segment.len() % 4 * 3 / 4
+}
+
+fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
     // The default engine refuses padding and non-canonical trailing bits.
     URL_SAFE_NO_PAD
-        .decode(segment.as_bytes())
+        .decode_slice(segment.as_bytes(), out)
         .map_err(|_| Error::with_detail(ErrorKind::Malformed, "not base64url"))
 }
 

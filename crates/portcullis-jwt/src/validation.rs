@@ -396,7 +396,7 @@ impl Validation {
         now: SystemTime,
     ) -> Result<Claims, Error> {
         let config = &*self.inner;
-        let sink = strict_json::parse_object(payload.as_bytes(), PayloadSink::new(config))
+        let sink = strict_json::parse_object_str(&payload, PayloadSink::new(config))
             .ok_or(Error::with_detail(ErrorKind::Malformed, "payload"))?;
         if let Some(claim) = sink.invalid {
             return Err(Error::with_detail(ErrorKind::InvalidClaim, claim));
