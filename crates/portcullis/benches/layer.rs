@@ -55,6 +55,26 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
         .unwrap();
 
     let mut group = c.benchmark_group(name);
+    // Raw signature verification: the key's pre-parsed aws-lc-rs public key over the
+    // signing input and the already-decoded signature (what every verifier must pay).
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let signature = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .unwrap()
+    };
+    let raw_key = keys.keys()[0].clone();
+    assert!(raw_key.verify(algorithm, signing_input.as_bytes(), &signature));
+    group.bench_function("raw", |b| {
+        b.iter(|| {
+            assert!(raw_key.verify(
+                algorithm,
+                black_box(signing_input.as_bytes()),
+                black_box(&signature)
+            ))
+        })
+    });
     group.bench_function("verify", |b| {
         b.iter(|| {
             validation
