@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::MapAccess;
 
 use crate::algorithm::Algorithm;
@@ -311,15 +309,20 @@ fn decoded_len(segment: &str) -> usize {
 }
 
 fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
-    // The default engine refuses padding and non-canonical trailing bits.
-    URL_SAFE_NO_PAD
-        .decode_slice(segment.as_bytes(), out)
+    // SIMD (AVX2/SSE4.1/NEON, detected at run time): every token decodes ~0.9 KB of
+    // base64. Like the `base64` crate's default engine, it refuses padding and
+    // non-canonical trailing bits (the property tests hold them to the same answers).
+    base64_simd::URL_SAFE_NO_PAD
+        .decode(segment.as_bytes(), base64_simd::Out::from_slice(out))
+        .map(|decoded| decoded.len())
         .map_err(|_| Error::with_detail(ErrorKind::Malformed, "not base64url"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn b64(s: &str) -> String {
         URL_SAFE_NO_PAD.encode(s)
