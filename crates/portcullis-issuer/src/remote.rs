@@ -284,15 +284,20 @@ impl RemoteKeySet {
             if self.is_ready() {
                 return;
             }
-            let flight = {
+            let (flight, backoff) = {
                 let now = self.shared.clock.now();
                 let mut state = self.shared.lock();
                 match state.in_flight {
-                    Some(flight) => Some(flight),
-                    None if state.retry_at.is_none_or(|at| now >= at) => {
-                        Some(self.shared.begin(&mut state, now, Reason::Startup))
-                    }
-                    None => None,
+                    Some(flight) => (Some(flight), None),
+                    None => match state.retry_at {
+                        Some(at) if now < at => {
+                            (None, Some(at.duration_since(now).unwrap_or_default()))
+                        }
+                        _ => (
+                            Some(self.shared.begin(&mut state, now, Reason::Startup)),
+                            None,
+                        ),
+                    },
                 }
             };
             match flight {
@@ -301,9 +306,11 @@ impl RemoteKeySet {
                 }
                 None => {
                     // Backing off: wait for whoever fetches next (the background task,
-                    // or a request).
+                    // or a request), or for the end of the backoff, when this call
+                    // fetches itself, so that `ready` needs no background task.
                     completed.borrow_and_update();
-                    if completed.changed().await.is_err() {
+                    let backoff = backoff.unwrap_or_default().max(Duration::from_millis(1));
+                    if let Ok(Err(_)) = tokio::time::timeout(backoff, completed.changed()).await {
                         return;
                     }
                 }

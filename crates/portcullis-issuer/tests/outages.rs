@@ -224,6 +224,27 @@ async fn readiness_signal() {
     assert_eq!(eager.stats().keys, 1);
 }
 
+/// `ready()` on its own (lazy startup, no background task) gets past a failed first
+/// fetch: it waits out the backoff and fetches again, rather than waiting for a request
+/// or a task that will never come. (Real time here: the backoff is 20 ms.)
+#[tokio::test]
+async fn ready_retries_after_a_failed_first_fetch_without_a_background_task() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_fault(
+        Endpoint::Jwks,
+        Fault::FailFirst(2, Box::new(Fault::Status(503))),
+    );
+    let keys = RemoteKeySet::from_jwks_url(&issuer.jwks_url())
+        .startup(Startup::Lazy)
+        .background_refresh(false)
+        .retry_backoff(Duration::from_millis(20), Duration::from_millis(40))
+        .build()
+        .unwrap();
+    bounded("ready after two failed fetches", keys.ready()).await;
+    assert!(keys.is_ready());
+    assert_eq!(issuer.requests(Endpoint::Jwks), 3);
+}
+
 /// Discovery through both well-known documents, with the RFC 8414 path-insertion rule.
 #[tokio::test]
 async fn discovery_openid_then_rfc8414_with_path() {
