@@ -307,6 +307,8 @@ pub struct IntrospectionVerifier {
 struct Inner {
     endpoint: Uri,
     auth: ClientAuth,
+    /// `auth`'s `Authorization` header, computed once.
+    authorization: Option<String>,
     http: HttpClient,
     validation: Validation,
     cache: Option<TokenCache<Outcome>>,
@@ -452,7 +454,7 @@ impl IntrospectionVerifier {
             .http
             .post_form(
                 &inner.endpoint,
-                inner.auth.authorization_header().as_deref(),
+                inner.authorization.as_deref(),
                 inner.auth.request_body(token),
                 &["application/json"],
             )
@@ -601,6 +603,7 @@ impl IntrospectionVerifierBuilder {
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 endpoint,
+                authorization: self.auth.authorization_header(),
                 auth: self.auth,
                 http,
                 validation: self.validation,

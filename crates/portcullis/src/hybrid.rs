@@ -31,6 +31,17 @@ pub fn is_jws_shaped(token: &str) -> bool {
     if header.is_empty() || header.len() > MAX_HEADER_SEGMENT {
         return false;
     }
+    // The first quantum (4 characters, 3 bytes) nearly always settles it, on the stack;
+    // only a header starting with whitespace needs the rest decoded.
+    if let Some(quantum) = header.get(..4) {
+        let mut first = [0u8; 3];
+        if URL_SAFE_NO_PAD.decode_slice(quantum, &mut first).is_err() {
+            return false;
+        }
+        if let Some(b) = first.iter().find(|b| !b.is_ascii_whitespace()) {
+            return *b == b'{';
+        }
+    }
     URL_SAFE_NO_PAD
         .decode(header)
         .ok()

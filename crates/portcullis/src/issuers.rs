@@ -1,12 +1,11 @@
 //! Several issuers, each with its own keys, introspection endpoint and rules.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_issuer::VerifyError;
-use portcullis_jwt::ErrorKind;
+use portcullis_jwt::{ErrorKind, UnverifiedToken};
 
 use crate::error::ConfigError;
 use crate::hybrid::is_jws_shaped;
@@ -133,18 +132,26 @@ fn refuse(kind: ErrorKind) -> VerifyFuture {
     ))))
 }
 
-/// The `iss` of a JWS-shaped token's payload, unverified.
-fn unverified_issuer(token: &str) -> Option<String> {
+/// The `iss` of a JWS-shaped token, unverified, or why it has none worth routing on.
+/// The token is parsed with [`UnverifiedToken`]'s strict rules, so a token the issuer's
+/// verifier would refuse anyway is refused here, with its reason and no network traffic.
+fn unverified_issuer(token: &str) -> Result<String, portcullis_jwt::Error> {
     #[derive(serde::Deserialize)]
-    struct Issuer {
-        iss: Option<String>,
+    struct Issuer<'a> {
+        #[serde(borrow)]
+        iss: Option<Cow<'a, str>>,
     }
-    let payload = token.split('.').nth(1)?;
-    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
+    let parsed = UnverifiedToken::parse(token, MAX_ROUTED_TOKEN)?;
+    let payload = parsed.unverified_payload()?;
+    let no_issuer = || portcullis_jwt::Error::from_kind(ErrorKind::InvalidIssuer);
+    if !payload.trim_start().starts_with('{') {
+        return Err(no_issuer());
     }
-    serde_json::from_slice::<Issuer>(&json).ok()?.iss
+    serde_json::from_str::<Issuer<'_>>(&payload)
+        .ok()
+        .and_then(|issuer| issuer.iss)
+        .map(Cow::into_owned)
+        .ok_or_else(no_issuer)
 }
 
 impl Verifier for MultiIssuerVerifier {
@@ -152,17 +159,15 @@ impl Verifier for MultiIssuerVerifier {
 
     fn verify(&self, token: &str) -> VerifyFuture {
         let inner = &*self.inner;
-        if token.len() > MAX_ROUTED_TOKEN {
-            return refuse(ErrorKind::TooLarge);
-        }
         if !is_jws_shaped(token) {
             return match inner.opaque {
                 Some(i) => inner.issuers[i].1.verify(token),
                 None => refuse(ErrorKind::Malformed),
             };
         }
-        let Some(issuer) = unverified_issuer(token) else {
-            return refuse(ErrorKind::InvalidIssuer);
+        let issuer = match unverified_issuer(token) {
+            Ok(issuer) => issuer,
+            Err(error) => return VerifyFuture::ready(Err(VerifyError::token(error))),
         };
         match inner.issuers.iter().find(|(iss, _)| **iss == *issuer) {
             Some((_, verifier)) => verifier.verify(token),
