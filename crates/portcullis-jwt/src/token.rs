@@ -2,11 +2,9 @@
 
 use std::fmt;
 
-use serde::de::MapAccess;
-
 use crate::algorithm::Algorithm;
 use crate::error::{Error, ErrorKind};
-use crate::strict_json::{self, Member, ObjectSink};
+use crate::strict_json::{self, Malformed, Member, ObjectSink, Value};
 
 /// The default maximum token length, in bytes: 8 KiB.
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
@@ -87,10 +85,10 @@ struct HeaderSink {
 }
 
 impl<'de> ObjectSink<'de> for HeaderSink {
-    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+    fn member(&mut self, name: &str, value: Value<'_, 'de>) -> Result<(), Malformed> {
         match name {
             "alg" => {
-                self.alg = Some(match strict_json::member(map)? {
+                self.alg = Some(match value.read()? {
                     Member::Str(s) => {
                         Algorithm::from_name(&s).ok_or(ErrorKind::UnsupportedAlgorithm)
                     }
@@ -98,13 +96,13 @@ impl<'de> ObjectSink<'de> for HeaderSink {
                 });
             }
             "kid" => {
-                self.kid = Some(match strict_json::member(map)? {
+                self.kid = Some(match value.read()? {
                     Member::Str(s) => Ok(s.into()),
                     _ => Err(()),
                 });
             }
             "typ" => {
-                self.typ = Some(match strict_json::member(map)? {
+                self.typ = Some(match value.read()? {
                     Member::Str(s) => Ok(TokenType::classify(&s)),
                     _ => Err(()),
                 });
@@ -112,11 +110,11 @@ impl<'de> ObjectSink<'de> for HeaderSink {
             // We implement no JWS extension (RFC 7515 §4.1.11), and unencoded payloads
             // (RFC 7797) are out of the question for access tokens.
             "crit" | "b64" => {
-                strict_json::skip(map)?;
+                value.skip()?;
                 self.unsupported = true;
             }
             // `jwk`, `jku`, `x5u`, `x5c` and the rest are never used to find a key.
-            _ => strict_json::skip(map)?,
+            _ => value.skip()?,
         }
         Ok(())
     }
@@ -178,7 +176,9 @@ impl<'a> UnverifiedToken<'a> {
             heap = decode_segment(header_b64)?;
             &heap
         };
-        let sink = strict_json::parse_object(header_json, HeaderSink::default())
+        let sink = std::str::from_utf8(header_json)
+            .ok()
+            .and_then(|header| strict_json::parse_object(header, HeaderSink::default()))
             .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))?;
         if sink.unsupported {
             return Err(Error::new(ErrorKind::UnsupportedHeader));

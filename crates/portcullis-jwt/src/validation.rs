@@ -4,15 +4,13 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use serde::de::MapAccess;
-
 use crate::algorithm::AlgorithmSet;
 use crate::claims::{Claims, ClaimsInner, NumericDate, VerifiedBy};
 use crate::clock::unix_seconds;
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::key::{Key, KeySet};
 use crate::scope::Scopes;
-use crate::strict_json::{self, Member, ObjectSink};
+use crate::strict_json::{self, Malformed, Member, ObjectSink, Value};
 use crate::token::{DEFAULT_MAX_TOKEN_SIZE, TokenType, UnverifiedToken, decode_segment};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 30 seconds.
@@ -396,7 +394,7 @@ impl Validation {
         now: SystemTime,
     ) -> Result<Claims, Error> {
         let config = &*self.inner;
-        let sink = strict_json::parse_object_str(&payload, PayloadSink::new(config))
+        let sink = strict_json::parse_object(&payload, PayloadSink::new(config))
             .ok_or(Error::with_detail(ErrorKind::Malformed, "payload"))?;
         if let Some(claim) = sink.invalid {
             return Err(Error::with_detail(ErrorKind::InvalidClaim, claim));
@@ -667,40 +665,40 @@ fn scopes_of(value: Member<'_>) -> Scopes {
 }
 
 impl<'de> ObjectSink<'de> for PayloadSink<'_> {
-    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+    fn member(&mut self, name: &str, value: Value<'_, 'de>) -> Result<(), Malformed> {
         if let Some(i) = self.config.required.iter().position(|r| **r == *name) {
             self.required_seen |= 1 << i;
         }
         if let ScopeClaim::Named(scope_name) = &self.config.scope_claim
             && **scope_name == *name
         {
-            self.scope = Some(scopes_of(strict_json::member(map)?));
+            self.scope = Some(scopes_of(value.read()?));
             return Ok(());
         }
         match name {
-            "iss" => self.iss = self.string("iss", strict_json::member(map)?),
-            "sub" => self.sub = self.string("sub", strict_json::member(map)?),
-            "jti" => self.jti = self.string("jti", strict_json::member(map)?),
-            "client_id" => self.client_id = self.string("client_id", strict_json::member(map)?),
-            "aud" => match strict_json::member(map)? {
+            "iss" => self.iss = self.string("iss", value.read()?),
+            "sub" => self.sub = self.string("sub", value.read()?),
+            "jti" => self.jti = self.string("jti", value.read()?),
+            "client_id" => self.client_id = self.string("client_id", value.read()?),
+            "aud" => match value.read()? {
                 Member::Str(s) => self.aud = vec![s.into()],
                 Member::Strings(list) => self.aud = list.into_iter().map(Into::into).collect(),
                 _ => self.invalid("aud"),
             },
-            "exp" => self.exp = self.date("exp", &strict_json::member(map)?),
-            "nbf" => self.nbf = self.date("nbf", &strict_json::member(map)?),
-            "iat" => self.iat = self.date("iat", &strict_json::member(map)?),
+            "exp" => self.exp = self.date("exp", &value.read()?),
+            "nbf" => self.nbf = self.date("nbf", &value.read()?),
+            "iat" => self.iat = self.date("iat", &value.read()?),
             "scope" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
-                self.scope = Some(scopes_of(strict_json::member(map)?));
+                self.scope = Some(scopes_of(value.read()?));
             }
             "scp" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
-                self.scp = Some(scopes_of(strict_json::member(map)?));
+                self.scp = Some(scopes_of(value.read()?));
             }
             "nonce" | "at_hash" | "c_hash" | "s_hash" => {
-                strict_json::skip(map)?;
+                value.skip()?;
                 self.id_token_marker = true;
             }
-            _ => strict_json::skip(map)?,
+            _ => value.skip()?,
         }
         Ok(())
     }
