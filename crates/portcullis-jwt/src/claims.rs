@@ -50,7 +50,7 @@ pub enum VerifiedBy {
         /// The signature algorithm.
         algorithm: Algorithm,
         /// The `kid` of the key, if it had one.
-        key_id: Option<Box<str>>,
+        key_id: Option<Arc<str>>,
         /// The RFC 7638 thumbprint of the key, its identity even without a `kid`.
         key_thumbprint: [u8; 32],
     },
@@ -70,17 +70,80 @@ pub struct Claims {
 
 pub(crate) struct ClaimsInner {
     pub(crate) payload: Box<str>,
-    pub(crate) issuer: Option<Box<str>>,
-    pub(crate) subject: Option<Box<str>>,
-    pub(crate) audiences: Box<[Box<str>]>,
+    pub(crate) issuer: Option<Text>,
+    pub(crate) subject: Option<Text>,
+    pub(crate) audiences: Audiences,
     pub(crate) expires_at: Option<NumericDate>,
     pub(crate) not_before: Option<NumericDate>,
     pub(crate) issued_at: Option<NumericDate>,
-    pub(crate) jwt_id: Option<Box<str>>,
-    pub(crate) client_id: Option<Box<str>>,
+    pub(crate) jwt_id: Option<Text>,
+    pub(crate) client_id: Option<Text>,
     pub(crate) scopes: Scopes,
     pub(crate) verified_by: VerifiedBy,
     pub(crate) members: OnceLock<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A string claim: where it sits in the payload when it was written without escapes
+/// (nearly always), its own unescaped copy otherwise. Spans spare an allocation per
+/// claim on every verification.
+#[derive(Clone, Debug)]
+pub(crate) enum Text {
+    Span { start: usize, end: usize },
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// The claim `value` of `payload`: a span if `value` is a slice of `payload`.
+    pub(crate) fn of(value: std::borrow::Cow<'_, str>, payload: &str) -> Text {
+        let start = (value.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+        let end = start.wrapping_add(value.len());
+        match payload.get(start..end) {
+            Some(slice) if std::ptr::eq(slice, &*value) => Text::Span { start, end },
+            _ => Text::Owned(value.into()),
+        }
+    }
+
+    pub(crate) fn resolve<'a>(&'a self, payload: &'a str) -> &'a str {
+        match self {
+            Text::Span { start, end } => payload.get(*start..*end).unwrap_or_default(),
+            Text::Owned(text) => text,
+        }
+    }
+}
+
+/// `aud`: a string or an array of strings. The first lives inline, so the usual single
+/// audience costs no allocation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Audiences {
+    first: Option<Text>,
+    rest: Box<[Text]>,
+}
+
+impl Audiences {
+    pub(crate) fn one(audience: Text) -> Audiences {
+        Audiences {
+            first: Some(audience),
+            rest: Box::default(),
+        }
+    }
+
+    pub(crate) fn list(mut audiences: Vec<Text>) -> Audiences {
+        if audiences.is_empty() {
+            return Audiences::default();
+        }
+        let first = audiences.remove(0);
+        Audiences {
+            first: Some(first),
+            rest: audiences.into_boxed_slice(),
+        }
+    }
+
+    pub(crate) fn iter<'a>(&'a self, payload: &'a str) -> impl Iterator<Item = &'a str> {
+        self.first
+            .iter()
+            .chain(self.rest.iter())
+            .map(move |text| text.resolve(payload))
+    }
 }
 
 impl Claims {
@@ -90,23 +153,27 @@ impl Claims {
         }
     }
 
+    pub(crate) fn inner(&self) -> &ClaimsInner {
+        &self.inner
+    }
+
+    fn text<'a>(&'a self, text: Option<&'a Text>) -> Option<&'a str> {
+        text.map(|text| text.resolve(&self.inner.payload))
+    }
+
     /// `iss`.
     pub fn issuer(&self) -> Option<&str> {
-        self.inner.issuer.as_deref()
+        self.text(self.inner.issuer.as_ref())
     }
 
     /// `sub`.
     pub fn subject(&self) -> Option<&str> {
-        self.inner.subject.as_deref()
+        self.text(self.inner.subject.as_ref())
     }
 
     /// `aud`, as a list whether the token carried a string or an array.
     pub fn audiences(&self) -> impl Iterator<Item = &str> {
-        self.inner.audiences.iter().map(AsRef::as_ref)
-    }
-
-    pub(crate) fn audience_list(&self) -> &[Box<str>] {
-        &self.inner.audiences
+        self.inner.audiences.iter(&self.inner.payload)
     }
 
     /// `exp`.
@@ -126,12 +193,12 @@ impl Claims {
 
     /// `jti`.
     pub fn jwt_id(&self) -> Option<&str> {
-        self.inner.jwt_id.as_deref()
+        self.text(self.inner.jwt_id.as_ref())
     }
 
     /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3).
     pub fn client_id(&self) -> Option<&str> {
-        self.inner.client_id.as_deref()
+        self.text(self.inner.client_id.as_ref())
     }
 
     /// The granted scopes.
@@ -172,11 +239,11 @@ impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.inner;
         f.debug_struct("Claims")
-            .field("iss", &c.issuer)
-            .field("sub", &c.subject)
-            .field("aud", &c.audiences)
+            .field("iss", &self.issuer())
+            .field("sub", &self.subject())
+            .field("aud", &self.audiences().collect::<Vec<_>>())
             .field("exp", &c.expires_at.map(NumericDate::as_seconds))
-            .field("client_id", &c.client_id)
+            .field("client_id", &self.client_id())
             .field("scopes", &c.scopes)
             .field("verified_by", &c.verified_by)
             .finish_non_exhaustive()

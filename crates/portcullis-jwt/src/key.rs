@@ -32,7 +32,7 @@ pub struct Key {
 }
 
 struct KeyInner {
-    kid: Option<Box<str>>,
+    kid: Option<Arc<str>>,
     algorithms: AlgorithmSet,
     thumbprint: [u8; 32],
     material: Material,
@@ -70,6 +70,11 @@ impl Key {
     /// The key's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
         self.inner.kid.as_deref()
+    }
+
+    /// The `kid`, shared (verified claims name their key without copying it).
+    pub(crate) fn shared_kid(&self) -> Option<Arc<str>> {
+        self.inner.kid.clone()
     }
 
     /// The algorithms this key may verify: its `alg` if the JWK named one, otherwise
@@ -154,7 +159,7 @@ impl Key {
     ) -> Key {
         Key {
             inner: Arc::new(KeyInner {
-                kid: kid.map(Box::from),
+                kid: kid.map(Arc::from),
                 algorithms,
                 thumbprint,
                 material,

@@ -10,8 +10,14 @@ use std::fmt;
 /// backslash or a non-ASCII character is treated as empty, never partly honoured.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Scopes {
-    sorted: Box<[Box<str>]>,
+    /// The scope tokens, sorted, deduplicated and joined by single spaces: one
+    /// allocation for the whole set (a token's scopes are built on every verification).
+    sorted: Box<str>,
+    len: usize,
 }
+
+/// Scope lists up to this long are sorted on the stack.
+const STACK_SCOPES: usize = 32;
 
 impl Scopes {
     /// No scopes.
@@ -21,19 +27,38 @@ impl Scopes {
 
     /// Parses a space-delimited scope string. Malformed input yields the empty set.
     pub fn parse(scope: &str) -> Scopes {
-        if scope.is_empty() {
+        let bytes = scope.as_bytes();
+        // One branch-free pass (it runs on every verification): every byte a scope
+        // character or a space, no space first, last or next to another.
+        let mut valid =
+            bytes.first().is_some_and(|&b| b != b' ') && bytes.last().is_some_and(|&b| b != b' ');
+        let mut previous_space = false;
+        let mut spaces = 0;
+        for &b in bytes {
+            let space = b == b' ';
+            valid &= (space | is_scope_byte(b)) & !(space & previous_space);
+            previous_space = space;
+            spaces += usize::from(space);
+        }
+        if !valid {
             return Scopes::empty();
         }
-        // One exactly sized allocation for the list, one per scope.
-        let count = scope.bytes().filter(|b| *b == b' ').count() + 1;
-        let mut tokens: Vec<Box<str>> = Vec::with_capacity(count);
-        for token in scope.split(' ') {
-            if !is_scope_token(token) {
-                return Scopes::empty();
-            }
-            tokens.push(token.into());
+        let len = spaces + 1;
+        // Issuers often send the list sorted already: then it is the set as it stands.
+        let mut tokens = split_valid(scope);
+        let mut previous = tokens.next().unwrap_or_default();
+        let sorted_unique = tokens.all(|token| {
+            let ascending = previous < token;
+            previous = token;
+            ascending
+        });
+        if sorted_unique {
+            return Scopes {
+                sorted: scope.into(),
+                len,
+            };
         }
-        Scopes::from_boxed(tokens)
+        Scopes::from_valid(split_valid(scope), len)
     }
 
     /// Builds the set from individual scope tokens (an `scp` array). If any token is
@@ -47,41 +72,78 @@ impl Scopes {
         if tokens.iter().any(|t| !is_scope_token(t.as_ref())) {
             return Scopes::empty();
         }
-        Scopes::from_valid(tokens.iter().map(AsRef::as_ref))
+        Scopes::from_valid(tokens.iter().map(AsRef::as_ref), tokens.len())
     }
 
-    fn from_valid<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Scopes {
-        Scopes::from_boxed(tokens.into_iter().map(Box::from).collect())
-    }
-
-    fn from_boxed(mut sorted: Vec<Box<str>>) -> Scopes {
-        sorted.sort_unstable();
-        sorted.dedup();
-        Scopes {
-            sorted: sorted.into_boxed_slice(),
+    /// The set of `count` valid scope tokens.
+    fn from_valid<'a>(tokens: impl Iterator<Item = &'a str>, count: usize) -> Scopes {
+        fn build(list: &mut [&str]) -> Scopes {
+            list.sort_unstable();
+            // Exactly sized (before deduplication), so boxing it does not reallocate.
+            let size = list
+                .iter()
+                .map(|t| t.len() + 1)
+                .sum::<usize>()
+                .saturating_sub(1);
+            let mut sorted = String::with_capacity(size);
+            let mut len = 0;
+            let mut previous: Option<&str> = None;
+            for &token in list.iter() {
+                if previous == Some(token) {
+                    continue;
+                }
+                if len > 0 {
+                    sorted.push(' ');
+                }
+                sorted.push_str(token);
+                previous = Some(token);
+                len += 1;
+            }
+            Scopes {
+                sorted: sorted.into_boxed_str(),
+                len,
+            }
+        }
+        if count <= STACK_SCOPES {
+            let mut stack = [""; STACK_SCOPES];
+            let mut n = 0;
+            for (slot, token) in stack.iter_mut().zip(tokens) {
+                *slot = token;
+                n += 1;
+            }
+            build(&mut stack[..n])
+        } else {
+            build(&mut tokens.collect::<Vec<_>>())
         }
     }
 
     /// Whether the set holds `scope`.
     pub fn contains(&self, scope: &str) -> bool {
-        self.sorted
-            .binary_search_by(|held| held.as_ref().cmp(scope))
-            .is_ok()
+        // Sorted: stop at the first token past it.
+        for held in self.iter() {
+            match held.cmp(scope) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Greater => return false,
+            }
+        }
+        false
     }
 
     /// The scopes, in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.sorted.iter().map(AsRef::as_ref)
+        // `split` of an empty string yields one empty item; the empty set yields none.
+        self.sorted.split(' ').filter(|_| self.len > 0)
     }
 
     /// The number of scopes.
     pub fn len(&self) -> usize {
-        self.sorted.len()
+        self.len
     }
 
     /// Whether no scope is granted.
     pub fn is_empty(&self) -> bool {
-        self.sorted.is_empty()
+        self.len == 0
     }
 }
 
@@ -94,24 +156,35 @@ impl fmt::Debug for Scopes {
 impl fmt::Display for Scopes {
     /// The space-delimited form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, scope) in self.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
+        f.write_str(&self.sorted)
     }
+}
+
+/// The tokens of a scope string known to be valid (single spaces between tokens).
+/// Simpler, and on short strings several times cheaper, than `str::split`.
+fn split_valid(scope: &str) -> impl Iterator<Item = &str> {
+    let mut rest = scope;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|b| b == b' ').unwrap_or(rest.len());
+        let token = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or_default();
+        Some(token)
+    })
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, narrowed by one
 /// character: a comma is refused, because `"read,write"` is a misconfigured list far more
 /// often than a scope name, and guessing would grant the wrong thing.
 pub fn is_scope_token(token: &str) -> bool {
-    !token.is_empty()
-        && token
-            .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x5B | 0x5D..=0x7E))
+    !token.is_empty() && token.bytes().all(is_scope_byte)
+}
+
+/// `%x21 / %x23-2B / %x2D-5B / %x5D-7E`: printable ASCII but space, `"`, `,` and `\`.
+fn is_scope_byte(b: u8) -> bool {
+    (b.wrapping_sub(0x21) < 0x5E) & (b != b'"') & (b != b',') & (b != b'\\')
 }
 
 /// What a route requires of a token's scopes.
@@ -231,6 +304,44 @@ mod tests {
         assert!(!scopes.contains("rea"));
         assert_eq!(Scopes::parse("a a b").len(), 2);
         assert_eq!(Scopes::parse("api:read https://x/y!").len(), 2);
+        // Sorted already, or not; duplicates anywhere.
+        for (text, expected) in [
+            ("a b c", vec!["a", "b", "c"]),
+            ("c b a", vec!["a", "b", "c"]),
+            ("b a b", vec!["a", "b"]),
+            ("a a", vec!["a"]),
+            ("a", vec!["a"]),
+            ("", vec![]),
+        ] {
+            let scopes = Scopes::parse(text);
+            assert_eq!(scopes.iter().collect::<Vec<_>>(), expected, "{text:?}");
+            assert_eq!(scopes.len(), expected.len());
+            assert_eq!(scopes.to_string(), expected.join(" "));
+            assert_eq!(scopes, Scopes::from_tokens(&expected));
+            for scope in &expected {
+                assert!(scopes.contains(scope));
+            }
+            assert!(!scopes.contains("") && !scopes.contains("a b") && !scopes.contains("0"));
+        }
+        // The byte test is the RFC's grammar, less the comma.
+        for b in 0..=255u8 {
+            let rfc = matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E) && b != b',';
+            assert_eq!(is_scope_byte(b), rfc, "{b:#x}");
+            let text = format!("a {}", char::from(b));
+            let expected = match (rfc, b == b'a') {
+                (false, _) => 0,
+                (true, true) => 1,
+                (true, false) => 2,
+            };
+            assert_eq!(Scopes::parse(&text).len(), expected, "{b:#x}");
+        }
+        // Longer than the stack buffer.
+        let many: Vec<String> = (0..100).rev().map(|i| format!("s{i:03}")).collect();
+        let scopes = Scopes::parse(&many.join(" "));
+        assert_eq!(scopes.len(), 100);
+        assert_eq!(scopes.iter().next(), Some("s000"));
+        assert!(scopes.contains("s057") && !scopes.contains("s100"));
+        assert_eq!(Scopes::from_tokens(&many), scopes);
     }
 
     #[test]

@@ -148,7 +148,13 @@ impl<'de> Reader<'de> {
             self.expect(b':')?;
             self.skip_whitespace();
             self.pending = true;
-            sink.member(&name, Value { reader: self, depth })?;
+            sink.member(
+                &name,
+                Value {
+                    reader: self,
+                    depth,
+                },
+            )?;
             if self.pending {
                 self.pending = false;
                 self.skip_value(depth)?;
@@ -357,9 +363,7 @@ impl<'de> Reader<'de> {
                     return Err(Malformed);
                 }
                 let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
-                char::from_u32(code)
-                    .map(|c| (c, i + 10))
-                    .ok_or(Malformed)
+                char::from_u32(code).map(|c| (c, i + 10)).ok_or(Malformed)
             }
             0xDC00..=0xDFFF => Err(Malformed),
             _ => char::from_u32(unit).map(|c| (c, i + 4)).ok_or(Malformed),
@@ -453,10 +457,11 @@ impl<'de> ObjectSink<'de> for SkipAll {
 
 /// The member names seen so far in one object. Linear for the small objects of real
 /// tokens, hashed beyond that so a hostile object cannot make the check quadratic.
-/// The first names live inline: a heap allocation per object was a measurable part of
-/// verifying a token.
+/// The first names live inline as plain borrowed slices (nothing to drop): a heap
+/// allocation per object was a measurable part of verifying a token. A name that held
+/// escapes, which real tokens do not have, sends the object to the hashed set.
 struct Names<'de> {
-    few: [Cow<'de, str>; LINEAR_NAMES],
+    few: [&'de str; LINEAR_NAMES],
     len: usize,
     /// One bit per (length, last byte) class of the names in `few`: a name whose bit is
     /// clear is new without comparing it to anything.
@@ -474,7 +479,7 @@ const LINEAR_NAMES: usize = 24;
 impl Default for Names<'_> {
     fn default() -> Self {
         Names {
-            few: std::array::from_fn(|_| Cow::Borrowed("")),
+            few: [""; LINEAR_NAMES],
             len: 0,
             classes: 0,
             many: None,
@@ -484,10 +489,10 @@ impl Default for Names<'_> {
 
 impl<'de> Names<'de> {
     fn insert(&mut self, name: Cow<'de, str>) -> Result<(), Malformed> {
-        let fresh = match &mut self.many {
-            Some(set) => set.insert(name),
-            None if self.len < LINEAR_NAMES => {
-                let bit = class_bit(&name);
+        let fresh = match (&mut self.many, name) {
+            (Some(set), name) => set.insert(name),
+            (None, Cow::Borrowed(name)) if self.len < LINEAR_NAMES => {
+                let bit = class_bit(name);
                 if self.classes & bit != 0 && self.few[..self.len].contains(&name) {
                     false
                 } else {
@@ -497,9 +502,11 @@ impl<'de> Names<'de> {
                     true
                 }
             }
-            None => {
-                let mut set: HashSet<Cow<'de, str>> =
-                    self.few.iter_mut().map(std::mem::take).collect();
+            (None, name) => {
+                let mut set: HashSet<Cow<'de, str>> = self.few[..self.len]
+                    .iter()
+                    .map(|&name| Cow::Borrowed(name))
+                    .collect();
                 let fresh = set.insert(name);
                 self.many = Some(set);
                 fresh
@@ -573,7 +580,10 @@ mod tests {
             }
         }
         assert!(parse_object(input, Check(&mut seen)).is_some());
-        assert!(matches!(&seen[0], Cow::Borrowed("a longer string than eight bytes")));
+        assert!(matches!(
+            &seen[0],
+            Cow::Borrowed("a longer string than eight bytes")
+        ));
         assert_eq!(seen[1], "a\"b\\c/d\u{8}\u{c}\n\r\té😀z");
     }
 
@@ -598,16 +608,61 @@ mod tests {
     #[test]
     fn refuses_what_is_not_json() {
         for input in [
-            "[]", "1", "\"s\"", "null", "", " ", "{", "}", "{} {}", "{},", "{\"a\":1",
-            "{'a':1}", "{a:1}", "{\"a\" 1}", "{\"a\":}", "{\"a\":1,}", "{,}", "{\"a\":1 \"b\":2}",
-            "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":+1}", "{\"a\":1e}", "{\"a\":1e+}",
-            "{\"a\":-}", "{\"a\":--1}", "{\"a\":0x1}", "{\"a\":1e400}", "{\"a\":-1e400}",
-            "{\"a\":NaN}", "{\"a\":Infinity}", "{\"a\":tru}", "{\"a\":nul}", "{\"a\":True}",
-            "{\"a\":[1,]}", "{\"a\":[,1]}", "{\"a\":[1 2]}", "{\"a\":\"\t\"}", "{\"a\":\"\n\"}",
-            "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"\\u12g4\"}", "{\"a\":\"\\ud800\"}",
-            "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800\\u0041\"}", "{\"a\":\"\\ud800x\"}",
-            "{\"a\":\"abc}", "{\"a\":\"abc\\\"}", "{\"a\" :1}\u{0}", "\u{feff}{}", "{\"a\":1}\u{a0}",
-            "{\"a\":\"\u{1f}\"}", "{\"a\":{\"b\"}}", "{\"a\":[}", "{\"a\":{]}",
+            "[]",
+            "1",
+            "\"s\"",
+            "null",
+            "",
+            " ",
+            "{",
+            "}",
+            "{} {}",
+            "{},",
+            "{\"a\":1",
+            "{'a':1}",
+            "{a:1}",
+            "{\"a\" 1}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{,}",
+            "{\"a\":1 \"b\":2}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":.5}",
+            "{\"a\":+1}",
+            "{\"a\":1e}",
+            "{\"a\":1e+}",
+            "{\"a\":-}",
+            "{\"a\":--1}",
+            "{\"a\":0x1}",
+            "{\"a\":1e400}",
+            "{\"a\":-1e400}",
+            "{\"a\":NaN}",
+            "{\"a\":Infinity}",
+            "{\"a\":tru}",
+            "{\"a\":nul}",
+            "{\"a\":True}",
+            "{\"a\":[1,]}",
+            "{\"a\":[,1]}",
+            "{\"a\":[1 2]}",
+            "{\"a\":\"\t\"}",
+            "{\"a\":\"\n\"}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12\"}",
+            "{\"a\":\"\\u12g4\"}",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":\"\\udc00\"}",
+            "{\"a\":\"\\ud800\\u0041\"}",
+            "{\"a\":\"\\ud800x\"}",
+            "{\"a\":\"abc}",
+            "{\"a\":\"abc\\\"}",
+            "{\"a\" :1}\u{0}",
+            "\u{feff}{}",
+            "{\"a\":1}\u{a0}",
+            "{\"a\":\"\u{1f}\"}",
+            "{\"a\":{\"b\"}}",
+            "{\"a\":[}",
+            "{\"a\":{]}",
         ] {
             assert!(parse(input).is_none(), "{input:?}");
             assert!(!accepts(input), "{input:?}");
@@ -738,20 +793,29 @@ mod tests {
                 prop::collection::vec(inner.clone(), 0..5)
                     .prop_map(|items| format!("[{}]", items.join(","))),
                 prop::collection::vec(("[a-c]{1,2}", inner), 0..5).prop_map(|members| {
-                    let members: Vec<String> =
-                        members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    let members: Vec<String> = members
+                        .iter()
+                        .map(|(k, v)| format!("\"{k}\":{v}"))
+                        .collect();
                     format!("{{{}}}", members.join(","))
                 }),
             ]
         });
         let object = prop::collection::vec(("[a-d]{1,3}", value), 0..8).prop_map(|members| {
-            let members: Vec<String> =
-                members.iter().map(|(k, v)| format!("\"{k}\" : {v}")).collect();
+            let members: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("\"{k}\" : {v}"))
+                .collect();
             format!(" {{ {} }}\n", members.join(" ,"))
         });
         // Now and then, a byte changed, dropped or added anywhere.
-        (object, any::<prop::sample::Index>(), 0u8..6, "[\\x00-\\x7f]").prop_map(
-            |(text, at, mutation, byte)| {
+        (
+            object,
+            any::<prop::sample::Index>(),
+            0u8..6,
+            "[\\x00-\\x7f]",
+        )
+            .prop_map(|(text, at, mutation, byte)| {
                 let mut text = text.into_bytes();
                 let i = at.index(text.len());
                 match mutation {
@@ -763,8 +827,7 @@ mod tests {
                     _ => {}
                 }
                 String::from_utf8_lossy(&text).into_owned()
-            },
-        )
+            })
     }
 
     proptest! {

@@ -44,8 +44,77 @@ impl TokenType {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Header {
     alg: Algorithm,
-    kid: Option<Box<str>>,
+    kid: Option<KeyId>,
     typ: TokenType,
+}
+
+/// The longest `kid` kept inline: longer than the 43 characters of a base64url SHA-256
+/// thumbprint, the longest kind issuers commonly use.
+const INLINE_KID: usize = 62;
+
+/// A `kid`, inline when short (nearly always), so parsing a header allocates nothing.
+#[derive(Clone, PartialEq, Eq)]
+enum KeyId {
+    Inline { bytes: [u8; INLINE_KID], len: u8 },
+    Heap(Box<str>),
+}
+
+impl KeyId {
+    fn new(kid: &str) -> KeyId {
+        let mut bytes = [0; INLINE_KID];
+        match (bytes.get_mut(..kid.len()), u8::try_from(kid.len())) {
+            (Some(inline), Ok(len)) => {
+                inline.copy_from_slice(kid.as_bytes());
+                KeyId::Inline { bytes, len }
+            }
+            _ => KeyId::Heap(kid.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Always UTF-8: copied from a `str`, cut at its end.
+            KeyId::Inline { bytes, len } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            KeyId::Heap(kid) => kid,
+        }
+    }
+}
+
+/// The longest signature kept inline: an RSA-4096 signature. Larger ones (RSA up to
+/// 8192 bits) go to the heap.
+const INLINE_SIGNATURE: usize = 512;
+
+/// A decoded signature, inline when it fits.
+// Inline on purpose: it saves an allocation per token; the rare heap case pays nothing
+// for the unused space beyond the move.
+#[allow(clippy::large_enum_variant)]
+enum Signature {
+    Inline {
+        bytes: [u8; INLINE_SIGNATURE],
+        len: usize,
+    },
+    Heap(Vec<u8>),
+}
+
+impl Signature {
+    fn decode(segment: &str) -> Result<Signature, Error> {
+        if decoded_len(segment) <= INLINE_SIGNATURE {
+            let mut bytes = [0; INLINE_SIGNATURE];
+            let len = decode_into(segment, &mut bytes)?;
+            Ok(Signature::Inline { bytes, len })
+        } else {
+            decode_segment(segment).map(Signature::Heap)
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Signature::Inline { bytes, len } => bytes.get(..*len).unwrap_or_default(),
+            Signature::Heap(bytes) => bytes,
+        }
+    }
 }
 
 impl Header {
@@ -57,7 +126,7 @@ impl Header {
 
     /// The `kid`, if present.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.kid.as_ref().map(KeyId::as_str)
     }
 
     /// What `typ` says.
@@ -70,7 +139,7 @@ impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Header")
             .field("alg", &self.alg)
-            .field("kid", &self.kid)
+            .field("kid", &self.kid())
             .field("typ", &self.typ)
             .finish()
     }
@@ -79,7 +148,7 @@ impl fmt::Debug for Header {
 #[derive(Default)]
 struct HeaderSink {
     alg: Option<Result<Algorithm, ErrorKind>>,
-    kid: Option<Result<Box<str>, ()>>,
+    kid: Option<Result<KeyId, ()>>,
     typ: Option<Result<TokenType, ()>>,
     unsupported: bool,
 }
@@ -97,7 +166,7 @@ impl<'de> ObjectSink<'de> for HeaderSink {
             }
             "kid" => {
                 self.kid = Some(match value.read()? {
-                    Member::Str(s) => Ok(s.into()),
+                    Member::Str(s) => Ok(KeyId::new(&s)),
                     _ => Err(()),
                 });
             }
@@ -129,7 +198,7 @@ pub struct UnverifiedToken<'a> {
     payload_start: usize,
     signing_input_len: usize,
     header: Header,
-    signature: Vec<u8>,
+    signature: Signature,
 }
 
 impl<'a> UnverifiedToken<'a> {
@@ -198,7 +267,7 @@ impl<'a> UnverifiedToken<'a> {
             Some(Ok(typ)) => typ,
             Some(Err(())) => return Err(Error::with_detail(ErrorKind::Malformed, "typ")),
         };
-        let signature = decode_segment(signature_b64)?;
+        let signature = Signature::decode(signature_b64)?;
         Ok(UnverifiedToken {
             token,
             payload_start: first + 1,
@@ -220,7 +289,7 @@ impl<'a> UnverifiedToken<'a> {
 
     /// The decoded signature.
     pub fn signature(&self) -> &[u8] {
-        &self.signature
+        self.signature.as_bytes()
     }
 
     /// The payload segment, still base64url-encoded.
@@ -471,6 +540,35 @@ mod tests {
             b64("{}")
         );
         assert_eq!(kind(&t), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn long_kids_and_signatures_leave_the_stack_intact() {
+        for kid_len in [0, 1, INLINE_KID - 1, INLINE_KID, INLINE_KID + 1, 300] {
+            let kid = "k".repeat(kid_len);
+            for sig_len in [
+                1,
+                INLINE_SIGNATURE - 1,
+                INLINE_SIGNATURE,
+                INLINE_SIGNATURE + 1,
+                1024,
+            ] {
+                let sig: Vec<u8> = (0..sig_len).map(|i| i as u8).collect();
+                let t = format!(
+                    "{}.{}.{}",
+                    b64(&format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#)),
+                    b64("{}"),
+                    URL_SAFE_NO_PAD.encode(&sig)
+                );
+                let parsed = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+                assert_eq!(parsed.header().kid(), Some(kid.as_str()));
+                assert_eq!(parsed.signature(), sig);
+            }
+        }
+        // Escaped and non-ASCII kids come back unescaped.
+        let t = token(r#"{"alg":"RS256","kid":"\u00e9t\u00e9 \"k\""}"#, "{}");
+        let parsed = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        assert_eq!(parsed.header().kid(), Some("été \"k\""));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::algorithm::AlgorithmSet;
-use crate::claims::{Claims, ClaimsInner, NumericDate, VerifiedBy};
+use crate::claims::{Audiences, Claims, ClaimsInner, NumericDate, Text, VerifiedBy};
 use crate::clock::unix_seconds;
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::key::{Key, KeySet};
@@ -311,7 +311,7 @@ impl Validation {
         let header = token.header();
         let verified_by = VerifiedBy::Jwt {
             algorithm: header.algorithm(),
-            key_id: key.kid().map(Box::from),
+            key_id: key.shared_kid(),
             key_thumbprint: *key.thumbprint(),
         };
         self.check_payload(payload, verified_by, header.token_type(), now)
@@ -394,7 +394,7 @@ impl Validation {
         now: SystemTime,
     ) -> Result<Claims, Error> {
         let config = &*self.inner;
-        let sink = strict_json::parse_object(&payload, PayloadSink::new(config))
+        let sink = strict_json::parse_object(&payload, PayloadSink::new(config, &payload))
             .ok_or(Error::with_detail(ErrorKind::Malformed, "payload"))?;
         if let Some(claim) = sink.invalid {
             return Err(Error::with_detail(ErrorKind::InvalidClaim, claim));
@@ -407,8 +407,9 @@ impl Validation {
                 exp: sink.exp,
                 nbf: sink.nbf,
                 iat: sink.iat,
-                iss: sink.iss.as_deref(),
+                iss: sink.iss.as_ref().map(|iss| iss.resolve(&payload)),
                 aud: &sink.aud,
+                payload: &payload,
                 require_exp: matches!(verified_by, VerifiedBy::Jwt { .. }),
             },
             now,
@@ -430,10 +431,9 @@ impl Validation {
         }
         .unwrap_or_default();
         let claims = Claims::new(ClaimsInner {
-            payload: payload.into_boxed_str(),
             issuer: sink.iss,
             subject: sink.sub,
-            audiences: sink.aud.into_boxed_slice(),
+            audiences: sink.aud,
             expires_at: sink.exp,
             not_before: sink.nbf,
             issued_at: sink.iat,
@@ -442,6 +442,7 @@ impl Validation {
             scopes,
             verified_by,
             members: OnceLock::new(),
+            payload: payload.into_boxed_str(),
         });
         for check in &config.checks {
             check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
@@ -457,13 +458,15 @@ impl Validation {
     /// [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`], [`ErrorKind::TooOld`],
     /// [`ErrorKind::InvalidIssuer`] or [`ErrorKind::InvalidAudience`].
     pub fn recheck(&self, claims: &Claims, now: SystemTime) -> Result<(), Error> {
+        let inner = claims.inner();
         self.check_registered(
             &Registered {
-                exp: claims.expires_at(),
-                nbf: claims.not_before(),
-                iat: claims.issued_at(),
+                exp: inner.expires_at,
+                nbf: inner.not_before,
+                iat: inner.issued_at,
                 iss: claims.issuer(),
-                aud: claims.audience_list(),
+                aud: &inner.audiences,
+                payload: &inner.payload,
                 require_exp: matches!(claims.verified_by(), VerifiedBy::Jwt { .. }),
             },
             now,
@@ -514,8 +517,8 @@ impl Validation {
         if !config.any_audience {
             let matches = claims
                 .aud
-                .iter()
-                .any(|aud| config.audiences.iter().any(|a| a == aud));
+                .iter(claims.payload)
+                .any(|aud| config.audiences.iter().any(|a| **a == *aud));
             if !matches {
                 return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
             }
@@ -586,21 +589,25 @@ struct Registered<'a> {
     nbf: Option<NumericDate>,
     iat: Option<NumericDate>,
     iss: Option<&'a str>,
-    aud: &'a [Box<str>],
+    aud: &'a Audiences,
+    /// What `aud`'s spans point into.
+    payload: &'a str,
     require_exp: bool,
 }
 
 /// Collects the registered claims while the payload streams past.
 struct PayloadSink<'c> {
     config: &'c Config,
-    iss: Option<Box<str>>,
-    sub: Option<Box<str>>,
-    aud: Vec<Box<str>>,
+    /// The payload being read: string claims are kept as spans of it.
+    payload: &'c str,
+    iss: Option<Text>,
+    sub: Option<Text>,
+    aud: Audiences,
     exp: Option<NumericDate>,
     nbf: Option<NumericDate>,
     iat: Option<NumericDate>,
-    jti: Option<Box<str>>,
-    client_id: Option<Box<str>>,
+    jti: Option<Text>,
+    client_id: Option<Text>,
     scope: Option<Scopes>,
     scp: Option<Scopes>,
     id_token_marker: bool,
@@ -609,12 +616,13 @@ struct PayloadSink<'c> {
 }
 
 impl<'c> PayloadSink<'c> {
-    fn new(config: &'c Config) -> Self {
+    fn new(config: &'c Config, payload: &'c str) -> Self {
         PayloadSink {
             config,
+            payload,
             iss: None,
             sub: None,
-            aud: Vec::new(),
+            aud: Audiences::default(),
             exp: None,
             nbf: None,
             iat: None,
@@ -632,9 +640,9 @@ impl<'c> PayloadSink<'c> {
         self.invalid.get_or_insert(claim);
     }
 
-    fn string(&mut self, claim: &'static str, value: Member<'_>) -> Option<Box<str>> {
+    fn string(&mut self, claim: &'static str, value: Member<'_>) -> Option<Text> {
         match value {
-            Member::Str(s) => Some(s.into()),
+            Member::Str(s) => Some(Text::of(s, self.payload)),
             _ => {
                 self.invalid(claim);
                 None
@@ -681,8 +689,12 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
             "jti" => self.jti = self.string("jti", value.read()?),
             "client_id" => self.client_id = self.string("client_id", value.read()?),
             "aud" => match value.read()? {
-                Member::Str(s) => self.aud = vec![s.into()],
-                Member::Strings(list) => self.aud = list.into_iter().map(Into::into).collect(),
+                Member::Str(s) => self.aud = Audiences::one(Text::of(s, self.payload)),
+                Member::Strings(list) => {
+                    let payload = self.payload;
+                    self.aud =
+                        Audiences::list(list.into_iter().map(|s| Text::of(s, payload)).collect());
+                }
                 _ => self.invalid("aud"),
             },
             "exp" => self.exp = self.date("exp", &value.read()?),
