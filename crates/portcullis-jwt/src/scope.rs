@@ -165,7 +165,10 @@ fn all_scope_bytes_or_spaces(bytes: &[u8]) -> bool {
     for chunk in &mut chunks {
         ok &= chunk.iter().fold(1, |acc, &b| acc & allowed(b));
     }
-    ok &= chunks.remainder().iter().fold(1, |acc, &b| acc & allowed(b));
+    ok &= chunks
+        .remainder()
+        .iter()
+        .fold(1, |acc, &b| acc & allowed(b));
     ok == 1
 }
 

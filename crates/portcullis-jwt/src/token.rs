@@ -1,5 +1,6 @@
 //! Strict parsing of the JWS compact serialization (RFC 7515 §7.1).
 
+use std::cell::RefCell;
 use std::fmt;
 
 use crate::algorithm::Algorithm;
@@ -189,6 +190,59 @@ impl<'de> ObjectSink<'de> for HeaderSink {
     }
 }
 
+/// Headers of tokens whose signature verified, remembered per thread: an issuer signs
+/// every token with the same header (`alg`, `kid`, `typ`), and parsing it (base64, JSON,
+/// duplicate names) was an eighth of what verification adds to the signature check.
+///
+/// Parsing a header is a pure function of its bytes, so serving the remembered result
+/// for the same bytes is exact. Only headers of tokens that verified are remembered
+/// (never what an attacker makes up), a few per thread (key rotation, several issuers),
+/// each at most [`KNOWN_HEADER_MAX`] bytes: bounded, lock-free, nothing shared.
+struct KnownHeaders {
+    entries: [Option<(Box<str>, Header)>; KNOWN_HEADERS],
+    next: usize,
+}
+
+const KNOWN_HEADERS: usize = 4;
+const KNOWN_HEADER_MAX: usize = 512;
+
+thread_local! {
+    static KNOWN_HEADERS_OF_THREAD: RefCell<KnownHeaders> = const {
+        RefCell::new(KnownHeaders { entries: [None, None, None, None], next: 0 })
+    };
+}
+
+fn known_header(segment: &str) -> Option<Header> {
+    KNOWN_HEADERS_OF_THREAD
+        .try_with(|known| {
+            let known = known.try_borrow().ok()?;
+            known
+                .entries
+                .iter()
+                .flatten()
+                .find(|(known, _)| **known == *segment)
+                .map(|(_, header)| header.clone())
+        })
+        .ok()
+        .flatten()
+}
+
+fn remember_header(segment: &str, header: &Header) {
+    if segment.len() > KNOWN_HEADER_MAX {
+        return;
+    }
+    let _ = KNOWN_HEADERS_OF_THREAD.try_with(|known| {
+        if let Ok(mut known) = known.try_borrow_mut() {
+            if known.entries.iter().flatten().any(|(k, _)| **k == *segment) {
+                return;
+            }
+            let slot = known.next % KNOWN_HEADERS;
+            known.entries[slot] = Some((segment.into(), header.clone()));
+            known.next = slot + 1;
+        }
+    });
+}
+
 /// A compact JWS that parsed, and whose signature has not been checked yet.
 ///
 /// Nothing in it is trustworthy. It exists so that a caller can look at the `kid` (to
@@ -198,6 +252,8 @@ pub struct UnverifiedToken<'a> {
     payload_start: usize,
     signing_input_len: usize,
     header: Header,
+    /// The header was served by [`known_header`] (so it needs no remembering).
+    header_known: bool,
     signature: Signature,
 }
 
@@ -235,46 +291,27 @@ impl<'a> UnverifiedToken<'a> {
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
             return Err(Error::with_detail(ErrorKind::Malformed, "empty segment"));
         }
-        // Headers are small: decode on the stack rather than allocate.
-        let mut stack = [0u8; 512];
-        let heap;
-        let header_json: &[u8] = if decoded_len(header_b64) <= stack.len() {
-            let len = decode_into(header_b64, &mut stack)?;
-            &stack[..len]
-        } else {
-            heap = decode_segment(header_b64)?;
-            &heap
-        };
-        let sink = std::str::from_utf8(header_json)
-            .ok()
-            .and_then(|header| strict_json::parse_object(header, HeaderSink::default()))
-            .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))?;
-        if sink.unsupported {
-            return Err(Error::new(ErrorKind::UnsupportedHeader));
-        }
-        let alg = match sink.alg {
-            Some(Ok(alg)) => alg,
-            Some(Err(kind)) => return Err(Error::with_detail(kind, "alg")),
-            None => return Err(Error::with_detail(ErrorKind::Malformed, "alg")),
-        };
-        let kid = match sink.kid {
-            None => None,
-            Some(Ok(kid)) => Some(kid),
-            Some(Err(())) => return Err(Error::with_detail(ErrorKind::Malformed, "kid")),
-        };
-        let typ = match sink.typ {
-            None => TokenType::Absent,
-            Some(Ok(typ)) => typ,
-            Some(Err(())) => return Err(Error::with_detail(ErrorKind::Malformed, "typ")),
+        let (header, header_known) = match known_header(header_b64) {
+            Some(header) => (header, true),
+            None => (parse_header(header_b64)?, false),
         };
         let signature = Signature::decode(signature_b64)?;
         Ok(UnverifiedToken {
             token,
             payload_start: first + 1,
             signing_input_len: second,
-            header: Header { alg, kid, typ },
+            header,
+            header_known,
             signature,
         })
+    }
+
+    /// Remembers this token's header for the next tokens on this thread: call only once
+    /// its signature verified.
+    pub(crate) fn remember_header(&self) {
+        if !self.header_known {
+            remember_header(&self.token[..self.payload_start - 1], &self.header);
+        }
     }
 
     /// The parsed header.
@@ -306,6 +343,44 @@ impl<'a> UnverifiedToken<'a> {
         let bytes = decode_segment(self.payload_b64())?;
         String::from_utf8(bytes).map_err(|_| Error::with_detail(ErrorKind::Malformed, "payload"))
     }
+}
+
+/// Decodes and parses a header segment: a JSON object without duplicate members, a
+/// supported `alg`, no `crit`, no `b64`.
+fn parse_header(header_b64: &str) -> Result<Header, Error> {
+    // Headers are small: decode on the stack rather than allocate.
+    let mut stack = [0u8; 512];
+    let heap;
+    let header_json: &[u8] = if decoded_len(header_b64) <= stack.len() {
+        let len = decode_into(header_b64, &mut stack)?;
+        &stack[..len]
+    } else {
+        heap = decode_segment(header_b64)?;
+        &heap
+    };
+    let sink = std::str::from_utf8(header_json)
+        .ok()
+        .and_then(|header| strict_json::parse_object(header, HeaderSink::default()))
+        .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))?;
+    if sink.unsupported {
+        return Err(Error::new(ErrorKind::UnsupportedHeader));
+    }
+    let alg = match sink.alg {
+        Some(Ok(alg)) => alg,
+        Some(Err(kind)) => return Err(Error::with_detail(kind, "alg")),
+        None => return Err(Error::with_detail(ErrorKind::Malformed, "alg")),
+    };
+    let kid = match sink.kid {
+        None => None,
+        Some(Ok(kid)) => Some(kid),
+        Some(Err(())) => return Err(Error::with_detail(ErrorKind::Malformed, "kid")),
+    };
+    let typ = match sink.typ {
+        None => TokenType::Absent,
+        Some(Ok(typ)) => typ,
+        Some(Err(())) => return Err(Error::with_detail(ErrorKind::Malformed, "typ")),
+    };
+    Ok(Header { alg, kid, typ })
 }
 
 impl fmt::Debug for UnverifiedToken<'_> {
@@ -569,6 +644,55 @@ mod tests {
         let t = token(r#"{"alg":"RS256","kid":"\u00e9t\u00e9 \"k\""}"#, "{}");
         let parsed = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE).unwrap();
         assert_eq!(parsed.header().kid(), Some("été \"k\""));
+    }
+
+    #[test]
+    fn headers_are_remembered_only_when_asked_and_only_byte_for_byte() {
+        let header = r#"{"alg":"RS256","kid":"k1","typ":"at+jwt"}"#;
+        let t = token(header, "{}");
+        let first = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        assert!(!first.header_known);
+        // Parsing alone remembers nothing (a forged token is parsed too).
+        let again = UnverifiedToken::parse(&t, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        assert!(!again.header_known);
+        // After a verified signature, the same header bytes are served as parsed.
+        first.remember_header();
+        let second = token(header, r#"{"x":1}"#);
+        let served = UnverifiedToken::parse(&second, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        assert!(served.header_known);
+        assert!(served.header() == first.header());
+        // Any other bytes are parsed afresh, and refused as before.
+        let other = token(r#"{"alg":"RS256","kid":"k2","typ":"at+jwt"}"#, "{}");
+        let other = UnverifiedToken::parse(&other, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        assert!(!other.header_known);
+        assert_eq!(other.header().kid(), Some("k2"));
+        let crit = token(
+            r#"{"alg":"RS256","kid":"k1","typ":"at+jwt","crit":[]}"#,
+            "{}",
+        );
+        assert_eq!(kind(&crit), ErrorKind::UnsupportedHeader);
+        // Four are kept; a fifth replaces the oldest.
+        let headers: Vec<String> = (0..5)
+            .map(|i| format!(r#"{{"alg":"ES256","kid":"r{i}"}}"#))
+            .collect();
+        for h in &headers {
+            UnverifiedToken::parse(&token(h, "{}"), DEFAULT_MAX_TOKEN_SIZE)
+                .unwrap()
+                .remember_header();
+        }
+        let known = |h: &str| {
+            UnverifiedToken::parse(&token(h, "{}"), DEFAULT_MAX_TOKEN_SIZE)
+                .unwrap()
+                .header_known
+        };
+        assert!(!known(&headers[0]) && !known(header));
+        assert!(headers[1..].iter().all(|h| known(h)));
+        // Oversized headers are never kept.
+        let long = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, "k".repeat(600));
+        let long_token = token(&long, "{}");
+        let parsed = UnverifiedToken::parse(&long_token, DEFAULT_MAX_TOKEN_SIZE).unwrap();
+        parsed.remember_header();
+        assert!(!known(&long));
     }
 
     #[test]

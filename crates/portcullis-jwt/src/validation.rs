@@ -305,6 +305,7 @@ impl Validation {
     ) -> Result<Claims, Error> {
         self.check_header(token)?;
         let key = self.verify_signature(token, keys)?;
+        token.remember_header();
         let payload = decode_segment(token.payload_b64())?;
         let payload = String::from_utf8(payload)
             .map_err(|_| Error::with_detail(ErrorKind::Malformed, "payload"))?;
