@@ -39,6 +39,12 @@ pub(crate) trait ObjectSink<'de> {
 /// Parses `input` as exactly one JSON object (surrounding whitespace allowed) and feeds
 /// its members to `sink`.
 pub(crate) fn parse_object<'de, S: ObjectSink<'de>>(input: &'de str, mut sink: S) -> Option<S> {
+    read_object(input, &mut sink).then_some(sink)
+}
+
+/// [`parse_object`] into a sink the caller keeps (large sinks are not moved around).
+/// `false` if `input` is not one strict JSON object.
+pub(crate) fn read_object<'de, S: ObjectSink<'de>>(input: &'de str, sink: &mut S) -> bool {
     let mut reader = Reader {
         text: input,
         bytes: input.as_bytes(),
@@ -46,10 +52,11 @@ pub(crate) fn parse_object<'de, S: ObjectSink<'de>>(input: &'de str, mut sink: S
         pending: false,
     };
     reader.skip_whitespace();
-    reader.expect(b'{').ok()?;
-    reader.object(&mut sink, 1).ok()?;
+    if reader.expect(b'{').is_err() || reader.object(sink, 1).is_err() {
+        return false;
+    }
     reader.skip_whitespace();
-    (reader.pos == reader.bytes.len()).then_some(sink)
+    reader.pos == reader.bytes.len()
 }
 
 /// The value of a member, not yet read.
@@ -298,14 +305,17 @@ impl<'de> Reader<'de> {
     /// The index of the first quote, backslash or control character at or after `i`,
     /// or the end of the input; eight bytes at a time.
     fn skip_plain(&self, mut i: usize) -> usize {
-        while let Some(word) = self.bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let special = special_bytes(u64::from_le_bytes(*word));
+        let bytes = self.bytes;
+        while let Some(word) = bytes.get(i..i + 8) {
+            let mut chunk = [0; 8];
+            chunk.copy_from_slice(word);
+            let special = special_bytes(u64::from_le_bytes(chunk));
             if special != 0 {
                 return i + (special.trailing_zeros() / 8) as usize;
             }
             i += 8;
         }
-        while self.bytes.get(i).is_some_and(|&b| !is_special(b)) {
+        while bytes.get(i).is_some_and(|&b| !is_special(b)) {
             i += 1;
         }
         i

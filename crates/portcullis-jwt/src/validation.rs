@@ -395,8 +395,10 @@ impl Validation {
         now: SystemTime,
     ) -> Result<Claims, Error> {
         let config = &*self.inner;
-        let sink = strict_json::parse_object(&payload, PayloadSink::new(config, &payload))
-            .ok_or(Error::with_detail(ErrorKind::Malformed, "payload"))?;
+        let mut sink = PayloadSink::new(config, &payload);
+        if !strict_json::read_object(&payload, &mut sink) {
+            return Err(Error::with_detail(ErrorKind::Malformed, "payload"));
+        }
         if let Some(claim) = sink.invalid {
             return Err(Error::with_detail(ErrorKind::InvalidClaim, claim));
         }
