@@ -2,22 +2,22 @@
 
 use std::fmt;
 
-/// The scopes a token grants: a set of scope tokens, sorted and deduplicated.
+/// The scopes a token grants: a set of scope tokens.
 ///
 /// Built from the `scope` claim (a space-delimited string) or `scp` (an array of
 /// strings, or a string). A malformed value grants nothing at all: a scope list with a
 /// tab, a comma, an empty token (two spaces, a leading or trailing space), a quote, a
 /// backslash or a non-ASCII character is treated as empty, never partly honoured.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+///
+/// It keeps the validated list as the token gave it (one allocation, built on every
+/// verification); [`Scopes::iter`], [`Scopes::len`], equality and hashing see it as a set,
+/// sorted and without repeats.
+#[derive(Clone, Default)]
 pub struct Scopes {
-    /// The scope tokens, sorted, deduplicated and joined by single spaces: one
-    /// allocation for the whole set (a token's scopes are built on every verification).
-    sorted: Box<str>,
-    len: usize,
+    /// Valid scope tokens joined by single spaces, in the token's order (repeats
+    /// possible); empty for no scopes.
+    listed: Box<str>,
 }
-
-/// Scope lists up to this long are sorted on the stack.
-const STACK_SCOPES: usize = 32;
 
 impl Scopes {
     /// No scopes.
@@ -27,34 +27,13 @@ impl Scopes {
 
     /// Parses a space-delimited scope string. Malformed input yields the empty set.
     pub fn parse(scope: &str) -> Scopes {
-        let bytes = scope.as_bytes();
-        // It runs on every verification: one vectorised pass over the bytes, then one
-        // over the tokens, in which an empty token is two spaces in a row.
-        if bytes.first().is_none_or(|&b| b == b' ')
-            || bytes.last() == Some(&b' ')
-            || !all_scope_bytes_or_spaces(bytes)
-        {
-            return Scopes::empty();
-        }
-        let mut len = 0;
-        let mut sorted_unique = true;
-        let mut previous = "";
-        for token in split_valid(scope) {
-            if token.is_empty() {
-                return Scopes::empty();
+        if is_scope_list(scope) {
+            Scopes {
+                listed: scope.into(),
             }
-            // Issuers often send the list sorted already: then it is the set as it stands.
-            sorted_unique &= len == 0 || previous < token;
-            previous = token;
-            len += 1;
+        } else {
+            Scopes::empty()
         }
-        if sorted_unique {
-            return Scopes {
-                sorted: scope.into(),
-                len,
-            };
-        }
-        Scopes::from_valid(split_valid(scope), len)
     }
 
     /// Builds the set from individual scope tokens (an `scp` array). If any token is
@@ -64,82 +43,64 @@ impl Scopes {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let tokens: Vec<S> = tokens.into_iter().collect();
-        if tokens.iter().any(|t| !is_scope_token(t.as_ref())) {
-            return Scopes::empty();
+        let mut listed = String::new();
+        for token in tokens {
+            let token = token.as_ref();
+            if !is_scope_token(token) {
+                return Scopes::empty();
+            }
+            if !listed.is_empty() {
+                listed.push(' ');
+            }
+            listed.push_str(token);
         }
-        Scopes::from_valid(tokens.iter().map(AsRef::as_ref), tokens.len())
+        Scopes {
+            listed: listed.into_boxed_str(),
+        }
     }
 
-    /// The set of `count` valid scope tokens.
-    fn from_valid<'a>(tokens: impl Iterator<Item = &'a str>, count: usize) -> Scopes {
-        fn build(list: &mut [&str]) -> Scopes {
-            list.sort_unstable();
-            // Exactly sized (before deduplication), so boxing it does not reallocate.
-            let size = list
-                .iter()
-                .map(|t| t.len() + 1)
-                .sum::<usize>()
-                .saturating_sub(1);
-            let mut sorted = String::with_capacity(size);
-            let mut len = 0;
-            let mut previous: Option<&str> = None;
-            for &token in list.iter() {
-                if previous == Some(token) {
-                    continue;
-                }
-                if len > 0 {
-                    sorted.push(' ');
-                }
-                sorted.push_str(token);
-                previous = Some(token);
-                len += 1;
-            }
-            Scopes {
-                sorted: sorted.into_boxed_str(),
-                len,
-            }
-        }
-        if count <= STACK_SCOPES {
-            let mut stack = [""; STACK_SCOPES];
-            let mut n = 0;
-            for (slot, token) in stack.iter_mut().zip(tokens) {
-                *slot = token;
-                n += 1;
-            }
-            build(&mut stack[..n])
-        } else {
-            build(&mut tokens.collect::<Vec<_>>())
-        }
+    /// The tokens as listed (repeats possible).
+    fn listed(&self) -> impl Iterator<Item = &str> {
+        self.listed.split(' ').filter(|token| !token.is_empty())
     }
 
     /// Whether the set holds `scope`.
     pub fn contains(&self, scope: &str) -> bool {
-        // Sorted: stop at the first token past it.
-        for held in self.iter() {
-            match held.cmp(scope) {
-                std::cmp::Ordering::Less => {}
-                std::cmp::Ordering::Equal => return true,
-                std::cmp::Ordering::Greater => return false,
-            }
-        }
-        false
+        self.listed().any(|held| held == scope)
     }
 
-    /// The scopes, in sorted order.
+    /// The scopes, in sorted order, each once.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        // `split` of an empty string yields one empty item; the empty set yields none.
-        self.sorted.split(' ').filter(|_| self.len > 0)
+        let mut sorted: Vec<&str> = self.listed().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        sorted.into_iter()
     }
 
-    /// The number of scopes.
+    /// The number of distinct scopes.
     pub fn len(&self) -> usize {
-        self.len
+        self.iter().count()
     }
 
     /// Whether no scope is granted.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.listed.is_empty()
+    }
+}
+
+impl PartialEq for Scopes {
+    fn eq(&self, other: &Scopes) -> bool {
+        self.listed == other.listed || self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Scopes {}
+
+impl std::hash::Hash for Scopes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for scope in self.iter() {
+            scope.hash(state);
+        }
     }
 }
 
@@ -150,41 +111,30 @@ impl fmt::Debug for Scopes {
 }
 
 impl fmt::Display for Scopes {
-    /// The space-delimited form.
+    /// The space-delimited form, sorted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.sorted)
-    }
-}
-
-/// Whether every byte is a scope-token byte or a space: branch-free in fixed-size chunks,
-/// which the compiler vectorises.
-fn all_scope_bytes_or_spaces(bytes: &[u8]) -> bool {
-    let allowed = |b: u8| u8::from(is_scope_byte(b) | (b == b' '));
-    let mut ok = 1;
-    let mut chunks = bytes.chunks_exact(16);
-    for chunk in &mut chunks {
-        ok &= chunk.iter().fold(1, |acc, &b| acc & allowed(b));
-    }
-    ok &= chunks
-        .remainder()
-        .iter()
-        .fold(1, |acc, &b| acc & allowed(b));
-    ok == 1
-}
-
-/// The space-separated tokens of `scope` (an empty one for two spaces in a row).
-/// Simpler, and on short strings several times cheaper, than `str::split`.
-fn split_valid(scope: &str) -> impl Iterator<Item = &str> {
-    let mut rest = scope;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
+        for (i, scope) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope)?;
         }
-        let end = rest.bytes().position(|b| b == b' ').unwrap_or(rest.len());
-        let token = &rest[..end];
-        rest = rest.get(end + 1..).unwrap_or_default();
-        Some(token)
-    })
+        Ok(())
+    }
+}
+
+/// Whether `scope` is one or more scope tokens separated by single spaces. One pass,
+/// no allocation: it runs on every verification.
+fn is_scope_list(scope: &str) -> bool {
+    let bytes = scope.as_bytes();
+    let mut previous_space = true; // a leading space is an empty first token
+    let mut ok = !bytes.is_empty();
+    for &b in bytes {
+        let space = b == b' ';
+        ok &= (is_scope_byte(b) | space) & !(space & previous_space);
+        previous_space = space;
+    }
+    ok & !previous_space
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, narrowed by one
