@@ -83,11 +83,18 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(parsed) = UnverifiedToken::parse(token, usize::MAX) {
         let _ = format!("{parsed:?}");
         if let Ok(payload) = parsed.unverified_payload() {
+            // Whatever the strict reader accepts, serde_json reads again (`Claims::get`,
+            // `Claims::deserialize`): the two JSON readers agree on what is JSON.
+            let json = payload.clone();
             let checked =
                 target
                     .validation
                     .check_claims_json(payload, VerifiedBy::Introspection, target.now);
             if let Ok(claims) = checked {
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(&json).is_ok(),
+                    "accepted what serde_json refuses: {json:?}"
+                );
                 touch(&claims);
             }
         }

@@ -9,13 +9,13 @@
 //!
 //! It is hand-written because it runs on every request: reading a header and a payload
 //! through serde_json's `Deserializer` was the largest part of what verification adds to
-//! the signature check (see `docs/benchmarks.md`). It accepts exactly RFC 8259 JSON,
-//! stricter than serde_json in two corners: a string holding a lone UTF-16 surrogate
-//! escape is refused wherever it is (serde_json only refuses it where it decodes the
-//! string), and numbers too large for an `f64` are refused wherever they are (as serde_json
-//! does). Nesting is limited to the depth serde_json allows, so whatever passes here can
-//! be read again with serde_json ([`crate::Claims::get`]). A property test holds it to
-//! serde_json's answers.
+//! the signature check (see `docs/benchmarks.md`). It accepts RFC 8259 JSON as
+//! serde_json does, numbers beyond an `f64`'s range refused and nesting limited to
+//! serde_json's depth, and is stricter in one corner: a string holding a lone UTF-16
+//! surrogate escape is refused wherever it is (serde_json refuses it only in the strings
+//! it decodes). So whatever passes here can be read again with serde_json
+//! ([`crate::Claims::get`]). A property test holds it to serde_json's answers, and the
+//! fuzz target checks that what it accepts serde_json reads.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
