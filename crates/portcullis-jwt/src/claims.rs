@@ -50,7 +50,7 @@ pub enum VerifiedBy {
         /// The signature algorithm.
         algorithm: Algorithm,
         /// The `kid` of the key, if it had one.
-        key_id: Option<Arc<str>>,
+        key_id: Option<Box<str>>,
         /// The RFC 7638 thumbprint of the key, its identity even without a `kid`.
         key_thumbprint: [u8; 32],
     },

@@ -32,7 +32,7 @@ pub struct Key {
 }
 
 struct KeyInner {
-    kid: Option<Arc<str>>,
+    kid: Option<Box<str>>,
     algorithms: AlgorithmSet,
     thumbprint: [u8; 32],
     material: Material,
@@ -70,11 +70,6 @@ impl Key {
     /// The key's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
         self.inner.kid.as_deref()
-    }
-
-    /// The `kid`, shared (verified claims name their key without copying it).
-    pub(crate) fn shared_kid(&self) -> Option<Arc<str>> {
-        self.inner.kid.clone()
     }
 
     /// The algorithms this key may verify: its `alg` if the JWK named one, otherwise
@@ -159,7 +154,7 @@ impl Key {
     ) -> Key {
         Key {
             inner: Arc::new(KeyInner {
-                kid: kid.map(Arc::from),
+                kid: kid.map(Box::from),
                 algorithms,
                 thumbprint,
                 material,

@@ -312,7 +312,9 @@ impl Validation {
         let header = token.header();
         let verified_by = VerifiedBy::Jwt {
             algorithm: header.algorithm(),
-            key_id: key.shared_kid(),
+            // A copy, not a shared `Arc`: a reference count that every request on every
+            // core touches would bounce one cache line between cores.
+            key_id: key.kid().map(Box::from),
             key_thumbprint: *key.thumbprint(),
         };
         self.check_payload(payload, verified_by, header.token_type(), now)
