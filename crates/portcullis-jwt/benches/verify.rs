@@ -23,6 +23,9 @@ use serde_json::Value;
 const ISSUER: &str = "https://login.example.com/realms/portcullis";
 const AUDIENCE: &str = "https://api.example.com/orders";
 const IAT: u64 = 1_760_000_000;
+/// Header variants taken in turn by the `portcullis-jwt-new-header` case: more than a
+/// thread remembers.
+const COLD_HEADERS: usize = 8;
 
 /// The algorithms of the issue's table.
 const ALGORITHMS: [(SigningAlgorithm, Algorithm); 6] = [
@@ -96,6 +99,10 @@ impl Raw {
 /// One algorithm's token, keys and rules.
 struct Case {
     token: String,
+    /// The same claims under [`COLD_HEADERS`] header variants (an extra header member),
+    /// taken in turn so no header is ever remembered from the token before: what the
+    /// first token from a new header pays.
+    cold_tokens: Vec<String>,
     /// `BASE64URL(header).BASE64URL(payload)`.
     message: Vec<u8>,
     /// The decoded signature.
@@ -128,6 +135,9 @@ impl Case {
             "claims are {claims_len} bytes, meant to be about 390"
         );
         let token = builder.sign();
+        let cold_tokens = (0..COLD_HEADERS)
+            .map(|i| builder.clone().header("x-variant", i).sign())
+            .collect();
         let (message, signature) = token.rsplit_once('.').expect("three segments");
         let keys = if alg.is_symmetric() {
             let secret = key.secret().expect("an HMAC secret");
@@ -146,6 +156,7 @@ impl Case {
             .build()
             .expect("a valid configuration");
         Case {
+            cold_tokens,
             message: message.as_bytes().to_vec(),
             signature: URL_SAFE_NO_PAD.decode(signature).expect("base64url"),
             token,
@@ -171,6 +182,16 @@ impl Case {
             .is_ok()
     }
 
+    /// The same, each time with a header not seen just before (the per-thread memory of
+    /// verified headers holds fewer than [`COLD_HEADERS`]).
+    #[inline(never)]
+    fn full_verify_cold_header(&self, turn: &mut usize) -> bool {
+        *turn = (*turn + 1) % self.cold_tokens.len();
+        self.validation
+            .verify(black_box(&self.cold_tokens[*turn]), &self.keys, self.now)
+            .is_ok()
+    }
+
     /// Refuses to time anything that does not verify, or that verifies too much.
     fn assert_sound(&self, name: &str) {
         assert!(
@@ -182,6 +203,12 @@ impl Case {
             .verify(&self.token, &self.keys, self.now)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert!(claims.scopes().contains("orders:write"), "{name}: scopes");
+        for token in &self.cold_tokens {
+            assert!(
+                self.validation.verify(token, &self.keys, self.now).is_ok(),
+                "{name}: cold header"
+            );
+        }
         assert_eq!(claims.issuer(), Some(ISSUER), "{name}: iss");
 
         let mut tampered_signature = self.signature.clone();
@@ -226,6 +253,10 @@ fn verify(c: &mut Criterion) {
         let mut group = c.benchmark_group(name);
         group.bench_function("raw", |b| b.iter(|| case.raw_verify()));
         group.bench_function("portcullis-jwt", |b| b.iter(|| case.full_verify()));
+        let mut turn = 0;
+        group.bench_function("portcullis-jwt-new-header", |b| {
+            b.iter(|| case.full_verify_cold_header(&mut turn))
+        });
         group.finish();
     }
 }
@@ -243,6 +274,11 @@ fn count(iterations: usize, only: &[String]) {
         for _ in 0..iterations {
             black_box(case.raw_verify());
             black_box(case.full_verify());
+        }
+        // Apart, or the new headers would push the steady one out of the thread's memory.
+        let mut turn = 0;
+        for _ in 0..iterations {
+            black_box(case.full_verify_cold_header(&mut turn));
         }
     }
 }
