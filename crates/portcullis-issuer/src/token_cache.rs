@@ -165,7 +165,7 @@ pub struct TokenCacheBuilder {
 
 impl TokenCacheBuilder {
     /// The most entries kept; beyond it the least useful are evicted (quick_cache's
-    /// CLOCK-Pro-like policy: entries seen once go first). Defaults to 100,000.
+    /// S3-FIFO policy: entries seen once go first). Defaults to 100,000.
     pub fn capacity(mut self, entries: u64) -> Self {
         self.capacity = entries;
         self
