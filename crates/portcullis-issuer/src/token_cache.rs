@@ -412,8 +412,9 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
                 Some(Err(error)) => match error.downcast::<E>() {
                     Ok(error) => return Err(error),
                     // Another error type for the same key (another caller's `init`):
-                    // nothing to share, so this call answers for itself.
-                    Err(_) => return self.lead_alone(key, init).await,
+                    // nothing to share (errors are not cached), so look again, perhaps
+                    // lead with this call's own `init`.
+                    Err(_) => continue,
                 },
                 None => continue,
             }
@@ -439,17 +440,6 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
                 Err(error)
             }
         }
-    }
-
-    async fn lead_alone<F, E>(&self, key: TokenKey, init: F) -> Result<V, Arc<E>>
-    where
-        F: Future<Output = Result<Cached<V>, E>>,
-        E: Send + Sync + 'static,
-    {
-        let cached = init.await.map_err(Arc::new)?;
-        let value = cached.value.clone();
-        self.insert(key, cached);
-        Ok(value)
     }
 
     /// Stores `cached` under `key` (replacing what was there), until its expiry capped
@@ -800,6 +790,42 @@ mod tests {
         assert!(!waiter.is_finished(), "waits on the leader");
         leader.abort();
         assert!(leader.await.unwrap_err().is_cancelled());
+        assert_eq!(waiter.await.unwrap().unwrap(), 5);
+        assert_eq!(cache.get(&key), Some(5));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_waiter_with_another_error_type_answers_for_itself() {
+        let clock = ManualClock::at_unix(1_000);
+        let cache = cache(&clock);
+        let key = cache.key("same token");
+        let until = clock.now() + Duration::from_secs(10);
+        let (open, mut gate) = watch::channel(false);
+        let leader = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .get_or_try_insert_with(key, async {
+                        gate.wait_for(|open| *open).await.unwrap();
+                        Err::<Cached<u32>, u8>(7)
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        let waiter = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .get_or_try_insert_with(key, async { fresh(5, until) })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "waits on the leader");
+        open.send_replace(true);
+        assert_eq!(*leader.await.unwrap().unwrap_err(), 7);
+        // The leader's error is not of the waiter's type: it ran its own `init`.
         assert_eq!(waiter.await.unwrap().unwrap(), 5);
         assert_eq!(cache.get(&key), Some(5));
     }
