@@ -422,23 +422,25 @@ impl IntrospectionVerifier {
                     .map_err(|shared| (*shared).clone())?
             }
         };
-        self.answer(outcome)
+        self.answer(outcome, self.inner.clock.now())
     }
 
     /// Answers from the cache alone: `None` when no result is held for `token` (then
     /// [`IntrospectionVerifier::verify`] asks the issuer). Never waits on the network.
-    pub async fn cached(&self, token: &str) -> Option<Result<Claims, VerifyError>> {
+    pub fn cached(&self, token: &str) -> Option<Result<Claims, VerifyError>> {
         let cache = self.inner.cache.as_ref()?;
-        let outcome = cache.get(&cache.key(token)).await?;
-        Some(self.answer(outcome))
+        // One clock reading for the cache's expiry and the re-checked time rules.
+        let now = self.inner.clock.now();
+        let outcome = cache.get_at(&cache.key(token), now)?;
+        Some(self.answer(outcome, now))
     }
 
-    fn answer(&self, outcome: Outcome) -> Result<Claims, VerifyError> {
+    fn answer(&self, outcome: Outcome, now: SystemTime) -> Result<Claims, VerifyError> {
         match outcome {
             Outcome::Active(claims) => {
                 self.inner
                     .validation
-                    .recheck(&claims, self.inner.clock.now())
+                    .recheck(&claims, now)
                     .map_err(VerifyError::token)?;
                 Ok(claims)
             }

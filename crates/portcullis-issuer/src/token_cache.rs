@@ -3,21 +3,30 @@
 //! Used for introspection results and for verified JWTs. The token itself is never a key
 //! and never stored: keys are HMAC-SHA256 (truncated to 128 bits) under a random key made
 //! when the cache is built, so a memory dump does not yield usable tokens and an attacker
-//! cannot aim collisions. Expiry is decided on the injected [`Clock`], so a result is
-//! never served past the time the caller gave it, whatever moka's own timers do; moka's
-//! per-entry expiry only reclaims memory.
+//! cannot aim collisions. Expiry is decided on the injected [`Clock`] (or on the time the
+//! caller read from it and passes in, so a request reads the clock once): a result is
+//! never served past the time the caller gave it, nor past the maximum lifetime.
+//!
+//! Storage is a [`quick_cache`] map bounded in entries (see `docs/dependencies.md` for
+//! why not moka): a hit is one shard read lock, no clock read of its own and no
+//! allocation. Expired entries are dropped when looked up, swept at most once per
+//! maximum lifetime by the insert path, and, whatever happens, evicted beyond the
+//! capacity, so memory stays bounded.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::hmac;
-use moka::Expiry;
-use moka::future::Cache;
 use portcullis_jwt::{Clock, ConfigError, SystemClock};
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{OptionsBuilder, UnitWeighter};
+use tokio::sync::watch;
 
 /// The default capacity, in entries: 100,000.
 pub const DEFAULT_CAPACITY: u64 = 100_000;
@@ -47,6 +56,40 @@ impl fmt::Debug for TokenKey {
     }
 }
 
+/// Hashes a [`TokenKey`] to its first eight bytes. They are HMAC output under a key
+/// nobody outside the process knows, so no one can aim keys at one bucket: a second,
+/// keyed hash (SipHash, moka's default) would buy nothing.
+#[derive(Clone, Copy, Default)]
+struct KeyHashBuilder;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached through TokenKey's Hash; kept total for any other caller.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl BuildHasher for KeyHashBuilder {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
 /// A value to cache and until when it may be served.
 #[derive(Clone, Debug)]
 pub struct Cached<V> {
@@ -59,21 +102,8 @@ pub struct Cached<V> {
 #[derive(Clone)]
 struct Entry<V> {
     value: V,
+    /// The value's own expiry, capped by the maximum lifetime from when it was stored.
     expires_at: SystemTime,
-    ttl: Duration,
-}
-
-struct EntryExpiry;
-
-impl<V> Expiry<TokenKey, Entry<V>> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &TokenKey,
-        value: &Entry<V>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
 }
 
 /// Counters of a [`TokenCache`].
@@ -93,11 +123,23 @@ pub struct TokenCache<V> {
     inner: Arc<Inner<V>>,
 }
 
+type Map<V> = Cache<TokenKey, Entry<V>, UnitWeighter, KeyHashBuilder>;
+
+/// What waiters on a single flight receive: the value, or the leader's error (its
+/// type erased; it is the `E` of the caller that started the flight).
+type Outcome<V> = Option<Result<V, Arc<dyn Any + Send + Sync>>>;
+
 struct Inner<V> {
-    cache: Cache<TokenKey, Entry<V>>,
+    map: Map<V>,
+    /// Misses being computed, one per key; waiters subscribe.
+    flights: Mutex<HashMap<TokenKey, watch::Receiver<Outcome<V>>, KeyHashBuilder>>,
     hash_key: hmac::Key,
     clock: Arc<dyn Clock>,
     max_ttl: Duration,
+    invalidation: bool,
+    /// When (seconds since the epoch, on the clock) the insert path next sweeps expired
+    /// entries out.
+    next_sweep: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     expired: AtomicU64,
@@ -122,8 +164,8 @@ pub struct TokenCacheBuilder {
 }
 
 impl TokenCacheBuilder {
-    /// The most entries kept; the least useful are evicted beyond it (TinyLFU).
-    /// Defaults to 100,000.
+    /// The most entries kept; beyond it the least useful are evicted (quick_cache's
+    /// S3-FIFO policy: entries seen once go first). Defaults to 100,000.
     pub fn capacity(mut self, entries: u64) -> Self {
         self.capacity = entries;
         self
@@ -141,8 +183,7 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Enables [`TokenCache::invalidate_if`]. Defaults to off (it costs a little on
-    /// every read).
+    /// Enables [`TokenCache::invalidate_if`]. Defaults to off.
     pub fn with_invalidation(mut self) -> Self {
         self.invalidation = true;
         self
@@ -161,18 +202,16 @@ impl TokenCacheBuilder {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let hash_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
             .map_err(|_| config_error("no randomness for the token cache key"))?;
-        let mut builder = Cache::builder()
-            .max_capacity(self.capacity)
-            .expire_after(EntryExpiry);
-        if self.invalidation {
-            builder = builder.support_invalidation_closures();
-        }
+        let now = unix_seconds(self.clock.now());
         Ok(TokenCache {
             inner: Arc::new(Inner {
-                cache: builder.build(),
+                map: bounded_map(self.capacity)?,
+                flights: Mutex::new(HashMap::with_hasher(KeyHashBuilder)),
                 hash_key,
                 clock: self.clock,
                 max_ttl: self.max_ttl,
+                invalidation: self.invalidation,
+                next_sweep: AtomicU64::new(now.saturating_add(self.max_ttl.as_secs().max(1))),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 expired: AtomicU64::new(0),
@@ -181,10 +220,85 @@ impl TokenCacheBuilder {
     }
 }
 
+/// A map that never holds more than `capacity` entries.
+///
+/// quick_cache splits the capacity over its shards rounding up, so a capacity that the
+/// shard count does not divide could be exceeded by a few entries: the shard count is
+/// chosen here (a power of two, each shard at least 32 entries, so quick_cache keeps it)
+/// and the capacity rounded down to a multiple of it.
+fn bounded_map<V: Clone>(capacity: u64) -> Result<Map<V>, ConfigError> {
+    let parallelism = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    let mut shards = (parallelism * 4).next_power_of_two();
+    while shards > 1 && capacity / shards < 32 {
+        shards /= 2;
+    }
+    let capacity = capacity - capacity % shards;
+    let items = usize::try_from(capacity)
+        .map_err(|_| config_error("the token cache capacity does not fit in memory"))?;
+    let options = OptionsBuilder::new()
+        .shards(shards as usize)
+        .estimated_items_capacity(items)
+        .weight_capacity(capacity)
+        .build()
+        .map_err(|_| config_error("invalid token cache options"))?;
+    Ok(Cache::with_options(
+        options,
+        UnitWeighter,
+        KeyHashBuilder,
+        DefaultLifecycle::default(),
+    ))
+}
+
 fn config_error(message: &str) -> ConfigError {
     // ConfigError's constructor is private to portcullis-jwt; a Validation build error
     // is the one public way to make one, so we say it ourselves.
     ConfigError::custom(message)
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+enum Role<V> {
+    Lead(watch::Sender<Outcome<V>>),
+    Wait(watch::Receiver<Outcome<V>>),
+}
+
+enum Lookup<V> {
+    Hit(V),
+    Miss,
+    Expired,
+}
+
+/// The leader's side of a single flight: publishes the outcome, and if dropped first
+/// (its caller gave up), removes the flight so a waiter takes over.
+struct Flight<'a, V> {
+    flights: &'a Mutex<HashMap<TokenKey, watch::Receiver<Outcome<V>>, KeyHashBuilder>>,
+    key: TokenKey,
+    sender: Option<watch::Sender<Outcome<V>>>,
+}
+
+impl<V> Flight<'_, V> {
+    fn finish(mut self, outcome: Result<V, Arc<dyn Any + Send + Sync>>) {
+        lock(self.flights).remove(&self.key);
+        if let Some(sender) = self.sender.take() {
+            sender.send_replace(Some(outcome));
+        }
+    }
+}
+
+impl<V> Drop for Flight<'_, V> {
+    fn drop(&mut self) {
+        if self.sender.is_some() {
+            // Abandoned: waiters see the channel close with no outcome and retry.
+            lock(self.flights).remove(&self.key);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The map is consistent between statements; a panic elsewhere does not poison it.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
@@ -207,26 +321,48 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
     }
 
     /// The cached value for `key`, if there is one that has not expired on the clock.
-    pub async fn get(&self, key: &TokenKey) -> Option<V> {
+    pub fn get(&self, key: &TokenKey) -> Option<V> {
+        self.get_at(key, self.inner.clock.now())
+    }
+
+    /// The cached value for `key`, if there is one that has not expired at `now`: the
+    /// caller's reading of the cache's clock, so a request reads the clock once.
+    pub fn get_at(&self, key: &TokenKey, now: SystemTime) -> Option<V> {
         let inner = &*self.inner;
-        let Some(entry) = inner.cache.get(key).await else {
-            inner.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        if entry.expires_at > inner.clock.now() {
-            inner.hits.fetch_add(1, Ordering::Relaxed);
-            Some(entry.value)
-        } else {
-            inner.expired.fetch_add(1, Ordering::Relaxed);
-            inner.cache.invalidate(key).await;
-            None
+        match self.lookup(key, now) {
+            Lookup::Hit(value) => {
+                inner.hits.fetch_add(1, Ordering::Relaxed);
+                Some(value)
+            }
+            Lookup::Miss => {
+                inner.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Lookup::Expired => {
+                inner.expired.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
+    }
+
+    fn lookup(&self, key: &TokenKey, now: SystemTime) -> Lookup<V> {
+        let map = &self.inner.map;
+        let Some(entry) = map.get(key) else {
+            return Lookup::Miss;
+        };
+        if entry.expires_at > now {
+            return Lookup::Hit(entry.value);
+        }
+        // Only if it is still the expired one: a fresh value may have replaced it.
+        map.remove_if(key, |entry| entry.expires_at <= now);
+        Lookup::Expired
     }
 
     /// The cached value for `key`, or the result of `init`, cached until the time it
     /// gives (capped by the maximum lifetime). Concurrent calls for the same key while
     /// `init` runs wait for that one call (single flight) and share its result; errors
-    /// are shared too, as `Arc<E>`, and never cached.
+    /// are shared too, as `Arc<E>`, and never cached. If the call running `init` is
+    /// dropped before it ends, a waiting call runs its own `init` instead.
     ///
     /// # Errors
     /// The error of `init`.
@@ -235,39 +371,86 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
         F: Future<Output = Result<Cached<V>, E>>,
         E: Send + Sync + 'static,
     {
-        if let Some(value) = self.get(&key).await {
+        if let Some(value) = self.get(&key) {
             return Ok(value);
         }
         let inner = &*self.inner;
-        let entry = inner
-            .cache
-            .try_get_with(key, async {
-                let cached = init.await?;
-                let now = inner.clock.now();
-                let ttl = cached
-                    .expires_at
-                    .duration_since(now)
-                    .unwrap_or(Duration::ZERO)
-                    .min(inner.max_ttl);
-                Ok(Entry {
-                    value: cached.value,
-                    expires_at: now + ttl,
-                    ttl,
-                })
-            })
-            .await?;
-        if entry.ttl.is_zero() {
-            // Already expired when computed: answer this request, keep nothing.
-            inner.cache.invalidate(&key).await;
+        loop {
+            let role = {
+                let mut flights = lock(&inner.flights);
+                // A flight that just ended stored its value before leaving the map.
+                if let Lookup::Hit(value) = self.lookup(&key, inner.clock.now()) {
+                    return Ok(value);
+                }
+                match flights.get(&key) {
+                    Some(receiver) => Role::Wait(receiver.clone()),
+                    None => {
+                        let (sender, receiver) = watch::channel(None);
+                        flights.insert(key, receiver);
+                        Role::Lead(sender)
+                    }
+                }
+            };
+            let mut waiting = match role {
+                Role::Lead(sender) => {
+                    let flight = Flight {
+                        flights: &inner.flights,
+                        key,
+                        sender: Some(sender),
+                    };
+                    return self.lead(flight, init).await;
+                }
+                Role::Wait(receiver) => receiver,
+            };
+            let shared = match waiting.wait_for(Option::is_some).await {
+                Ok(outcome) => outcome.clone(),
+                // The leader gave up: look again, perhaps lead.
+                Err(_) => continue,
+            };
+            match shared {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(error)) => match error.downcast::<E>() {
+                    Ok(error) => return Err(error),
+                    // Another error type for the same key (another caller's `init`):
+                    // nothing to share (errors are not cached), so look again, perhaps
+                    // lead with this call's own `init`.
+                    Err(_) => continue,
+                },
+                None => continue,
+            }
         }
-        Ok(entry.value)
+    }
+
+    async fn lead<F, E>(&self, flight: Flight<'_, V>, init: F) -> Result<V, Arc<E>>
+    where
+        F: Future<Output = Result<Cached<V>, E>>,
+        E: Send + Sync + 'static,
+    {
+        match init.await {
+            Ok(cached) => {
+                let value = cached.value.clone();
+                self.insert(flight.key, cached);
+                flight.finish(Ok(value.clone()));
+                Ok(value)
+            }
+            Err(error) => {
+                let error = Arc::new(error);
+                let shared: Arc<dyn Any + Send + Sync> = error.clone();
+                flight.finish(Err(shared));
+                Err(error)
+            }
+        }
     }
 
     /// Stores `cached` under `key` (replacing what was there), until its expiry capped
     /// by the maximum lifetime. Values already expired are not stored.
-    pub async fn insert(&self, key: TokenKey, cached: Cached<V>) {
+    pub fn insert(&self, key: TokenKey, cached: Cached<V>) {
+        self.insert_at(key, cached, self.inner.clock.now());
+    }
+
+    /// [`TokenCache::insert`] with the caller's reading of the clock.
+    pub fn insert_at(&self, key: TokenKey, cached: Cached<V>, now: SystemTime) {
         let inner = &*self.inner;
-        let now = inner.clock.now();
         let ttl = cached
             .expires_at
             .duration_since(now)
@@ -276,26 +459,45 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
         if ttl.is_zero() {
             return;
         }
-        inner
-            .cache
-            .insert(
-                key,
-                Entry {
-                    value: cached.value,
-                    expires_at: now + ttl,
-                    ttl,
-                },
-            )
-            .await;
+        self.sweep_if_due(now);
+        inner.map.insert(
+            key,
+            Entry {
+                value: cached.value,
+                expires_at: now + ttl,
+            },
+        );
+    }
+
+    /// At most once per maximum lifetime, drops every expired entry. Called on the
+    /// insert path (a miss, which has just paid for a verification or a round trip),
+    /// so memory held by tokens nobody presents again is given back even while the
+    /// cache is below its capacity.
+    fn sweep_if_due(&self, now: SystemTime) {
+        let inner = &*self.inner;
+        let seconds = unix_seconds(now);
+        let due = inner.next_sweep.load(Ordering::Relaxed);
+        if seconds < due {
+            return;
+        }
+        let next = seconds.saturating_add(inner.max_ttl.as_secs().max(1));
+        // One caller sweeps; the others go on.
+        if inner
+            .next_sweep
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            inner.map.retain(|_, entry| entry.expires_at > now);
+        }
     }
 
     /// Drops the entry for `key`.
-    pub async fn invalidate(&self, key: &TokenKey) {
-        self.inner.cache.invalidate(key).await;
+    pub fn invalidate(&self, key: &TokenKey) {
+        self.inner.map.remove(key);
     }
 
-    /// Drops every entry whose value matches `predicate` (lazily, on the next access or
-    /// maintenance). Needs [`TokenCacheBuilder::with_invalidation`].
+    /// Drops every entry whose value matches `predicate`, now. Needs
+    /// [`TokenCacheBuilder::with_invalidation`].
     ///
     /// # Errors
     /// If the cache was built without invalidation support.
@@ -303,22 +505,25 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
     where
         F: Fn(&V) -> bool + Send + Sync + 'static,
     {
-        self.inner
-            .cache
-            .invalidate_entries_if(move |_, entry| predicate(&entry.value))
-            .map(|_| ())
-            .map_err(|_| config_error("the token cache was built without invalidation"))
+        if !self.inner.invalidation {
+            return Err(config_error(
+                "the token cache was built without invalidation",
+            ));
+        }
+        self.inner.map.retain(|_, entry| !predicate(&entry.value));
+        Ok(())
     }
 
-    /// Runs moka's pending maintenance (eviction, invalidation) now. For tests and for
-    /// exact entry counts.
-    pub async fn run_pending_tasks(&self) {
-        self.inner.cache.run_pending_tasks().await;
+    /// Drops every entry expired on the clock now, rather than when it is next looked
+    /// up or swept. For tests and for exact entry counts.
+    pub fn run_pending_tasks(&self) {
+        let now = self.inner.clock.now();
+        self.inner.map.retain(|_, entry| entry.expires_at > now);
     }
 
-    /// The approximate number of entries.
+    /// The number of entries (expired ones not yet dropped included).
     pub fn entry_count(&self) -> u64 {
-        self.inner.cache.entry_count()
+        self.inner.map.len() as u64
     }
 
     /// The counters.
@@ -337,10 +542,10 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
     }
 }
 
-impl<V> fmt::Debug for TokenCache<V> {
+impl<V: Clone> fmt::Debug for TokenCache<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
-            .field("entries", &self.inner.cache.entry_count())
+            .field("entries", &self.inner.map.len())
             .field("max_ttl", &self.inner.max_ttl)
             .field("clock", &self.inner.clock)
             .finish_non_exhaustive()
@@ -376,6 +581,8 @@ mod tests {
         // A different cache has a different hashing key.
         assert_ne!(a.key("token-1"), b.key("token-1"));
         assert!(!format!("{:?}", a.key("token-1")).contains("token"));
+        // The whole token is hashed: a change in its last byte is another key.
+        assert_ne!(a.key("aaaaaaaa.bbbbbbbb.c"), a.key("aaaaaaaa.bbbbbbbb.d"));
     }
 
     #[tokio::test]
@@ -392,9 +599,9 @@ mod tests {
             1
         );
         clock.advance(Duration::from_secs(9));
-        assert_eq!(cache.get(&key).await, Some(1));
+        assert_eq!(cache.get(&key), Some(1));
         clock.advance(Duration::from_secs(1));
-        assert_eq!(cache.get(&key).await, None);
+        assert_eq!(cache.get(&key), None);
         let value = cache
             .get_or_try_insert_with(key, async {
                 fresh(2, clock.now() + Duration::from_secs(5))
@@ -404,6 +611,48 @@ mod tests {
         assert_eq!(value, 2);
         assert_eq!(cache.stats().misses, 2);
         assert_eq!(cache.stats().expired, 1);
+    }
+
+    #[test]
+    fn the_callers_time_decides_not_the_clock() {
+        let clock = ManualClock::at_unix(1_000);
+        let cache = cache(&clock);
+        let key = cache.key("t");
+        let start = clock.now();
+        cache.insert_at(
+            key,
+            Cached {
+                value: 1,
+                expires_at: start + Duration::from_secs(10),
+            },
+            start,
+        );
+        // The clock has not moved, but the caller's time is past the expiry.
+        assert_eq!(cache.get_at(&key, start + Duration::from_secs(9)), Some(1));
+        assert_eq!(cache.get_at(&key, start + Duration::from_secs(10)), None);
+        assert_eq!(cache.stats().expired, 1);
+        // The maximum lifetime counts from the caller's time of insertion.
+        let later = start + Duration::from_secs(100);
+        cache.insert_at(
+            key,
+            Cached {
+                value: 2,
+                expires_at: later + Duration::from_secs(3_600),
+            },
+            later,
+        );
+        assert_eq!(cache.get_at(&key, later + Duration::from_secs(59)), Some(2));
+        assert_eq!(cache.get_at(&key, later + Duration::from_secs(60)), None);
+        // Already expired at the caller's time: not stored.
+        cache.insert_at(
+            key,
+            Cached {
+                value: 3,
+                expires_at: later,
+            },
+            later,
+        );
+        assert_eq!(cache.entry_count(), 0);
     }
 
     #[tokio::test]
@@ -417,7 +666,7 @@ mod tests {
             .await
             .unwrap();
         clock.advance(Duration::from_secs(60));
-        assert_eq!(cache.get(&key).await, None, "capped at max_ttl");
+        assert_eq!(cache.get(&key), None, "capped at max_ttl");
 
         let past = clock.now() - Duration::from_secs(1);
         let other = cache.key("u");
@@ -428,7 +677,7 @@ mod tests {
                 .unwrap(),
             7
         );
-        assert_eq!(cache.get(&other).await, None);
+        assert_eq!(cache.get(&other), None);
     }
 
     #[tokio::test]
@@ -483,6 +732,104 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_misses_share_one_error() {
+        let clock = ManualClock::at_unix(1_000);
+        let cache = cache(&clock);
+        let calls = Arc::new(AtomicUsize::new(0));
+        // Stays open once opened: were the flight not shared, later calls would run
+        // `init` too and be counted rather than hang.
+        let (open, gate) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (cache, calls, mut gate) = (cache.clone(), calls.clone(), gate.clone());
+            tasks.push(tokio::spawn(async move {
+                let key = cache.key("same token");
+                cache
+                    .get_or_try_insert_with(key, async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        gate.wait_for(|open| *open).await.unwrap();
+                        Err::<Cached<u32>, _>("down")
+                    })
+                    .await
+            }));
+        }
+        tokio::task::yield_now().await;
+        open.send_replace(true);
+        for task in tasks {
+            assert_eq!(*task.await.unwrap().unwrap_err(), "down");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.entry_count(), 0, "errors are not cached");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_waiter_takes_over_when_the_leader_gives_up() {
+        let clock = ManualClock::at_unix(1_000);
+        let cache = cache(&clock);
+        let key = cache.key("same token");
+        let until = clock.now() + Duration::from_secs(10);
+        let leader = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .get_or_try_insert_with(key, std::future::pending::<Result<Cached<u32>, ()>>())
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        let waiter = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .get_or_try_insert_with(key, async { fresh(5, until) })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "waits on the leader");
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        assert_eq!(waiter.await.unwrap().unwrap(), 5);
+        assert_eq!(cache.get(&key), Some(5));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_waiter_with_another_error_type_answers_for_itself() {
+        let clock = ManualClock::at_unix(1_000);
+        let cache = cache(&clock);
+        let key = cache.key("same token");
+        let until = clock.now() + Duration::from_secs(10);
+        let (open, mut gate) = watch::channel(false);
+        let leader = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .get_or_try_insert_with(key, async {
+                        gate.wait_for(|open| *open).await.unwrap();
+                        Err::<Cached<u32>, u8>(7)
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        let waiter = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .get_or_try_insert_with(key, async { fresh(5, until) })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "waits on the leader");
+        open.send_replace(true);
+        assert_eq!(*leader.await.unwrap().unwrap_err(), 7);
+        // The leader's error is not of the waiter's type: it ran its own `init`.
+        assert_eq!(waiter.await.unwrap().unwrap(), 5);
+        assert_eq!(cache.get(&key), Some(5));
+    }
+
     #[tokio::test]
     async fn invalidation_by_predicate() {
         let clock = ManualClock::at_unix(1_000);
@@ -496,28 +843,80 @@ mod tests {
                 .unwrap();
         }
         cache.invalidate_if(|v| *v == 1).unwrap();
-        assert_eq!(cache.get(&cache.key("a")).await, None);
-        assert_eq!(cache.get(&cache.key("b")).await, Some(2));
-        assert_eq!(cache.get(&cache.key("c")).await, None);
+        assert_eq!(cache.get(&cache.key("a")), None);
+        assert_eq!(cache.get(&cache.key("b")), Some(2));
+        assert_eq!(cache.get(&cache.key("c")), None);
+
+        let without: TokenCache<u32> = TokenCache::<u32>::builder().build().unwrap();
+        assert!(without.invalidate_if(|_| true).is_err());
     }
 
     #[tokio::test]
     async fn capacity_is_bounded() {
         let clock = ManualClock::at_unix(1_000);
-        let cache: TokenCache<u32> = TokenCache::<u32>::builder()
-            .clock(clock.clone())
-            .capacity(100)
-            .build()
-            .unwrap();
-        let until = clock.now() + Duration::from_secs(10);
-        for i in 0..10_000u32 {
-            let key = cache.key(&format!("token-{i}"));
-            cache
-                .get_or_try_insert_with(key, async { fresh(i, until) })
-                .await
+        for capacity in [1, 3, 100, 500, 1_000] {
+            let cache: TokenCache<u32> = TokenCache::<u32>::builder()
+                .clock(clock.clone())
+                .capacity(capacity)
+                .build()
                 .unwrap();
+            let until = clock.now() + Duration::from_secs(10);
+            for i in 0..10_000u32 {
+                let key = cache.key(&format!("token-{i}"));
+                cache
+                    .get_or_try_insert_with(key, async { fresh(i, until) })
+                    .await
+                    .unwrap();
+                assert!(cache.entry_count() <= capacity, "{capacity}");
+            }
+            assert!(cache.entry_count() > 0);
         }
-        cache.run_pending_tasks().await;
-        assert!(cache.entry_count() <= 100, "{}", cache.entry_count());
+    }
+
+    #[test]
+    fn expired_entries_are_swept_by_later_inserts() {
+        let clock = ManualClock::at_unix(1_000);
+        let cache = cache(&clock); // max_ttl 60 s
+        for i in 0..100 {
+            let key = cache.key(&format!("short-{i}"));
+            cache.insert(
+                key,
+                Cached {
+                    value: i,
+                    expires_at: clock.now() + Duration::from_secs(5),
+                },
+            );
+        }
+        assert_eq!(cache.entry_count(), 100);
+        let long = Cached {
+            value: 0,
+            expires_at: clock.now() + Duration::from_secs(3_600),
+        };
+        // Expired, but no sweep is due yet: only the capacity bounds them.
+        clock.advance(Duration::from_secs(30));
+        cache.insert(cache.key("a"), long.clone());
+        assert_eq!(cache.entry_count(), 101);
+        // One maximum lifetime after the cache was built, the next insert sweeps.
+        clock.advance(Duration::from_secs(30));
+        cache.insert(cache.key("b"), long.clone());
+        assert_eq!(cache.entry_count(), 2);
+        assert_eq!(cache.get(&cache.key("a")), Some(0));
+        // And not again before another maximum lifetime has passed.
+        cache.insert(
+            cache.key("c"),
+            Cached {
+                value: 0,
+                expires_at: clock.now() + Duration::from_secs(1),
+            },
+        );
+        clock.advance(Duration::from_secs(2));
+        cache.insert(cache.key("d"), long.clone());
+        assert_eq!(cache.entry_count(), 4);
+        cache.run_pending_tasks();
+        assert_eq!(
+            cache.entry_count(),
+            3,
+            "run_pending_tasks drops expired entries"
+        );
     }
 }

@@ -200,7 +200,9 @@ impl JwtVerifier {
     /// set has gone stale past its maximum): that is checked on every hit, and the entry
     /// dropped. Time rules (`exp`, `nbf`, maximum age), issuer and audience are
     /// re-checked on every hit ([`Validation::recheck`]); scopes are the route's
-    /// business, on every request. Build the cache on the same clock as this verifier.
+    /// business, on every request. The cache's expiry is decided on this verifier's
+    /// clock (read once per request and handed to the cache); build the cache on the
+    /// same clock, for its other callers.
     #[must_use]
     pub fn with_token_cache(self, cache: TokenCache<Claims>) -> JwtVerifier {
         let inner = self.into_inner();
@@ -249,25 +251,25 @@ impl JwtVerifier {
             return Err(portcullis_jwt::Error::from_kind(ErrorKind::TooLarge).into());
         }
         let key = cache.key(token);
-        if let Some(claims) = cache.get(&key).await {
+        // One clock reading serves the cache's expiry and the re-checked time rules.
+        if let Some(claims) = cache.get_at(&key, now) {
             if self.key_still_usable(&claims) {
                 inner.validation.recheck(&claims, now)?;
                 return Ok(claims);
             }
-            cache.invalidate(&key).await;
+            cache.invalidate(&key);
         }
         let claims = self.verify_uncached(token, now).await?;
         if let Some(exp) = claims.expires_at() {
             let expires_at = exp.to_system_time() + inner.validation.leeway();
-            cache
-                .insert(
-                    key,
-                    Cached {
-                        value: claims.clone(),
-                        expires_at,
-                    },
-                )
-                .await;
+            cache.insert_at(
+                key,
+                Cached {
+                    value: claims.clone(),
+                    expires_at,
+                },
+                now,
+            );
         }
         Ok(claims)
     }

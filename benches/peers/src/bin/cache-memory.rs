@@ -63,8 +63,8 @@ fn main() {
         // Warm up allocator and code paths outside the measurement, then drop it all.
         verifier.verify(&sample).await.unwrap();
         verifier.verify(&tamper(&sample)).await.unwrap_err();
-        cache.invalidate(&cache.key(&sample)).await;
-        cache.run_pending_tasks().await;
+        cache.invalidate(&cache.key(&sample));
+        cache.run_pending_tasks();
     });
     let rss_before = vm_rss_kib();
     let started = Instant::now();
@@ -74,11 +74,11 @@ fn main() {
             let token = mint(i);
             verifier.verify(&token).await.unwrap();
             if i % 100_000 == 0 {
-                cache.run_pending_tasks().await;
+                cache.run_pending_tasks();
                 peak_entries = peak_entries.max(cache.entry_count());
             }
         }
-        cache.run_pending_tasks().await;
+        cache.run_pending_tasks();
     });
     let elapsed = started.elapsed();
     let entries = cache.entry_count();
