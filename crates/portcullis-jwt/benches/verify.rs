@@ -283,9 +283,72 @@ fn count(iterations: usize, only: &[String]) {
     }
 }
 
+/// Times raw and full verification in alternation, `rounds` times a short batch of each,
+/// and prints the medians and the median of the per-round ratios: a shared machine's
+/// drift (other builds, frequency) moves both sides of a ratio taken milliseconds apart
+/// alike, where criterion measures one side for seconds and then the other.
+#[allow(clippy::print_stdout)]
+fn paired(rounds: usize, only: &[String]) {
+    use std::time::Instant;
+    const BATCH: u32 = 64;
+    fn median(values: &mut [f64]) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+    println!(
+        "| algorithm | raw (µs) | portcullis-jwt (µs) | overhead (µs) | median ratio | new header each time: median ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (alg, verifier_alg) in ALGORITHMS {
+        if !only.is_empty() && !only.iter().any(|name| name == alg.name()) {
+            continue;
+        }
+        let case = Case::new(alg, verifier_alg);
+        case.assert_sound(alg.name());
+        let time = |f: &mut dyn FnMut() -> bool| {
+            let started = Instant::now();
+            for _ in 0..BATCH {
+                black_box(f());
+            }
+            started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
+        };
+        let (mut raw, mut full, mut ratio, mut cold_ratio) = (vec![], vec![], vec![], vec![]);
+        let mut turn = 0;
+        for _ in 0..rounds {
+            let r = time(&mut || case.raw_verify());
+            let f = time(&mut || case.full_verify());
+            let c = time(&mut || case.full_verify_cold_header(&mut turn));
+            raw.push(r);
+            full.push(f);
+            ratio.push(f / r);
+            cold_ratio.push(c / r);
+        }
+        let (raw, full) = (median(&mut raw), median(&mut full));
+        // The new-header tokens carry other signatures: only RSA and HMAC checks cost
+        // the same for every signature.
+        let cold = if matches!(alg.name().get(..2), Some("RS" | "PS" | "HS")) {
+            format!("{:.3}", median(&mut cold_ratio))
+        } else {
+            "n/a".to_owned()
+        };
+        println!(
+            "| {} | {raw:.2} | {full:.2} | {:.2} | {:.3} | {cold} |",
+            alg.name(),
+            full - raw,
+            median(&mut ratio)
+        );
+    }
+}
+
 // `criterion_main!` would generate an undocumented `pub fn`; this is what it expands to,
 // with bounded default times (command-line flags still override them).
 fn main() {
+    if let Ok(rounds) = std::env::var("PORTCULLIS_BENCH_PAIRED") {
+        let rounds = rounds.parse().expect("PORTCULLIS_BENCH_PAIRED is a number");
+        let only: Vec<String> = std::env::args().skip(1).collect();
+        paired(rounds, &only);
+        return;
+    }
     if let Ok(iterations) = std::env::var("PORTCULLIS_BENCH_ITERATIONS") {
         let iterations = iterations
             .parse()

@@ -54,7 +54,6 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
         .build()
         .unwrap();
 
-    let mut group = c.benchmark_group(name);
     // Raw signature verification: the key's pre-parsed aws-lc-rs public key over the
     // signing input and the already-decoded signature (what every verifier must pay).
     let (signing_input, signature) = token.rsplit_once('.').unwrap();
@@ -66,6 +65,44 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
     };
     let raw_key = keys.keys()[0].clone();
     assert!(raw_key.verify(algorithm, signing_input.as_bytes(), &signature));
+    let verifier = JwtVerifier::with_static_keys(validation.clone(), keys.clone());
+    let mut service =
+        AuthenticationLayer::new(verifier).layer(service_fn(|request: Request<()>| async move {
+            let claims = request.extensions().get::<Claims>().unwrap();
+            black_box(claims.subject());
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }));
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    if let Some(rounds) = paired_rounds() {
+        paired(
+            name,
+            rounds,
+            |kind| match kind {
+                Kind::Raw => {
+                    assert!(raw_key.verify(
+                        algorithm,
+                        black_box(signing_input.as_bytes()),
+                        black_box(&signature)
+                    ));
+                }
+                Kind::Verify => {
+                    black_box(
+                        validation
+                            .verify(black_box(&token), &keys, SystemTime::now())
+                            .unwrap(),
+                    );
+                }
+                Kind::Layer(request) => {
+                    let response = now_or_never(service.call(request)).unwrap();
+                    assert_eq!(response.status(), 200);
+                    black_box(response);
+                }
+            },
+            &bearer,
+        );
+        return;
+    }
+    let mut group = c.benchmark_group(name);
     group.bench_function("raw", |b| {
         b.iter(|| {
             assert!(raw_key.verify(
@@ -83,14 +120,6 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
         })
     });
 
-    let verifier = JwtVerifier::with_static_keys(validation.clone(), keys.clone());
-    let mut service =
-        AuthenticationLayer::new(verifier).layer(service_fn(|request: Request<()>| async move {
-            let claims = request.extensions().get::<Claims>().unwrap();
-            black_box(claims.subject());
-            Ok::<_, Infallible>(Response::new(String::new()))
-        }));
-    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
     group.bench_function("layer", |b| {
         b.iter_batched(
             || {
@@ -135,6 +164,77 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
     group.finish();
 }
 
+/// `PORTCULLIS_BENCH_PAIRED=<rounds>`: time raw, verify and layer in alternation instead
+/// of criterion's long runs of one at a time.
+fn paired_rounds() -> Option<usize> {
+    std::env::var("PORTCULLIS_BENCH_PAIRED")
+        .ok()
+        .map(|rounds| rounds.parse().expect("PORTCULLIS_BENCH_PAIRED is a number"))
+}
+
+enum Kind {
+    Raw,
+    Verify,
+    Layer(Request<()>),
+}
+
+/// Times `run` for raw verification, `Validation::verify` and one request through the
+/// layer in alternation, `rounds` batches of each, and prints the medians and the median
+/// of the per-round ratios: drift on a shared machine moves both sides of a ratio taken
+/// milliseconds apart alike. Requests are built before their batch is timed (as
+/// criterion's `iter_batched` does) and dropped inside it.
+#[allow(clippy::print_stdout)]
+fn paired(name: &str, rounds: usize, mut run: impl FnMut(Kind), bearer: &HeaderValue) {
+    use std::time::Instant;
+    const BATCH: usize = 64;
+    fn median(values: &mut [f64]) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+    let per_call = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / BATCH as f64;
+    let (mut raw, mut verify, mut layer, mut verify_ratio, mut layer_ratio) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            run(Kind::Raw);
+        }
+        let r = per_call(started);
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            run(Kind::Verify);
+        }
+        let v = per_call(started);
+        let requests: Vec<Request<()>> = (0..BATCH)
+            .map(|_| {
+                let mut request = Request::new(());
+                request
+                    .headers_mut()
+                    .insert(header::AUTHORIZATION, bearer.clone());
+                request
+            })
+            .collect();
+        let started = Instant::now();
+        for request in requests {
+            run(Kind::Layer(request));
+        }
+        let l = per_call(started);
+        raw.push(r);
+        verify.push(v);
+        layer.push(l);
+        verify_ratio.push(v / r);
+        layer_ratio.push(l / r);
+    }
+    println!(
+        "| {name} | {:.2} | {:.2} | {:.3} | {:.2} | {:.3} |",
+        median(&mut raw),
+        median(&mut verify),
+        median(&mut verify_ratio),
+        median(&mut layer),
+        median(&mut layer_ratio),
+    );
+}
+
 struct Fixed(Claims);
 
 impl Verifier for Fixed {
@@ -150,6 +250,9 @@ impl Verifier for Fixed {
 /// layer with an introspection result held in its cache, the layer with a verified JWT
 /// held in the token cache.
 fn cached(c: &mut Criterion) {
+    if paired_rounds().is_some() {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -248,7 +351,14 @@ fn cached(c: &mut Criterion) {
     group.finish();
 }
 
+#[allow(clippy::print_stdout)]
 fn layer(c: &mut Criterion) {
+    if paired_rounds().is_some() {
+        println!(
+            "| algorithm | raw (µs) | verify (µs) | verify / raw | layer (µs) | layer / raw |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+    }
     bench_algorithm(c, "ES256", SigningAlgorithm::ES256, Algorithm::ES256);
     bench_algorithm(c, "RS256", SigningAlgorithm::RS256, Algorithm::RS256);
 }
