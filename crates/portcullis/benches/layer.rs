@@ -172,6 +172,8 @@ fn paired_rounds() -> Option<usize> {
         .map(|rounds| rounds.parse().expect("PORTCULLIS_BENCH_PAIRED is a number"))
 }
 
+// Built and consumed in place, never stored: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     Raw,
     Verify,
