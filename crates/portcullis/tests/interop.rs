@@ -53,6 +53,12 @@ impl Drop for Provider {
 fn start_provider() -> Option<Provider> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
     if !dir.join("node_modules/oidc-provider").is_dir() {
+        // `.ci/run` installs the provider and sets this: there, a skip would be a pass
+        // that checked nothing.
+        assert!(
+            std::env::var_os("PORTCULLIS_REQUIRE_INTEROP").is_none(),
+            "PORTCULLIS_REQUIRE_INTEROP is set but tests/interop has no node_modules"
+        );
         eprintln!(
             "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
              !! SKIPPED: oidc-provider interop. Run `npm ci` in tests/interop/     !!\n\
