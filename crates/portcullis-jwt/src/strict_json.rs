@@ -47,7 +47,6 @@ pub(crate) fn parse_object<'de, S: ObjectSink<'de>>(input: &'de str, mut sink: S
 pub(crate) fn read_object<'de, S: ObjectSink<'de>>(input: &'de str, sink: &mut S) -> bool {
     let mut reader = Reader {
         text: input,
-        bytes: input.as_bytes(),
         pos: 0,
         pending: false,
     };
@@ -56,7 +55,7 @@ pub(crate) fn read_object<'de, S: ObjectSink<'de>>(input: &'de str, sink: &mut S
         return false;
     }
     reader.skip_whitespace();
-    reader.pos == reader.bytes.len()
+    reader.pos == input.len()
 }
 
 /// The value of a member, not yet read.
@@ -94,7 +93,6 @@ pub(crate) enum Member<'de> {
 
 struct Reader<'de> {
     text: &'de str,
-    bytes: &'de [u8],
     pos: usize,
     /// A member's value was handed to a sink and not read yet.
     pending: bool,
@@ -121,8 +119,12 @@ fn is_special(byte: u8) -> bool {
 }
 
 impl<'de> Reader<'de> {
+    fn bytes(&self) -> &'de [u8] {
+        self.text.as_bytes()
+    }
+
     fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+        self.bytes().get(self.pos).copied()
     }
 
     fn expect(&mut self, byte: u8) -> Result<(), Malformed> {
@@ -274,7 +276,11 @@ impl<'de> Reader<'de> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<(), Malformed> {
-        if self.bytes[self.pos..].starts_with(word) {
+        if self
+            .bytes()
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(word))
+        {
             self.pos += word.len();
             Ok(())
         } else {
@@ -287,7 +293,7 @@ impl<'de> Reader<'de> {
     fn string(&mut self) -> Result<Cow<'de, str>, Malformed> {
         let start = self.pos;
         let i = self.skip_plain(start);
-        match self.bytes.get(i) {
+        match self.bytes().get(i) {
             Some(b'"') => {
                 self.pos = i + 1;
                 Ok(Cow::Borrowed(&self.text[start..i]))
@@ -305,7 +311,7 @@ impl<'de> Reader<'de> {
     /// The index of the first quote, backslash or control character at or after `i`,
     /// or the end of the input; eight bytes at a time.
     fn skip_plain(&self, mut i: usize) -> usize {
-        let bytes = self.bytes;
+        let bytes = self.bytes();
         while let Some(word) = bytes.get(i..i + 8) {
             let mut chunk = [0; 8];
             chunk.copy_from_slice(word);
@@ -328,13 +334,13 @@ impl<'de> Reader<'de> {
             let run = i;
             i = self.skip_plain(i);
             out.push_str(&self.text[run..i]);
-            match self.bytes.get(i) {
+            match self.bytes().get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
                     return Ok(out);
                 }
                 Some(b'\\') => {
-                    let escape = self.bytes.get(i + 1).copied().ok_or(Malformed)?;
+                    let escape = self.bytes().get(i + 1).copied().ok_or(Malformed)?;
                     i += 2;
                     let c = match escape {
                         b'"' => '"',
@@ -365,7 +371,7 @@ impl<'de> Reader<'de> {
         let unit = self.hex4(i)?;
         match unit {
             0xD800..=0xDBFF => {
-                if self.bytes.get(i + 4..i + 6) != Some(b"\\u") {
+                if self.bytes().get(i + 4..i + 6) != Some(b"\\u") {
                     return Err(Malformed);
                 }
                 let low = self.hex4(i + 6)?;
@@ -381,7 +387,7 @@ impl<'de> Reader<'de> {
     }
 
     fn hex4(&self, i: usize) -> Result<u32, Malformed> {
-        let digits = self.bytes.get(i..i + 4).ok_or(Malformed)?;
+        let digits = self.bytes().get(i..i + 4).ok_or(Malformed)?;
         digits.iter().try_fold(0u32, |acc, &b| {
             let digit = match b {
                 b'0'..=b'9' => b - b'0',
@@ -423,7 +429,7 @@ impl<'de> Reader<'de> {
             self.require_digits()?;
         }
         if plain && int_digits <= 15 {
-            let magnitude = self.bytes[int_start..self.pos]
+            let magnitude = self.bytes()[int_start..self.pos]
                 .iter()
                 .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
             // Exact: below 2^53.

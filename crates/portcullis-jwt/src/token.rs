@@ -403,35 +403,6 @@ impl fmt::Debug for UnverifiedToken<'_> {
     }
 }
 
-/// Whether every byte is in the base64url alphabet or a dot, and how many dots there are:
-/// only for diagnosing a refused token (valid ones are checked by SIMD base64 passes).
-fn scan(bytes: &[u8]) -> (bool, usize) {
-    fn allowed(b: u8) -> bool {
-        let upper = b.wrapping_sub(b'A') < 26;
-        let lower = b.wrapping_sub(b'a') < 26;
-        let digit = b.wrapping_sub(b'0') < 10;
-        upper | lower | digit | (b == b'-') | (b == b'_') | (b == b'.')
-    }
-    let mut ok = true;
-    let mut dots = 0usize;
-    let mut chunks = bytes.chunks_exact(32);
-    for chunk in &mut chunks {
-        let mut chunk_ok = true;
-        let mut chunk_dots = 0u8;
-        for &b in chunk {
-            chunk_ok &= allowed(b);
-            chunk_dots += u8::from(b == b'.');
-        }
-        ok &= chunk_ok;
-        dots += usize::from(chunk_dots);
-    }
-    for &b in chunks.remainder() {
-        ok &= allowed(b);
-        dots += usize::from(b == b'.');
-    }
-    (ok, dots)
-}
-
 fn not_three() -> Error {
     Error::with_detail(ErrorKind::Malformed, "not three segments")
 }
@@ -440,37 +411,26 @@ fn not_base64url() -> Error {
     Error::with_detail(ErrorKind::Malformed, "not base64url")
 }
 
-/// Why a token is refused, in the order the checks are documented: a byte outside the
-/// alphabet, then the number of dots; for a token with both right, `otherwise` (the
-/// fault the fast path met).
+/// Why a token is refused, in the order the checks are documented: whichever a
+/// left-to-right scan meets first, a fifth dot or a byte outside the alphabet; then the
+/// number of dots; for a token with both right, `otherwise` (the fault the fast path
+/// met). Only refused tokens come here.
 #[cold]
 fn diagnose(bytes: &[u8], otherwise: Error) -> Error {
-    let (alphabet_ok, dots) = scan(bytes);
-    if !alphabet_ok {
-        return first_offence(bytes);
-    }
-    match dots {
-        2 => otherwise,
-        4 => Error::new(ErrorKind::Encrypted),
-        n if n > 4 => Error::new(ErrorKind::Malformed),
-        _ => not_three(),
-    }
-}
-
-/// The error for a token that is not all base64url and dots: whichever a left-to-right
-/// scan meets first, a fifth dot or a byte outside the alphabet.
-#[cold]
-fn first_offence(bytes: &[u8]) -> Error {
     let mut dots = 0;
     for b in bytes {
         match b {
             b'.' if dots == 4 => return Error::new(ErrorKind::Malformed),
             b'.' => dots += 1,
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
-            _ => break,
+            _ => return not_base64url(),
         }
     }
-    not_base64url()
+    match dots {
+        2 => otherwise,
+        4 => Error::new(ErrorKind::Encrypted),
+        _ => not_three(),
+    }
 }
 
 pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, Error> {
