@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use portcullis_issuer::VerifyError;
 use portcullis_jwt::Claims;
 
-use crate::verifier::Verifier;
+use crate::verifier::{Verifier, VerifyFuture};
 
 /// The longest header segment [`is_jws_shaped`] decodes.
 const MAX_HEADER_SEGMENT: usize = 4 * 1024;
@@ -117,6 +117,16 @@ impl<J: Verifier, I: Verifier> Verifier for HybridVerifier<J, I> {
             EitherFuture::Introspection {
                 future: self.introspection.verify(token),
             }
+        }
+    }
+
+    /// The chosen verifier's own erased future: no box when it answers at once (a
+    /// verified JWT, a cached introspection result), as inside a multi-issuer verifier.
+    fn verify_erased(&self, token: &str) -> VerifyFuture {
+        if self.routing == Routing::ByShape && is_jws_shaped(token) {
+            self.jwt.verify_erased(token)
+        } else {
+            self.introspection.verify_erased(token)
         }
     }
 }

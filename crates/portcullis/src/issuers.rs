@@ -132,10 +132,14 @@ fn refuse(kind: ErrorKind) -> VerifyFuture {
     ))))
 }
 
-/// The `iss` of a JWS-shaped token, unverified, or why it has none worth routing on.
-/// The token is parsed with [`UnverifiedToken`]'s strict rules, so a token the issuer's
-/// verifier would refuse anyway is refused here, with its reason and no network traffic.
-fn unverified_issuer(token: &str) -> Result<String, portcullis_jwt::Error> {
+/// Applies `route` to the `iss` of a JWS-shaped token, unverified (borrowed, not
+/// copied), or says why the token has none worth routing on. The token is parsed with
+/// [`UnverifiedToken`]'s strict rules, so a token the issuer's verifier would refuse
+/// anyway is refused here, with its reason and no network traffic.
+fn route_by_issuer<T>(
+    token: &str,
+    route: impl FnOnce(&str) -> T,
+) -> Result<T, portcullis_jwt::Error> {
     #[derive(serde::Deserialize)]
     struct Issuer<'a> {
         #[serde(borrow)]
@@ -150,7 +154,7 @@ fn unverified_issuer(token: &str) -> Result<String, portcullis_jwt::Error> {
     serde_json::from_str::<Issuer<'_>>(&payload)
         .ok()
         .and_then(|issuer| issuer.iss)
-        .map(Cow::into_owned)
+        .map(|iss| route(&iss))
         .ok_or_else(no_issuer)
 }
 
@@ -165,13 +169,13 @@ impl Verifier for MultiIssuerVerifier {
                 None => refuse(ErrorKind::Malformed),
             };
         }
-        let issuer = match unverified_issuer(token) {
-            Ok(issuer) => issuer,
-            Err(error) => return VerifyFuture::ready(Err(VerifyError::token(error))),
-        };
-        match inner.issuers.iter().find(|(iss, _)| **iss == *issuer) {
-            Some((_, verifier)) => verifier.verify(token),
-            None => refuse(ErrorKind::InvalidIssuer),
+        let chosen = route_by_issuer(token, |issuer| {
+            inner.issuers.iter().find(|(iss, _)| **iss == *issuer)
+        });
+        match chosen {
+            Ok(Some((_, verifier))) => verifier.verify(token),
+            Ok(None) => refuse(ErrorKind::InvalidIssuer),
+            Err(error) => VerifyFuture::ready(Err(VerifyError::token(error))),
         }
     }
 
