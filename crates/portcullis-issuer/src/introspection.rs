@@ -598,7 +598,7 @@ impl IntrospectionVerifierBuilder {
                 TokenCache::<Outcome>::builder()
                     .capacity(self.cache_capacity)
                     .max_ttl(ttl)
-                    .clock(ClockRef(self.clock.clone()))
+                    .clock(self.clock.clone())
                     .build()?,
             ),
         };
@@ -617,16 +617,6 @@ impl IntrospectionVerifierBuilder {
                 failures: AtomicU64::new(0),
             }),
         })
-    }
-}
-
-/// A shared clock handed on to the cache.
-#[derive(Debug)]
-struct ClockRef(Arc<dyn Clock>);
-
-impl Clock for ClockRef {
-    fn now(&self) -> SystemTime {
-        self.0.now()
     }
 }
 
