@@ -8,6 +8,16 @@ use std::time::Duration;
 
 use crate::auth::IssuerCounters;
 
+// `Reason::ALL` lists the reasons in declaration order, so `reason as usize` is its
+// index (checked at compile time).
+const _: () = {
+    let mut i = 0;
+    while i < Reason::ALL.len() {
+        assert!(Reason::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 /// Why a request was allowed or denied: the `reason` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
@@ -123,7 +133,7 @@ impl Metrics {
     /// Records one request; `route` is `None` when no route matched.
     pub(crate) fn record(&self, route: Option<usize>, reason: Reason, elapsed: Duration) {
         let counters = &self.routes[route.unwrap_or(self.route_names.len())];
-        let index = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let index = reason as usize;
         counters.by_reason[index].fetch_add(1, Ordering::Relaxed);
         let seconds = elapsed.as_secs_f64();
         let bucket = BUCKETS
