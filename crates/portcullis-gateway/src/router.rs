@@ -96,12 +96,15 @@ pub(crate) fn unsafe_path(path: &str) -> Option<&'static str> {
     if path.split('/').any(|s| s == "." || s == "..") {
         return Some("dot segments are refused");
     }
-    let lower = path.to_ascii_lowercase();
-    if lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains("%2e")
-        || lower.contains("%00")
-    {
+    // Per request: compared in place, case-insensitively, without a lowercase copy.
+    let encoded = |w: &[u8]| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'f') | (b'5', b'c') | (b'2', b'e') | (b'0', b'0')
+            )
+    };
+    if path.as_bytes().windows(3).any(encoded) {
         return Some("encoded slashes, dots or NUL are refused");
     }
     None
