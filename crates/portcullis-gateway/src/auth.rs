@@ -10,7 +10,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use portcullis::{HybridVerifier, MultiIssuerVerifier, VerifyFuture};
 use portcullis_issuer::introspection::{ClientAuth, IntrospectionVerifier, Secret};
@@ -71,7 +70,6 @@ pub(crate) struct IssuerSet {
 struct Issuer {
     name: String,
     jwt: Option<JwtVerifier>,
-    token_cache: Option<TokenCache<Claims>>,
     introspection: Option<IntrospectionVerifier>,
     /// Static sets count their keys once.
     static_keys: u64,
@@ -82,9 +80,6 @@ impl fmt::Debug for IssuerSet {
         fmt::Debug::fmt(&self.verifier, f)
     }
 }
-
-/// The largest backoff between failed key set fetches.
-const MAX_RETRY: Duration = Duration::from_secs(60);
 
 fn validation(
     config: &IssuerConfig,
@@ -168,7 +163,10 @@ impl IssuerSet {
                 builder
                     .http_client(http.clone())
                     .default_ttl(config.jwks_refresh)
-                    .retry_backoff(config.jwks_retry, config.jwks_retry.max(MAX_RETRY))
+                    .retry_backoff(
+                        config.jwks_retry,
+                        config.jwks_retry.max(portcullis_issuer::DEFAULT_RETRY_MAX),
+                    )
                     .build()
                     .map_err(|e| fail(e.to_string()))
             };
@@ -197,17 +195,15 @@ impl IssuerSet {
                 }
                 KeySourceConfig::None => (None, 0),
             };
-            let token_cache = match (&jwt, config.token_cache) {
-                (Some(_), Some(capacity)) => Some(
-                    TokenCache::<Claims>::builder()
-                        .capacity(capacity)
-                        .build()
-                        .map_err(|e| fail(e.to_string()))?,
+            let jwt = match (jwt, config.token_cache) {
+                (Some(jwt), Some(capacity)) => Some(
+                    jwt.with_token_cache(
+                        TokenCache::<Claims>::builder()
+                            .capacity(capacity)
+                            .build()
+                            .map_err(|e| fail(e.to_string()))?,
+                    ),
                 ),
-                _ => None,
-            };
-            let jwt = match (jwt, &token_cache) {
-                (Some(jwt), Some(cache)) => Some(jwt.with_token_cache(cache.clone())),
                 (jwt, _) => jwt,
             };
             builder = match (&jwt, &introspection) {
@@ -227,7 +223,6 @@ impl IssuerSet {
             issuers.push(Issuer {
                 name: config.issuer.clone(),
                 jwt,
-                token_cache,
                 introspection,
                 static_keys,
             });
@@ -262,9 +257,9 @@ impl IssuerSet {
             .iter()
             .map(|issuer| {
                 let tokens = issuer
-                    .token_cache
+                    .jwt
                     .as_ref()
-                    .map(TokenCache::stats)
+                    .and_then(JwtVerifier::token_cache_stats)
                     .unwrap_or_default();
                 let mut counters = IssuerCounters {
                     issuer: issuer.name.clone(),
