@@ -401,6 +401,20 @@ impl IntrospectionVerifier {
     /// [`crate::VerifyErrorKind::InvalidToken`] for an inactive or refused token,
     /// [`crate::VerifyErrorKind::Unavailable`] when the issuer could not be asked.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.verify_with(token, true).await
+    }
+
+    /// [`IntrospectionVerifier::verify`] after [`IntrospectionVerifier::cached`] found
+    /// nothing: asks the issuer (one request for concurrent callers) without looking the
+    /// token up again, so the cache counts one miss, not two.
+    ///
+    /// # Errors
+    /// As [`IntrospectionVerifier::verify`].
+    pub async fn verify_missed(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.verify_with(token, false).await
+    }
+
+    async fn verify_with(&self, token: &str, look_up: bool) -> Result<Claims, VerifyError> {
         let inner = &*self.inner;
         if token.is_empty() {
             return Err(VerifyError::token(portcullis_jwt::Error::from_kind(
@@ -416,10 +430,14 @@ impl IntrospectionVerifier {
             None => self.introspect(token).await?.value,
             Some(cache) => {
                 let key = cache.key(token);
-                cache
-                    .get_or_try_insert_with(key, self.introspect(token))
-                    .await
-                    .map_err(|shared| (*shared).clone())?
+                let outcome = if look_up {
+                    cache
+                        .get_or_try_insert_with(key, self.introspect(token))
+                        .await
+                } else {
+                    cache.try_insert_with(key, self.introspect(token)).await
+                };
+                outcome.map_err(|shared| (*shared).clone())?
             }
         };
         self.answer(outcome, self.inner.clock.now())

@@ -374,6 +374,20 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
         if let Some(value) = self.get(&key) {
             return Ok(value);
         }
+        self.try_insert_with(key, init).await
+    }
+
+    /// [`TokenCache::get_or_try_insert_with`] for a caller that has just looked `key` up
+    /// and found nothing (so the lookup is counted once): joins or leads the single
+    /// flight for it.
+    ///
+    /// # Errors
+    /// The error of `init`.
+    pub async fn try_insert_with<F, E>(&self, key: TokenKey, init: F) -> Result<V, Arc<E>>
+    where
+        F: Future<Output = Result<Cached<V>, E>>,
+        E: Send + Sync + 'static,
+    {
         let inner = &*self.inner;
         loop {
             let role = {

@@ -179,6 +179,6 @@ impl Verifier for IntrospectionVerifier {
         }
         let verifier = self.clone();
         let token: Box<str> = token.into();
-        VerifyFuture::waiting(async move { IntrospectionVerifier::verify(&verifier, &token).await })
+        VerifyFuture::waiting(async move { verifier.verify_missed(&token).await })
     }
 }

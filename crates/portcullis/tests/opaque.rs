@@ -106,6 +106,10 @@ async fn opaque_tokens_pass_and_scopes_are_checked_on_every_cached_hit() {
         );
     }
     assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    // One lookup per request: the first request's miss is counted once, not again when
+    // it goes on to ask the issuer.
+    let stats = verifier.cache_stats().unwrap();
+    assert_eq!((stats.misses, stats.hits), (1, 5), "{stats:?}");
 }
 
 #[tokio::test]
