@@ -195,13 +195,13 @@ impl TokenCacheBuilder {
     /// A zero capacity or a zero maximum lifetime, or no randomness available.
     pub fn build<V: Clone + Send + Sync + 'static>(self) -> Result<TokenCache<V>, ConfigError> {
         if self.capacity == 0 || self.max_ttl.is_zero() {
-            return Err(config_error(
+            return Err(ConfigError::custom(
                 "a token cache needs a capacity and a maximum lifetime above zero",
             ));
         }
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let hash_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .map_err(|_| config_error("no randomness for the token cache key"))?;
+            .map_err(|_| ConfigError::custom("no randomness for the token cache key"))?;
         let now = unix_seconds(self.clock.now());
         Ok(TokenCache {
             inner: Arc::new(Inner {
@@ -234,25 +234,19 @@ fn bounded_map<V: Clone>(capacity: u64) -> Result<Map<V>, ConfigError> {
     }
     let capacity = capacity - capacity % shards;
     let items = usize::try_from(capacity)
-        .map_err(|_| config_error("the token cache capacity does not fit in memory"))?;
+        .map_err(|_| ConfigError::custom("the token cache capacity does not fit in memory"))?;
     let options = OptionsBuilder::new()
         .shards(shards as usize)
         .estimated_items_capacity(items)
         .weight_capacity(capacity)
         .build()
-        .map_err(|_| config_error("invalid token cache options"))?;
+        .map_err(|_| ConfigError::custom("invalid token cache options"))?;
     Ok(Cache::with_options(
         options,
         UnitWeighter,
         KeyHashBuilder,
         DefaultLifecycle::default(),
     ))
-}
-
-fn config_error(message: &str) -> ConfigError {
-    // ConfigError's constructor is private to portcullis-jwt; a Validation build error
-    // is the one public way to make one, so we say it ourselves.
-    ConfigError::custom(message)
 }
 
 fn unix_seconds(time: SystemTime) -> u64 {
@@ -520,7 +514,7 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
         F: Fn(&V) -> bool + Send + Sync + 'static,
     {
         if !self.inner.invalidation {
-            return Err(config_error(
+            return Err(ConfigError::custom(
                 "the token cache was built without invalidation",
             ));
         }
