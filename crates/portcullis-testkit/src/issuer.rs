@@ -772,7 +772,8 @@ fn form_decode_value(encoded: &str) -> Option<String> {
 }
 
 fn unreachable_fault() -> Response<Full<Bytes>> {
-    // take_fault unwraps FailFirst; a nested FailFirst answers 500.
+    // Never reached: `take_fault` flattens nested `FailFirst`s to the fault inside. The
+    // arm exists because `Fault` has the variant; should it ever be reached, a 500.
     respond(
         StatusCode::INTERNAL_SERVER_ERROR,
         "application/json",
