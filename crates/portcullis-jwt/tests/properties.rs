@@ -207,16 +207,27 @@ proptest! {
 
     #[test]
     fn parser_never_panics_on_three_base64url_segments(
-        h in "[A-Za-z0-9_-]{0,80}",
+        // Half the headers are valid, so the accepting side is exercised too.
+        (valid_h, h) in prop_oneof![
+            "[A-Za-z0-9_-]{0,80}".prop_map(|h| (false, h)),
+            valid_header().prop_map(|h| (true, b64(h))),
+        ],
         p in "[A-Za-z0-9_-]{0,80}",
         s in "[A-Za-z0-9_-]{0,80}",
     ) {
         let token = format!("{h}.{p}.{s}");
-        if let Ok(parsed) = parse(&token) {
-            // Only possible if the header segment decodes to a JSON object with an alg.
-            prop_assert!(!h.is_empty() && !p.is_empty() && !s.is_empty());
-            let expected = format!("{h}.{p}");
-            prop_assert_eq!(parsed.signing_input(), expected.as_bytes());
+        let decodes = |segment: &str| !segment.is_empty() && URL_SAFE_NO_PAD.decode(segment).is_ok();
+        match parse(&token) {
+            Ok(parsed) => {
+                // Only possible if the header segment decodes to a JSON object with an alg.
+                prop_assert!(!h.is_empty() && !p.is_empty() && !s.is_empty());
+                let expected = format!("{h}.{p}");
+                prop_assert_eq!(parsed.signing_input(), expected.as_bytes());
+            }
+            Err(error) => prop_assert!(
+                !(valid_h && decodes(&p) && decodes(&s)),
+                "{token:?} refused: {error:?}"
+            ),
         }
     }
 
