@@ -499,32 +499,10 @@ fn socket_addr(value: &str, path: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// An `https` URL, or `http` to a loopback host (tests, sidecars).
+/// An `https` URL, or `http` to a loopback host (tests, sidecars): the issuer crate's
+/// own rule, so configuration and fetches never disagree.
 fn fetch_url(value: &str, path: &str) -> Result<Uri, ConfigError> {
-    let uri: Uri = value
-        .parse()
-        .map_err(|_| ConfigError::new(path, format!("{value:?} is not a URL")))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| ConfigError::new(path, "the URL has no host"))?;
-    match uri.scheme_str() {
-        Some("https") => Ok(uri),
-        Some("http") if is_loopback_host(host) => Ok(uri),
-        Some("http") => Err(ConfigError::new(
-            path,
-            "plain http is only allowed to a loopback host; use https",
-        )),
-        _ => Err(ConfigError::new(path, "the URL must start with https://")),
-    }
+    portcullis_issuer::check_fetch_url(value).map_err(|e| ConfigError::new(path, e.to_string()))
 }
 
 /// Header names the gateway must never take over.

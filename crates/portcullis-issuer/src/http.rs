@@ -440,6 +440,15 @@ async fn read_capped(
     Ok(Bytes::from(buffer))
 }
 
+/// The URL rule every fetch is held to, for callers without a client (configuration
+/// checks): `https`, or plain `http` to a loopback host only.
+///
+/// # Errors
+/// [`FetchErrorKind::InsecureUrl`], with what is wrong.
+pub fn check_fetch_url(url: &str) -> Result<Uri, FetchError> {
+    check_url(url, false)
+}
+
 /// Parses `url` and checks the scheme policy.
 pub(crate) fn check_url(url: &str, allow_plain_http: bool) -> Result<Uri, FetchError> {
     let insecure = |detail: &'static str| {
