@@ -522,16 +522,14 @@ impl IntrospectionVerifier {
                     Ok(claims) => {
                         // Kept past `exp` for the negative lifetime, so an expired token is
                         // refused from the cache (`recheck`) rather than asked about again.
-                        let expires_at =
-                            claims.expires_at().map_or(SystemTime::UNIX_EPOCH, |exp| {
+                        // Without `exp`, as long as the cache's maximum lifetime allows.
+                        let expires_at = match claims.expires_at() {
+                            Some(exp) => {
                                 exp.to_system_time()
                                     + inner.validation.leeway()
                                     + inner.negative_ttl
-                            });
-                        let expires_at = if claims.expires_at().is_some() {
-                            expires_at
-                        } else {
-                            now + Duration::from_secs(u32::MAX.into())
+                            }
+                            None => now + Duration::from_secs(u32::MAX.into()),
                         };
                         Cached {
                             value: Outcome::Active(claims),
