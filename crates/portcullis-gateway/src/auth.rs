@@ -295,6 +295,10 @@ impl portcullis::Verifier for IssuerSet {
     fn verify(&self, token: &str) -> VerifyFuture {
         portcullis::Verifier::verify(&self.verifier, token)
     }
+
+    fn start(&self, token: &str) -> portcullis::Verification<VerifyFuture> {
+        portcullis::Verifier::start(&self.verifier, token)
+    }
 }
 
 /// The verifier of a gateway with no issuers (only anonymous routes): never called.

@@ -70,7 +70,7 @@ use crate::rejection::{
     ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind, is_grpc,
 };
 use crate::token::{Extracted, TokenSource, extract};
-use crate::{ConfigError, Verifier};
+use crate::{ConfigError, Verification, Verifier};
 
 /// Whether a request without a token may pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -424,7 +424,35 @@ where
         let config = &*self.config;
         let shared = &*config.shared;
         let verify = match extract(&shared.sources, request.headers(), request.uri()) {
-            Extracted::Token(token) => config.verifier.verify(&token),
+            Extracted::Token(token) => match config.verifier.start(&token) {
+                Verification::Pending(verify) => verify,
+                // Answered at once (keys at hand, a cached result): the inner service,
+                // ready since `poll_ready`, is called from here, with no clone of it
+                // for a later poll.
+                Verification::Done(Ok(claims)) => {
+                    drop(token);
+                    record_claims(&span, &claims);
+                    span.record("decision", "allow");
+                    request.extensions_mut().insert(claims);
+                    let future = {
+                        let _entered = span.enter();
+                        self.inner.call(request)
+                    };
+                    return ResponseFuture {
+                        state: State::Inner { future },
+                        span,
+                    };
+                }
+                Verification::Done(Err(error)) => {
+                    drop(token);
+                    let rejection = Rejection::from_verify_error(
+                        &error,
+                        shared.challenge.clone(),
+                        is_grpc(request.headers()),
+                    );
+                    return ResponseFuture::rejected(span, &shared.reject, rejection);
+                }
+            },
             Extracted::None if config.mode == Mode::Optional => {
                 span.record("decision", "anonymous");
                 request

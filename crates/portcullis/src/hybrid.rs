@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use portcullis_issuer::VerifyError;
 use portcullis_jwt::Claims;
 
-use crate::verifier::{Verifier, VerifyFuture};
+use crate::verifier::{Verification, Verifier, VerifyFuture};
 
 /// The longest header segment [`is_jws_shaped`] decodes.
 const MAX_HEADER_SEGMENT: usize = 4 * 1024;
@@ -127,6 +127,18 @@ impl<J: Verifier, I: Verifier> Verifier for HybridVerifier<J, I> {
             self.jwt.verify_erased(token)
         } else {
             self.introspection.verify_erased(token)
+        }
+    }
+
+    fn start(&self, token: &str) -> Verification<Self::Future> {
+        if self.routing == Routing::ByShape && is_jws_shaped(token) {
+            self.jwt
+                .start(token)
+                .map_pending(|future| EitherFuture::Jwt { future })
+        } else {
+            self.introspection
+                .start(token)
+                .map_pending(|future| EitherFuture::Introspection { future })
         }
     }
 }

@@ -9,7 +9,7 @@ use portcullis_jwt::{ErrorKind, UnverifiedToken};
 
 use crate::error::ConfigError;
 use crate::hybrid::is_jws_shaped;
-use crate::verifier::{Verifier, VerifyFuture};
+use crate::verifier::{Verification, Verifier, VerifyFuture};
 
 /// The longest token whose payload is decoded to read its `iss`: 64 KiB. Each
 /// issuer's own verifier applies its own (smaller, by default) limit afterwards.
@@ -50,6 +50,10 @@ impl<V: Verifier> Verifier for ErasedVerifier<V> {
 
     fn verify(&self, token: &str) -> VerifyFuture {
         self.0.verify_erased(token)
+    }
+
+    fn start(&self, token: &str) -> Verification<VerifyFuture> {
+        self.0.verify_erased(token).into_verification()
     }
 }
 
@@ -181,6 +185,10 @@ impl Verifier for MultiIssuerVerifier {
 
     fn verify_erased(&self, token: &str) -> VerifyFuture {
         Verifier::verify(self, token)
+    }
+
+    fn start(&self, token: &str) -> Verification<VerifyFuture> {
+        Verifier::verify(self, token).into_verification()
     }
 }
 

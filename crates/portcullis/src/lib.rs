@@ -93,7 +93,7 @@ pub use issuers::{MultiIssuerVerifier, MultiIssuerVerifierBuilder};
 pub use metadata::{MetadataService, ProtectedResourceMetadata, WELL_KNOWN_PATH};
 pub use rejection::{DefaultRejection, Reject, Rejection, RejectionKind, ResponseBody};
 pub use token::TokenSource;
-pub use verifier::{Verifier, VerifyFuture};
+pub use verifier::{Verification, Verifier, VerifyFuture};
 
 #[doc(no_inline)]
 pub use portcullis_issuer::{IntrospectionVerifier, JwtVerifier, VerifyError, VerifyErrorKind};

@@ -49,6 +49,34 @@ pub trait Verifier: Send + Sync + 'static {
     fn verify_erased(&self, token: &str) -> VerifyFuture {
         VerifyFuture::waiting(self.verify(token))
     }
+
+    /// Starts verifying `token` and answers at once when no waiting is needed. The
+    /// layer calls this: with [`Verification::Done`] it calls the inner service
+    /// straight from `call`, instead of cloning it to call it from its future. The
+    /// default is [`Verifier::verify`]'s future, pending; the built-in verifiers answer
+    /// at once whenever they can (keys at hand, a cached result).
+    fn start(&self, token: &str) -> Verification<Self::Future> {
+        Verification::Pending(self.verify(token))
+    }
+}
+
+/// What [`Verifier::start`] found: the answer, or a future to wait on.
+#[derive(Debug)]
+pub enum Verification<F> {
+    /// Accepted or refused without waiting.
+    Done(Result<Claims, VerifyError>),
+    /// The answer needs waiting for: poll the future.
+    Pending(F),
+}
+
+impl<F> Verification<F> {
+    /// The same verification with its pending future mapped by `f`.
+    pub fn map_pending<G>(self, f: impl FnOnce(F) -> G) -> Verification<G> {
+        match self {
+            Verification::Done(result) => Verification::Done(result),
+            Verification::Pending(future) => Verification::Pending(f(future)),
+        }
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
@@ -61,6 +89,9 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn verify_erased(&self, token: &str) -> VerifyFuture {
         (**self).verify_erased(token)
     }
+    fn start(&self, token: &str) -> Verification<Self::Future> {
+        (**self).start(token)
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
@@ -72,6 +103,9 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
 
     fn verify_erased(&self, token: &str) -> VerifyFuture {
         (**self).verify_erased(token)
+    }
+    fn start(&self, token: &str) -> Verification<Self::Future> {
+        (**self).start(token)
     }
 }
 
@@ -97,6 +131,14 @@ impl VerifyFuture {
     pub fn ready(result: Result<Claims, VerifyError>) -> VerifyFuture {
         VerifyFuture {
             state: FutureState::Ready(Some(result)),
+        }
+    }
+
+    /// The answer if it is at hand, otherwise this future.
+    pub fn into_verification(self) -> Verification<VerifyFuture> {
+        match self.state {
+            FutureState::Ready(Some(result)) => Verification::Done(result),
+            state => Verification::Pending(VerifyFuture { state }),
         }
     }
 
@@ -142,6 +184,10 @@ impl Verifier for JwtVerifier {
         Verifier::verify(self, token)
     }
 
+    fn start(&self, token: &str) -> Verification<VerifyFuture> {
+        Verifier::verify(self, token).into_verification()
+    }
+
     fn verify(&self, token: &str) -> VerifyFuture {
         // One poll with a no-op waker: with keys at hand this completes. If it does not,
         // the attempt is dropped (verification futures are cancel-safe: a key fetch in
@@ -168,6 +214,10 @@ impl Verifier for IntrospectionVerifier {
 
     fn verify_erased(&self, token: &str) -> VerifyFuture {
         Verifier::verify(self, token)
+    }
+
+    fn start(&self, token: &str) -> Verification<VerifyFuture> {
+        Verifier::verify(self, token).into_verification()
     }
 
     fn verify(&self, token: &str) -> VerifyFuture {

@@ -210,6 +210,72 @@ async fn readiness_is_respected_across_a_waiting_verifier() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+/// An always-ready inner service that counts how often it is cloned.
+struct CountsClones(Arc<AtomicUsize>);
+
+impl Clone for CountsClones {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        CountsClones(self.0.clone())
+    }
+}
+
+impl Service<Request<String>> for CountsClones {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<String>) -> Self::Future {
+        std::future::ready(Ok(Response::new("ok".into())))
+    }
+}
+
+#[tokio::test]
+async fn an_answer_at_hand_calls_the_inner_service_without_cloning_it() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let mut at_once = AuthenticationLayer::new(verifier()).layer(CountsClones(clones.clone()));
+    let mut waiting = AuthenticationLayer::new(Slow(Arc::new(AtomicUsize::new(0))))
+        .layer(CountsClones(clones.clone()));
+    let bearer = format!("Bearer {}", token("read"));
+    let forged = format!("{bearer}x");
+    async fn send<S>(
+        service: &mut S,
+        authorization: &str,
+        clones: &AtomicUsize,
+    ) -> (StatusCode, usize)
+    where
+        S: Service<Request<String>, Response = Response<String>, Error = Infallible>,
+    {
+        let before = clones.load(Ordering::SeqCst);
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(request(&[("authorization", authorization)], "/"))
+            .await
+            .unwrap();
+        (response.status(), clones.load(Ordering::SeqCst) - before)
+    }
+    // Verified (or refused) inside `call`: no clone.
+    assert_eq!(
+        send(&mut at_once, &bearer, &clones).await,
+        (StatusCode::OK, 0)
+    );
+    assert_eq!(
+        send(&mut at_once, &forged, &clones).await,
+        (StatusCode::UNAUTHORIZED, 0)
+    );
+    // A verifier that must wait: the inner service is cloned for the future to call.
+    assert_eq!(
+        send(&mut waiting, &bearer, &clones).await,
+        (StatusCode::OK, 1)
+    );
+}
+
 #[tokio::test]
 async fn verifiers_compose_through_arc() {
     let shared: Arc<dyn Verifier<Future = portcullis::VerifyFuture>> = Arc::new(verifier());
