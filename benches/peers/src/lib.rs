@@ -253,17 +253,27 @@ async fn hello() -> &'static str {
 }
 
 /// The route every configuration serves.
+///
+/// Every router here is finished with `with_state(())`, as `axum::serve` does
+/// (`Router::into_make_service`): its handlers become routes, and its layers wrap them,
+/// once. Called directly, a `Router<()>` does that for every request (axum's own
+/// comment: "such that everything is turned into `Route` eagerly rather than doing that
+/// per request"), which times axum rebuilding each layer per request, not the layer.
 pub fn unprotected() -> axum::Router {
-    axum::Router::new().route("/", get(hello))
+    axum::Router::new().route("/", get(hello)).with_state(())
 }
 
 /// The same route on axum 0.7, the version jwt-authorizer 0.15 is built for.
 pub fn unprotected_axum07() -> axum07::Router {
-    axum07::Router::new().route("/", axum07::routing::get(hello))
+    axum07::Router::new()
+        .route("/", axum07::routing::get(hello))
+        .with_state(())
 }
 
 pub fn portcullis(verifier: JwtVerifier) -> axum::Router {
-    unprotected().layer(AuthenticationLayer::builder(verifier).build().unwrap())
+    unprotected()
+        .layer(AuthenticationLayer::builder(verifier).build().unwrap())
+        .with_state(())
 }
 
 /// jwt-authorizer with the JWKS given as text (no fetching), issuer, audience, `exp`
@@ -282,7 +292,9 @@ pub async fn jwt_authorizer(fixture: &Fixture) -> axum07::Router {
             .build()
             .await
             .unwrap();
-    unprotected_axum07().layer(authorizer.into_layer())
+    unprotected_axum07()
+        .layer(authorizer.into_layer())
+        .with_state(())
 }
 
 /// tower-oauth2-resource-server with a static JWKS (no discovery, no fetching),
@@ -303,7 +315,7 @@ pub async fn tower_oauth2(fixture: &Fixture) -> axum::Router {
         .build()
         .await
         .unwrap();
-    unprotected().layer(server.into_layer())
+    unprotected().layer(server.into_layer()).with_state(())
 }
 
 /// The `Authorization` value for `token`, built once so timed requests only clone it.

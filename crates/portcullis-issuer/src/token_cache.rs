@@ -4,9 +4,10 @@
 //! and never stored: a key is the 128-bit tag AES-256-GCM-SIV (RFC 8452) computes over
 //! the token under a random key made when the cache is built, so a memory dump does not
 //! yield usable tokens and an attacker cannot aim collisions (why this construction and
-//! not HMAC-SHA256: `docs/dependencies.md`). Expiry is decided on the injected [`Clock`] (or on the time the
-//! caller read from it and passes in, so a request reads the clock once): a result is
-//! never served past the time the caller gave it, nor past the maximum lifetime.
+//! not HMAC-SHA256: `docs/dependencies.md`). Expiry is decided on the injected
+//! [`Clock`] (or on the time the caller read from it and passes in, so a request reads
+//! the clock once): a result is never served past the time the caller gave it, nor past
+//! the maximum lifetime.
 //!
 //! Storage is a [`quick_cache`] map bounded in entries (see `docs/dependencies.md` for
 //! why not moka): a hit is one shard read lock, no clock read of its own and no

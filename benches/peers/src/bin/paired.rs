@@ -1,0 +1,162 @@
+//! The ratios of issue #7 measured in alternation instead of criterion's long runs of one
+//! configuration at a time: on a shared machine the raw RSA check alone drifts ±5% from
+//! one run to the next, more than the margins being read.
+//!
+//! Per round, 64 calls of each, one batch after the other: the raw aws-lc-rs signature
+//! check; `portcullis-jwt` verify and jsonwebtoken decode; one request through the
+//! unguarded axum router; through the router guarded by portcullis with full
+//! verification and with a token-cache hit; and through the router guarded by
+//! tower-oauth2-resource-server (the fastest peer in every criterion run).
+//! Requests are built inside the timed batch for every router alike, as the criterion
+//! benchmark does. Prints the medians per call and the medians of the per-round ratios.
+//!
+//! `cargo run --release --bin paired -- [ROUNDS] [ALG ...]` (default 2000 rounds, RS256 ES256)
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::time::{Instant, SystemTime};
+
+use portcullis_bench_peers::*;
+use tower::ServiceExt;
+
+const BATCH: u32 = 64;
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// Microseconds per call of `call`, over one batch.
+fn timed(mut call: impl FnMut()) -> f64 {
+    let started = Instant::now();
+    for _ in 0..BATCH {
+        call();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
+}
+
+const COLUMNS: [&str; 15] = [
+    "raw (µs)",
+    "portcullis-jwt",
+    "jsonwebtoken",
+    "no-auth router",
+    "layer full",
+    "cache hit",
+    "tower-oauth2-rs",
+    "layer full / raw",
+    "(layer full − no-auth) / raw",
+    "cache hit − no-auth (µs)",
+    "tower-oauth2-rs / cache hit",
+    "tower-oauth2-rs / layer full",
+    "jsonwebtoken / portcullis-jwt",
+    "portcullis-jwt / raw",
+    "rounds",
+];
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().map_or(2000, |r| r.parse().unwrap());
+    let mut wanted: Vec<String> = args.collect();
+    if wanted.is_empty() {
+        wanted = vec!["RS256".into(), "ES256".into()];
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "# {} cores, load before: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load()
+    );
+    println!("\n| alg | {} |", COLUMNS.join(" | "));
+    println!("|---|{}", "---:|".repeat(COLUMNS.len()));
+    for fixture in Fixture::all()
+        .into_iter()
+        .filter(|f| wanted.iter().any(|w| w == f.name))
+    {
+        let raw = RawVerify::new(&fixture, &fixture.token);
+        let raw_tampered = RawVerify::new(&fixture, &fixture.tampered);
+        let jwt = JsonWebToken::new(&fixture);
+        assert_decoders(&fixture, &raw, &raw_tampered, &jwt);
+        let (validation, keys) = (fixture.validation(), fixture.key_set());
+        let unguarded = unprotected();
+        let full = portcullis(fixture.verifier());
+        let cached = portcullis(fixture.cached_verifier());
+        let peer = rt.block_on(async {
+            assert_guards("portcullis", &fixture, &full).await;
+            assert_guards("portcullis cached", &fixture, &cached).await;
+            let peer = tower_oauth2(&fixture).await;
+            assert_guards("tower-oauth2-resource-server", &fixture, &peer).await;
+            peer
+        });
+        let header = bearer(&fixture.token);
+        let requests = |router: &axum::Router| {
+            rt.block_on(async {
+                let started = Instant::now();
+                for _ in 0..BATCH {
+                    let response = router.clone().oneshot(request_with(&header)).await.unwrap();
+                    debug_assert_eq!(response.status(), 200);
+                }
+                started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
+            })
+        };
+        let mut columns: [Vec<f64>; 14] = Default::default();
+        for _ in 0..rounds {
+            let r = timed(|| assert!(std::hint::black_box(&raw).verify()));
+            let ours = timed(|| {
+                validation
+                    .verify(
+                        std::hint::black_box(&fixture.token),
+                        &keys,
+                        SystemTime::now(),
+                    )
+                    .unwrap();
+            });
+            let theirs = timed(|| {
+                jwt.decode(std::hint::black_box(&fixture.token)).unwrap();
+            });
+            let base = requests(&unguarded);
+            let layer = requests(&full);
+            let hit = requests(&cached);
+            let other = requests(&peer);
+            let values = [
+                r,
+                ours,
+                theirs,
+                base,
+                layer,
+                hit,
+                other,
+                layer / r,
+                (layer - base) / r,
+                hit - base,
+                other / hit,
+                other / layer,
+                theirs / ours,
+                ours / r,
+            ];
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+        let medians = columns.map(|mut column| median(&mut column));
+        let cells: Vec<String> = medians
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match i {
+                10 => format!("{m:.1}"),
+                3 | 5 | 7..=9 | 11..=13 => format!("{m:.3}"),
+                _ => format!("{m:.2}"),
+            })
+            .collect();
+        println!("| {} | {} | {rounds} |", fixture.name, cells.join(" | "));
+    }
+    println!("\n# load after: {}", load());
+}
