@@ -389,6 +389,13 @@ pub(crate) fn record_claims(span: &Span, claims: &Claims) {
     }
 }
 
+/// Lets `request` through with `claims`: in its extensions, and on the span.
+fn admit<B>(span: &Span, request: &mut Request<B>, claims: Claims) {
+    record_claims(span, &claims);
+    span.record("decision", "allow");
+    request.extensions_mut().insert(claims);
+}
+
 pub(crate) fn record_rejection(span: &Span, rejection: &Rejection) {
     span.record("decision", "deny");
     span.record("reason", rejection.description());
@@ -431,17 +438,8 @@ where
                 // for a later poll.
                 Verification::Done(Ok(claims)) => {
                     drop(token);
-                    record_claims(&span, &claims);
-                    span.record("decision", "allow");
-                    request.extensions_mut().insert(claims);
-                    let future = {
-                        let _entered = span.enter();
-                        self.inner.call(request)
-                    };
-                    return ResponseFuture {
-                        state: State::Inner { future },
-                        span,
-                    };
+                    admit(&span, &mut request, claims);
+                    return ResponseFuture::calling(span, &mut self.inner, request);
                 }
                 Verification::Done(Err(error)) => {
                     drop(token);
@@ -458,14 +456,7 @@ where
                 request
                     .extensions_mut()
                     .insert(Anonymous(shared.challenge.clone()));
-                let future = {
-                    let _entered = span.enter();
-                    self.inner.call(request)
-                };
-                return ResponseFuture {
-                    state: State::Inner { future },
-                    span,
-                };
+                return ResponseFuture::calling(span, &mut self.inner, request);
             }
             Extracted::None => {
                 let rejection = Rejection::new(
@@ -542,6 +533,18 @@ where
     V: Verifier,
     R: Reject<ResB>,
 {
+    /// The inner service's future for `request`, called inside `span`.
+    fn calling(span: Span, inner: &mut S, request: Request<ReqB>) -> Self {
+        let future = {
+            let _entered = span.enter();
+            inner.call(request)
+        };
+        ResponseFuture {
+            state: State::Inner { future },
+            span,
+        }
+    }
+
     fn rejected(span: Span, reject_with: &R, rejection: Rejection) -> Self {
         record_rejection(&span, &rejection);
         ResponseFuture {
@@ -573,9 +576,7 @@ where
                     };
                     match result {
                         Ok(claims) => {
-                            record_claims(this.span, &claims);
-                            this.span.record("decision", "allow");
-                            request.extensions_mut().insert(claims);
+                            admit(this.span, &mut request, claims);
                             let future = inner.call(request);
                             this.state.set(State::Inner { future });
                         }
