@@ -331,8 +331,8 @@ async fn body_limit_and_hop_by_hop() {
     assert!(headers.get("keep-alive").is_none());
 }
 
-async fn grpc_call(w: &World, path: &str, token: Option<&str>) -> common::Answer {
-    let mut builder = Request::post(w.gateway.url(path))
+async fn grpc_call(gateway: &Gateway, path: &str, token: Option<&str>) -> common::Answer {
+    let mut builder = Request::post(gateway.url(path))
         .header("content-type", "application/grpc")
         .header("te", "trailers");
     if let Some(token) = token {
@@ -346,7 +346,12 @@ async fn grpc_call(w: &World, path: &str, token: Option<&str>) -> common::Answer
 #[tokio::test]
 async fn grpc_through_the_gateway() {
     let w = world(ROUTES).await;
-    let ok = grpc_call(&w, "/echo.Echo/Say", Some(&w.issuer.token("read", &[]))).await;
+    let ok = grpc_call(
+        &w.gateway,
+        "/echo.Echo/Say",
+        Some(&w.issuer.token("read", &[])),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
     let trailers = ok.trailers.expect("trailers from the upstream");
     assert_eq!(trailers["grpc-status"], "0");
@@ -354,15 +359,20 @@ async fn grpc_through_the_gateway() {
     assert_eq!(trailers["x-echo-version"], "HTTP/2.0");
     assert_eq!(&ok.body[..], b"\0\0\0\0\x03abc");
 
-    let missing = grpc_call(&w, "/echo.Echo/Say", None).await;
+    let missing = grpc_call(&w.gateway, "/echo.Echo/Say", None).await;
     assert_eq!(missing.status, StatusCode::OK);
     assert_eq!(missing.header("grpc-status"), "16");
     assert!(missing.header("www-authenticate").starts_with("Bearer"));
-    let bad = grpc_call(&w, "/echo.Echo/Say", Some("a.b.c")).await;
+    let bad = grpc_call(&w.gateway, "/echo.Echo/Say", Some("a.b.c")).await;
     assert_eq!(bad.header("grpc-status"), "16");
-    let denied = grpc_call(&w, "/echo.Echo/Say", Some(&w.issuer.token("other", &[]))).await;
+    let denied = grpc_call(
+        &w.gateway,
+        "/echo.Echo/Say",
+        Some(&w.issuer.token("other", &[])),
+    )
+    .await;
     assert_eq!(denied.header("grpc-status"), "7");
-    let unrouted = grpc_call(&w, "/other.Svc/Do", None).await;
+    let unrouted = grpc_call(&w.gateway, "/other.Svc/Do", None).await;
     assert_eq!(unrouted.header("grpc-status"), "12");
 
     // The upstream saw gRPC over HTTP/2, and plain requests (even from an HTTP/2
@@ -394,7 +404,7 @@ async fn readiness_follows_the_issuer() {
         gateway,
         http,
     };
-    let unavailable = grpc_call(&grpc, "/echo.Echo/Say", Some(&token)).await;
+    let unavailable = grpc_call(&grpc.gateway, "/echo.Echo/Say", Some(&token)).await;
     assert_eq!(unavailable.header("grpc-status"), "14");
     // The anonymous route works meanwhile, and /healthz is up.
     assert_eq!(grpc.status("GET", "/public/x", None).await, StatusCode::OK);
@@ -840,6 +850,9 @@ async fn upstream_failures_and_timeouts() {
         .get(&gateway.url("/public/x"), None, &[])
         .await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    let grpc = grpc_call(&gateway, "/echo.Echo/Say", Some(&dead.token("read", &[]))).await;
+    assert_eq!(grpc.status, StatusCode::OK);
+    assert_eq!(grpc.header("grpc-status"), "14");
 }
 
 #[tokio::test]
