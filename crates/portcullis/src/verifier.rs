@@ -89,6 +89,7 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn verify_erased(&self, token: &str) -> VerifyFuture {
         (**self).verify_erased(token)
     }
+
     fn start(&self, token: &str) -> Verification<Self::Future> {
         (**self).start(token)
     }
@@ -104,6 +105,7 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
     fn verify_erased(&self, token: &str) -> VerifyFuture {
         (**self).verify_erased(token)
     }
+
     fn start(&self, token: &str) -> Verification<Self::Future> {
         (**self).start(token)
     }
