@@ -616,6 +616,21 @@ mod tests {
         Ok(Cached { value, expires_at })
     }
 
+    /// A task that looks `key` up and, on a miss, stores `value` until `until`.
+    fn spawn_fill(
+        cache: &TokenCache<u32>,
+        key: TokenKey,
+        value: u32,
+        until: SystemTime,
+    ) -> tokio::task::JoinHandle<Result<u32, Arc<&'static str>>> {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_try_insert_with(key, async { fresh(value, until) })
+                .await
+        })
+    }
+
     #[test]
     fn keys_are_keyed_hashes() {
         let clock = ManualClock::at_unix(1_000);
@@ -823,14 +838,7 @@ mod tests {
             }
         });
         tokio::task::yield_now().await;
-        let waiter = tokio::spawn({
-            let cache = cache.clone();
-            async move {
-                cache
-                    .get_or_try_insert_with(key, async { fresh(5, until) })
-                    .await
-            }
-        });
+        let waiter = spawn_fill(&cache, key, 5, until);
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "waits on the leader");
         leader.abort();
@@ -858,14 +866,7 @@ mod tests {
             }
         });
         tokio::task::yield_now().await;
-        let waiter = tokio::spawn({
-            let cache = cache.clone();
-            async move {
-                cache
-                    .get_or_try_insert_with(key, async { fresh(5, until) })
-                    .await
-            }
-        });
+        let waiter = spawn_fill(&cache, key, 5, until);
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "waits on the leader");
         open.send_replace(true);
