@@ -622,7 +622,7 @@ mod tests {
         key: TokenKey,
         value: u32,
         until: SystemTime,
-    ) -> tokio::task::JoinHandle<Result<u32, Arc<&'static str>>> {
+    ) -> tokio::task::JoinHandle<Result<u32, impl fmt::Debug + Send + 'static>> {
         let cache = cache.clone();
         tokio::spawn(async move {
             cache
