@@ -31,8 +31,9 @@ pub(crate) struct Malformed;
 
 /// Receives the top-level members of an object, one at a time.
 pub(crate) trait ObjectSink<'de> {
-    /// Called with each member's name; read or skip its `value` (a value left untouched
-    /// is skipped).
+    /// Called with each member's name; read or skip its `value`. A value left untouched
+    /// makes the object malformed (the reader would stand at its first byte): a sink
+    /// that forgets a member fails closed.
     fn member(&mut self, name: &str, value: Value<'_, 'de>) -> Result<(), Malformed>;
 }
 
@@ -48,7 +49,6 @@ pub(crate) fn read_object<'de, S: ObjectSink<'de>>(input: &'de str, sink: &mut S
     let mut reader = Reader {
         text: input,
         pos: 0,
-        pending: false,
     };
     reader.skip_whitespace();
     if reader.expect(b'{').is_err() || reader.object(sink, 1).is_err() {
@@ -59,6 +59,7 @@ pub(crate) fn read_object<'de, S: ObjectSink<'de>>(input: &'de str, sink: &mut S
 }
 
 /// The value of a member, not yet read.
+#[must_use = "read or skip the value, or the object is refused"]
 pub(crate) struct Value<'r, 'de> {
     reader: &'r mut Reader<'de>,
     depth: usize,
@@ -67,13 +68,11 @@ pub(crate) struct Value<'r, 'de> {
 impl<'de> Value<'_, 'de> {
     /// Reads the value in one of the shapes registered members have.
     pub(crate) fn read(self) -> Result<Member<'de>, Malformed> {
-        self.reader.pending = false;
         self.reader.member(self.depth)
     }
 
     /// Steps over the value, still checking it.
     pub(crate) fn skip(self) -> Result<(), Malformed> {
-        self.reader.pending = false;
         self.reader.skip_value(self.depth)
     }
 }
@@ -94,8 +93,6 @@ pub(crate) enum Member<'de> {
 struct Reader<'de> {
     text: &'de str,
     pos: usize,
-    /// A member's value was handed to a sink and not read yet.
-    pending: bool,
 }
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
@@ -156,7 +153,6 @@ impl<'de> Reader<'de> {
             self.skip_whitespace();
             self.expect(b':')?;
             self.skip_whitespace();
-            self.pending = true;
             sink.member(
                 &name,
                 Value {
@@ -164,10 +160,6 @@ impl<'de> Reader<'de> {
                     depth,
                 },
             )?;
-            if self.pending {
-                self.pending = false;
-                self.skip_value(depth)?;
-            }
             names.insert(name)?;
             if self.end_of_container(b'}')? {
                 return Ok(());
@@ -565,6 +557,24 @@ mod tests {
     /// Skips every member, so nested values are only checked.
     fn accepts(input: &str) -> bool {
         parse_object(input, SkipAll).is_some()
+    }
+
+    /// A sink that leaves a value untouched.
+    struct Forgetful;
+
+    impl<'de> ObjectSink<'de> for Forgetful {
+        fn member(&mut self, _: &str, value: Value<'_, 'de>) -> Result<(), Malformed> {
+            drop(value);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_untouched_value_fails_closed() {
+        assert!(parse_object("{}", Forgetful).is_some());
+        for input in [r#"{"a":1}"#, r#"{"a":"x"}"#, r#"{"a":[1]}"#, r#"{"a":{}}"#] {
+            assert!(parse_object(input, Forgetful).is_none(), "{input}");
+        }
     }
 
     #[test]
