@@ -127,14 +127,13 @@ impl Audiences {
         }
     }
 
-    pub(crate) fn list(mut audiences: Vec<Text>) -> Audiences {
-        if audiences.is_empty() {
-            return Audiences::default();
-        }
-        let first = audiences.remove(0);
+    /// The audiences of an array, in order: the first inline, the others in one
+    /// allocation of their exact size (none for a one-element array).
+    pub(crate) fn list(audiences: impl IntoIterator<Item = Text>) -> Audiences {
+        let mut audiences = audiences.into_iter();
         Audiences {
-            first: Some(first),
-            rest: audiences.into_boxed_slice(),
+            first: audiences.next(),
+            rest: audiences.collect(),
         }
     }
 

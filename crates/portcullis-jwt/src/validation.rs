@@ -697,8 +697,7 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
                 Member::Str(s) => self.aud = Audiences::one(Text::of(s, self.payload)),
                 Member::Strings(list) => {
                     let payload = self.payload;
-                    self.aud =
-                        Audiences::list(list.into_iter().map(|s| Text::of(s, payload)).collect());
+                    self.aud = Audiences::list(list.into_iter().map(|s| Text::of(s, payload)));
                 }
                 _ => self.invalid("aud"),
             },

@@ -408,6 +408,23 @@ fn several_issuers_and_audiences() {
 }
 
 #[test]
+fn audience_arrays_keep_their_order() {
+    let k = rs256();
+    let keys = keyset(&[k]);
+    let v = validation();
+    for list in [vec![AUD], vec!["x", AUD], vec!["x", AUD, "y"]] {
+        let token = good(k).claim("aud", json!(list)).sign();
+        let claims = v.verify(&token, &keys, at(NOW)).unwrap();
+        assert_eq!(claims.audiences().collect::<Vec<_>>(), list);
+    }
+    let token = good(k).claim("aud", json!([])).sign();
+    assert_eq!(
+        kind_of(&v, &token, &keys, at(NOW)),
+        ErrorKind::InvalidAudience
+    );
+}
+
+#[test]
 fn access_token_type_switch() {
     let k = rs256();
     let keys = keyset(&[k]);
