@@ -69,7 +69,9 @@ impl Scopes {
         self.listed().any(|held| held == scope)
     }
 
-    /// The scopes, in sorted order, each once.
+    /// The scopes, in sorted order, each once. The set keeps the list as the token gave
+    /// it, so this sorts a list of borrowed slices on every call; membership alone is
+    /// [`Scopes::contains`], which does not.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         let mut sorted: Vec<&str> = self.listed().collect();
         sorted.sort_unstable();
@@ -77,7 +79,7 @@ impl Scopes {
         sorted.into_iter()
     }
 
-    /// The number of distinct scopes.
+    /// The number of distinct scopes (counted through [`Scopes::iter`]).
     pub fn len(&self) -> usize {
         self.iter().count()
     }
@@ -297,7 +299,7 @@ mod tests {
             };
             assert_eq!(Scopes::parse(&text).len(), expected, "{b:#x}");
         }
-        // Longer than the stack buffer.
+        // A hundred scopes, listed in reverse: sorted and counted on demand.
         let many: Vec<String> = (0..100).rev().map(|i| format!("s{i:03}")).collect();
         let scopes = Scopes::parse(&many.join(" "));
         assert_eq!(scopes.len(), 100);
