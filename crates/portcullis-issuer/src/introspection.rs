@@ -414,17 +414,23 @@ impl IntrospectionVerifier {
         self.verify_with(token, false).await
     }
 
+    /// Why `token` is refused on sight (empty, or over the size limit), before it is
+    /// hashed, looked up, copied or sent anywhere.
+    fn refused_on_sight(&self, token: &str) -> Option<VerifyError> {
+        let kind = if token.is_empty() {
+            ErrorKind::Malformed
+        } else if token.len() > self.inner.validation.max_token_size() {
+            ErrorKind::TooLarge
+        } else {
+            return None;
+        };
+        Some(VerifyError::token(portcullis_jwt::Error::from_kind(kind)))
+    }
+
     async fn verify_with(&self, token: &str, look_up: bool) -> Result<Claims, VerifyError> {
         let inner = &*self.inner;
-        if token.is_empty() {
-            return Err(VerifyError::token(portcullis_jwt::Error::from_kind(
-                ErrorKind::Malformed,
-            )));
-        }
-        if token.len() > inner.validation.max_token_size() {
-            return Err(VerifyError::token(portcullis_jwt::Error::from_kind(
-                ErrorKind::TooLarge,
-            )));
+        if let Some(error) = self.refused_on_sight(token) {
+            return Err(error);
         }
         let outcome = match &inner.cache {
             None => self.introspect(token).await?.value,
@@ -445,7 +451,11 @@ impl IntrospectionVerifier {
 
     /// Answers from the cache alone: `None` when no result is held for `token` (then
     /// [`IntrospectionVerifier::verify`] asks the issuer). Never waits on the network.
+    /// An empty or oversized token is refused here, without hashing it.
     pub fn cached(&self, token: &str) -> Option<Result<Claims, VerifyError>> {
+        if let Some(error) = self.refused_on_sight(token) {
+            return Some(Err(error));
+        }
         let cache = self.inner.cache.as_ref()?;
         // One clock reading for the cache's expiry and the re-checked time rules.
         let now = self.inner.clock.now();

@@ -411,8 +411,13 @@ async fn oversized_and_empty_tokens_never_reach_the_issuer() {
     for token in [String::new(), "x".repeat(9_000)] {
         let error = verifier.verify(&token).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
+        // Refused on sight by the cache-only path too, which is what the layer calls.
+        let error = verifier.cached(&token).expect("an answer").unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
     }
     assert_eq!(issuer.requests(Endpoint::Introspection), 0);
+    // Never hashed, never looked up: not even a miss is counted.
+    assert_eq!(verifier.cache_stats().unwrap().misses, 0);
 }
 
 #[test]
