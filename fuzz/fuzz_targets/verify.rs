@@ -1,4 +1,5 @@
-//! Verifies arbitrary bytes, taken as a token, against a fixed key set and fixed rules.
+//! Verifies arbitrary bytes, taken as a token, against a fixed key set and fixed rules,
+//! and reads their unverified `iss` as multi-issuer routing does.
 //! Nothing may panic; every outcome is either verified claims or an error.
 //!
 //! The key set (`keys/jwks.json`) and the seed corpus (`corpus/verify/`) are written
@@ -14,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use libfuzzer_sys::fuzz_target;
 use portcullis_jwt::{
     Algorithm, AlgorithmSet, Claims, ErrorKind, Key, KeySet, UnverifiedToken, Validation,
-    VerifiedBy,
+    VerifiedBy, read_unverified_issuer,
 };
 
 /// Must match `FUZZ_*` in `crates/portcullis-jwt/tests/properties.rs`.
@@ -79,6 +80,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(claims) = target.validation.verify(token, &target.keys, target.now) {
         touch(&claims);
     }
+    // Routing reads the unverified `iss` from the payload alone.
+    let _ = read_unverified_issuer(token, usize::MAX, str::len);
     // The claim rules sit behind the signature check; reach them directly through the
     // introspection entry point with the unverified payload.
     if let Ok(parsed) = UnverifiedToken::parse(token, usize::MAX) {

@@ -76,7 +76,9 @@ pub use key::{
     SkippedKey,
 };
 pub use scope::{ScopeRequirement, Scopes, is_scope_token};
-pub use token::{DEFAULT_MAX_TOKEN_SIZE, Header, TokenType, UnverifiedToken};
+pub use token::{
+    DEFAULT_MAX_TOKEN_SIZE, Header, TokenType, UnverifiedToken, read_unverified_issuer,
+};
 pub use validation::{
     DEFAULT_LEEWAY, MAX_LEEWAY, MAX_REQUIRED_CLAIMS, ScopeClaim, Validation, ValidationBuilder,
 };

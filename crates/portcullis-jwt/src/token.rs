@@ -355,23 +355,66 @@ impl<'a> UnverifiedToken<'a> {
     }
 }
 
+/// Hands `read` the `iss` of a compact JWS, unverified: for routing a token to the
+/// issuer whose keys and rules will verify it, never for a decision. Only the payload
+/// segment is decoded, and it is read with the strict JSON reader (duplicate members
+/// refused at every depth) keeping nothing but `iss`, on the stack for payloads up to
+/// 1 KiB; the header and signature are left to the verification that follows. `Ok(None)` when the payload is a JSON object
+/// without a string `iss`.
+///
+/// # Errors
+/// [`ErrorKind::TooLarge`] over `max_size` bytes; [`ErrorKind::Malformed`] if the token
+/// has fewer than three segments or its payload is not a base64url-encoded JSON object.
+pub fn read_unverified_issuer<T>(
+    token: &str,
+    max_size: usize,
+    read: impl FnOnce(&str) -> T,
+) -> Result<Option<T>, Error> {
+    struct IssuerSink<'de> {
+        iss: Option<std::borrow::Cow<'de, str>>,
+    }
+    impl<'de> ObjectSink<'de> for IssuerSink<'de> {
+        fn member(&mut self, name: &str, value: Value<'_, 'de>) -> Result<(), Malformed> {
+            if name != "iss" {
+                return value.skip();
+            }
+            self.iss = match value.read()? {
+                Member::Str(iss) => Some(iss),
+                _ => None,
+            };
+            Ok(())
+        }
+    }
+    if token.len() > max_size {
+        return Err(Error::new(ErrorKind::TooLarge));
+    }
+    // The payload is between the first two dots; the signature is not scanned (a third
+    // dot in it is for the verification that follows to refuse).
+    let mut segments = token.splitn(3, '.');
+    let (Some(_), Some(payload_b64), Some(_)) = (segments.next(), segments.next(), segments.next())
+    else {
+        return Err(not_three());
+    };
+    let malformed = || Error::with_detail(ErrorKind::Malformed, "payload");
+    with_decoded(payload_b64, |payload| {
+        let payload = std::str::from_utf8(payload).map_err(|_| malformed())?;
+        let mut sink = IssuerSink { iss: None };
+        if !strict_json::read_object(payload, &mut sink) {
+            return Err(malformed());
+        }
+        Ok(sink.iss.map(|iss| read(&iss)))
+    })
+}
+
 /// Decodes and parses a header segment: a JSON object without duplicate members, a
 /// supported `alg`, no `crit`, no `b64`.
 fn parse_header(header_b64: &str) -> Result<Header, Error> {
-    // Headers are small: decode on the stack rather than allocate.
-    let mut stack = [0u8; 512];
-    let heap;
-    let header_json: &[u8] = if decoded_len(header_b64) <= stack.len() {
-        let len = decode_into(header_b64, &mut stack)?;
-        &stack[..len]
-    } else {
-        heap = decode_segment(header_b64)?;
-        &heap
-    };
-    let sink = std::str::from_utf8(header_json)
-        .ok()
-        .and_then(|header| strict_json::parse_object(header, HeaderSink::default()))
-        .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))?;
+    let sink = with_decoded(header_b64, |header_json| {
+        std::str::from_utf8(header_json)
+            .ok()
+            .and_then(|header| strict_json::parse_object(header, HeaderSink::default()))
+            .ok_or(Error::with_detail(ErrorKind::Malformed, "header"))
+    })?;
     if sink.unsupported {
         return Err(Error::new(ErrorKind::UnsupportedHeader));
     }
@@ -441,6 +484,21 @@ pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// Hands `read` the decoded bytes of `segment`: on the stack when they fit in 1 KiB
+/// (every header, most payloads), so reading a segment allocates nothing.
+fn with_decoded<T>(
+    segment: &str,
+    read: impl FnOnce(&[u8]) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut stack = [0u8; 1024];
+    if decoded_len(segment) <= stack.len() {
+        let len = decode_into(segment, &mut stack)?;
+        read(&stack[..len])
+    } else {
+        read(&decode_segment(segment)?)
+    }
+}
+
 /// The decoded length of unpadded base64 (for a valid length; never too small).
 fn decoded_len(segment: &str) -> usize {
     segment.len() / 4 * 3 + segment.len() % 4 * 3 / 4
@@ -479,6 +537,44 @@ mod tests {
             .err()
             .map(|e| e.kind())
             .unwrap_or_else(|| panic!("{token} parsed"))
+    }
+
+    #[test]
+    fn unverified_issuer_is_read_from_the_payload_alone() {
+        let header = r#"{"alg":"RS256"}"#;
+        let read = |token: &str| {
+            read_unverified_issuer(token, DEFAULT_MAX_TOKEN_SIZE, str::to_owned)
+                .map_err(|e| e.kind())
+        };
+        let iss = |payload: &str| read(&token(header, payload));
+        assert_eq!(iss(r#"{"iss":"https://a"}"#), Ok(Some("https://a".into())));
+        assert_eq!(
+            iss(r#"{"sub":"x","iss":"h\u0074tps://a"}"#),
+            Ok(Some("https://a".into()))
+        );
+        assert_eq!(iss(r#"{"sub":"x"}"#), Ok(None));
+        assert_eq!(iss(r#"{"iss":7}"#), Ok(None));
+        assert_eq!(iss(r#"{"iss":"a","iss":"b"}"#), Err(ErrorKind::Malformed));
+        assert_eq!(
+            iss(r#"{"iss":"a","x":{"y":1,"y":2}}"#),
+            Err(ErrorKind::Malformed)
+        );
+        assert_eq!(iss(r#"["iss"]"#), Err(ErrorKind::Malformed));
+        // A payload over the 1 KiB decoded on the stack.
+        let long = format!(r#"{{"pad":"{}","iss":"https://a"}}"#, "p".repeat(2_000));
+        assert_eq!(iss(&long), Ok(Some("https://a".into())));
+        // The header is not read: whatever it says, routing only needs the payload.
+        assert_eq!(
+            read(&token("not json", r#"{"iss":"https://a"}"#)),
+            Ok(Some("https://a".into()))
+        );
+        assert_eq!(read("a.b"), Err(ErrorKind::Malformed));
+        assert_eq!(read("a.!!.c"), Err(ErrorKind::Malformed));
+        let big = token(
+            header,
+            &format!(r#"{{"iss":"{}"}}"#, "i".repeat(DEFAULT_MAX_TOKEN_SIZE)),
+        );
+        assert_eq!(read(&big), Err(ErrorKind::TooLarge));
     }
 
     #[test]

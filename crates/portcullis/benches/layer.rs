@@ -3,8 +3,8 @@
 //! JWT verification alone (`Validation::verify`: signature and claims), for RS256 and
 //! ES256.
 //!
-//! Then cache hits (introspection and verified-token caches) next to the no-auth
-//! baseline.
+//! Then cache hits (introspection and verified-token caches, the latter also behind a
+//! `MultiIssuerVerifier`) next to the no-auth baseline.
 //!
 //! `cargo bench -p portcullis --bench layer`
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -19,8 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response, header};
 use portcullis::{
-    AuthenticationLayer, Claims, IntrospectionVerifier, JwtVerifier, KeySet, Validation, Verifier,
-    VerifyError,
+    AuthenticationLayer, Claims, IntrospectionVerifier, JwtVerifier, KeySet, MultiIssuerVerifier,
+    Validation, Verifier, VerifyError,
 };
 use portcullis_issuer::{ClientAuth, Secret, TokenCache};
 use portcullis_jwt::Algorithm;
@@ -337,19 +337,38 @@ fn cached(c: &mut Criterion) {
     runtime
         .block_on(JwtVerifier::verify(&verifier, &jwt))
         .unwrap();
-    let mut service = AuthenticationLayer::new(verifier).layer(handler());
+    // The same verifier behind a multi-issuer router (the gateway's setup): the
+    // difference is routing on the unverified `iss`.
+    let routed = MultiIssuerVerifier::builder()
+        .issuer("https://elsewhere.bench", verifier.clone())
+        .issuer(issuer.url(), verifier.clone())
+        .build()
+        .unwrap();
     let make = request_with(&jwt);
-    group.bench_function("jwt_cache_hit", |b| {
-        b.iter_batched(
-            &make,
-            |request| {
-                let response = now_or_never(service.call(request)).unwrap();
-                assert_eq!(response.status(), 200);
-                response
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    fn hits<S>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        mut service: S,
+        make: impl Fn() -> Request<()>,
+    ) where
+        S: Service<Request<()>, Response = Response<String>, Error = Infallible>,
+    {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                &make,
+                |request| {
+                    let response = now_or_never(service.call(request)).unwrap();
+                    assert_eq!(response.status(), 200);
+                    response
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    let direct = AuthenticationLayer::new(verifier).layer(handler());
+    hits(&mut group, "jwt_cache_hit", direct, &make);
+    let routed = AuthenticationLayer::new(routed).layer(handler());
+    hits(&mut group, "multi_issuer_jwt_cache_hit", routed, &make);
     group.finish();
 }
 

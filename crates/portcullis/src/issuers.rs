@@ -1,11 +1,10 @@
 //! Several issuers, each with its own keys, introspection endpoint and rules.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use portcullis_issuer::VerifyError;
-use portcullis_jwt::{ErrorKind, UnverifiedToken};
+use portcullis_jwt::{ErrorKind, UnverifiedToken, read_unverified_issuer};
 
 use crate::error::ConfigError;
 use crate::hybrid::is_jws_shaped;
@@ -137,29 +136,21 @@ fn refuse(kind: ErrorKind) -> VerifyFuture {
 }
 
 /// Applies `route` to the `iss` of a JWS-shaped token, unverified (borrowed, not
-/// copied), or says why the token has none worth routing on. The token is parsed with
-/// [`UnverifiedToken`]'s strict rules, so a token the issuer's verifier would refuse
-/// anyway is refused here, with its reason and no network traffic.
+/// copied), or says why the token has none worth routing on. Only the payload is read
+/// ([`read_unverified_issuer`]): the issuer's own verifier parses the whole token
+/// strictly right after. A token whose `iss` cannot be read is parsed strictly here, so
+/// it is refused with the reason that verifier would have given (`InvalidIssuer` if the
+/// token is otherwise sound), and no network traffic.
 fn route_by_issuer<T>(
     token: &str,
     route: impl FnOnce(&str) -> T,
 ) -> Result<T, portcullis_jwt::Error> {
-    #[derive(serde::Deserialize)]
-    struct Issuer<'a> {
-        #[serde(borrow)]
-        iss: Option<Cow<'a, str>>,
+    match read_unverified_issuer(token, MAX_ROUTED_TOKEN, route) {
+        Ok(Some(routed)) => Ok(routed),
+        Ok(None) | Err(_) => Err(UnverifiedToken::parse(token, MAX_ROUTED_TOKEN)
+            .err()
+            .unwrap_or_else(|| portcullis_jwt::Error::from_kind(ErrorKind::InvalidIssuer))),
     }
-    let parsed = UnverifiedToken::parse(token, MAX_ROUTED_TOKEN)?;
-    let payload = parsed.unverified_payload()?;
-    let no_issuer = || portcullis_jwt::Error::from_kind(ErrorKind::InvalidIssuer);
-    if !payload.trim_start().starts_with('{') {
-        return Err(no_issuer());
-    }
-    serde_json::from_str::<Issuer<'_>>(&payload)
-        .ok()
-        .and_then(|issuer| issuer.iss)
-        .map(|iss| route(&iss))
-        .ok_or_else(no_issuer)
 }
 
 impl Verifier for MultiIssuerVerifier {
