@@ -69,7 +69,7 @@ use crate::authorization::RequireScopesLayer;
 use crate::rejection::{
     ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind, is_grpc,
 };
-use crate::token::{Extracted, TokenSource, extract};
+use crate::token::{Extracted, MALFORMED_TOKEN, Syntax, TokenSource, extract, is_b64token};
 use crate::{ConfigError, Verification, Verifier};
 
 /// Whether a request without a token may pass.
@@ -412,6 +412,45 @@ pub(crate) fn reject<B, R: Reject<B>>(reject: &R, rejection: Rejection) -> Respo
     response
 }
 
+impl<S, V, R> Authentication<S, V, R> {
+    /// 400 `invalid_request` for `request`, with `reason`.
+    fn invalid_request<ReqB, ResB>(
+        &self,
+        span: Span,
+        request: &Request<ReqB>,
+        reason: &'static str,
+    ) -> ResponseFuture<S, ReqB, V, R>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        V: Verifier,
+        R: Reject<ResB>,
+    {
+        let shared = &*self.config.shared;
+        let rejection = Rejection::new(
+            RejectionKind::InvalidRequest,
+            reason,
+            shared.challenge.clone(),
+            is_grpc(request.headers()),
+        );
+        ResponseFuture::rejected(span, &shared.reject, rejection)
+    }
+
+    /// 400 `invalid_request` for a token that is not a `b64token`, found after the
+    /// verifier refused it (or before waiting on it).
+    fn malformed<ReqB, ResB>(
+        &self,
+        span: Span,
+        request: &Request<ReqB>,
+    ) -> ResponseFuture<S, ReqB, V, R>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        V: Verifier,
+        R: Reject<ResB>,
+    {
+        self.invalid_request(span, request, MALFORMED_TOKEN)
+    }
+}
+
 impl<S, V, R, ReqB, ResB> Service<Request<ReqB>> for Authentication<S, V, R>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
@@ -430,8 +469,21 @@ where
         let span = new_span();
         let config = &*self.config;
         let shared = &*config.shared;
-        let verify = match extract(&shared.sources, request.headers(), request.uri()) {
+        // A verifier that accepts only `b64token`s has the character check run only on
+        // what it refuses or waits on: an accepted token passed it by construction.
+        let syntax = if config.verifier.accepts_only_b64tokens() {
+            Syntax::Deferred
+        } else {
+            Syntax::Checked
+        };
+        let malformed = |syntax: Syntax, token: &str| {
+            syntax == Syntax::Deferred && !is_b64token(token.as_bytes())
+        };
+        let verify = match extract(&shared.sources, request.headers(), request.uri(), syntax) {
             Extracted::Token(token) => match config.verifier.start(&token) {
+                Verification::Pending(_) if malformed(syntax, &token) => {
+                    return self.malformed(span, &request);
+                }
                 Verification::Pending(verify) => verify,
                 // Answered at once (keys at hand, a cached result): the inner service,
                 // ready since `poll_ready`, is called from here, with no clone of it
@@ -440,6 +492,9 @@ where
                     drop(token);
                     admit(&span, &mut request, claims);
                     return ResponseFuture::calling(span, &mut self.inner, request);
+                }
+                Verification::Done(Err(_)) if malformed(syntax, &token) => {
+                    return self.malformed(span, &request);
                 }
                 Verification::Done(Err(error)) => {
                     drop(token);
@@ -468,13 +523,7 @@ where
                 return ResponseFuture::rejected(span, &shared.reject, rejection);
             }
             Extracted::Malformed(reason) => {
-                let rejection = Rejection::new(
-                    RejectionKind::InvalidRequest,
-                    reason,
-                    shared.challenge.clone(),
-                    is_grpc(request.headers()),
-                );
-                return ResponseFuture::rejected(span, &shared.reject, rejection);
+                return self.invalid_request(span, &request, reason);
             }
         };
         let clone = self.inner.clone();

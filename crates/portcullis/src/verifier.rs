@@ -58,6 +58,19 @@ pub trait Verifier: Send + Sync + 'static {
     fn start(&self, token: &str) -> Verification<Self::Future> {
         Verification::Pending(self.verify(token))
     }
+
+    /// Whether this verifier accepts only RFC 6750 `b64token`s, and asks no one about a
+    /// token before refusing one that is not (no introspection request, no key fetch).
+    /// When it does, the layer skips its own character check of every token and runs
+    /// it only on a token that was refused or must be waited for, so that a malformed
+    /// token is still answered `invalid_request`, never `invalid_token`. The default,
+    /// `false`, has the layer check first: right for a verifier that might accept, or
+    /// send to an issuer, whatever it is handed. [`JwtVerifier`] says `true`: a compact
+    /// JWS is base64url segments and two dots, all `b64token` characters, and its
+    /// cache holds only tokens that verified.
+    fn accepts_only_b64tokens(&self) -> bool {
+        false
+    }
 }
 
 /// What [`Verifier::start`] found: the answer, or a future to wait on.
@@ -93,6 +106,10 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn start(&self, token: &str) -> Verification<Self::Future> {
         (**self).start(token)
     }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        (**self).accepts_only_b64tokens()
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
@@ -108,6 +125,10 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
 
     fn start(&self, token: &str) -> Verification<Self::Future> {
         (**self).start(token)
+    }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        (**self).accepts_only_b64tokens()
     }
 }
 
@@ -188,6 +209,13 @@ impl Verifier for JwtVerifier {
 
     fn start(&self, token: &str) -> Verification<VerifyFuture> {
         Verifier::verify(self, token).into_verification()
+    }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        // Parsing admits base64url segments and exactly two dots; a cache hit is a
+        // token that verified before; the key set is consulted only after the token
+        // parsed. So a token that is not a `b64token` is refused at once.
+        true
     }
 
     fn verify(&self, token: &str) -> VerifyFuture {

@@ -338,3 +338,97 @@ async fn metadata_follows_the_token_sources() {
     );
     assert!(json.get("authorization_servers").is_none());
 }
+
+/// A verifier that accepts every token and counts the calls.
+#[derive(Clone, Default)]
+struct AcceptsAnything(Arc<AtomicUsize>);
+
+impl Verifier for AcceptsAnything {
+    type Future = std::future::Ready<Result<Claims, VerifyError>>;
+
+    fn verify(&self, token: &str) -> Self::Future {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let claims = verifier()
+            .validation()
+            .verify(&common::token("read"), &keys(), now())
+            .unwrap();
+        let _ = token;
+        std::future::ready(Ok(claims))
+    }
+}
+
+fn keys() -> portcullis::KeySet {
+    portcullis::KeySet::from_jwks(&serde_json::to_vec(&portcullis_testkit::jwks([key()])).unwrap())
+        .unwrap()
+}
+
+fn now() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(NOW)
+}
+
+/// The status and challenge of a request carrying `Bearer {value}` through `layer`.
+async fn status<V: Verifier + Clone>(
+    layer: &AuthenticationLayer<V>,
+    value: &str,
+) -> (StatusCode, String) {
+    let service = layer.layer(echo_subject());
+    let request = request(&[("authorization", &format!("Bearer {value}"))], "/");
+    let response = service.oneshot(request).await.unwrap();
+    let challenge = response
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status(), challenge)
+}
+
+/// The character check is left to the verifier only where the verifier says it accepts
+/// nothing else: a JWT verifier (with and without its cache) answers a malformed token
+/// 400 `invalid_request` exactly as the check in front of it did, and a verifier that
+/// would accept anything never sees one.
+#[tokio::test]
+async fn malformed_tokens_are_invalid_requests_whoever_checks_them() {
+    let token = token("read");
+    let cache: portcullis_issuer::TokenCache<Claims> = portcullis_issuer::TokenCache::<Claims>::builder()
+        .capacity(100)
+        .clock(portcullis_jwt::ManualClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let cached = verifier().with_token_cache(cache);
+    let anything = AcceptsAnything::default();
+    assert!(verifier().accepts_only_b64tokens());
+    assert!(!anything.accepts_only_b64tokens());
+    let malformed = [
+        format!("{token} x"),
+        format!("{token},"),
+        format!("{}%{}", &token[..20], &token[21..]),
+        format!("{token}=x"),
+        "a\"b".to_owned(),
+    ];
+    let plain = AuthenticationLayer::new(verifier());
+    let with_cache = AuthenticationLayer::new(cached);
+    for layer in [&plain, &with_cache] {
+        // Twice: the second valid request is the cache hit.
+        for _ in 0..2 {
+            assert_eq!(status(layer, &token).await.0, StatusCode::OK);
+        }
+        for value in &malformed {
+            let (code, challenge) = status(layer, value).await;
+            assert_eq!(code, StatusCode::BAD_REQUEST, "{value}");
+            assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+        }
+        // A b64token that is no JWT is the verifier's to refuse: 401.
+        for value in ["abc~def", "abc.def.ghi", &format!("{token}a")] {
+            let (code, challenge) = status(layer, value).await;
+            assert_eq!(code, StatusCode::UNAUTHORIZED, "{value}");
+            assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+        }
+    }
+    let trusting = AuthenticationLayer::new(anything.clone());
+    for value in &malformed {
+        assert_eq!(status(&trusting, value).await.0, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(anything.0.load(Ordering::SeqCst), 0, "never asked about a malformed token");
+    assert_eq!(status(&trusting, "abc~def").await.0, StatusCode::OK);
+    assert_eq!(anything.0.load(Ordering::SeqCst), 1);
+}
