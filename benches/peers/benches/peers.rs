@@ -151,6 +151,14 @@ fn token_scan(c: &mut Criterion) {
             }
         }
         assert!(token_scan::current(token) && token_scan::branchless(token));
+        assert!(token_scan::jws_segments(token));
+        group.bench_function(
+            format!("jws_segments_{}_{}B", fixture.name, token.len()),
+            |b| b.iter(|| token_scan::jws_segments(black_box(token))),
+        );
+        group.bench_function(format!("simdutf8_{}_{}B", fixture.name, token.len()), |b| {
+            b.iter(|| simdutf8::basic::from_utf8(black_box(token)).is_ok())
+        });
         group.bench_function(format!("ranges_{}_{}B", fixture.name, token.len()), |b| {
             b.iter(|| token_scan::ranges(black_box(token)))
         });

@@ -1,6 +1,7 @@
 //! For callgrind: N requests through one router, inside `run` (collect only there).
 //!
-//! `valgrind --tool=callgrind --toggle-collect='*hit_profile::run*' hit-profile <baseline|hit|full> [N]`
+//! `valgrind --tool=callgrind --toggle-collect='*hit_profile::run*' hit-profile <baseline|hit|full|fixed> [N]`
+//! (`fixed`: the layer with claims verified once, up front: its own cost)`
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
 use portcullis_bench_peers::*;
@@ -25,6 +26,7 @@ fn main() {
         "baseline" => unprotected(),
         "hit" => portcullis(fixture.cached_verifier()),
         "full" => portcullis(fixture.verifier()),
+        "fixed" => portcullis_fixed(&fixture),
         other => panic!("unknown mode {other}"),
     };
     let header = bearer(&fixture.token);

@@ -4,8 +4,10 @@
 //!
 //! Per round, 64 calls of each, one batch after the other: the raw aws-lc-rs signature
 //! check; `portcullis-jwt` verify and jsonwebtoken decode; one request through the
-//! unguarded axum router; through the router guarded by portcullis with full
-//! verification and with a token-cache hit; and through the router guarded by
+//! unguarded axum router, and through it with a do-nothing layer added by `Router::layer`
+//! (axum's own cost of wrapping a route in a layer); through the router guarded by
+//! portcullis with full verification (`Router::layer`, and the layer around the router
+//! as a whole) and with a token-cache hit; and through the router guarded by
 //! tower-oauth2-resource-server (the fastest peer in every criterion run).
 //! Requests are built inside the timed batch for every router alike, as the criterion
 //! benchmark does. Prints the medians per call and the medians of the per-round ratios.
@@ -41,23 +43,44 @@ fn timed(mut call: impl FnMut()) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
 }
 
-const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 20] = [
     "raw (µs)",
     "portcullis-jwt",
     "jsonwebtoken",
     "no-auth router",
+    "identity Router::layer",
     "layer full",
+    "layer around router",
     "cache hit",
     "tower-oauth2-rs",
     "layer full / raw",
+    "layer around router / raw",
     "(layer full − no-auth) / raw",
+    "(layer full − identity) / raw",
     "cache hit − no-auth (µs)",
     "tower-oauth2-rs / cache hit",
     "tower-oauth2-rs / layer full",
     "jsonwebtoken / portcullis-jwt",
     "portcullis-jwt / raw",
+    "axum's Router::layer (µs)",
     "rounds",
 ];
+
+/// Microseconds per request through `service`, over one batch.
+fn timed_requests(
+    rt: &tokio::runtime::Runtime,
+    service: &impl RequestService,
+    header: &http::HeaderValue,
+) -> f64 {
+    rt.block_on(async {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            let response = service.clone().oneshot(request_with(header)).await.unwrap();
+            debug_assert_eq!(response.status(), 200);
+        }
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
+    })
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -97,17 +120,14 @@ fn main() {
             peer
         });
         let header = bearer(&fixture.token);
-        let requests = |router: &axum::Router| {
-            rt.block_on(async {
-                let started = Instant::now();
-                for _ in 0..BATCH {
-                    let response = router.clone().oneshot(request_with(&header)).await.unwrap();
-                    debug_assert_eq!(response.status(), 200);
-                }
-                started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
-            })
-        };
-        let mut columns: [Vec<f64>; 14] = Default::default();
+        let around = portcullis_around(fixture.verifier());
+        rt.block_on(assert_guards(
+            "portcullis around the router",
+            &fixture,
+            &around,
+        ));
+        let identity = unprotected_identity_layer();
+        let mut columns: [Vec<f64>; 19] = Default::default();
         for _ in 0..rounds {
             let r = timed(|| assert!(std::hint::black_box(&raw).verify()));
             let ours = timed(|| {
@@ -122,25 +142,32 @@ fn main() {
             let theirs = timed(|| {
                 jwt.decode(std::hint::black_box(&fixture.token)).unwrap();
             });
-            let base = requests(&unguarded);
-            let layer = requests(&full);
-            let hit = requests(&cached);
-            let other = requests(&peer);
+            let base = timed_requests(&rt, &unguarded, &header);
+            let noop = timed_requests(&rt, &identity, &header);
+            let layer = timed_requests(&rt, &full, &header);
+            let wrapping = timed_requests(&rt, &around, &header);
+            let hit = timed_requests(&rt, &cached, &header);
+            let other = timed_requests(&rt, &peer, &header);
             let values = [
                 r,
                 ours,
                 theirs,
                 base,
+                noop,
                 layer,
+                wrapping,
                 hit,
                 other,
                 layer / r,
+                wrapping / r,
                 (layer - base) / r,
+                (layer - noop) / r,
                 hit - base,
                 other / hit,
                 other / layer,
                 theirs / ours,
                 ours / r,
+                noop - base,
             ];
             for (column, value) in columns.iter_mut().zip(values) {
                 column.push(value);
@@ -151,8 +178,8 @@ fn main() {
             .iter()
             .enumerate()
             .map(|(i, m)| match i {
-                10 => format!("{m:.1}"),
-                3 | 5 | 7..=9 | 11..=13 => format!("{m:.3}"),
+                14 => format!("{m:.1}"),
+                3 | 4 | 7 | 9..=13 | 15..=18 => format!("{m:.3}"),
                 _ => format!("{m:.2}"),
             })
             .collect();
