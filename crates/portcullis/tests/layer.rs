@@ -389,11 +389,12 @@ async fn status<V: Verifier + Clone>(
 #[tokio::test]
 async fn malformed_tokens_are_invalid_requests_whoever_checks_them() {
     let token = token("read");
-    let cache: portcullis_issuer::TokenCache<Claims> = portcullis_issuer::TokenCache::<Claims>::builder()
-        .capacity(100)
-        .clock(portcullis_jwt::ManualClock::at_unix(NOW))
-        .build()
-        .unwrap();
+    let cache: portcullis_issuer::TokenCache<Claims> =
+        portcullis_issuer::TokenCache::<Claims>::builder()
+            .capacity(100)
+            .clock(portcullis_jwt::ManualClock::at_unix(NOW))
+            .build()
+            .unwrap();
     let cached = verifier().with_token_cache(cache);
     let anything = AcceptsAnything::default();
     assert!(verifier().accepts_only_b64tokens());
@@ -415,20 +416,30 @@ async fn malformed_tokens_are_invalid_requests_whoever_checks_them() {
         for value in &malformed {
             let (code, challenge) = status(layer, value).await;
             assert_eq!(code, StatusCode::BAD_REQUEST, "{value}");
-            assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+            assert!(
+                challenge.contains(r#"error="invalid_request""#),
+                "{challenge}"
+            );
         }
         // A b64token that is no JWT is the verifier's to refuse: 401.
         for value in ["abc~def", "abc.def.ghi", &format!("{token}a")] {
             let (code, challenge) = status(layer, value).await;
             assert_eq!(code, StatusCode::UNAUTHORIZED, "{value}");
-            assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+            assert!(
+                challenge.contains(r#"error="invalid_token""#),
+                "{challenge}"
+            );
         }
     }
     let trusting = AuthenticationLayer::new(anything.clone());
     for value in &malformed {
         assert_eq!(status(&trusting, value).await.0, StatusCode::BAD_REQUEST);
     }
-    assert_eq!(anything.0.load(Ordering::SeqCst), 0, "never asked about a malformed token");
+    assert_eq!(
+        anything.0.load(Ordering::SeqCst),
+        0,
+        "never asked about a malformed token"
+    );
     assert_eq!(status(&trusting, "abc~def").await.0, StatusCode::OK);
     assert_eq!(anything.0.load(Ordering::SeqCst), 1);
 }
