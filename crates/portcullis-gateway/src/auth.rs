@@ -299,6 +299,10 @@ impl portcullis::Verifier for IssuerSet {
     fn start(&self, token: &str) -> portcullis::Verification<VerifyFuture> {
         portcullis::Verifier::start(&self.verifier, token)
     }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        portcullis::Verifier::accepts_only_b64tokens(&self.verifier)
+    }
 }
 
 /// The verifier of a gateway with no issuers (only anonymous routes): never called.

@@ -216,6 +216,19 @@ async fn every_route_requirement() {
         w.status("GET", "/me", Some("a.b.c")).await,
         StatusCode::UNAUTHORIZED
     );
+    // Not a b64token: 400 invalid_request, whether the layer or the verifier saw it
+    // first (the gateway's JWT-only issuers leave the character check to the verifier).
+    for malformed in [
+        format!("{reader},"),
+        format!("{reader}=x"),
+        "a\"b".to_owned(),
+    ] {
+        assert_eq!(
+            w.status("GET", "/me", Some(&malformed)).await,
+            StatusCode::BAD_REQUEST,
+            "{malformed}"
+        );
+    }
     let two = Request::get(w.gateway.url("/me"))
         .header("authorization", format!("Bearer {reader}"))
         .header("authorization", format!("Bearer {reader}"))

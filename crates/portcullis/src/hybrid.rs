@@ -141,6 +141,11 @@ impl<J: Verifier, I: Verifier> Verifier for HybridVerifier<J, I> {
                 .map_pending(|future| EitherFuture::Introspection { future })
         }
     }
+
+    /// Only when both verifiers say so: a token goes to one or the other by its shape.
+    fn accepts_only_b64tokens(&self) -> bool {
+        self.jwt.accepts_only_b64tokens() && self.introspection.accepts_only_b64tokens()
+    }
 }
 
 pin_project! {

@@ -32,6 +32,8 @@ pub struct MultiIssuerVerifier {
 struct Inner {
     issuers: Vec<(Box<str>, Erased)>,
     opaque: Option<usize>,
+    /// Every issuer's verifier accepts only `b64token`s.
+    only_b64tokens: bool,
 }
 
 /// Configures a [`MultiIssuerVerifier`].
@@ -53,6 +55,10 @@ impl<V: Verifier> Verifier for ErasedVerifier<V> {
 
     fn start(&self, token: &str) -> Verification<VerifyFuture> {
         self.0.verify_erased(token).into_verification()
+    }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        self.0.accepts_only_b64tokens()
     }
 }
 
@@ -120,10 +126,15 @@ impl MultiIssuerVerifierBuilder {
                     })?,
             ),
         };
+        let only_b64tokens = self
+            .issuers
+            .iter()
+            .all(|(_, verifier)| verifier.accepts_only_b64tokens());
         Ok(MultiIssuerVerifier {
             inner: Arc::new(Inner {
                 issuers: self.issuers,
                 opaque,
+                only_b64tokens,
             }),
         })
     }
@@ -180,6 +191,13 @@ impl Verifier for MultiIssuerVerifier {
 
     fn start(&self, token: &str) -> Verification<VerifyFuture> {
         Verifier::verify(self, token).into_verification()
+    }
+
+    /// When every issuer's verifier does: routing itself refuses at once (an opaque
+    /// token without an opaque-token issuer, an unreadable or unknown `iss`), and every
+    /// other token goes to one of them.
+    fn accepts_only_b64tokens(&self) -> bool {
+        self.inner.only_b64tokens
     }
 }
 

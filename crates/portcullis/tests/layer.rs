@@ -406,8 +406,30 @@ async fn malformed_tokens_are_invalid_requests_whoever_checks_them() {
         format!("{token}=x"),
         "a\"b".to_owned(),
     ];
+    let issuers = portcullis::MultiIssuerVerifier::builder()
+        .issuer("https://elsewhere.test", verifier())
+        .issuer(ISSUER, verifier())
+        .build()
+        .unwrap();
+    assert!(issuers.accepts_only_b64tokens(), "all its issuers do");
+    // A hybrid sends opaque tokens to its other verifier, which may accept anything.
+    let hybrid = portcullis::HybridVerifier::new(verifier(), anything.clone());
+    assert!(!hybrid.accepts_only_b64tokens());
+    let with_hybrid = portcullis::MultiIssuerVerifier::builder()
+        .issuer(ISSUER, hybrid)
+        .build()
+        .unwrap();
+    assert!(!with_hybrid.accepts_only_b64tokens());
     let plain = AuthenticationLayer::new(verifier());
     let with_cache = AuthenticationLayer::new(cached);
+    let routed = AuthenticationLayer::new(issuers);
+    for value in &malformed {
+        let (code, challenge) = status(&routed, value).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{value}");
+        assert!(challenge.contains(r#"error="invalid_request""#));
+    }
+    assert_eq!(status(&routed, &token).await.0, StatusCode::OK);
+    assert_eq!(status(&routed, "abc~def").await.0, StatusCode::UNAUTHORIZED);
     for layer in [&plain, &with_cache] {
         // Twice: the second valid request is the cache hit.
         for _ in 0..2 {
