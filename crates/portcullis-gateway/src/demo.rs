@@ -190,9 +190,18 @@ async fn tour(
     let reader = mint("read", now());
     let expired = mint("read", now() - 7200);
     let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+    // The reader's token with one signature character changed.
+    let forged = {
+        let mut bytes = reader.clone().into_bytes();
+        let at = reader.rfind('.').map_or(0, |dot| dot + 10);
+        if let Some(b) = bytes.get_mut(at) {
+            *b = if *b == b'A' { b'B' } else { b'A' };
+        }
+        String::from_utf8(bytes).unwrap_or_default()
+    };
 
     say("Tour:");
-    let steps: [(&str, &str, &str, Option<&str>, StatusCode); 6] = [
+    let steps: [(&str, &str, &str, Option<&str>, StatusCode); 8] = [
         (
             "an anonymous route",
             "GET",
@@ -227,6 +236,20 @@ async fn tour(
             "/api/items/42",
             Some(&expired),
             StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a forged signature",
+            "GET",
+            "/api/items/42",
+            Some(&forged),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a malformed token (not an RFC 6750 b64token)",
+            "GET",
+            "/api/items/42",
+            Some("not,a,token"),
+            StatusCode::BAD_REQUEST,
         ),
         (
             "an opaque token, through introspection",
