@@ -636,10 +636,15 @@ fn the_demo_tour_passes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(stdout.matches("[ok]").count(), 6, "{stdout}");
+    assert_eq!(stdout.matches("[ok]").count(), 8, "{stdout}");
     assert!(
         stdout.contains("a denied write (scope read only): PUT /api/items/42 -> 403 Forbidden")
     );
+    assert!(
+        stdout.contains("GET /api/items/42 -> 400 Bad Request"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"error="invalid_request""#), "{stdout}");
 }
 
 #[tokio::test]
