@@ -361,8 +361,8 @@ impl<'a> UnverifiedToken<'a> {
 /// issuer whose keys and rules will verify it, never for a decision. Only the payload
 /// segment is decoded, and it is read with the strict JSON reader (duplicate members
 /// refused at every depth) keeping nothing but `iss`, on the stack for payloads up to
-/// 1 KiB; the header and signature are left to the verification that follows. `Ok(None)` when the payload is a JSON object
-/// without a string `iss`.
+/// 1 KiB; the header and signature are left to the verification that follows.
+/// `Ok(None)` when the payload is a JSON object without a string `iss`.
 ///
 /// # Errors
 /// [`ErrorKind::TooLarge`] over `max_size` bytes; [`ErrorKind::Malformed`] if the token
