@@ -248,6 +248,28 @@ impl Verifier for Fixed {
     }
 }
 
+/// Times `service` answering 200 to requests built by `make` (each a cache hit).
+fn hits<S>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut service: S,
+    make: impl Fn() -> Request<()>,
+) where
+    S: Service<Request<()>, Response = Response<String>, Error = Infallible>,
+{
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            &make,
+            |request| {
+                let response = now_or_never(service.call(request)).unwrap();
+                assert_eq!(response.status(), 200);
+                response
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
 /// Cache hits through the layer next to the no-auth baseline: the handler alone, the
 /// layer with an introspection result held in its cache, the layer with a verified JWT
 /// held in the token cache.
@@ -312,18 +334,8 @@ fn cached(c: &mut Criterion) {
     runtime
         .block_on(IntrospectionVerifier::verify(&introspection, &opaque))
         .unwrap();
-    let mut service = AuthenticationLayer::new(introspection).layer(handler());
-    group.bench_function("introspection_cache_hit", |b| {
-        b.iter_batched(
-            &make,
-            |request| {
-                let response = now_or_never(service.call(request)).unwrap();
-                assert_eq!(response.status(), 200);
-                response
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    let service = AuthenticationLayer::new(introspection).layer(handler());
+    hits(&mut group, "introspection_cache_hit", service, &make);
 
     let key = SigningKey::generate(SigningAlgorithm::ES256);
     let jwt = key
@@ -345,26 +357,6 @@ fn cached(c: &mut Criterion) {
         .build()
         .unwrap();
     let make = request_with(&jwt);
-    fn hits<S>(
-        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-        name: &str,
-        mut service: S,
-        make: impl Fn() -> Request<()>,
-    ) where
-        S: Service<Request<()>, Response = Response<String>, Error = Infallible>,
-    {
-        group.bench_function(name, |b| {
-            b.iter_batched(
-                &make,
-                |request| {
-                    let response = now_or_never(service.call(request)).unwrap();
-                    assert_eq!(response.status(), 200);
-                    response
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
     let direct = AuthenticationLayer::new(verifier).layer(handler());
     hits(&mut group, "jwt_cache_hit", direct, &make);
     let routed = AuthenticationLayer::new(routed).layer(handler());
