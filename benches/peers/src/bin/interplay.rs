@@ -8,24 +8,16 @@
 //! `cargo run --release --bin interplay -- [ROUNDS] [ALG]` (default 600 rounds, RS256)
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
-use std::time::{Instant, SystemTime};
-
+use portcullis_bench_peers::pairing::{BATCH, median, timed, verify};
 use portcullis_bench_peers::*;
 use tower::ServiceExt;
 
-const BATCH: u32 = 64;
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn timed(call: &mut dyn FnMut()) -> f64 {
-    let started = Instant::now();
-    for _ in 0..BATCH {
-        call();
-    }
-    started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
+/// One request through `router`, on its own `block_on`.
+fn one_request(rt: &tokio::runtime::Runtime, router: &axum::Router, header: &http::HeaderValue) {
+    let response = rt
+        .block_on(router.clone().oneshot(request_with(header)))
+        .unwrap();
+    debug_assert_eq!(response.status(), 200);
 }
 
 fn main() {
@@ -43,38 +35,26 @@ fn main() {
     let full = portcullis(fixture.verifier());
     let fixed = portcullis_fixed(&fixture);
     let header = bearer(&fixture.token);
-    let request = |router: &axum::Router| {
-        let response = rt
-            .block_on(router.clone().oneshot(request_with(&header)))
-            .unwrap();
-        debug_assert_eq!(response.status(), 200);
-    };
-    let verify = || {
-        validation
-            .verify(
-                std::hint::black_box(&fixture.token),
-                &keys,
-                SystemTime::now(),
-            )
-            .unwrap();
-    };
+    // One `block_on` per request in every column, so the columns add up.
+    let request = |router: &axum::Router| one_request(&rt, router, &header);
+    let verify = || verify(&validation, &keys, &fixture.token);
     let check = || assert!(std::hint::black_box(&raw).verify());
     let mut columns: [Vec<f64>; 7] = Default::default();
     for _ in 0..rounds {
         let values = [
-            timed(&mut || check()),
-            timed(&mut || request(&unguarded)),
-            timed(&mut || {
+            timed(check),
+            timed(|| request(&unguarded)),
+            timed(|| {
                 check();
                 request(&unguarded);
             }),
-            timed(&mut || verify()),
-            timed(&mut || {
+            timed(verify),
+            timed(|| {
                 verify();
                 request(&unguarded);
             }),
-            timed(&mut || request(&fixed)),
-            timed(&mut || request(&full)),
+            timed(|| request(&fixed)),
+            timed(|| request(&full)),
         ];
         for (column, value) in columns.iter_mut().zip(values) {
             column.push(value);

@@ -15,33 +15,8 @@
 //! `cargo run --release --bin paired -- [ROUNDS] [ALG ...]` (default 2000 rounds, RS256 ES256)
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
-use std::time::{Instant, SystemTime};
-
+use portcullis_bench_peers::pairing::{load, median, timed, timed_requests, verify};
 use portcullis_bench_peers::*;
-use tower::ServiceExt;
-
-const BATCH: u32 = 64;
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
-/// Microseconds per call of `call`, over one batch.
-fn timed(mut call: impl FnMut()) -> f64 {
-    let started = Instant::now();
-    for _ in 0..BATCH {
-        call();
-    }
-    started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
-}
 
 const COLUMNS: [&str; 20] = [
     "raw (µs)",
@@ -65,22 +40,6 @@ const COLUMNS: [&str; 20] = [
     "axum's Router::layer (µs)",
     "rounds",
 ];
-
-/// Microseconds per request through `service`, over one batch.
-fn timed_requests(
-    rt: &tokio::runtime::Runtime,
-    service: &impl RequestService,
-    header: &http::HeaderValue,
-) -> f64 {
-    rt.block_on(async {
-        let started = Instant::now();
-        for _ in 0..BATCH {
-            let response = service.clone().oneshot(request_with(header)).await.unwrap();
-            debug_assert_eq!(response.status(), 200);
-        }
-        started.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH)
-    })
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -130,15 +89,7 @@ fn main() {
         let mut columns: [Vec<f64>; 19] = Default::default();
         for _ in 0..rounds {
             let r = timed(|| assert!(std::hint::black_box(&raw).verify()));
-            let ours = timed(|| {
-                validation
-                    .verify(
-                        std::hint::black_box(&fixture.token),
-                        &keys,
-                        SystemTime::now(),
-                    )
-                    .unwrap();
-            });
+            let ours = timed(|| verify(&validation, &keys, &fixture.token));
             let theirs = timed(|| {
                 jwt.decode(std::hint::black_box(&fixture.token)).unwrap();
             });
