@@ -434,21 +434,6 @@ impl<S, V, R> Authentication<S, V, R> {
         );
         ResponseFuture::rejected(span, &shared.reject, rejection)
     }
-
-    /// 400 `invalid_request` for a token that is not a `b64token`, found after the
-    /// verifier refused it (or before waiting on it).
-    fn malformed<ReqB, ResB>(
-        &self,
-        span: Span,
-        request: &Request<ReqB>,
-    ) -> ResponseFuture<S, ReqB, V, R>
-    where
-        S: Service<Request<ReqB>, Response = Response<ResB>>,
-        V: Verifier,
-        R: Reject<ResB>,
-    {
-        self.invalid_request(span, request, MALFORMED_TOKEN)
-    }
 }
 
 impl<S, V, R, ReqB, ResB> Service<Request<ReqB>> for Authentication<S, V, R>
@@ -476,13 +461,12 @@ where
         } else {
             Syntax::Checked
         };
-        let malformed = |syntax: Syntax, token: &str| {
-            syntax == Syntax::Deferred && !is_b64token(token.as_bytes())
-        };
+        // Runs only on a refused or pending token, never on one that is accepted.
+        let malformed = |token: &str| syntax == Syntax::Deferred && !is_b64token(token.as_bytes());
         let verify = match extract(&shared.sources, request.headers(), request.uri(), syntax) {
             Extracted::Token(token) => match config.verifier.start(&token) {
-                Verification::Pending(_) if malformed(syntax, &token) => {
-                    return self.malformed(span, &request);
+                Verification::Pending(_) if malformed(&token) => {
+                    return self.invalid_request(span, &request, MALFORMED_TOKEN);
                 }
                 Verification::Pending(verify) => verify,
                 // Answered at once (keys at hand, a cached result): the inner service,
@@ -493,8 +477,8 @@ where
                     admit(&span, &mut request, claims);
                     return ResponseFuture::calling(span, &mut self.inner, request);
                 }
-                Verification::Done(Err(_)) if malformed(syntax, &token) => {
-                    return self.malformed(span, &request);
+                Verification::Done(Err(_)) if malformed(&token) => {
+                    return self.invalid_request(span, &request, MALFORMED_TOKEN);
                 }
                 Verification::Done(Err(error)) => {
                     drop(token);
