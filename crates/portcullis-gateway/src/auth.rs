@@ -49,6 +49,8 @@ pub(crate) struct IssuerCounters {
     /// found nothing.
     pub(crate) token_cache_hits: u64,
     pub(crate) token_cache_misses: u64,
+    /// Verified-token cache lookups that found an entry past its lifetime.
+    pub(crate) token_cache_expired: u64,
     /// Usable keys in the current set.
     pub(crate) keys: u64,
     /// Introspection requests sent, and those that failed.
@@ -57,6 +59,9 @@ pub(crate) struct IssuerCounters {
     /// Introspection results served from the cache, and looked up in vain.
     pub(crate) introspection_cache_hits: u64,
     pub(crate) introspection_cache_misses: u64,
+    /// Introspection cache lookups that found an entry past its lifetime: neither a hit
+    /// nor a miss, so without this the hit rate reads higher than it is.
+    pub(crate) introspection_cache_expired: u64,
 }
 
 /// The configured issuers. Cheap to clone.
@@ -265,6 +270,7 @@ impl IssuerSet {
                     issuer: issuer.name.clone(),
                     token_cache_hits: tokens.hits,
                     token_cache_misses: tokens.misses,
+                    token_cache_expired: tokens.expired,
                     keys: issuer.static_keys,
                     ..IssuerCounters::default()
                 };
@@ -282,6 +288,7 @@ impl IssuerSet {
                     let stats: TokenCacheStats = introspection.cache_stats().unwrap_or_default();
                     counters.introspection_cache_hits = stats.hits;
                     counters.introspection_cache_misses = stats.misses;
+                    counters.introspection_cache_expired = stats.expired;
                 }
                 counters
             })

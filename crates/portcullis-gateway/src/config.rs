@@ -89,6 +89,15 @@ struct File {
     forward: ForwardSection,
     #[serde(default)]
     protected_resource: Option<ProtectedResourceSection>,
+    #[serde(default)]
+    log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSection {
+    #[serde(default)]
+    access: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,6 +254,8 @@ pub struct Config {
     pub(crate) routes: Vec<RouteConfig>,
     pub(crate) forward: ForwardConfig,
     pub(crate) protected_resource: Option<ProtectedResource>,
+    /// One log line per request (target `portcullis_gateway::access`).
+    pub(crate) access_log: bool,
 }
 
 /// RFC 9728 protected resource metadata.
@@ -371,6 +382,37 @@ impl ForwardConfig {
             .map(|(_, header)| header)
             .chain(self.payload_header.as_ref())
     }
+
+    /// Whether an inbound header must be removed because an upstream could read it as
+    /// one the gateway sets: a claim header, the payload header or an `X-Forwarded-*`
+    /// header the gateway writes, spelled with `_` for `-`. CGI, WSGI, PHP and Rack map
+    /// `x_auth_subject` and `x-auth-subject` alike to `HTTP_X_AUTH_SUBJECT`, so a client
+    /// could otherwise choose the identity the upstream sees.
+    pub(crate) fn is_spoofed(&self, name: &HeaderName) -> bool {
+        let name = name.as_str();
+        self.owned_headers()
+            .any(|owned| same_after_cgi_mapping(name, owned.as_str()))
+            || SET_BY_GATEWAY
+                .iter()
+                .any(|set| name != *set && same_after_cgi_mapping(name, set))
+    }
+}
+
+/// The forwarding headers the gateway writes itself. Their exact spellings are the
+/// proxy's to rewrite (`X-Forwarded-For` is appended to), so only look-alikes go.
+const SET_BY_GATEWAY: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+
+/// Whether two header names meet once `_` is read as `-` and case is ignored (header
+/// names arrive lower-cased), as CGI-style stacks read them.
+fn same_after_cgi_mapping(a: &str, b: &str) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
 impl Config {
@@ -696,6 +738,7 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         routes,
         forward,
         protected_resource,
+        access_log: file.log.access,
     })
 }
 

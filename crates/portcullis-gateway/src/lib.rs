@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 
+mod access_log;
 mod auth;
 mod auth_rules;
 mod config;

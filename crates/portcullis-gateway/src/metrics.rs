@@ -209,7 +209,7 @@ impl Metrics {
                 "portcullis_gateway_request_duration_seconds_count{{route=\"{route}\"}} {total}"
             );
         }
-        let issuer_metrics: [(&str, &str, &str, StatField); 11] = [
+        let issuer_metrics: [(&str, &str, &str, StatField); 13] = [
             (
                 "introspections_total",
                 "counter",
@@ -233,6 +233,12 @@ impl Metrics {
                 "counter",
                 "Introspection cache lookups that found nothing.",
                 |c| c.introspection_cache_misses,
+            ),
+            (
+                "introspection_cache_expired_total",
+                "counter",
+                "Introspection cache lookups that found an expired entry (asked again).",
+                |c| c.introspection_cache_expired,
             ),
             (
                 "jwks_fetches_total",
@@ -269,6 +275,12 @@ impl Metrics {
                 "counter",
                 "Verified-token cache lookups that found nothing.",
                 |c| c.token_cache_misses,
+            ),
+            (
+                "token_cache_expired_total",
+                "counter",
+                "Verified-token cache lookups that found an expired entry (verified again).",
+                |c| c.token_cache_expired,
             ),
             (
                 "jwks_keys",

@@ -21,6 +21,7 @@ use portcullis::{Authentication, RejectionKind, RequireScopes};
 use portcullis_jwt::Claims;
 use tower_service::Service;
 
+use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
 use crate::auth::IssuerSet;
 use crate::config::{Config, ForwardConfig, UpstreamProtocol};
 use crate::metrics::{Metrics, Reason};
@@ -122,7 +123,7 @@ impl Service<Request<Incoming>> for Proxy {
 /// An authenticated route: authentication, then all-of scopes, any-of scopes, and claim
 /// conditions (each layer trivially satisfied when the route sets none), then the proxy.
 pub(crate) type Protected =
-    Authentication<RequireScopes<RequireScopes<RequireScopes<Proxy>>>, IssuerSet>;
+    Authentication<RecordIdentity<RequireScopes<RequireScopes<RequireScopes<Proxy>>>>, IssuerSet>;
 
 /// One route's service.
 #[derive(Debug, Clone)]
@@ -257,6 +258,16 @@ pub(crate) async fn handle(
             metadata.document.clone(),
         ));
     }
+    // Only what the access log reads is kept: the method and the path, never the query.
+    let access = shared.core.config.access_log.then(|| {
+        let slot = IdentitySlot::default();
+        request.extensions_mut().insert(slot.clone());
+        (
+            request.method().clone(),
+            request.uri().path().to_owned(),
+            slot,
+        )
+    });
     let grpc = is_grpc(request.headers());
     let path = request.uri().path();
     let route = if let Some(why) = unsafe_path(path) {
@@ -285,6 +296,20 @@ pub(crate) async fn handle(
         .and_then(|i| shared.core.config.routes.get(i))
         .map_or("", |r| r.name.as_str());
     let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if let Some((method, path, identity)) = &access {
+        AccessRecord {
+            method,
+            path,
+            client: peer.ip(),
+            route: route_name,
+            decision: reason.decision(),
+            reason: reason.label(),
+            status: response.status().as_u16(),
+            elapsed_us,
+            identity: identity.claims(),
+        }
+        .log();
+    }
     if reason.decision() == "allow" {
         tracing::debug!(
             route = route_name,
@@ -348,7 +373,14 @@ pub(crate) fn rewrite_headers(
     claims: Option<&Claims>,
 ) {
     strip_hop_by_hop(headers);
-    for name in forward.owned_headers() {
+    // Claim headers and their look-alikes (`x_auth_subject` for `x-auth-subject`). An
+    // empty Vec does not allocate, so a clean request pays only the comparisons.
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| forward.is_spoofed(name))
+        .cloned()
+        .collect();
+    for name in spoofed {
         headers.remove(name);
     }
     if !forward.forward_authorization {
@@ -535,6 +567,43 @@ mod tests {
         headers.insert(header::TE, HeaderValue::from_static("gzip"));
         strip_hop_by_hop(&mut headers);
         assert!(!headers.contains_key(header::TE));
+    }
+
+    #[test]
+    fn look_alike_claim_headers_go() {
+        let forward = ForwardConfig {
+            forward_authorization: false,
+            claims: vec![
+                ("sub".to_owned(), HeaderName::from_static("x-auth-subject")),
+                ("tid".to_owned(), HeaderName::from_static("x_tenant")),
+            ],
+            array_separator: ",".to_owned(),
+            payload_header: Some(HeaderName::from_static("x-auth-claims")),
+        };
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x-auth-subject",
+            "x_auth_subject",
+            "x_auth-subject",
+            "X_AUTH_SUBJECT",
+            "x-tenant",
+            "x_tenant",
+            "x_auth_claims",
+            "x_forwarded_for",
+            "x_forwarded_proto",
+            "x-forwarded-host_",
+        ] {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("spoof"),
+            );
+        }
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("x_other", HeaderValue::from_static("kept"));
+        rewrite_headers(&mut headers, &forward, None);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-forwarded-for", "x-forwarded-host_", "x_other"]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use portcullis::{AuthenticationLayer, ScopeRequirement};
 use tower_layer::Layer;
 
+use crate::access_log::RecordIdentity;
 use crate::auth::IssuerSet;
 use crate::config::{Config, Requirement};
 use crate::metrics::Metrics;
@@ -195,9 +196,9 @@ fn route_services(
                     });
                 }
                 let proxy = Proxy::new(core.clone(), false);
-                RouteService::Protected(
-                    authentication.layer(all.layer(any.layer(claims.layer(proxy)))),
-                )
+                RouteService::Protected(authentication.layer(RecordIdentity::new(
+                    all.layer(any.layer(claims.layer(proxy))),
+                )))
             }
         };
         services.push(service);

@@ -260,7 +260,13 @@ async fn claims_arrive_as_headers_and_spoofs_are_removed() {
         ("x-auth-subject", "admin"),
         ("x-auth-groups", "root"),
         ("x-auth-claims", "e30"),
+        // Look-alikes a CGI-style upstream reads as the same header.
+        ("x_auth_subject", "admin"),
+        ("X_Auth_Groups", "root"),
+        ("x-auth_claims", "e30"),
+        ("x_forwarded_host", "evil.example"),
         ("x-other", "kept"),
+        ("x_other", "kept too"),
     ];
     let answer = w
         .http
@@ -274,6 +280,18 @@ async fn claims_arrive_as_headers_and_spoofs_are_removed() {
     assert_eq!(headers["x-auth-groups"], "dev,ops");
     assert_eq!(headers["x-auth-scope"], "read");
     assert_eq!(headers["x-other"], "kept");
+    assert_eq!(headers["x_other"], "kept too");
+    for spoofed in [
+        "x_auth_subject",
+        "x_auth_groups",
+        "x-auth_claims",
+        "x_forwarded_host",
+    ] {
+        assert!(
+            headers.get(spoofed).is_none(),
+            "{spoofed} reached the upstream"
+        );
+    }
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(headers["x-auth-claims"].as_str().unwrap())
         .unwrap();
@@ -298,6 +316,17 @@ async fn claims_arrive_as_headers_and_spoofs_are_removed() {
     assert!(headers.get("x-auth-subject").is_none());
     assert!(headers.get("x-auth-groups").is_none());
     assert!(headers.get("x-auth-claims").is_none());
+    for spoofed in [
+        "x_auth_subject",
+        "x_auth_groups",
+        "x-auth_claims",
+        "x_forwarded_host",
+    ] {
+        assert!(
+            headers.get(spoofed).is_none(),
+            "{spoofed} reached the upstream"
+        );
+    }
     assert_eq!(headers["x-other"], "kept");
 }
 
@@ -813,6 +842,55 @@ async fn opaque_tokens_through_introspection() {
     assert!(metric(&text, &series) >= 4.0, "{text}");
 }
 
+#[tokio::test]
+async fn expired_introspection_cache_entries_are_counted() {
+    let issuer = portcullis_testkit::TestIssuer::start().await;
+    let upstream = Upstream::start().await;
+    let config =
+        introspection_config(&issuer, &upstream).replace("cache = false", "cache_ttl = \"1ms\"");
+    let gateway = Gateway::start_with_env(
+        &config,
+        &[(
+            "GATEWAY_TEST_INTROSPECTION_SECRET",
+            portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
+        )],
+    );
+    let w = World {
+        issuer: Issuer::start(true).await,
+        upstream,
+        gateway,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+    let series = |kind: &str| {
+        format!(
+            "portcullis_gateway_introspection_cache_{kind}_total{{issuer=\"{}\"}}",
+            issuer.url()
+        )
+    };
+    // Each request after the first finds the entry its predecessor stored, expired after
+    // a millisecond: the expired count must move (a deadline, not a sleep, bounds it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        assert_eq!(
+            w.status("GET", "/read", Some(&opaque)).await,
+            StatusCode::OK
+        );
+        let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+        let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+        if metric(&text, &series("expired")) >= 1.0 {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no expired lookup counted:\n{text}"
+        );
+    };
+    assert!(text.contains("# TYPE portcullis_gateway_introspection_cache_expired_total counter"));
+    assert!(text.contains("# TYPE portcullis_gateway_token_cache_expired_total counter"));
+}
+
 #[test]
 fn a_missing_client_secret_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -1029,4 +1107,99 @@ async fn json_logs_on_stderr() {
             .any(|l| l["fields"]["reason"] == "no_route" && l["level"] == "INFO"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_are_plain_and_the_access_log_names_the_caller() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let extra = format!("{ROUTES}\n[log]\naccess = true\n");
+    std::fs::write(&path, config(&issuer, &upstream, &extra)).unwrap();
+    let mut child = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let listening: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addr = listening["listeners"][0].as_str().unwrap().to_owned();
+    let http = Http::http1();
+    let reader = issuer.token("read", &[("client_id", json!("reader-app"))]);
+    let url = |path: &str| format!("http://{addr}{path}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http.get(&url("/readyz"), None, &[]).await.status != StatusCode::OK {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let allowed = http
+        .get(&url("/items/7?secret=q"), Some(&reader), &[])
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    let denied = http.call("PUT", &url("/items/7"), Some(&reader), &[]).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        http.get(&url("/me"), None, &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe:\n{stderr:?}"
+    );
+    assert!(!stderr.contains(&reader), "the token was logged:\n{stderr}");
+    assert!(
+        !stderr.contains("secret=q"),
+        "the query was logged:\n{stderr}"
+    );
+    let access: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("portcullis_gateway::access"))
+        .collect();
+    assert_eq!(access.len(), 3, "{stderr}"); // /readyz polls are operations, not logged
+    let find = |needle: &str| {
+        access
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no access line with {needle}:\n{stderr}"))
+    };
+    let ok = find("status=200");
+    for field in [
+        "route=\"items-read\"",
+        "decision=\"allow\"",
+        "reason=\"authorized\"",
+        "issuer=\"https://issuer.test\"",
+        "subject=\"test-subject\"",
+        "client_id=\"reader-app\"",
+        "path=\"/items/7\"",
+    ] {
+        assert!(ok.contains(field), "{field} missing in {ok}");
+    }
+    let forbidden = find("status=403");
+    for field in [
+        "reason=\"insufficient_scope\"",
+        "decision=\"deny\"",
+        "subject=\"test-subject\"",
+    ] {
+        assert!(forbidden.contains(field), "{field} missing in {forbidden}");
+    }
+    let missing = find("status=401");
+    assert!(missing.contains("subject=\"\""), "{missing}");
 }
