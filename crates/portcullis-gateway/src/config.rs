@@ -296,6 +296,17 @@ pub(crate) struct Limits {
     pub(crate) max_token_bytes: usize,
 }
 
+impl Limits {
+    /// The request header block the server reads before answering 431 itself, the same
+    /// over HTTP/1.1 and HTTP/2: 64 KiB (Envoy's default), and room for four times the
+    /// longest token. Below it the `portcullis` layers see every token, so one too long
+    /// gets the RFC 6750 (or gRPC) answer over every protocol; hyper's own HTTP/2
+    /// default (16 KiB) would answer a bare 431 to valid tokens over 16 KiB.
+    pub(crate) fn header_block_bytes(&self) -> usize {
+        (64 * 1024).max(self.max_token_bytes * 4 + 16 * 1024)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct IssuerConfig {
     pub(crate) issuer: String,

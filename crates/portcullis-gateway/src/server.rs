@@ -212,12 +212,18 @@ async fn accept_loop(
     operations: bool,
     mut stop: watch::Receiver<bool>,
 ) {
+    let limits = &shared.core.config.limits;
+    let header_block = limits.header_block_bytes();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.core.config.limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(header_block);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(header_block).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {

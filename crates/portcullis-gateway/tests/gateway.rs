@@ -386,6 +386,62 @@ async fn grpc_call(gateway: &Gateway, path: &str, token: Option<&str>) -> common
 }
 
 #[tokio::test]
+async fn long_tokens_get_the_same_answer_over_every_protocol() {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    // Without the payload header: forwarded, a long payload would meet the test
+    // upstream's own HTTP/2 header limit, which is not what this test is about.
+    let text = config(&issuer, &upstream, ROUTES)
+        .replace(
+            "max_request_body_bytes = 1024",
+            "max_request_body_bytes = 1024\nmax_token_bytes = 32768",
+        )
+        .replace("payload_header = \"x-auth-claims\"", "");
+    let w = World {
+        gateway: Gateway::start(&text),
+        issuer,
+        upstream,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    // Valid, and over hyper's 16 KiB HTTP/2 default for the whole header list.
+    let long = w
+        .issuer
+        .token("read", &[("pad", json!("x".repeat(20_000)))]);
+    assert!(
+        long.len() > 24 * 1024 && long.len() < 32768,
+        "{}",
+        long.len()
+    );
+    // Over max_token_bytes.
+    let too_long = w
+        .issuer
+        .token("read", &[("pad", json!("x".repeat(30_000)))]);
+    assert!(too_long.len() > 32768, "{}", too_long.len());
+    let url = w.gateway.url("/items/1");
+    for http in [Http::http1(), Http::http2()] {
+        let ok = http.get(&url, Some(&long), &[]).await;
+        assert_eq!(ok.status, StatusCode::OK);
+        let refused = http.get(&url, Some(&too_long), &[]).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        let challenge = refused.header("www-authenticate");
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains(r#"error="invalid_token""#),
+            "{challenge}"
+        );
+    }
+    let ok = grpc_call(&w.gateway, "/echo.Echo/Say", Some(&long)).await;
+    assert_eq!(
+        ok.trailers.expect("the upstream's trailers")["grpc-status"],
+        "0"
+    );
+    let refused = grpc_call(&w.gateway, "/echo.Echo/Say", Some(&too_long)).await;
+    assert_eq!(refused.status, StatusCode::OK);
+    assert_eq!(refused.header("grpc-status"), "16");
+    assert!(refused.header("www-authenticate").contains("invalid_token"));
+}
+
+#[tokio::test]
 async fn grpc_through_the_gateway() {
     let w = world(ROUTES).await;
     let ok = grpc_call(
