@@ -14,12 +14,13 @@ use std::sync::Arc;
 use portcullis::{HybridVerifier, MultiIssuerVerifier, VerifyFuture};
 use portcullis_issuer::introspection::{ClientAuth, IntrospectionVerifier, Secret};
 use portcullis_issuer::{
-    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, TokenCache, TokenCacheStats,
+    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, Startup, TokenCache,
+    TokenCacheStats,
 };
 use portcullis_jwt::{Claims, KeySet, Validation};
 
 use crate::config::{
-    ClientAuthMethod, IntrospectionConfig, IssuerConfig, KeySourceConfig, SecretSource,
+    ClientAuthMethod, ConfigError, IntrospectionConfig, IssuerConfig, KeySourceConfig, SecretSource,
 };
 
 /// Why the issuers could not be started.
@@ -86,10 +87,26 @@ impl fmt::Debug for IssuerSet {
     }
 }
 
-fn validation(
-    config: &IssuerConfig,
-    max_token_bytes: usize,
-) -> Result<Validation, IssuerStartError> {
+/// The issuers, checked by the library's own builders and loaded from their local
+/// sources (key files, client secrets), with nothing fetched and no task started: what
+/// `check-config` runs, and what `run` starts. So the two cannot disagree about anything
+/// short of the network and the listeners.
+#[derive(Debug)]
+pub(crate) struct PreparedIssuers {
+    issuers: Vec<PreparedIssuer>,
+}
+
+#[derive(Debug)]
+struct PreparedIssuer {
+    config: IssuerConfig,
+    http: HttpClient,
+    validation: Validation,
+    introspection: Option<IntrospectionVerifier>,
+    static_keys: Option<KeySet>,
+    token_cache: Option<TokenCache<Claims>>,
+}
+
+fn validation(config: &IssuerConfig, max_token_bytes: usize) -> Result<Validation, String> {
     let mut builder = Validation::builder()
         .issuer(config.issuer.clone())
         .algorithms(config.algorithms)
@@ -99,19 +116,20 @@ fn validation(
     for audience in &config.audiences {
         builder = builder.audience(audience.clone());
     }
-    builder
-        .build()
-        .map_err(|e| IssuerStartError(format!("issuer {}: {}", config.issuer, e.message())))
+    builder.build().map_err(|e| e.message().to_owned())
 }
 
 fn introspection_verifier(
     config: &IntrospectionConfig,
     validation: Validation,
     http: &HttpClient,
-) -> Result<IntrospectionVerifier, String> {
+    at: &str,
+) -> Result<IntrospectionVerifier, ConfigError> {
     let secret = match &config.secret {
-        SecretSource::Env(variable) => Secret::from_env(variable)?,
-        SecretSource::File(path) => Secret::from_file(path)?,
+        SecretSource::Env(variable) => Secret::from_env(variable)
+            .map_err(|m| ConfigError::new(format!("{at}.client_secret_env"), m))?,
+        SecretSource::File(path) => Secret::from_file(path)
+            .map_err(|m| ConfigError::new(format!("{at}.client_secret_file"), m))?,
     };
     let auth = match config.auth_method {
         ClientAuthMethod::Basic => ClientAuth::ClientSecretBasic {
@@ -132,18 +150,121 @@ fn introspection_verifier(
     if let Some(ttl) = config.negative_cache_ttl {
         builder = builder.negative_ttl(ttl);
     }
-    builder.build().map_err(|e| e.to_string())
+    builder
+        .build()
+        .map_err(|e| ConfigError::new(at, e.to_string()))
+}
+
+/// The one description of a fetched key set, for the dry build and the real one.
+fn key_set_builder(config: &IssuerConfig, http: &HttpClient) -> Option<RemoteKeySetBuilder> {
+    let builder = match &config.keys {
+        KeySourceConfig::JwksUri(uri) => RemoteKeySet::from_jwks_url(&uri.to_string()),
+        KeySourceConfig::Discovery => RemoteKeySet::from_issuer(&config.issuer),
+        KeySourceConfig::JwksFile(_) | KeySourceConfig::None => return None,
+    };
+    Some(
+        builder
+            .http_client(http.clone())
+            .default_ttl(config.jwks_refresh)
+            .ttl_bounds(config.jwks_min_lifetime, config.jwks_max_lifetime)
+            .max_staleness(config.jwks_max_staleness)
+            .unknown_kid_cooldown(config.unknown_kid_cooldown)
+            .retry_backoff(
+                config.jwks_retry,
+                config.jwks_retry.max(portcullis_issuer::DEFAULT_RETRY_MAX),
+            ),
+    )
+}
+
+fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigError> {
+    let at = format!("{at}.jwks_file");
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::new(&at, format!("{}: {e}", path.display())))?;
+    let keys = KeySet::from_jwks(&bytes)
+        .map_err(|e| ConfigError::new(&at, format!("{}: {e}", path.display())))?;
+    if keys.is_empty() {
+        return Err(ConfigError::new(
+            at,
+            format!("{}: the JWK Set has no usable signing key", path.display()),
+        ));
+    }
+    Ok(keys)
+}
+
+fn prepare_one(
+    config: &IssuerConfig,
+    at: &str,
+    max_token_bytes: usize,
+) -> Result<PreparedIssuer, ConfigError> {
+    let http = HttpClient::builder()
+        .timeout(config.http_timeout)
+        .connect_timeout(config.http_connect_timeout)
+        .build()
+        .map_err(|e| ConfigError::new(format!("{at}.http_timeout"), e.to_string()))?;
+    let validation = validation(config, max_token_bytes).map_err(|m| ConfigError::new(at, m))?;
+    let introspection = config
+        .introspection
+        .as_ref()
+        .map(|c| {
+            introspection_verifier(c, validation.clone(), &http, &format!("{at}.introspection"))
+        })
+        .transpose()?;
+    let static_keys = match &config.keys {
+        KeySourceConfig::JwksFile(path) => Some(static_keys(path, at)?),
+        _ => None,
+    };
+    // A dry build: lazy, no background task, so nothing is fetched or spawned; the
+    // library refuses here whatever it would refuse at start.
+    if let Some(builder) = key_set_builder(config, &http) {
+        builder
+            .startup(Startup::Lazy)
+            .background_refresh(false)
+            .build()
+            .map_err(|e| ConfigError::new(at, e.to_string()))?;
+    }
+    let token_cache = match (&config.keys, config.token_cache) {
+        (KeySourceConfig::None, _) | (_, None) => None,
+        (_, Some(capacity)) => Some(
+            TokenCache::<Claims>::builder()
+                .capacity(capacity)
+                .build()
+                .map_err(|e| {
+                    ConfigError::new(format!("{at}.token_cache_capacity"), e.to_string())
+                })?,
+        ),
+    };
+    Ok(PreparedIssuer {
+        config: config.clone(),
+        http,
+        validation,
+        introspection,
+        static_keys,
+        token_cache,
+    })
+}
+
+impl PreparedIssuers {
+    /// Checks every issuer with the library's builders, reads key files and client
+    /// secrets. No network, no runtime needed.
+    pub(crate) fn prepare(
+        configs: &[IssuerConfig],
+        max_token_bytes: usize,
+    ) -> Result<PreparedIssuers, ConfigError> {
+        let issuers = configs
+            .iter()
+            .enumerate()
+            .map(|(i, config)| prepare_one(config, &format!("issuers[{i}]"), max_token_bytes))
+            .collect::<Result<_, _>>()?;
+        Ok(PreparedIssuers { issuers })
+    }
 }
 
 impl IssuerSet {
-    /// Loads static key sets, reads client secrets, and starts fetching remote key sets
-    /// (in the background, with backoff: a down issuer does not stop the gateway from
-    /// starting, it keeps `/readyz` false). Must run inside a tokio runtime.
-    pub(crate) fn start(
-        configs: &[IssuerConfig],
-        max_token_bytes: usize,
-    ) -> Result<IssuerSet, IssuerStartError> {
-        if configs.is_empty() {
+    /// Starts fetching remote key sets (in the background, with backoff: a down issuer
+    /// does not stop the gateway from starting, it keeps `/readyz` false). Must run
+    /// inside a tokio runtime.
+    pub(crate) fn start(prepared: PreparedIssuers) -> Result<IssuerSet, IssuerStartError> {
+        if prepared.issuers.is_empty() {
             // Only anonymous routes: nothing is ever verified.
             return Ok(IssuerSet {
                 verifier: MultiIssuerVerifier::builder()
@@ -153,62 +274,29 @@ impl IssuerSet {
                 issuers: Arc::new([]),
             });
         }
-        let http = HttpClient::new();
-        let mut issuers = Vec::with_capacity(configs.len());
+        let mut issuers = Vec::with_capacity(prepared.issuers.len());
         let mut builder = MultiIssuerVerifier::builder();
-        for config in configs {
+        for issuer in prepared.issuers {
+            let PreparedIssuer {
+                config,
+                http,
+                validation,
+                introspection,
+                static_keys,
+                token_cache,
+            } = issuer;
             let fail = |what: String| IssuerStartError(format!("issuer {}: {what}", config.issuer));
-            let validation = validation(config, max_token_bytes)?;
-            let introspection = config
-                .introspection
-                .as_ref()
-                .map(|c| introspection_verifier(c, validation.clone(), &http).map_err(fail))
-                .transpose()?;
-            let remote = |builder: RemoteKeySetBuilder| {
-                builder
-                    .http_client(http.clone())
-                    .default_ttl(config.jwks_refresh)
-                    .retry_backoff(
-                        config.jwks_retry,
-                        config.jwks_retry.max(portcullis_issuer::DEFAULT_RETRY_MAX),
-                    )
-                    .build()
-                    .map_err(|e| fail(e.to_string()))
+            let static_count = static_keys.as_ref().map_or(0, |keys| keys.len() as u64);
+            let jwt = match (static_keys, key_set_builder(&config, &http)) {
+                (Some(keys), _) => Some(JwtVerifier::with_static_keys(validation, keys)),
+                (None, Some(remote)) => Some(JwtVerifier::with_remote_keys(
+                    validation,
+                    remote.build().map_err(|e| fail(e.to_string()))?,
+                )),
+                (None, None) => None,
             };
-            let (jwt, static_keys) = match &config.keys {
-                KeySourceConfig::JwksFile(path) => {
-                    let bytes = std::fs::read(path)
-                        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
-                    let keys = KeySet::from_jwks(&bytes)
-                        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
-                    if keys.is_empty() {
-                        return Err(fail(format!(
-                            "{}: the JWK Set has no usable signing key",
-                            path.display()
-                        )));
-                    }
-                    let count = keys.len() as u64;
-                    (Some(JwtVerifier::with_static_keys(validation, keys)), count)
-                }
-                KeySourceConfig::JwksUri(uri) => {
-                    let keys = remote(RemoteKeySet::from_jwks_url(&uri.to_string()))?;
-                    (Some(JwtVerifier::with_remote_keys(validation, keys)), 0)
-                }
-                KeySourceConfig::Discovery => {
-                    let keys = remote(RemoteKeySet::from_issuer(&config.issuer))?;
-                    (Some(JwtVerifier::with_remote_keys(validation, keys)), 0)
-                }
-                KeySourceConfig::None => (None, 0),
-            };
-            let jwt = match (jwt, config.token_cache) {
-                (Some(jwt), Some(capacity)) => Some(
-                    jwt.with_token_cache(
-                        TokenCache::<Claims>::builder()
-                            .capacity(capacity)
-                            .build()
-                            .map_err(|e| fail(e.to_string()))?,
-                    ),
-                ),
+            let jwt = match (jwt, token_cache) {
+                (Some(jwt), Some(cache)) => Some(jwt.with_token_cache(cache)),
                 (jwt, _) => jwt,
             };
             builder = match (&jwt, &introspection) {
@@ -229,7 +317,7 @@ impl IssuerSet {
                 name: config.issuer.clone(),
                 jwt,
                 introspection,
-                static_keys,
+                static_keys: static_count,
             });
         }
         let verifier = builder
@@ -313,7 +401,10 @@ impl portcullis::Verifier for IssuerSet {
 }
 
 /// The verifier of a gateway with no issuers (only anonymous routes): never called.
-struct Refuse;
+/// Also what the configuration check builds a layer around to ask the library about
+/// the realm.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refuse;
 
 impl portcullis::Verifier for Refuse {
     type Future = VerifyFuture;

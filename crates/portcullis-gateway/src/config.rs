@@ -15,7 +15,9 @@ use http::{HeaderName, Method, Uri};
 use portcullis_jwt::{Algorithm, AlgorithmSet, ScopeRequirement, is_scope_token};
 use serde::Deserialize;
 
+use crate::auth::Refuse;
 use crate::router::PathMatch;
+use portcullis::AuthenticationLayer;
 
 /// Why a configuration was refused: the file, the key path and what is wrong.
 #[derive(Clone, Debug)]
@@ -34,7 +36,7 @@ impl ConfigError {
         }
     }
 
-    fn in_file(mut self, file: &str) -> ConfigError {
+    pub(crate) fn in_file(mut self, file: &str) -> ConfigError {
         self.file = file.to_owned();
         self
     }
@@ -171,6 +173,18 @@ struct IssuerSection {
     jwks_refresh: Option<String>,
     #[serde(default)]
     jwks_retry: Option<String>,
+    #[serde(default)]
+    jwks_min_lifetime: Option<String>,
+    #[serde(default)]
+    jwks_max_lifetime: Option<String>,
+    #[serde(default)]
+    jwks_max_staleness: Option<String>,
+    #[serde(default)]
+    unknown_kid_cooldown: Option<String>,
+    #[serde(default)]
+    http_timeout: Option<String>,
+    #[serde(default)]
+    http_connect_timeout: Option<String>,
     #[serde(default)]
     token_cache: Option<bool>,
     #[serde(default)]
@@ -318,6 +332,15 @@ pub(crate) struct IssuerConfig {
     pub(crate) require_access_token_type: bool,
     pub(crate) jwks_refresh: Duration,
     pub(crate) jwks_retry: Duration,
+    /// The bounds an issuer's own caching headers are clamped to.
+    pub(crate) jwks_min_lifetime: Duration,
+    pub(crate) jwks_max_lifetime: Duration,
+    /// How long past its lifetime a key set keeps verifying while refreshes fail.
+    pub(crate) jwks_max_staleness: Duration,
+    pub(crate) unknown_kid_cooldown: Duration,
+    /// The issuer HTTP client's whole-exchange and connect timeouts.
+    pub(crate) http_timeout: Duration,
+    pub(crate) http_connect_timeout: Duration,
     /// The verified-token cache's capacity; `None`: no cache.
     pub(crate) token_cache: Option<u64>,
 }
@@ -446,6 +469,19 @@ impl Config {
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let file = parse(text).map_err(|e| e.in_file(origin))?;
         validate(file, origin).map_err(|e| e.in_file(origin))
+    }
+
+    /// Does, short of the network and the listeners, everything `run` does before it
+    /// serves: builds every issuer with the library, reads key files and client secrets.
+    /// `check-config` runs it, so a configuration it accepts starts.
+    ///
+    /// # Errors
+    /// What would stop the start, with the key path: an unreadable or empty key file, a
+    /// missing client secret, a setting the library refuses.
+    pub fn check_sources(&self) -> Result<(), ConfigError> {
+        crate::auth::PreparedIssuers::prepare(&self.issuers, self.limits.max_token_bytes)
+            .map(drop)
+            .map_err(|e| e.in_file(&self.source))
     }
 
     /// The listener addresses as configured (port 0 means "any free port").
@@ -613,15 +649,6 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         .map(|(i, a)| socket_addr(a, &format!("server.listen[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     let realm = file.server.realm.unwrap_or_else(|| "portcullis".to_owned());
-    if realm
-        .chars()
-        .any(|c| c == '"' || c == '\\' || c.is_control())
-    {
-        return Err(ConfigError::new(
-            "server.realm",
-            "must not contain quotes, backslashes or control characters",
-        ));
-    }
     let shutdown_grace = duration(
         file.server.shutdown_grace.as_ref(),
         "server.shutdown_grace",
@@ -737,6 +764,8 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         .map(|section| protected_resource(section, &issuers, &routes))
         .transpose()?;
 
+    challenge(&realm, protected_resource.as_ref())?;
+
     Ok(Config {
         source: origin.to_owned(),
         listen,
@@ -751,6 +780,22 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         protected_resource,
         access_log: file.log.access,
     })
+}
+
+/// Asks the library whether it takes the realm and the metadata URL for its challenges,
+/// as the gateway's authentication layer will at start.
+fn challenge(realm: &str, metadata: Option<&ProtectedResource>) -> Result<(), ConfigError> {
+    let layer = || AuthenticationLayer::builder(Refuse).realm(realm);
+    layer()
+        .build()
+        .map_err(|e| ConfigError::new("server.realm", e.message()))?;
+    if let Some(metadata) = metadata {
+        layer()
+            .resource_metadata(metadata.url.clone())
+            .build()
+            .map_err(|e| ConfigError::new("protected_resource.resource", e.message()))?;
+    }
+    Ok(())
 }
 
 fn protected_resource(
@@ -974,6 +1019,25 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
         }
         (_, capacity) => Some(capacity.unwrap_or(10_000)),
     };
+    let key_set = key_set_timing(section, at)?;
+    let http_timeout = duration(
+        section.http_timeout.as_ref(),
+        &format!("{at}.http_timeout"),
+        portcullis_issuer::DEFAULT_TIMEOUT,
+        MAX_HTTP_TIMEOUT,
+    )?;
+    let http_connect_timeout = duration(
+        section.http_connect_timeout.as_ref(),
+        &format!("{at}.http_connect_timeout"),
+        portcullis_issuer::DEFAULT_CONNECT_TIMEOUT.min(http_timeout),
+        MAX_HTTP_TIMEOUT,
+    )?;
+    if http_connect_timeout > http_timeout {
+        return Err(ConfigError::new(
+            format!("{at}.http_connect_timeout"),
+            format!("must not exceed http_timeout ({http_timeout:?})"),
+        ));
+    }
     Ok(IssuerConfig {
         issuer: section.issuer.clone(),
         token_cache,
@@ -983,18 +1047,108 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
         algorithms,
         leeway,
         require_access_token_type: section.require_access_token_type.unwrap_or(true),
-        jwks_refresh: duration(
-            section.jwks_refresh.as_ref(),
-            &format!("{at}.jwks_refresh"),
-            Duration::from_secs(300),
-            Duration::from_secs(24 * 3600),
-        )?,
-        jwks_retry: duration(
+        jwks_refresh: key_set.refresh,
+        jwks_retry: key_set.retry,
+        jwks_min_lifetime: key_set.min_lifetime,
+        jwks_max_lifetime: key_set.max_lifetime,
+        jwks_max_staleness: key_set.max_staleness,
+        unknown_kid_cooldown: key_set.cooldown,
+        http_timeout,
+        http_connect_timeout,
+    })
+}
+
+/// The longest issuer HTTP timeout: a request waits at most this long for a key set.
+const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How a fetched key set is kept: the settings of `portcullis_issuer::RemoteKeySet`.
+struct KeySetTiming {
+    refresh: Duration,
+    retry: Duration,
+    min_lifetime: Duration,
+    max_lifetime: Duration,
+    max_staleness: Duration,
+    cooldown: Duration,
+}
+
+fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, ConfigError> {
+    let day = Duration::from_secs(24 * 3600);
+    let min_lifetime = duration(
+        section.jwks_min_lifetime.as_ref(),
+        &format!("{at}.jwks_min_lifetime"),
+        portcullis_issuer::DEFAULT_MIN_TTL,
+        day,
+    )?;
+    let max_lifetime = duration(
+        section.jwks_max_lifetime.as_ref(),
+        &format!("{at}.jwks_max_lifetime"),
+        portcullis_issuer::DEFAULT_MAX_TTL,
+        day,
+    )?;
+    if min_lifetime > max_lifetime {
+        return Err(ConfigError::new(
+            format!("{at}.jwks_min_lifetime"),
+            format!("must not exceed jwks_max_lifetime ({max_lifetime:?})"),
+        ));
+    }
+    let refresh = duration(
+        section.jwks_refresh.as_ref(),
+        &format!("{at}.jwks_refresh"),
+        portcullis_issuer::DEFAULT_TTL.clamp(min_lifetime, max_lifetime),
+        day,
+    )?;
+    // The library clamps every lifetime to these bounds; a refresh outside them would
+    // silently be another value, so it is refused instead.
+    if refresh < min_lifetime || refresh > max_lifetime {
+        return Err(ConfigError::new(
+            format!("{at}.jwks_refresh"),
+            format!(
+                "must be between jwks_min_lifetime ({min_lifetime:?}) and jwks_max_lifetime \
+                 ({max_lifetime:?}); lower jwks_min_lifetime for a shorter refresh"
+            ),
+        ));
+    }
+    let max_staleness = match &section.jwks_max_staleness {
+        None => portcullis_issuer::DEFAULT_MAX_STALENESS,
+        Some(text) => {
+            let at = format!("{at}.jwks_max_staleness");
+            let staleness = parse_duration(text).map_err(|m| ConfigError::new(&at, m))?;
+            if staleness > day {
+                return Err(ConfigError::new(at, "must be at most 24h"));
+            }
+            staleness
+        }
+    };
+    let cooldown = duration(
+        section.unknown_kid_cooldown.as_ref(),
+        &format!("{at}.unknown_kid_cooldown"),
+        portcullis_issuer::DEFAULT_UNKNOWN_KID_COOLDOWN,
+        Duration::from_secs(3600),
+    )?;
+    if cooldown < Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            format!("{at}.unknown_kid_cooldown"),
+            "must be at least 1s: each unknown kid may cost a fetch",
+        ));
+    }
+    if min_lifetime < Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            format!("{at}.jwks_min_lifetime"),
+            "must be at least 1s",
+        ));
+    }
+    Ok(KeySetTiming {
+        refresh,
+        retry: duration(
             section.jwks_retry.as_ref(),
             &format!("{at}.jwks_retry"),
             Duration::from_secs(5),
             Duration::from_secs(3600),
         )?,
+        min_lifetime,
+        max_lifetime,
+        max_staleness,
+        cooldown,
     })
 }
 
@@ -1362,6 +1516,52 @@ mod tests {
             "{MINIMAL}\n[[issuers]]\nissuer=\"https://i\"\naudiences=[\"a\"]\njwks_uri=\"http://example.com/jwks\"\n"
         );
         assert_eq!(error(&text).path(), "issuers[0].jwks_uri");
+    }
+
+    #[test]
+    fn key_set_settings_are_bounded_not_clamped() {
+        let issuer = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[[issuers]]\nissuer=\"https://i\"\naudiences=[\"a\"]\njwks_uri=\"https://i/jwks\"\n{extra}\n"
+            )
+        };
+        let refused = |extra: &str| error(&issuer(extra)).path().to_owned();
+        // Below the minimum lifetime the library would clamp it: refused instead.
+        assert_eq!(refused("jwks_refresh=\"30s\""), "issuers[0].jwks_refresh");
+        assert_eq!(refused("jwks_refresh=\"2h\""), "issuers[0].jwks_refresh");
+        assert_eq!(
+            refused("jwks_min_lifetime=\"2h\""),
+            "issuers[0].jwks_min_lifetime"
+        );
+        assert_eq!(
+            refused("unknown_kid_cooldown=\"500ms\""),
+            "issuers[0].unknown_kid_cooldown"
+        );
+        assert_eq!(
+            refused("http_timeout=\"2s\"\nhttp_connect_timeout=\"3s\""),
+            "issuers[0].http_connect_timeout"
+        );
+        assert_eq!(
+            refused("jwks_max_staleness=\"2d\""),
+            "issuers[0].jwks_max_staleness"
+        );
+        let config = Config::from_toml(
+            &issuer(
+                "jwks_refresh=\"30s\"\njwks_min_lifetime=\"10s\"\njwks_max_staleness=\"0s\"\n\
+                 unknown_kid_cooldown=\"5s\"\nhttp_timeout=\"2s\"",
+            ),
+            "test.toml",
+        )
+        .unwrap();
+        let issuer = &config.issuers[0];
+        assert_eq!(issuer.jwks_refresh, Duration::from_secs(30));
+        assert_eq!(issuer.jwks_min_lifetime, Duration::from_secs(10));
+        assert_eq!(issuer.jwks_max_lifetime, portcullis_issuer::DEFAULT_MAX_TTL);
+        assert_eq!(issuer.jwks_max_staleness, Duration::ZERO);
+        assert_eq!(issuer.unknown_kid_cooldown, Duration::from_secs(5));
+        assert_eq!(issuer.http_timeout, Duration::from_secs(2));
+        // The connect timeout's default never exceeds the whole exchange's.
+        assert_eq!(issuer.http_connect_timeout, Duration::from_secs(2));
     }
 
     #[test]

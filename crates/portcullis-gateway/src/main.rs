@@ -38,7 +38,8 @@ enum Command {
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
-    /// Validates a configuration file and exits: 0 if it would start, 2 if not.
+    /// Validates a configuration file and exits: 0 if it would start, 2 if not. Reads
+    /// key files and client secrets as `run` does; contacts no issuer.
     CheckConfig {
         /// The configuration file.
         file: PathBuf,
@@ -107,7 +108,11 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 fn check_config(file: &Path) -> ExitCode {
-    match Config::from_file(file) {
+    let checked = Config::from_file(file).and_then(|config| {
+        config.check_sources()?;
+        Ok(config)
+    });
+    match checked {
         Ok(config) => {
             event(&format!(
                 "{}: ok ({} listeners, {} issuers, {} routes)",
@@ -164,6 +169,11 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
         Ok(()) => {
             event(r#"{"event":"stopped"}"#);
             ExitCode::SUCCESS
+        }
+        // What check-config refuses too: the same exit status.
+        Err(portcullis_gateway::StartError::Config(error)) => {
+            let _ = writeln!(std::io::stderr(), "error: {error}");
+            ExitCode::from(2)
         }
         Err(error) => {
             tracing::error!(%error, "cannot start");

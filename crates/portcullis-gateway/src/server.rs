@@ -17,19 +17,33 @@ use portcullis::{AuthenticationLayer, ScopeRequirement};
 use tower_layer::Layer;
 
 use crate::access_log::RecordIdentity;
-use crate::auth::IssuerSet;
-use crate::config::{Config, Requirement};
+use crate::auth::{IssuerSet, PreparedIssuers};
+use crate::config::{Config, ConfigError, Requirement};
 use crate::metrics::Metrics;
 use crate::proxy::{self, Proxy, ProxyCore, RouteService, Shared};
 use crate::router::Router;
 
 /// Why the gateway could not start or serve.
 #[derive(Debug)]
-pub struct StartError(String);
+pub enum StartError {
+    /// The configuration cannot run as written (what `check-config` also refuses).
+    Config(ConfigError),
+    /// Anything else: a listener that cannot be bound, a runtime failure.
+    Other(String),
+}
+
+impl StartError {
+    fn other(message: impl Into<String>) -> StartError {
+        StartError::Other(message.into())
+    }
+}
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            StartError::Config(error) => fmt::Display::fmt(error, f),
+            StartError::Other(message) => f.write_str(message),
+        }
     }
 }
 
@@ -61,21 +75,22 @@ impl Gateway {
     /// A listener cannot be bound, or an issuer cannot be set up (an unreadable key file,
     /// a key source this build cannot fetch).
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
-        let issuers = IssuerSet::start(&config.issuers, config.limits.max_token_bytes)
-            .map_err(|e| StartError(e.to_string()))?;
+        let prepared = PreparedIssuers::prepare(&config.issuers, config.limits.max_token_bytes)
+            .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
+        let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
             listeners.push(
                 TcpListener::bind(addr)
                     .await
-                    .map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?,
+                    .map_err(|e| StartError::other(format!("cannot listen on {addr}: {e}")))?,
             );
         }
         let operations = match config.operations_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
-                    .map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?,
+                    .map_err(|e| StartError::other(format!("cannot listen on {addr}: {e}")))?,
             ),
             None => None,
         };
@@ -161,7 +176,7 @@ fn route_services(
     issuers: &IssuerSet,
 ) -> Result<Vec<RouteService>, StartError> {
     let config = &core.config;
-    let config_error = |e: portcullis::ConfigError| StartError(e.message().to_owned());
+    let config_error = |e: portcullis::ConfigError| StartError::other(e.message());
     let mut builder = AuthenticationLayer::builder(issuers.clone()).realm(config.realm.clone());
     if let Some(metadata) = &config.protected_resource {
         builder = builder.resource_metadata(metadata.url.clone());
@@ -180,14 +195,14 @@ fn route_services(
             } => {
                 let all = authentication.require(match scopes_all {
                     Some(scopes) => scopes.clone(),
-                    None => nothing().map_err(|e| StartError(e.message().to_owned()))?,
+                    None => nothing().map_err(|e| StartError::other(e.message()))?,
                 });
                 let any = authentication.require(match scopes_any {
                     Some(scopes) => scopes.clone(),
-                    None => nothing().map_err(|e| StartError(e.message().to_owned()))?,
+                    None => nothing().map_err(|e| StartError::other(e.message()))?,
                 });
-                let mut claims = authentication
-                    .require(nothing().map_err(|e| StartError(e.message().to_owned()))?);
+                let mut claims =
+                    authentication.require(nothing().map_err(|e| StartError::other(e.message()))?);
                 if !claim_equals.is_empty() || !claim_contains.is_empty() {
                     let equals = claim_equals.clone();
                     let contains = claim_contains.clone();
@@ -266,6 +281,6 @@ async fn accept_loop(
 
 impl From<String> for StartError {
     fn from(message: String) -> Self {
-        StartError(message)
+        StartError::Other(message)
     }
 }

@@ -697,9 +697,11 @@ fn a_bad_config_never_starts() {
 #[test]
 fn the_example_config_checks() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gateway.toml");
+    // check-config reads client secrets as run would: the example's must be there.
     let output = Command::new(binary())
         .arg("check-config")
         .arg(example)
+        .env("ORDERS_GATEWAY_CLIENT_SECRET", "example-secret")
         .output()
         .unwrap();
     assert!(
@@ -962,10 +964,26 @@ fn a_missing_client_secret_stops_the_start() {
         .env_remove("GATEWAY_TEST_UNSET_SECRET")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    // A configuration error like any other: exit 2, the key path named, and
+    // check-config says so first.
+    assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("GATEWAY_TEST_UNSET_SECRET"), "{stderr}");
+    assert!(
+        stderr.contains("issuers[0].introspection.client_secret_env: "),
+        "{stderr}"
+    );
+    let checked = Command::new(binary())
+        .arg("check-config")
+        .arg(&path)
+        .env_remove("GATEWAY_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(2));
+    let refusal = String::from_utf8_lossy(&checked.stderr);
+    assert!(refusal.starts_with("error: "), "{refusal}");
+    assert!(stderr.contains(refusal.as_ref()), "{refusal} vs {stderr}");
 }
 
 #[tokio::test]

@@ -1,0 +1,216 @@
+//! `check-config` and `run` agree: a configuration the check accepts starts, and one
+//! it refuses does not. Configurations are drawn from a valid one with one field
+//! changed to a value from a pool of plausible and hostile ones.
+
+#![allow(clippy::unwrap_used)] // Test setup panics on purpose.
+
+use std::path::Path;
+
+use portcullis_gateway::{Config, Gateway, StartError};
+use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer, jwks};
+use proptest::prelude::*;
+
+/// One `key = value` line of the base configuration, under its table header.
+#[derive(Clone, Debug)]
+struct Line {
+    table: &'static str,
+    key: &'static str,
+    value: String,
+}
+
+fn quoted(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// A configuration every field of which is valid, touching every section the gateway
+/// reads and both kinds of local source (a key file, a secret file).
+fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
+    let key = SigningKey::generate(SigningAlgorithm::ES256);
+    let jwks_file = dir.join("keys.json");
+    std::fs::write(&jwks_file, jwks([&key]).to_string()).unwrap();
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, "s3cret").unwrap();
+    let line = |table, key, value: String| Line { table, key, value };
+    vec![
+        line("[server]", "listen", r#"["127.0.0.1:0"]"#.into()),
+        line("[server]", "realm", quoted("api")),
+        line("[server]", "shutdown_grace", quoted("5s")),
+        line("[upstream]", "url", quoted("http://127.0.0.1:9")),
+        line("[upstream]", "protocol", quoted("auto")),
+        line("[upstream]", "connect_timeout", quoted("1s")),
+        line("[limits]", "max_request_body_bytes", "1024".into()),
+        line("[limits]", "request_timeout", quoted("5s")),
+        line("[limits]", "header_read_timeout", quoted("5s")),
+        line("[limits]", "max_token_bytes", "8192".into()),
+        line("[log]", "access", "true".into()),
+        line("[[issuers]]", "issuer", quoted(&issuer.url())),
+        line("[[issuers]]", "audiences", r#"["https://api.test"]"#.into()),
+        line("[[issuers]]", "jwks_uri", quoted(&issuer.jwks_url())),
+        line("[[issuers]]", "algorithms", r#"["ES256", "RS256"]"#.into()),
+        line("[[issuers]]", "leeway", quoted("30s")),
+        line("[[issuers]]", "jwks_refresh", quoted("5m")),
+        line("[[issuers]]", "jwks_retry", quoted("1s")),
+        line("[[issuers]]", "jwks_min_lifetime", quoted("1m")),
+        line("[[issuers]]", "jwks_max_lifetime", quoted("1h")),
+        line("[[issuers]]", "jwks_max_staleness", quoted("1h")),
+        line("[[issuers]]", "unknown_kid_cooldown", quoted("30s")),
+        line("[[issuers]]", "http_timeout", quoted("5s")),
+        line("[[issuers]]", "http_connect_timeout", quoted("2s")),
+        line("[[issuers]]", "token_cache_capacity", "100".into()),
+        line("[[issuers]] ", "issuer", quoted("https://static.test")),
+        line(
+            "[[issuers]] ",
+            "audiences",
+            r#"["https://api.test"]"#.into(),
+        ),
+        line(
+            "[[issuers]] ",
+            "jwks_file",
+            quoted(jwks_file.to_str().unwrap()),
+        ),
+        line(
+            "[issuers.introspection]",
+            "endpoint",
+            quoted("https://static.test/introspect"),
+        ),
+        line("[issuers.introspection]", "client_id", quoted("gateway")),
+        line(
+            "[issuers.introspection]",
+            "client_secret_file",
+            quoted(secret_file.to_str().unwrap()),
+        ),
+        line("[issuers.introspection]", "cache_ttl", quoted("30s")),
+        line("[[routes]]", "name", quoted("api")),
+        line("[[routes]]", "path_prefix", quoted("/api")),
+        line("[[routes]]", "scopes_all", r#"["read"]"#.into()),
+        line("[forward]", "claims", r#"{ sub = "x-sub" }"#.into()),
+        line("[forward]", "payload_header", quoted("x-claims")),
+        line(
+            "[protected_resource]",
+            "resource",
+            quoted("https://api.test/v1"),
+        ),
+    ]
+}
+
+fn render(lines: &[Line]) -> String {
+    let mut text = String::new();
+    let mut table = "";
+    for line in lines {
+        if line.table != table {
+            table = line.table;
+            text.push_str(&format!("\n{}\n", table.trim()));
+        }
+        text.push_str(&format!("{} = {}\n", line.key, line.value));
+    }
+    text
+}
+
+/// Values that are valid somewhere and wrong elsewhere, and some that are wrong
+/// everywhere.
+fn values() -> impl Strategy<Value = String> {
+    let pool: Vec<String> = [
+        r#""""#,
+        r#""café""#,
+        r#""a\"b""#,
+        r#""tab\there""#,
+        r#""0s""#,
+        r#""1ms""#,
+        r#""999ms""#,
+        r#""1s""#,
+        r#""30s""#,
+        r#""59s""#,
+        r#""10m""#,
+        r#""2h""#,
+        r#""25h""#,
+        r#""soon""#,
+        "0",
+        "1",
+        "255",
+        "256",
+        "65536",
+        "65537",
+        "-1",
+        "true",
+        "false",
+        "[]",
+        r#"["HS256"]"#,
+        r#"["none"]"#,
+        r#"["ES256"]"#,
+        r#""http://example.com/jwks""#,
+        r#""https://x.test/""#,
+        r#""https://api.test/v1?x=1""#,
+        r#""/nonexistent/file""#,
+        r#""x-auth-subject""#,
+        r#""authorization""#,
+        r#""localhost""#,
+        r#""127.0.0.1:0""#,
+        r#"["127.0.0.1:0", "127.0.0.1:0"]"#,
+        r#"{ sub = "x_sub" }"#,
+        r#"{ sub = "x-claims" }"#,
+        r#""client_secret_post""#,
+        r#""http2""#,
+        r#""anonymous""#,
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    prop_oneof![
+        4 => prop::sample::select(pool),
+        1 => "[ -~]{0,12}".prop_map(|s| quoted(&s)),
+        1 => any::<u32>().prop_map(|n| n.to_string()),
+    ]
+}
+
+/// What `check-config` runs.
+fn check(text: &str) -> Result<Config, String> {
+    let config = Config::from_toml(text, "gateway.toml").map_err(|e| e.to_string())?;
+    config.check_sources().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// What `run` runs, up to serving.
+async fn start(text: &str) -> Result<Gateway, String> {
+    let config = Config::from_toml(text, "gateway.toml").map_err(|e| e.to_string())?;
+    Gateway::bind(config).await.map_err(|e| match e {
+        StartError::Config(e) => format!("config: {e}"),
+        other => format!("other: {other}"),
+    })
+}
+
+#[test]
+fn check_config_accepts_exactly_what_run_starts() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let issuer = runtime.block_on(TestIssuer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(&issuer, dir.path());
+    assert!(check(&render(&base)).is_ok(), "{}", render(&base));
+    assert!(runtime.block_on(start(&render(&base))).is_ok());
+
+    // The case that once passed the check and stopped the start.
+    let mut cafe = base.clone();
+    cafe[1].value = quoted("café");
+    let refused = check(&render(&cafe)).unwrap_err();
+    assert!(refused.contains("server.realm"), "{refused}");
+
+    let config = ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(field in 0..base.len(), value in values())| {
+        let mut lines = base.clone();
+        lines[field].value = value;
+        let text = render(&lines);
+        let checked = check(&text);
+        let started = runtime.block_on(start(&text));
+        prop_assert_eq!(
+            checked.is_ok(),
+            started.is_ok(),
+            "{}\ncheck: {:?}\nrun: {:?}",
+            text,
+            checked.err(),
+            started.err()
+        );
+    });
+}
