@@ -116,6 +116,9 @@ fn validation(config: &IssuerConfig, max_token_bytes: usize) -> Result<Validatio
     for audience in &config.audiences {
         builder = builder.audience(audience.clone());
     }
+    for claim in &config.required_claims {
+        builder = builder.require_claim(claim.clone());
+    }
     builder.build().map_err(|e| e.message().to_owned())
 }
 

@@ -170,6 +170,8 @@ struct IssuerSection {
     #[serde(default)]
     require_access_token_type: Option<bool>,
     #[serde(default)]
+    required_claims: Vec<String>,
+    #[serde(default)]
     jwks_refresh: Option<String>,
     #[serde(default)]
     jwks_retry: Option<String>,
@@ -330,6 +332,8 @@ pub(crate) struct IssuerConfig {
     pub(crate) algorithms: AlgorithmSet,
     pub(crate) leeway: Duration,
     pub(crate) require_access_token_type: bool,
+    /// Claims every token must carry, beyond those the profile requires.
+    pub(crate) required_claims: Vec<String>,
     pub(crate) jwks_refresh: Duration,
     pub(crate) jwks_retry: Duration,
     /// The bounds an issuer's own caching headers are clamped to.
@@ -1047,6 +1051,7 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
         algorithms,
         leeway,
         require_access_token_type: section.require_access_token_type.unwrap_or(true),
+        required_claims: required_claims(&section.required_claims, at)?,
         jwks_refresh: key_set.refresh,
         jwks_retry: key_set.retry,
         jwks_min_lifetime: key_set.min_lifetime,
@@ -1056,6 +1061,30 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
         http_timeout,
         http_connect_timeout,
     })
+}
+
+fn required_claims(names: &[String], at: &str) -> Result<Vec<String>, ConfigError> {
+    if names.len() > portcullis_jwt::MAX_REQUIRED_CLAIMS {
+        return Err(ConfigError::new(
+            format!("{at}.required_claims"),
+            format!("at most {} claims", portcullis_jwt::MAX_REQUIRED_CLAIMS),
+        ));
+    }
+    for (j, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.required_claims[{j}]"),
+                "must not be empty",
+            ));
+        }
+        if names[..j].contains(name) {
+            return Err(ConfigError::new(
+                format!("{at}.required_claims[{j}]"),
+                format!("{name:?} is listed twice"),
+            ));
+        }
+    }
+    Ok(names.to_vec())
 }
 
 /// The longest issuer HTTP timeout: a request waits at most this long for a key set.

@@ -442,6 +442,37 @@ async fn long_tokens_get_the_same_answer_over_every_protocol() {
 }
 
 #[tokio::test]
+async fn required_claims_are_required() {
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let text = config(&issuer, &upstream, ROUTES).replace(
+        "jwks_retry = \"50ms\"",
+        "jwks_retry = \"50ms\"\nrequired_claims = [\"tenant\", \"acr\"]",
+    );
+    let w = World {
+        gateway: Gateway::start(&text),
+        issuer,
+        upstream,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    let both = w
+        .issuer
+        .token("", &[("tenant", json!("acme")), ("acr", json!("1"))]);
+    assert_eq!(w.status("GET", "/me", Some(&both)).await, StatusCode::OK);
+    let no_acr = w.issuer.token("", &[("tenant", json!("acme"))]);
+    let answer = w.http.get(&w.gateway.url("/me"), Some(&no_acr), &[]).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        answer
+            .header("www-authenticate")
+            .contains(r#"error="invalid_token""#),
+        "{}",
+        answer.header("www-authenticate")
+    );
+}
+
+#[tokio::test]
 async fn grpc_through_the_gateway() {
     let w = world(ROUTES).await;
     let ok = grpc_call(
