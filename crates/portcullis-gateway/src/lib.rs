@@ -6,8 +6,9 @@
 //! RFC 6750 answers (and gRPC statuses) for everything refused. The configuration format
 //! is documented field by field in `docs/gateway.md`.
 //!
-//! The library target exists so the binary stays thin and tests and the demo can run a
-//! gateway in-process: [`Config`] parses and validates, [`Gateway`] binds and serves.
+//! The library target exists so the binary stays thin and tests and the demo
+//! (`cargo run -p portcullis-demo`) can run a gateway in-process: [`Config`] parses and
+//! validates, [`Gateway`] binds and serves.
 
 use bytes::Bytes;
 
@@ -15,7 +16,6 @@ mod access_log;
 mod auth;
 mod auth_rules;
 mod config;
-pub mod demo;
 mod metrics;
 mod proxy;
 mod respond;

@@ -44,12 +44,6 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
-    /// Starts a local issuer, an echo upstream and the gateway on loopback, and tours them.
-    Demo {
-        /// Exit after the tour instead of staying up.
-        #[arg(long)]
-        once: bool,
-    },
 }
 
 fn init_logging(format: LogFormat, default: &str) {
@@ -78,24 +72,10 @@ fn event(line: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo's tour is the output; its logs would only interleave with it.
-    let default_level = match cli.command {
-        Command::Demo { .. } => "warn",
-        _ => "info",
-    };
-    init_logging(cli.log_format, default_level);
+    init_logging(cli.log_format, "info");
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config, ready_file } => run(&config, ready_file.as_deref()),
-        Command::Demo { once } => runtime().map_or(ExitCode::FAILURE, |rt| {
-            match rt.block_on(portcullis_gateway::demo::run(once)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(%error, "demo failed");
-                    ExitCode::FAILURE
-                }
-            }
-        }),
     }
 }
 

@@ -742,29 +742,6 @@ fn the_example_config_checks() {
     );
 }
 
-#[test]
-fn the_demo_tour_passes() {
-    let output = Command::new(binary())
-        .args(["demo", "--once"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(stdout.matches("[ok]").count(), 8, "{stdout}");
-    assert!(
-        stdout.contains("a denied write (scope read only): PUT /api/items/42 -> 403 Forbidden")
-    );
-    assert!(
-        stdout.contains("GET /api/items/42 -> 400 Bad Request"),
-        "{stdout}"
-    );
-    assert!(stdout.contains(r#"error="invalid_request""#), "{stdout}");
-}
-
 #[tokio::test]
 async fn protected_resource_metadata() {
     let extra = format!("{ROUTES}\n[protected_resource]\nresource = \"https://api.test/v1\"\n");

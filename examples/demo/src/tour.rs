@@ -1,5 +1,5 @@
-//! `portcullis-gateway demo`: a local issuer, an echo upstream and the gateway, on
-//! loopback, with a short guided tour.
+//! The tour: a local issuer, an echo upstream and the gateway, on loopback, and the
+//! requests that show what the gateway answers.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -17,7 +17,7 @@ use hyper_util::server::conn::auto;
 use portcullis_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
 use tokio::net::TcpListener;
 
-use crate::{Config, Gateway};
+use portcullis_gateway::{Config, Gateway};
 
 type DemoError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -112,7 +112,7 @@ claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
 /// # Errors
 /// Something on loopback could not be started, or the tour did not get the answers it
 /// expected.
-pub async fn run(once: bool) -> Result<(), DemoError> {
+pub(crate) async fn run(once: bool) -> Result<(), DemoError> {
     let issuer = TestIssuer::start().await;
     // The introspection client secret comes from a file, as it would in production.
     let secret_file = std::env::temp_dir().join(format!(
