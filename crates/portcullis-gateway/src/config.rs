@@ -281,8 +281,10 @@ pub(crate) struct ProtectedResource {
     pub(crate) path: String,
     /// The absolute URL of the document, for `resource_metadata="..."` in challenges.
     pub(crate) url: String,
-    /// The JSON document, rendered once.
-    pub(crate) document: String,
+    /// The resource identifier, and the issuers the document names. The library's
+    /// `ProtectedResourceMetadata` renders the document (scopes from the routes).
+    pub(crate) resource: String,
+    pub(crate) authorization_servers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -765,7 +767,7 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
     let protected_resource = file
         .protected_resource
         .as_ref()
-        .map(|section| protected_resource(section, &issuers, &routes))
+        .map(|section| protected_resource(section, &issuers))
         .transpose()?;
 
     challenge(&realm, protected_resource.as_ref())?;
@@ -805,7 +807,6 @@ fn challenge(realm: &str, metadata: Option<&ProtectedResource>) -> Result<(), Co
 fn protected_resource(
     section: &ProtectedResourceSection,
     issuers: &[IssuerConfig],
-    routes: &[RouteConfig],
 ) -> Result<ProtectedResource, ConfigError> {
     let at = "protected_resource.resource";
     let uri: Uri = section
@@ -822,25 +823,6 @@ fn protected_resource(
         Some(list) => list.clone(),
         None => issuers.iter().map(|i| i.issuer.clone()).collect(),
     };
-    let mut scopes: Vec<String> = routes
-        .iter()
-        .filter_map(|route| match &route.requirement {
-            Requirement::Authenticated {
-                scopes_all,
-                scopes_any,
-                ..
-            } => Some(
-                [scopes_all, scopes_any]
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|s| s.scopes().map(str::to_owned).collect::<Vec<_>>()),
-            ),
-            Requirement::Anonymous => None,
-        })
-        .flatten()
-        .collect();
-    scopes.sort();
-    scopes.dedup();
     // RFC 9728 §3.1: the well-known segment goes between the host and any path.
     let resource_path = uri.path().trim_end_matches('/');
     let path = format!("/.well-known/oauth-protected-resource{resource_path}");
@@ -848,17 +830,11 @@ fn protected_resource(
         "https://{}{path}",
         uri.authority().map_or("", http::uri::Authority::as_str)
     );
-    let document = serde_json::json!({
-        "resource": section.resource,
-        "authorization_servers": authorization_servers,
-        "scopes_supported": scopes,
-        "bearer_methods_supported": ["header"],
-    })
-    .to_string();
     Ok(ProtectedResource {
         path,
         url,
-        document,
+        resource: section.resource.clone(),
+        authorization_servers,
     })
 }
 

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::{Authentication, RejectionKind, RequireScopes};
+use portcullis::{Authentication, MetadataService, RejectionKind, RequireScopes};
 use portcullis_jwt::Claims;
 use tower_service::Service;
 
@@ -132,9 +132,9 @@ pub(crate) enum RouteService {
     Protected(Protected),
 }
 
-async fn call<S>(mut service: S, request: Request<Incoming>) -> Response<Body>
+async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
 where
-    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>,
+    S: Service<Request<Incoming>, Response = R, Error = Infallible>,
 {
     let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
     let result = match ready {
@@ -153,6 +153,8 @@ pub(crate) struct Shared {
     pub(crate) core: Arc<ProxyCore>,
     pub(crate) router: Router,
     pub(crate) routes: Vec<RouteService>,
+    /// The RFC 9728 document, when configured.
+    pub(crate) metadata: Option<MetadataService>,
     pub(crate) issuers: IssuerSet,
     pub(crate) metrics: Metrics,
     /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
@@ -249,14 +251,12 @@ pub(crate) async fn handle(
     {
         return Ok(response);
     }
-    if let Some(metadata) = &shared.core.config.protected_resource
-        && request.uri().path() == metadata.path
+    if let (Some(resource), Some(metadata)) =
+        (&shared.core.config.protected_resource, &shared.metadata)
+        && request.uri().path() == resource.path
     {
-        return Ok(respond::plain(
-            StatusCode::OK,
-            "application/json",
-            metadata.document.clone(),
-        ));
+        let response = call(metadata.clone(), request).await;
+        return Ok(response.map(|body| body.map_err(|never| match never {}).boxed()));
     }
     // Only what the access log reads is kept: the method and the path, never the query.
     let access = shared.core.config.access_log.then(|| {

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use portcullis::{AuthenticationLayer, ScopeRequirement};
+use portcullis::{AuthenticationLayer, MetadataService, ScopeRequirement};
 use tower_layer::Layer;
 
 use crate::access_log::RecordIdentity;
@@ -98,7 +98,7 @@ impl Gateway {
         let operations_on_main = operations.is_none();
         let router = Router::new(&config.routes);
         let core = Arc::new(ProxyCore::new(config));
-        let routes = route_services(&core, &issuers)?;
+        let (routes, metadata) = route_services(&core, &issuers)?;
         Ok(Gateway {
             listeners,
             operations,
@@ -106,6 +106,7 @@ impl Gateway {
                 core,
                 router,
                 routes,
+                metadata,
                 issuers,
                 metrics,
                 operations_on_main,
@@ -174,7 +175,7 @@ impl Gateway {
 fn route_services(
     core: &Arc<ProxyCore>,
     issuers: &IssuerSet,
-) -> Result<Vec<RouteService>, StartError> {
+) -> Result<(Vec<RouteService>, Option<MetadataService>), StartError> {
     let config = &core.config;
     let config_error = |e: portcullis::ConfigError| StartError::other(e.message());
     let mut builder = AuthenticationLayer::builder(issuers.clone()).realm(config.realm.clone());
@@ -218,7 +219,19 @@ fn route_services(
         };
         services.push(service);
     }
-    Ok(services)
+    // Built from the layer after every route's requirement, so `scopes_supported` is
+    // what the routes ask for; the library renders and serves it.
+    let metadata = config.protected_resource.as_ref().map(|resource| {
+        resource
+            .authorization_servers
+            .iter()
+            .fold(
+                authentication.metadata(resource.resource.clone()),
+                |metadata, issuer| metadata.authorization_server(issuer.clone()),
+            )
+            .into_service()
+    });
+    Ok((services, metadata))
 }
 
 async fn accept_loop(

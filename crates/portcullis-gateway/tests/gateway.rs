@@ -762,10 +762,36 @@ async fn protected_resource_metadata() {
         document["scopes_supported"],
         json!(["admin", "auditor", "read", "write"])
     );
+    assert_eq!(answer.header("content-type"), "application/json");
+    // The library's document: cacheable, like a service using the library serves it.
+    assert_eq!(answer.header("cache-control"), "max-age=300");
     let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
     assert_eq!(
         missing.header("www-authenticate"),
         "Bearer realm=\"test\", resource_metadata=\"https://api.test/.well-known/oauth-protected-resource/v1\""
+    );
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_omits_empty_members() {
+    // No route requires a scope, and no authorization server is named: RFC 9728 §2
+    // members are OPTIONAL, so they are left out rather than sent empty.
+    let extra = "[[routes]]\npath = \"/me\"\n\
+                 [protected_resource]\nresource = \"https://api.test\"\nauthorization_servers = []\n";
+    let w = world(extra).await;
+    let answer = w
+        .http
+        .get(
+            &w.gateway.url("/.well-known/oauth-protected-resource"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let document = answer.json();
+    assert_eq!(
+        document,
+        json!({"resource": "https://api.test", "bearer_methods_supported": ["header"]})
     );
 }
 
