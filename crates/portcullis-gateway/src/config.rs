@@ -398,8 +398,9 @@ pub(crate) struct RouteConfig {
 pub(crate) enum Requirement {
     Anonymous,
     Authenticated {
-        scopes_all: Option<ScopeRequirement>,
-        scopes_any: Option<ScopeRequirement>,
+        /// All-of and any-of scopes in one requirement (empty: any token of a
+        /// configured issuer).
+        scopes: ScopeRequirement,
         claim_equals: Vec<(String, serde_json::Value)>,
         claim_contains: Vec<(String, serde_json::Value)>,
     },
@@ -1325,15 +1326,10 @@ fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigError> {
         Requirement::Anonymous
     } else {
         Requirement::Authenticated {
-            scopes_all: scopes(
+            scopes: scopes(
                 section.scopes_all.as_deref(),
-                &format!("{at}.scopes_all"),
-                true,
-            )?,
-            scopes_any: scopes(
                 section.scopes_any.as_deref(),
-                &format!("{at}.scopes_any"),
-                false,
+                &at,
             )?,
             claim_equals: claim_values(&section.claim_equals, &format!("{at}.claim_equals"))?,
             claim_contains: claim_values(&section.claim_contains, &format!("{at}.claim_contains"))?,
@@ -1347,34 +1343,38 @@ fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigError> {
     })
 }
 
+/// A route's `scopes_all` and `scopes_any` as one library requirement.
 fn scopes(
-    list: Option<&[String]>,
+    all: Option<&[String]>,
+    any: Option<&[String]>,
     at: &str,
-    all: bool,
-) -> Result<Option<ScopeRequirement>, ConfigError> {
-    let Some(list) = list else { return Ok(None) };
-    if list.is_empty() {
-        return Err(ConfigError::new(
-            at,
-            "an empty scope list; leave it out instead",
-        ));
-    }
-    for (j, scope) in list.iter().enumerate() {
-        if !is_scope_token(scope) {
+) -> Result<ScopeRequirement, ConfigError> {
+    for (key, list) in [("scopes_all", all), ("scopes_any", any)] {
+        let Some(list) = list else { continue };
+        if list.is_empty() {
             return Err(ConfigError::new(
-                format!("{at}[{j}]"),
-                format!("{scope:?} is not a valid scope token (RFC 6749 §3.3)"),
+                format!("{at}.{key}"),
+                "an empty scope list; leave it out instead",
             ));
         }
+        // The library refuses a bad token too, but cannot say which one.
+        for (j, scope) in list.iter().enumerate() {
+            if !is_scope_token(scope) {
+                return Err(ConfigError::new(
+                    format!("{at}.{key}[{j}]"),
+                    format!("{scope:?} is not a valid scope token (RFC 6749 §3.3)"),
+                ));
+            }
+        }
     }
-    let requirement = if all {
-        ScopeRequirement::all_of(list)
-    } else {
-        ScopeRequirement::any_of(list)
-    };
-    requirement
-        .map(Some)
-        .map_err(|e| ConfigError::new(at, e.message().to_owned()))
+    let requirement = ScopeRequirement::all_of(all.unwrap_or_default())
+        .map_err(|e| ConfigError::new(format!("{at}.scopes_all"), e.message()))?;
+    match any {
+        None => Ok(requirement),
+        Some(any) => requirement
+            .and_any_of(any)
+            .map_err(|e| ConfigError::new(format!("{at}.scopes_any"), e.message())),
+    }
 }
 
 fn claim_values(

@@ -120,10 +120,9 @@ impl Service<Request<Incoming>> for Proxy {
     }
 }
 
-/// An authenticated route: authentication, then all-of scopes, any-of scopes, and claim
-/// conditions (each layer trivially satisfied when the route sets none), then the proxy.
-pub(crate) type Protected =
-    Authentication<RecordIdentity<RequireScopes<RequireScopes<RequireScopes<Proxy>>>>, IssuerSet>;
+/// An authenticated route: authentication, then the route's requirement (scopes and
+/// claim conditions; trivially satisfied when the route sets none), then the proxy.
+pub(crate) type Protected = Authentication<RecordIdentity<RequireScopes<Proxy>>, IssuerSet>;
 
 /// One route's service.
 #[derive(Debug, Clone)]
@@ -228,10 +227,8 @@ fn reason_of(response: &Response<Body>) -> Reason {
         Some(rejection) => match rejection.kind() {
             RejectionKind::MissingToken => Reason::MissingToken,
             RejectionKind::InvalidToken => Reason::InvalidToken,
-            RejectionKind::InsufficientScope if rejection.required_scope().is_some() => {
-                Reason::InsufficientScope
-            }
-            RejectionKind::InsufficientScope => Reason::ClaimMismatch,
+            RejectionKind::InsufficientScope => Reason::InsufficientScope,
+            RejectionKind::InsufficientClaims => Reason::ClaimMismatch,
             RejectionKind::Unavailable => Reason::IssuerUnavailable,
             _ => Reason::InvalidRequest,
         },

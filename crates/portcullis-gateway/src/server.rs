@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use portcullis::{AuthenticationLayer, MetadataService, ScopeRequirement};
+use portcullis::{AuthenticationLayer, MetadataService};
 use tower_layer::Layer;
 
 use crate::access_log::RecordIdentity;
@@ -183,38 +183,27 @@ fn route_services(
         builder = builder.resource_metadata(metadata.url.clone());
     }
     let authentication = builder.build().map_err(config_error)?;
-    let nothing = || ScopeRequirement::all_of(Vec::<&str>::new());
     let mut services = Vec::with_capacity(config.routes.len());
     for route in &config.routes {
         let service = match &route.requirement {
             Requirement::Anonymous => RouteService::Anonymous(Proxy::new(core.clone(), true)),
             Requirement::Authenticated {
-                scopes_all,
-                scopes_any,
+                scopes,
                 claim_equals,
                 claim_contains,
             } => {
-                let all = authentication.require(match scopes_all {
-                    Some(scopes) => scopes.clone(),
-                    None => nothing().map_err(|e| StartError::other(e.message()))?,
-                });
-                let any = authentication.require(match scopes_any {
-                    Some(scopes) => scopes.clone(),
-                    None => nothing().map_err(|e| StartError::other(e.message()))?,
-                });
-                let mut claims =
-                    authentication.require(nothing().map_err(|e| StartError::other(e.message()))?);
+                let mut requirement = authentication.require(scopes.clone());
                 if !claim_equals.is_empty() || !claim_contains.is_empty() {
                     let equals = claim_equals.clone();
                     let contains = claim_contains.clone();
-                    claims = claims.and_claims(move |verified| {
+                    requirement = requirement.and_claims(move |verified| {
                         crate::auth_rules::claims_match(verified, &equals, &contains)
                     });
                 }
                 let proxy = Proxy::new(core.clone(), false);
-                RouteService::Protected(authentication.layer(RecordIdentity::new(
-                    all.layer(any.layer(claims.layer(proxy))),
-                )))
+                RouteService::Protected(
+                    authentication.layer(RecordIdentity::new(requirement.layer(proxy))),
+                )
             }
         };
         services.push(service);

@@ -151,17 +151,12 @@ fn is_scope_byte(b: u8) -> bool {
     (b.wrapping_sub(0x21) < 0x5E) & (b != b'"') & (b != b',') & (b != b'\\')
 }
 
-/// What a route requires of a token's scopes.
+/// What a route requires of a token's scopes: every scope of an all-of list, and at
+/// least one of an any-of list, or both (`all_of(..)?.and_any_of(..)?`).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ScopeRequirement {
-    mode: Mode,
-    scopes: Box<[Box<str>]>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Mode {
-    AllOf,
-    AnyOf,
+    all: Box<[Box<str>]>,
+    any: Box<[Box<str>]>,
 }
 
 impl ScopeRequirement {
@@ -174,7 +169,10 @@ impl ScopeRequirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        ScopeRequirement::new(Mode::AllOf, scopes)
+        Ok(ScopeRequirement {
+            all: scope_list(scopes)?,
+            any: Box::default(),
+        })
     }
 
     /// At least one listed scope must be granted.
@@ -186,73 +184,100 @@ impl ScopeRequirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        ScopeRequirement::new(Mode::AnyOf, scopes)
+        ScopeRequirement::all_of(Vec::<&str>::new())?.and_any_of(scopes)
     }
 
-    fn new<I, S>(mode: Mode, scopes: I) -> Result<ScopeRequirement, crate::ConfigError>
+    /// Also requires at least one of `scopes`, beside this requirement's all-of list:
+    /// `all_of(["orders"])?.and_any_of(["read", "admin"])?`.
+    ///
+    /// # Errors
+    /// If the list is empty, a scope is not a valid token, or the requirement already
+    /// has an any-of list.
+    pub fn and_any_of<I, S>(mut self, scopes: I) -> Result<ScopeRequirement, crate::ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut list: Vec<Box<str>> = Vec::new();
-        for scope in scopes {
-            let scope = scope.as_ref();
-            if !is_scope_token(scope) {
-                return Err(crate::ConfigError::new(format!(
-                    "{scope:?} is not a valid scope token (RFC 6749 §3.3)"
-                )));
-            }
-            if !list.iter().any(|s| s.as_ref() == scope) {
-                list.push(scope.into());
-            }
+        if !self.any.is_empty() {
+            return Err(crate::ConfigError::new(
+                "the requirement already has an any-of list",
+            ));
         }
-        if mode == Mode::AnyOf && list.is_empty() {
+        let any = scope_list(scopes)?;
+        if any.is_empty() {
             return Err(crate::ConfigError::new(
                 "an any-of scope requirement needs at least one scope",
             ));
         }
-        Ok(ScopeRequirement {
-            mode,
-            scopes: list.into_boxed_slice(),
-        })
+        self.any = any;
+        Ok(self)
     }
 
     /// Whether `granted` satisfies the requirement.
     pub fn is_satisfied_by(&self, granted: &Scopes) -> bool {
-        match self.mode {
-            Mode::AllOf => self.scopes.iter().all(|s| granted.contains(s)),
-            Mode::AnyOf => self.scopes.iter().any(|s| granted.contains(s)),
+        self.all.iter().all(|s| granted.contains(s))
+            && (self.any.is_empty() || self.any.iter().any(|s| granted.contains(s)))
+    }
+
+    /// Whether every listed scope is needed (no any-of list).
+    pub fn requires_all(&self) -> bool {
+        self.any.is_empty()
+    }
+
+    /// The listed scopes, the all-of list first, each in the order given.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.all.iter().chain(self.any.iter()).map(AsRef::as_ref)
+    }
+
+    /// The all-of list.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        self.all.iter().map(AsRef::as_ref)
+    }
+
+    /// The any-of list (empty when there is none).
+    pub fn any(&self) -> impl Iterator<Item = &str> {
+        self.any.iter().map(AsRef::as_ref)
+    }
+
+    /// The space-delimited list of every listed scope, as the `scope` auth-param of an
+    /// RFC 6750 `insufficient_scope` challenge expects it.
+    pub fn to_scope_string(&self) -> String {
+        self.scopes().collect::<Vec<&str>>().join(" ")
+    }
+}
+
+/// Checks and de-duplicates a list of scope tokens.
+fn scope_list<I, S>(scopes: I) -> Result<Box<[Box<str>]>, crate::ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut list: Vec<Box<str>> = Vec::new();
+    for scope in scopes {
+        let scope = scope.as_ref();
+        if !is_scope_token(scope) {
+            return Err(crate::ConfigError::new(format!(
+                "{scope:?} is not a valid scope token (RFC 6749 §3.3)"
+            )));
+        }
+        if !list.iter().any(|s| s.as_ref() == scope) {
+            list.push(scope.into());
         }
     }
-
-    /// Whether every listed scope is needed (all-of) rather than any one (any-of).
-    pub fn requires_all(&self) -> bool {
-        self.mode == Mode::AllOf
-    }
-
-    /// The listed scopes, in the order given.
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scopes.iter().map(AsRef::as_ref)
-    }
-
-    /// The space-delimited list, as the `scope` auth-param of an RFC 6750
-    /// `insufficient_scope` challenge expects it.
-    pub fn to_scope_string(&self) -> String {
-        self.scopes
-            .iter()
-            .map(AsRef::as_ref)
-            .collect::<Vec<&str>>()
-            .join(" ")
-    }
+    Ok(list.into_boxed_slice())
 }
 
 impl fmt::Debug for ScopeRequirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.mode {
-            Mode::AllOf => "AllOf",
-            Mode::AnyOf => "AnyOf",
-        };
-        f.debug_tuple(name).field(&self.scopes).finish()
+        match (self.all.is_empty(), self.any.is_empty()) {
+            (_, true) => f.debug_tuple("AllOf").field(&self.all).finish(),
+            (true, false) => f.debug_tuple("AnyOf").field(&self.any).finish(),
+            (false, false) => f
+                .debug_struct("ScopeRequirement")
+                .field("all_of", &self.all)
+                .field("any_of", &self.any)
+                .finish(),
+        }
     }
 }
 
@@ -347,5 +372,36 @@ mod tests {
         assert!(ScopeRequirement::any_of::<[&str; 0], &str>([]).is_err());
         assert!(ScopeRequirement::all_of(["a b"]).is_err());
         assert_eq!(all_admin.to_scope_string(), "read admin");
+    }
+
+    #[test]
+    fn all_of_and_any_of_in_one_requirement() {
+        let both = ScopeRequirement::all_of(["orders"])
+            .unwrap()
+            .and_any_of(["read", "admin"])
+            .unwrap();
+        assert!(both.is_satisfied_by(&Scopes::parse("orders read")));
+        assert!(both.is_satisfied_by(&Scopes::parse("admin orders")));
+        assert!(!both.is_satisfied_by(&Scopes::parse("orders")));
+        assert!(!both.is_satisfied_by(&Scopes::parse("read admin")));
+        assert!(!both.requires_all());
+        assert_eq!(both.to_scope_string(), "orders read admin");
+        assert_eq!(both.all().collect::<Vec<_>>(), ["orders"]);
+        assert_eq!(both.any().collect::<Vec<_>>(), ["read", "admin"]);
+        // One any-of list per requirement, never empty.
+        assert!(both.clone().and_any_of(["x"]).is_err());
+        assert!(
+            ScopeRequirement::all_of(["a"])
+                .unwrap()
+                .and_any_of(Vec::<&str>::new())
+                .is_err()
+        );
+        assert_eq!(
+            ScopeRequirement::any_of(["a"]).unwrap(),
+            ScopeRequirement::all_of(Vec::<&str>::new())
+                .unwrap()
+                .and_any_of(["a"])
+                .unwrap()
+        );
     }
 }

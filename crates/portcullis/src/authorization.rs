@@ -90,11 +90,19 @@ impl<R> Clone for Policy<R> {
 }
 
 impl<R> Policy<R> {
-    fn allows(&self, claims: &Claims) -> bool {
-        self.requirement
+    /// Why `claims` fall short of the policy, if they do: scopes are checked first.
+    fn refusal(&self, claims: &Claims) -> Option<RejectionKind> {
+        if !self
+            .requirement
             .as_ref()
             .is_none_or(|r| r.is_satisfied_by(claims.scopes()))
-            && self.predicates.iter().all(|p| p(claims))
+        {
+            Some(RejectionKind::InsufficientScope)
+        } else if !self.predicates.iter().all(|p| p(claims)) {
+            Some(RejectionKind::InsufficientClaims)
+        } else {
+            None
+        }
     }
 }
 
@@ -166,7 +174,8 @@ impl<R> RequireScopesLayer<R> {
     }
 
     /// Also requires `predicate` to hold for the claims (a tenant, an `acr`, a group).
-    /// A failing predicate is answered like missing scopes: 403 `insufficient_scope`.
+    /// A failing predicate is answered 403 `insufficient_scope` (RFC 6750 has no closer
+    /// code) without a `scope` parameter, as [`RejectionKind::InsufficientClaims`].
     #[must_use]
     pub fn and_claims<F>(self, predicate: F) -> Self
     where
@@ -252,21 +261,31 @@ where
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let policy = &*self.policy;
-        let rejection = match request.extensions().get::<Claims>() {
-            Some(claims) if policy.allows(claims) => {
+        let refusal = request
+            .extensions()
+            .get::<Claims>()
+            .map(|claims| policy.refusal(claims));
+        let rejection = match refusal {
+            Some(None) => {
                 return ResponseFuture {
                     state: State::Inner {
                         future: self.inner.call(request),
                     },
                 };
             }
-            Some(_) => Rejection::new(
+            Some(Some(RejectionKind::InsufficientScope)) => Rejection::new(
                 RejectionKind::InsufficientScope,
                 "insufficient scope",
                 policy.shared.challenge.clone(),
                 is_grpc(request.headers()),
             )
             .with_required_scope(policy.scope_param.clone()),
+            Some(Some(kind)) => Rejection::new(
+                kind,
+                "claim condition not met",
+                policy.shared.challenge.clone(),
+                is_grpc(request.headers()),
+            ),
             None => {
                 let challenge = request
                     .extensions()

@@ -24,9 +24,14 @@ pub enum RejectionKind {
     InvalidRequest,
     /// The token did not verify: 401 `invalid_token`.
     InvalidToken,
-    /// The token is good but does not grant what the route requires: 403
-    /// `insufficient_scope`.
+    /// The token is good but does not grant the scopes the route requires: 403
+    /// `insufficient_scope` with `scope="..."`.
     InsufficientScope,
+    /// The token is good and has the scopes, but a claim condition of the route (a
+    /// tenant, a group; [`RequireScopesLayer::and_claims`](crate::RequireScopesLayer::and_claims))
+    /// does not hold: 403 `insufficient_scope`, as RFC 6750 has no closer code, without
+    /// a `scope` parameter. Its own kind so logs and metrics can tell the two apart.
+    InsufficientClaims,
     /// The issuer could not be consulted and nothing usable is cached: 503 with
     /// `Retry-After`. Never a 401, since the client did nothing wrong.
     Unavailable,
@@ -38,7 +43,9 @@ impl RejectionKind {
         match self {
             RejectionKind::MissingToken | RejectionKind::InvalidToken => StatusCode::UNAUTHORIZED,
             RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
+            RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => {
+                StatusCode::FORBIDDEN
+            }
             RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -48,7 +55,9 @@ impl RejectionKind {
         match self {
             RejectionKind::InvalidRequest => Some(BearerError::InvalidRequest),
             RejectionKind::InvalidToken => Some(BearerError::InvalidToken),
-            RejectionKind::InsufficientScope => Some(BearerError::InsufficientScope),
+            RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => {
+                Some(BearerError::InsufficientScope)
+            }
             RejectionKind::MissingToken | RejectionKind::Unavailable => None,
         }
     }
@@ -60,7 +69,7 @@ impl RejectionKind {
             RejectionKind::MissingToken
             | RejectionKind::InvalidRequest
             | RejectionKind::InvalidToken => 16,
-            RejectionKind::InsufficientScope => 7,
+            RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => 7,
             RejectionKind::Unavailable => 14,
         }
     }

@@ -465,3 +465,57 @@ async fn malformed_tokens_are_invalid_requests_whoever_checks_them() {
     assert_eq!(status(&trusting, "abc~def").await.0, StatusCode::OK);
     assert_eq!(anything.0.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn scopes_and_claim_conditions_are_refused_each_for_its_own_reason() {
+    let authn = AuthenticationLayer::builder(verifier()).build().unwrap();
+    let requirement = portcullis::ScopeRequirement::all_of(["read"])
+        .unwrap()
+        .and_any_of(["write", "admin"])
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(authn.clone())
+        .layer(
+            authn
+                .require(requirement)
+                .and_claims(|claims| claims.get("tenant").and_then(|t| t.as_str()) == Some("acme")),
+        )
+        .service(echo_subject());
+    let token_with = |scope: &str, tenant: &str| {
+        key()
+            .token()
+            .standard_claims(ISSUER, AUDIENCE, NOW)
+            .claim("scope", scope)
+            .claim("tenant", tenant)
+            .sign()
+    };
+    let call = |token: String| {
+        let bearer = format!("Bearer {token}");
+        service
+            .clone()
+            .oneshot(request(&[("authorization", &bearer)], "/"))
+    };
+    let response = call(token_with("read admin", "acme")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // The any-of part is missing: a scope refusal, naming what the route needs.
+    let response = call(token_with("read", "acme")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let rejection = response.extensions().get::<Rejection>().unwrap();
+    assert_eq!(rejection.kind(), RejectionKind::InsufficientScope);
+    assert_eq!(
+        response.headers()[header::WWW_AUTHENTICATE],
+        r#"Bearer realm="api", error="insufficient_scope", error_description="insufficient scope", scope="read write admin""#
+    );
+
+    // Scopes held, the claim condition not: its own kind, no scope parameter (the
+    // scopes are not what is missing).
+    let response = call(token_with("read write", "other")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let rejection = response.extensions().get::<Rejection>().unwrap();
+    assert_eq!(rejection.kind(), RejectionKind::InsufficientClaims);
+    assert_eq!(
+        response.headers()[header::WWW_AUTHENTICATE],
+        r#"Bearer realm="api", error="insufficient_scope", error_description="claim condition not met""#
+    );
+}
