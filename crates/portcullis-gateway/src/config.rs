@@ -959,7 +959,7 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
                         format!("{name:?} is not a supported JWS algorithm"),
                     )
                 })?;
-                if name.starts_with("HS") {
+                if !AlgorithmSet::ASYMMETRIC.contains(alg) {
                     return Err(ConfigError::new(
                         format!("{at}.algorithms[{j}]"),
                         "HMAC algorithms need a shared secret, which the gateway does not take",
@@ -971,14 +971,14 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
         }
     };
     let leeway = match &section.leeway {
-        None => Duration::from_secs(30),
+        None => portcullis_jwt::DEFAULT_LEEWAY,
         Some(text) => {
             let leeway =
                 parse_duration(text).map_err(|m| ConfigError::new(format!("{at}.leeway"), m))?;
-            if leeway > Duration::from_secs(300) {
+            if leeway > portcullis_jwt::MAX_LEEWAY {
                 return Err(ConfigError::new(
                     format!("{at}.leeway"),
-                    "must be at most 5m",
+                    format!("must be at most {:?}", portcullis_jwt::MAX_LEEWAY),
                 ));
             }
             leeway

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use portcullis::grpc::is_grpc;
 use portcullis::{Authentication, MetadataService, RejectionKind, RequireScopes};
 use portcullis_jwt::Claims;
 use tower_service::Service;
@@ -158,13 +159,6 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
     pub(crate) operations_on_main: bool,
-}
-
-/// `application/grpc`, `application/grpc+proto`, `application/grpc-web`...
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// The operations endpoints.

@@ -63,27 +63,20 @@ impl Rejection {
         }
     }
 
-    /// The response for a plain HTTP caller, or a trailers-only gRPC response.
+    /// The response for a plain HTTP caller, or a trailers-only gRPC response (the
+    /// library's, as its layers answer).
     pub(crate) fn into_response(self, grpc: bool) -> Response<Body> {
         let (status, grpc_status, message) = self.parts();
-        let response = if grpc {
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/grpc")
-                .header("grpc-status", u16::from(grpc_status))
-                .header("grpc-message", message)
-                .body(empty())
-        } else {
-            Response::builder()
-                .status(status)
-                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .body(full(format!("{message}\n")))
-        };
-        response.unwrap_or_else(|_| {
-            let mut fallback = Response::new(empty());
-            *fallback.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            fallback
-        })
+        if grpc {
+            return portcullis::grpc::trailers_only(grpc_status, message);
+        }
+        let mut response = Response::new(full(format!("{message}\n")));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
     }
 }
 
@@ -91,10 +84,6 @@ pub(crate) fn full(text: impl Into<Bytes>) -> Body {
     Full::new(text.into())
         .map_err(|never| match never {})
         .boxed()
-}
-
-pub(crate) fn empty() -> Body {
-    full(Bytes::new())
 }
 
 /// A plain response from the operations endpoints.

@@ -66,9 +66,8 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::authorization::RequireScopesLayer;
-use crate::rejection::{
-    ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind, is_grpc,
-};
+use crate::grpc::is_grpc;
+use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
 use crate::token::{Extracted, MALFORMED_TOKEN, Syntax, TokenSource, extract, is_b64token};
 use crate::{ConfigError, Verification, Verifier};
 

@@ -64,9 +64,8 @@ use tracing::Span;
 
 use crate::ConfigError;
 use crate::authentication::{Anonymous, Shared, record_rejection};
-use crate::rejection::{
-    ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind, is_grpc,
-};
+use crate::grpc::is_grpc;
+use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
 use crate::token::TokenSource;
 
 type Predicate = Arc<dyn Fn(&Claims) -> bool + Send + Sync + 'static>;

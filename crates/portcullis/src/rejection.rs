@@ -280,17 +280,8 @@ impl Rejection {
 
     /// The gRPC trailers-only response, whatever the request's content type.
     pub fn to_grpc_response<B: ResponseBody>(&self) -> Response<B> {
-        let mut response = Response::new(B::empty());
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert(
-            "grpc-status",
-            HeaderValue::from(u16::from(self.kind.grpc_status())),
-        );
-        if let Ok(message) = HeaderValue::from_str(&grpc_percent_encode(self.grpc_message())) {
-            headers.insert("grpc-message", message);
-        }
-        self.insert_common_headers(headers);
+        let mut response = crate::grpc::trailers_only(self.kind.grpc_status(), self.grpc_message());
+        self.insert_common_headers(response.headers_mut());
         response
     }
 
@@ -333,25 +324,6 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
-
-/// gRPC's `grpc-message` encoding: bytes outside `0x20..=0x7E`, and `%`, as `%XX`.
-pub(crate) fn grpc_percent_encode(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for b in message.bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
-}
 
 /// Turns a [`Rejection`] into the response sent instead of calling the service.
 ///
@@ -561,11 +533,6 @@ mod tests {
     fn config_refuses_control_characters() {
         assert!(ChallengeConfig::new(Some("a\nb".into()), None).is_err());
         assert!(ChallengeConfig::new(None, Some("é".into())).is_err());
-    }
-
-    #[test]
-    fn grpc_messages_are_percent_encoded() {
-        assert_eq!(grpc_percent_encode("100% ok\né"), "100%25 ok%0A%C3%A9");
     }
 
     #[test]
