@@ -24,11 +24,18 @@ pub const MAX_REQUIRED_CLAIMS: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ScopeClaim {
-    /// `scope` (a space-delimited string, RFC 9068 §2.2.3); if absent, `scp` (an array
-    /// or a string, as Okta and Azure AD send it). The default.
+    /// `scope` (a space-delimited string, RFC 9068 §2.2.3, RFC 8693 §4.2); if absent,
+    /// `scp` (an array of strings or a string, as Okta and Azure AD send it). The
+    /// default.
+    ///
+    /// A `scope` that is not a string refuses the token ([`ErrorKind::InvalidClaim`]),
+    /// unless [`ValidationBuilder::allow_scope_array`] admits an array of strings; so
+    /// does an `scp` that is neither a string nor an array of strings. A string that is
+    /// not a well-formed scope list is no error: it grants nothing.
     #[default]
     ScopeOrScp,
-    /// Only the named claim, as a string or an array of strings.
+    /// Only the named claim, as a string or an array of strings: naming the claim is
+    /// the opt-in to arrays, whatever [`ValidationBuilder::allow_scope_array`] says.
     Named(Box<str>),
 }
 
@@ -57,6 +64,7 @@ struct Config {
     require_kid: bool,
     max_token_size: usize,
     scope_claim: ScopeClaim,
+    allow_scope_array: bool,
     required: Vec<Box<str>>,
     checks: Vec<Arc<Check>>,
 }
@@ -75,6 +83,7 @@ pub struct ValidationBuilder {
     require_kid: bool,
     max_token_size: usize,
     scope_claim: ScopeClaim,
+    allow_scope_array: bool,
     required: Vec<Box<str>>,
     checks: Vec<Arc<Check>>,
 }
@@ -94,6 +103,7 @@ impl Validation {
             require_kid: false,
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
             scope_claim: ScopeClaim::default(),
+            allow_scope_array: false,
             required: Vec::new(),
             checks: Vec::new(),
         }
@@ -165,6 +175,15 @@ impl ValidationBuilder {
     /// Where scopes are read from. Defaults to [`ScopeClaim::ScopeOrScp`].
     pub fn scope_claim(mut self, claim: ScopeClaim) -> Self {
         self.scope_claim = claim;
+        self
+    }
+
+    /// Whether `scope` may be a JSON array of strings, as Spring Authorization Server
+    /// sends it. Defaults to `false`: RFC 9068 §2.2.3 and RFC 8693 §4.2 define `scope`
+    /// as a space-delimited string, and any other shape refuses the token
+    /// ([`ErrorKind::InvalidClaim`]). Applies to [`ScopeClaim::ScopeOrScp`] only.
+    pub fn allow_scope_array(mut self, allow: bool) -> Self {
+        self.allow_scope_array = allow;
         self
     }
 
@@ -250,6 +269,7 @@ impl ValidationBuilder {
                 require_kid: self.require_kid,
                 max_token_size: self.max_token_size,
                 scope_claim: self.scope_claim,
+                allow_scope_array: self.allow_scope_array,
                 required: self.required,
                 checks: self.checks,
             }),
@@ -572,6 +592,7 @@ impl fmt::Debug for Validation {
             .field("require_kid", &c.require_kid)
             .field("max_token_size", &c.max_token_size)
             .field("scope_claim", &c.scope_claim)
+            .field("allow_scope_array", &c.allow_scope_array)
             .field("required", &c.required)
             .field("checks", &c.checks.len())
             .finish()
@@ -669,11 +690,13 @@ impl<'c> PayloadSink<'c> {
     }
 }
 
-fn scopes_of(value: Member<'_>) -> Scopes {
+/// The scopes of a string or an array of strings; `None` for any other JSON value.
+/// Which shapes a claim may take is the caller's rule.
+fn scopes_of(value: Member<'_>) -> Option<Scopes> {
     match value {
-        Member::Str(s) => Scopes::parse(&s),
-        Member::Strings(list) => Scopes::from_tokens(list),
-        _ => Scopes::empty(),
+        Member::Str(s) => Some(Scopes::parse(&s)),
+        Member::Strings(list) => Some(Scopes::from_tokens(list)),
+        _ => None,
     }
 }
 
@@ -685,7 +708,7 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
         if let ScopeClaim::Named(scope_name) = &self.config.scope_claim
             && **scope_name == *name
         {
-            self.scope = Some(scopes_of(value.read()?));
+            self.scope = Some(scopes_of(value.read()?).unwrap_or_default());
             return Ok(());
         }
         match name {
@@ -705,10 +728,21 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
             "nbf" => self.nbf = self.date("nbf", &value.read()?),
             "iat" => self.iat = self.date("iat", &value.read()?),
             "scope" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
-                self.scope = Some(scopes_of(value.read()?));
+                match value.read()? {
+                    member @ Member::Str(_) => self.scope = scopes_of(member),
+                    member @ Member::Strings(_) if self.config.allow_scope_array => {
+                        self.scope = scopes_of(member);
+                    }
+                    // Read as a scope list, an array (or a number) would be a guess at
+                    // what the issuer meant: refuse rather than grant on a guess.
+                    _ => self.invalid("scope"),
+                }
             }
             "scp" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
-                self.scp = Some(scopes_of(value.read()?));
+                match scopes_of(value.read()?) {
+                    Some(scopes) => self.scp = Some(scopes),
+                    None => self.invalid("scp"),
+                }
             }
             "nonce" | "at_hash" | "c_hash" | "s_hash" => {
                 value.skip()?;
@@ -717,5 +751,111 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
             _ => value.skip()?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::algorithm::Algorithm;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn builder() -> ValidationBuilder {
+        Validation::builder().issuer("https://iss").audience("api")
+    }
+
+    fn jwt() -> VerifiedBy {
+        VerifiedBy::Jwt {
+            algorithm: Algorithm::RS256,
+            key_id: None,
+            key_thumbprint: [0; 32],
+        }
+    }
+
+    /// A payload with every claim RFC 9068 §2.2 requires, plus `extra` members.
+    fn payload(extra: &str) -> String {
+        format!(
+            r#"{{"iss":"https://iss","aud":"api","exp":{exp},"iat":{NOW},"sub":"alice","client_id":"app","jti":"j1"{extra}}}"#,
+            exp = NOW + 300
+        )
+    }
+
+    fn check(validation: &Validation, payload: String) -> Result<Claims, Error> {
+        validation.check_payload(payload, jwt(), TokenType::AccessToken, now())
+    }
+
+    fn scopes(claims: &Claims) -> Vec<&str> {
+        claims.scopes().iter().collect()
+    }
+
+    #[test]
+    fn scope_must_be_a_string_by_default() {
+        let v = builder().build().unwrap();
+        let ok = check(&v, payload(r#","scope":"read write""#)).unwrap();
+        assert_eq!(scopes(&ok), ["read", "write"]);
+        for bad in [
+            r#"["read","write"]"#,
+            "[]",
+            "7",
+            "true",
+            "null",
+            r#"{"a":1}"#,
+        ] {
+            let err = check(&v, payload(&format!(r#","scope":{bad}"#))).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
+            assert_eq!(err.detail(), Some("scope"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_arrays_when_allowed() {
+        let v = builder().allow_scope_array(true).build().unwrap();
+        let ok = check(&v, payload(r#","scope":["read","write"]"#)).unwrap();
+        assert_eq!(scopes(&ok), ["read", "write"]);
+        let ok = check(&v, payload(r#","scope":"read""#)).unwrap();
+        assert_eq!(scopes(&ok), ["read"]);
+        // An array of anything but strings is still no scope list.
+        for bad in [r#"["read",1]"#, "7"] {
+            let err = check(&v, payload(&format!(r#","scope":{bad}"#))).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
+            assert_eq!(err.detail(), Some("scope"), "{bad}");
+        }
+        assert!(format!("{v:?}").contains("allow_scope_array: true"));
+    }
+
+    #[test]
+    fn scp_must_be_a_string_or_strings() {
+        let v = builder().build().unwrap();
+        let ok = check(&v, payload(r#","scp":["a","b"]"#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        let ok = check(&v, payload(r#","scp":"a b""#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        for bad in [r#"["a",1]"#, "7", "null", r#"{"a":"b"}"#] {
+            let err = check(&v, payload(&format!(r#","scp":{bad}"#))).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
+            assert_eq!(err.detail(), Some("scp"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_named_scope_claim_takes_a_string_or_an_array() {
+        let v = builder()
+            .scope_claim(ScopeClaim::Named("permissions".into()))
+            .build()
+            .unwrap();
+        let ok = check(&v, payload(r#","permissions":["a","b"]"#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        let ok = check(&v, payload(r#","permissions":"a b""#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        // `scope` is not read at all then, whatever its shape.
+        let ok = check(&v, payload(r#","scope":["x"],"permissions":"a""#)).unwrap();
+        assert_eq!(scopes(&ok), ["a"]);
     }
 }
