@@ -46,7 +46,8 @@ type Check = dyn Fn(&Claims) -> Result<(), String> + Send + Sync;
 ///
 /// Secure by default: an issuer and an audience must be configured (or explicitly
 /// waived in [`crate::dangerous`]), `exp` is required, the header `typ` must be
-/// `at+jwt`, and only asymmetric algorithms are accepted.
+/// `at+jwt` and a JWT must carry the other claims RFC 9068 §2.2 requires (`sub`,
+/// `client_id`, `iat`, `jti`), and only asymmetric algorithms are accepted.
 #[derive(Clone)]
 pub struct Validation {
     inner: Arc<Config>,
@@ -147,12 +148,18 @@ impl ValidationBuilder {
         self
     }
 
-    /// Whether the header `typ` must be `at+jwt` (RFC 9068 §2.1). Defaults to `true`.
+    /// Whether tokens must follow the RFC 9068 profile. Defaults to `true`: the header
+    /// `typ` must be `at+jwt` (§2.1), and a JWT must carry `sub`, `client_id`, `iat` and
+    /// `jti` (§2.2) besides `iss`, `aud` and `exp`; a missing one is
+    /// [`ErrorKind::MissingClaim`] with the claim's name as detail. Introspection
+    /// results ([`VerifiedBy::Introspection`]) need none of the four: RFC 7662 makes them
+    /// optional.
     ///
-    /// Set `false` for issuers that do not type their access tokens (many do not).
-    /// Tokens typed `JWT` or untyped are then accepted, but a token typed as anything
-    /// else is still refused, and so is one that carries an ID-token claim (`nonce`,
-    /// `at_hash`, `c_hash`, `s_hash`) without `typ: at+jwt`.
+    /// Set `false` for issuers that do not follow the profile (many do not). Tokens
+    /// typed `JWT` or untyped are then accepted, and only `exp` is required (plus any
+    /// [`ValidationBuilder::require_claim`]); but a token typed as anything else is
+    /// still refused, and so is one that carries an ID-token claim (`nonce`, `at_hash`,
+    /// `c_hash`, `s_hash`) without `typ: at+jwt`.
     pub fn require_access_token_type(mut self, require: bool) -> Self {
         self.require_access_token_type = require;
         self
@@ -439,6 +446,18 @@ impl Validation {
             },
             now,
         )?;
+        if config.require_access_token_type && matches!(verified_by, VerifiedBy::Jwt { .. }) {
+            // RFC 9068 §2.2, in its order (`iss`, `exp` and `aud` are checked above).
+            let profile = [
+                ("sub", sink.sub.is_some()),
+                ("client_id", sink.client_id.is_some()),
+                ("iat", sink.iat.is_some()),
+                ("jti", sink.jti.is_some()),
+            ];
+            if let Some((missing, _)) = profile.into_iter().find(|(_, present)| !present) {
+                return Err(Error::with_detail(ErrorKind::MissingClaim, missing));
+            }
+        }
         if let Some(missing) = config
             .required
             .iter()
@@ -782,7 +801,7 @@ mod tests {
     /// A payload with every claim RFC 9068 §2.2 requires, plus `extra` members.
     fn payload(extra: &str) -> String {
         format!(
-            r#"{{"iss":"https://iss","aud":"api","exp":{exp},"iat":{NOW},"sub":"alice","client_id":"app","jti":"j1"{extra}}}"#,
+            r#"{{"jti":"j1","sub":"alice","client_id":"app","iat":{NOW},"exp":{exp},"iss":"https://iss","aud":"api"{extra}}}"#,
             exp = NOW + 300
         )
     }
@@ -793,6 +812,54 @@ mod tests {
 
     fn scopes(claims: &Claims) -> Vec<&str> {
         claims.scopes().iter().collect()
+    }
+
+    #[test]
+    fn rfc_9068_claims_are_required_of_jwts() {
+        let v = builder().build().unwrap();
+        check(&v, payload("")).unwrap();
+        for claim in ["sub", "client_id", "iat", "jti"] {
+            let without = remove(&payload(""), claim);
+            let err = check(&v, without).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingClaim, "{claim}");
+            assert_eq!(err.detail(), Some(claim));
+        }
+        // Present but of the wrong type is another matter.
+        let err = check(&v, payload("").replace(r#""jti":"j1""#, r#""jti":1"#)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidClaim);
+    }
+
+    #[test]
+    fn rfc_9068_claims_are_optional_elsewhere() {
+        let mut bare = payload("");
+        for claim in ["sub", "client_id", "iat", "jti"] {
+            bare = remove(&bare, claim);
+        }
+        // RFC 7662 makes them optional in an introspection answer.
+        let v = builder().build().unwrap();
+        v.check_claims_json(bare.clone(), VerifiedBy::Introspection, now())
+            .unwrap();
+        // The relaxed profile requires only `exp` and what is asked for.
+        let relaxed = builder().require_access_token_type(false).build().unwrap();
+        check(&relaxed, bare.clone()).unwrap();
+        let err = check(&relaxed, remove(&bare, "exp")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingClaim);
+        assert_eq!(err.detail(), Some("exp"));
+        let asked = builder()
+            .require_access_token_type(false)
+            .require_claim("jti")
+            .build()
+            .unwrap();
+        let err = check(&asked, bare).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingClaim);
+        assert_eq!(err.detail(), Some("jti"));
+    }
+
+    /// `payload` without the member `claim` (a string or a number, not `aud`, the last).
+    fn remove(payload: &str, claim: &str) -> String {
+        let start = payload.find(&format!(r#""{claim}":"#)).unwrap();
+        let end = start + payload[start..].find(',').unwrap() + 1;
+        format!("{}{}", &payload[..start], &payload[end..])
     }
 
     #[test]

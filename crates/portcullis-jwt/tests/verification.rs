@@ -552,6 +552,27 @@ fn scope_arrays_only_when_allowed() {
     assert_eq!(err.detail(), Some("scp"));
 }
 
+/// RFC 9068 §2.2: `sub`, `client_id`, `iat` and `jti` are required of a JWT access
+/// token; the relaxed profile does not ask for them.
+#[test]
+fn rfc_9068_profile_requires_its_claims() {
+    let k = rs256();
+    let keys = keyset(&[k]);
+    let relaxed = Validation::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .require_access_token_type(false)
+        .build()
+        .unwrap();
+    for claim in ["sub", "client_id", "iat", "jti"] {
+        let token = good(k).without_claim(claim).sign();
+        let err = validation().verify(&token, &keys, at(NOW)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingClaim, "{claim}");
+        assert_eq!(err.detail(), Some(claim));
+        relaxed.verify(&token, &keys, at(NOW)).unwrap();
+    }
+}
+
 #[test]
 fn required_claims_and_custom_checks() {
     let k = rs256();
@@ -733,7 +754,7 @@ fn thumbprints_follow_rfc_7638() {
 fn raw_payload_text_is_kept_exactly() {
     let k = rs256();
     let payload = format!(
-        r#"{{"iss":"{ISS}","aud":"{AUD}","exp":{},"note":"caf\u00e9"}}"#,
+        r#"{{"iss":"{ISS}","aud":"{AUD}","exp":{},"sub":"s","client_id":"c","iat":{NOW},"jti":"j","note":"caf\u00e9"}}"#,
         NOW + 60
     );
     let token = encode_compact(
