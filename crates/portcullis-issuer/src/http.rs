@@ -149,12 +149,15 @@ impl HttpClient {
         let request = Request::get(url.clone())
             .header(header::ACCEPT, accept)
             .body(Full::new(Bytes::new()));
-        self.exchange(url, request, content_types).await
+        self.exchange(url, request, &[StatusCode::OK], content_types)
+            .await
     }
 
     /// POSTs an `application/x-www-form-urlencoded` body to `url` (RFC 7662
     /// introspection), with an optional `Authorization` header, under the same rules as
-    /// [`HttpClient::get`].
+    /// [`HttpClient::get`], except that a `400 Bad Request` is returned too (see
+    /// [`Fetched::status`]): its body may be an RFC 6749 §5.2 error object, an answer
+    /// about the token that the caller reads. Every other rule applies to it.
     pub(crate) async fn post_form(
         &self,
         url: &Uri,
@@ -169,13 +172,21 @@ impl HttpClient {
             request = request.header(header::AUTHORIZATION, authorization);
         }
         let request = request.body(Full::new(Bytes::from(body)));
-        self.exchange(url, request, content_types).await
+        self.exchange(
+            url,
+            request,
+            &[StatusCode::OK, StatusCode::BAD_REQUEST],
+            content_types,
+        )
+        .await
     }
 
+    /// Sends `request`; an answer whose status is not in `statuses` is an error.
     async fn exchange(
         &self,
         url: &Uri,
         request: Result<Request<Full<Bytes>>, http::Error>,
+        statuses: &[StatusCode],
         content_types: &[&str],
     ) -> Result<Fetched, FetchError> {
         let inner = &*self.inner;
@@ -195,13 +206,14 @@ impl HttpClient {
             if status.is_redirection() {
                 return Err(FetchError::new(FetchErrorKind::Redirect).with_status(status));
             }
-            if status != StatusCode::OK {
+            if !statuses.contains(&status) {
                 return Err(FetchError::new(FetchErrorKind::Status).with_status(status));
             }
             check_content_type(response.headers(), content_types)?;
             let (parts, body) = response.into_parts();
             let body = read_capped(body, &parts.headers, inner.max_body_size).await?;
             Ok(Fetched {
+                status,
                 headers: parts.headers,
                 body,
             })
@@ -378,8 +390,10 @@ fn builtin_transport(
     Ok(Box::new(ServiceTransport(client)))
 }
 
-/// A 200 answer that passed every check.
+/// An answer that passed every check: a 200, or another status the request allowed.
 pub(crate) struct Fetched {
+    /// `200 OK` unless the request allowed another ([`HttpClient::post_form`]).
+    pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }

@@ -6,8 +6,10 @@
 //! rules as every other request to the issuer. An `active` answer is then held to the
 //! same rules as a JWT (issuer, audience, expiry with leeway) and becomes the same
 //! [`Claims`], marked [`VerifiedBy::Introspection`]. A failure to ask (timeout, 5xx, a
-//! 401 from the endpoint, an unreadable answer) is [`crate::VerifyErrorKind::Unavailable`]
-//! (503), never acceptance; an inactive token is `invalid_token` (401).
+//! 401 or 403 from the endpoint, an unreadable answer) is
+//! [`crate::VerifyErrorKind::Unavailable`] (503), never acceptance; an inactive token is
+//! `invalid_token` (401), and so is one the endpoint refuses with a `400` RFC 6749 §5.2
+//! error (`unsupported_token_type`, `invalid_request` or `invalid_token`).
 //!
 //! # The cache, and revocation
 //!
@@ -282,6 +284,18 @@ pub fn parse_response(body: &[u8]) -> Result<IntrospectionResponse, MalformedRes
     })
 }
 
+/// The `error` of an RFC 6749 §5.2 error object that refuses the token itself, as a
+/// `400 Bad Request` from an introspection endpoint carries it: `unsupported_token_type`
+/// (a certified provider's answer for a JWT-shaped string), `invalid_request` or
+/// `invalid_token`. `None` for any other body, `invalid_client` included: that one is
+/// about our credentials.
+fn oauth_refusal(body: &[u8]) -> Option<&'static str> {
+    const CODES: [&str; 3] = ["unsupported_token_type", "invalid_request", "invalid_token"];
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).ok()?;
+    let error = object.get("error")?.as_str()?;
+    CODES.into_iter().find(|code| *code == error)
+}
+
 /// The default longest time an active introspection result is reused: 60 seconds. It
 /// is also the longest a revoked token keeps working.
 pub const DEFAULT_INTROSPECTION_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -504,6 +518,40 @@ impl IntrospectionVerifier {
                 ));
             }
         };
+        let now = inner.clock.now();
+        let refused = |error| Cached {
+            value: Outcome::Refused(error),
+            expires_at: now + inner.negative_ttl,
+        };
+        if fetched.status == http::StatusCode::BAD_REQUEST {
+            // A 400 can only be about the request, and so about the token, when it says
+            // so in an RFC 6749 §5.2 error object; anything else is no answer.
+            return match oauth_refusal(&fetched.body) {
+                Some(code) => {
+                    // The code is one of three constants: never the token, never the body.
+                    tracing::debug!(
+                        error = code,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "introspection refused the token"
+                    );
+                    Ok(refused(portcullis_jwt::Error::with_reason(
+                        ErrorKind::Inactive,
+                        code,
+                    )))
+                }
+                None => {
+                    inner.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        status = 400,
+                        "introspection answer unusable: 400 without an OAuth error about the token"
+                    );
+                    Err(VerifyError::unavailable(
+                        "introspection answer unusable",
+                        inner.retry_after,
+                    ))
+                }
+            };
+        }
         let response = match parse_response(&fetched.body) {
             Ok(response) => response,
             Err(error) => {
@@ -514,11 +562,6 @@ impl IntrospectionVerifier {
                     inner.retry_after,
                 ));
             }
-        };
-        let now = inner.clock.now();
-        let refused = |error| Cached {
-            value: Outcome::Refused(error),
-            expires_at: now + inner.negative_ttl,
         };
         let cached = match response {
             IntrospectionResponse::Inactive => {
@@ -704,6 +747,40 @@ mod tests {
             bearer.request_body("t"),
             "token=t&token_type_hint=access_token"
         );
+    }
+
+    #[test]
+    fn only_oauth_errors_about_the_token_are_refusals() {
+        for (body, code) in [
+            (
+                r#"{"error":"unsupported_token_type"}"#,
+                "unsupported_token_type",
+            ),
+            (
+                r#"{"error":"invalid_request","error_description":"x"}"#,
+                "invalid_request",
+            ),
+            (
+                r#" {"error_uri":"https://x","error":"invalid_token"}"#,
+                "invalid_token",
+            ),
+        ] {
+            assert_eq!(oauth_refusal(body.as_bytes()), Some(code), "{body}");
+        }
+        for body in [
+            r#"{"error":"invalid_client"}"#,
+            r#"{"error":"Invalid_Token"}"#,
+            r#"{"error":["invalid_token"]}"#,
+            r#"{"error":null}"#,
+            r#"{"message":"invalid_token"}"#,
+            r#"[{"error":"invalid_token"}]"#,
+            r#""invalid_token""#,
+            r#"{"error":"invalid_token""#,
+            "<html>invalid_token</html>",
+            "",
+        ] {
+            assert_eq!(oauth_refusal(body.as_bytes()), None, "{body}");
+        }
     }
 
     #[test]

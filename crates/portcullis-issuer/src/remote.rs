@@ -65,8 +65,9 @@ enum Source {
 /// - **Unknown `kid`**: one fetch for every concurrent request (single flight); those
 ///   requests wait for it (bounded by the HTTP timeout) and are verified against the
 ///   new set, so a rotation costs no failed request. At most one such refetch per
-///   cooldown. A `kid` still unknown after a fetch is answered at once until the next
-///   fetch (negative cache).
+///   cooldown. A `kid` still unknown after a fetch is answered at once (negative cache)
+///   until the next fetch or the end of the cooldown, when it may cause a refetch like
+///   any unknown `kid`.
 /// - **Outages**: failed fetches retry with exponential backoff; the last good set keeps
 ///   serving until `max_staleness` past its expiry, then verification fails closed
 ///   with [`VerifyErrorKind::Unavailable`](crate::VerifyErrorKind::Unavailable).
@@ -107,8 +108,8 @@ pub struct RemoteKeySetStats {
     pub failures: u64,
     /// Fetches started because a token named an unknown `kid`.
     pub unknown_kid_refetches: u64,
-    /// Tokens refused at once because their `kid` was already unknown after the last
-    /// fetch.
+    /// Tokens refused at once, within the cooldown, because their `kid` was already
+    /// unknown after the last fetch.
     pub negative_cache_hits: u64,
     /// Requests currently waiting for a fetch.
     pub waiting: usize,
@@ -675,17 +676,23 @@ impl Shared {
         let next = {
             let cache_now = self.clock.now();
             let mut state = self.lock();
+            let cooled_down = state
+                .last_unknown_kid_fetch
+                .is_none_or(|at| cache_now >= at + self.timing.cooldown);
             if self.generation() != Some(seen) {
                 // A fetch finished since we looked: try the new set.
                 Next::Reverify
-            } else if state.negative_generation == seen && state.negative.contains(kid) {
+            } else if !cooled_down
+                && state.negative_generation == seen
+                && state.negative.contains(kid)
+            {
+                // Past the cooldown a known-unknown kid may be asked about again like
+                // any other: an issuer may sign with a key a moment before it publishes
+                // it, and the set's TTL is far too long to wait for.
                 Next::NegativeHit
             } else if let Some(flight) = state.in_flight {
                 Next::Wait(flight)
-            } else if state
-                .last_unknown_kid_fetch
-                .is_none_or(|at| cache_now >= at + self.timing.cooldown)
-            {
+            } else if cooled_down {
                 Next::Wait(self.begin(&mut state, cache_now, Reason::UnknownKid))
             } else {
                 Next::Refuse {

@@ -310,6 +310,113 @@ async fn every_fault_mode_is_a_503_and_nothing_is_accepted() {
     assert!(verifier.failures() >= 10);
 }
 
+/// What a certified provider answers when asked to introspect a JWT-shaped string.
+const JWT_SHAPED: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+
+/// A 400 with an RFC 6749 §5.2 error object about the token is the endpoint's answer,
+/// not an outage: 401 `invalid_token`, and kept for the negative lifetime.
+#[tokio::test]
+async fn a_400_oauth_error_about_the_token_is_a_refusal() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock)
+        .negative_ttl(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    issuer.set_fault(
+        Endpoint::Introspection,
+        Fault::Respond(400, r#"{"error":"unsupported_token_type"}"#.into()),
+    );
+    for _ in 0..2 {
+        let error = verifier.verify(JWT_SHAPED).await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::InvalidToken, "{error:?}");
+        assert_eq!(error.retry_after(), None);
+        let refusal = error.token_error().unwrap();
+        assert_eq!(refusal.kind(), ErrorKind::Inactive);
+        assert_eq!(refusal.bearer_error().code(), "invalid_token");
+    }
+    // The second answer came from the cache.
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    assert_eq!(verifier.failures(), 0);
+    clock.advance(Duration::from_secs(10));
+    verifier.verify(JWT_SHAPED).await.unwrap_err();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+
+    for (i, code) in ["invalid_request", "invalid_token"].into_iter().enumerate() {
+        issuer.set_fault(
+            Endpoint::Introspection,
+            Fault::Respond(
+                400,
+                format!(r#"{{"error":"{code}","error_description":"no such token"}}"#),
+            ),
+        );
+        let token = format!("{JWT_SHAPED}{i}");
+        let error = verifier.verify(&token).await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::InvalidToken, "{code}");
+        verifier.verify(&token).await.unwrap_err();
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 4);
+    assert_eq!(verifier.failures(), 0);
+}
+
+/// A 400 whose body is not an OAuth error object about the token says nothing about
+/// the token: 503, and not cached.
+#[tokio::test]
+async fn a_400_without_an_oauth_error_about_the_token_is_an_outage() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    let bodies = [
+        "<html>Bad Request</html>",
+        "",
+        r#"{"error":"invalid_client"}"#,
+        r#"{"error":"server_error"}"#,
+        r#"{"error":["invalid_token"]}"#,
+        r#"{"message":"invalid_token"}"#,
+        r#"["invalid_token"]"#,
+        r#""invalid_token""#,
+    ];
+    for body in bodies {
+        issuer.set_fault(Endpoint::Introspection, Fault::Respond(400, body.into()));
+        let error = verifier.verify(JWT_SHAPED).await.unwrap_err();
+        assert_eq!(error.kind(), VerifyErrorKind::Unavailable, "{body}");
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(5)), "{body}");
+    }
+    // Nothing was cached: every answer was asked for.
+    assert_eq!(
+        issuer.requests(Endpoint::Introspection),
+        bodies.len() as u64
+    );
+    assert_eq!(verifier.failures(), bodies.len() as u64);
+}
+
+/// A 401 or 403 refuses our client credentials, not the token; other statuses are no
+/// answer at all. Whatever the body says, they are outages.
+#[tokio::test]
+async fn a_refusal_of_our_credentials_is_an_outage() {
+    let issuer = TestIssuer::start().await;
+    let clock = ManualClock::at_unix(START);
+    let verifier = builder(&issuer, &clock).build().unwrap();
+    for (status, body) in [
+        (401, r#"{"error":"invalid_client"}"#),
+        // A bearer-authenticated endpoint refusing the resource server's own token.
+        (401, r#"{"error":"invalid_token"}"#),
+        (403, r#"{"error":"unsupported_token_type"}"#),
+        (500, r#"{"error":"invalid_request"}"#),
+        (503, r#"{"error":"invalid_token"}"#),
+    ] {
+        issuer.set_fault(Endpoint::Introspection, Fault::Respond(status, body.into()));
+        let error = verifier.verify(JWT_SHAPED).await.unwrap_err();
+        assert_eq!(
+            error.kind(),
+            VerifyErrorKind::Unavailable,
+            "{status} {body}"
+        );
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(5)));
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 5);
+}
+
 #[tokio::test]
 async fn client_authentication_methods() {
     // Basic with reserved characters in id and secret: accepted only if encoded right.

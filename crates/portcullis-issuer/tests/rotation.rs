@@ -7,8 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use portcullis_issuer::DEFAULT_UNKNOWN_KID_COOLDOWN;
 use portcullis_jwt::{ErrorKind, ManualClock};
-use portcullis_testkit::{Endpoint, Fault, TestIssuer, random_id};
+use portcullis_testkit::{Endpoint, Fault, SigningAlgorithm, SigningKey, TestIssuer, random_id};
 
 /// The proof that a rotation costs no failed request: 1,000 concurrent requests carry a
 /// `kid` published a moment ago. The JWK Set endpoint is held until all 1,000 are
@@ -73,8 +74,9 @@ async fn random_kid_flood_is_one_fetch_per_cooldown() {
 
     for _second in 0..300 {
         let now = unix(&clock);
-        // One attacker repeats the same kid: once a fetch has
-        // confirmed it unknown, it is a negative-cache hit until the next fetch.
+        // One attacker repeats the same kid: once a fetch has confirmed it unknown,
+        // it is a negative-cache hit until the cooldown has passed (then it is one
+        // more unknown kid, competing for the same one refetch per cooldown).
         let repeated = key
             .token()
             .standard_claims(&issuer.url(), AUDIENCE, now)
@@ -192,4 +194,52 @@ async fn unknown_kid_during_outage_is_unavailable() {
         .await
         .unwrap();
     assert_eq!(issuer.requests(Endpoint::Jwks), 3);
+}
+
+/// An issuer that signs with a new key a moment before its JWK Set shows it: the first
+/// token puts the `kid` in the negative cache, but once the unknown-`kid` cooldown has
+/// passed the same `kid` is worth one more fetch (well before the set's TTL runs out),
+/// and still no more than one per cooldown for any number of unknown `kid`s.
+#[tokio::test]
+async fn a_kid_refused_once_is_fetched_again_after_the_cooldown() {
+    let issuer = TestIssuer::builder()
+        .jwks_cache_control(Some("max-age=3600"))
+        .start()
+        .await;
+    let clock = ManualClock::at_unix(T0);
+    let keys = keys_for(&issuer, &clock).build().unwrap();
+    let verifier = verifier(&issuer, keys.clone(), &clock);
+    bounded("first fetch", keys.ready()).await;
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+
+    let early = SigningKey::generate(SigningAlgorithm::RS256);
+    let token = early
+        .token()
+        .standard_claims(&issuer.url(), AUDIENCE, T0)
+        .sign();
+    let result = bounded("the unknown kid", verifier.verify(&token)).await;
+    assert_invalid(&result, ErrorKind::UnknownKeyId);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 2);
+    // Within the cooldown it is a negative-cache hit: no fetch.
+    assert_invalid(&verifier.verify(&token).await, ErrorKind::UnknownKeyId);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 2);
+    assert_eq!(keys.stats().negative_cache_hits, 1);
+
+    issuer.add_key(early);
+    clock.advance(DEFAULT_UNKNOWN_KID_COOLDOWN + Duration::from_secs(1));
+    bounded("the published kid", verifier.verify(&token))
+        .await
+        .expect("a kid published since it was refused verifies after the cooldown");
+    assert_eq!(issuer.requests(Endpoint::Jwks), 3);
+
+    // Another unknown kid within the new cooldown costs no fetch.
+    let other = SigningKey::generate(SigningAlgorithm::RS256)
+        .token()
+        .standard_claims(&issuer.url(), AUDIENCE, unix(&clock))
+        .sign();
+    assert_invalid(&verifier.verify(&other).await, ErrorKind::UnknownKeyId);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 3);
+    let stats = keys.stats();
+    assert_eq!(stats.unknown_kid_refetches, 2, "{stats:?}");
+    assert_eq!(stats.failures, 0);
 }

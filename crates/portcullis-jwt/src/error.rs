@@ -50,7 +50,9 @@ pub enum ErrorKind {
     InvalidClaim,
     /// A custom check configured by the application refused the token.
     Rejected,
-    /// The token was inactive according to the issuer (introspection).
+    /// The token was inactive according to the issuer (introspection), or the issuer
+    /// refused to introspect it with an OAuth error such as `unsupported_token_type`
+    /// (then [`Error::detail`] is that error code).
     Inactive,
 }
 

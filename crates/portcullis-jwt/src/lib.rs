@@ -22,8 +22,8 @@
 //!
 //! // Signed by the RFC 8037 example key.
 //! let token = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.\
-//!     eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwiYXVkIjoiaHR0cHM6Ly9hcGkuZXhhbXBsZSIsInN1YiI6ImFsaWNlIiwic2NvcGUiOiJyZWFkIHdyaXRlIiwiZXhwIjoyMDAwMDAwMDAwLCJpYXQiOjE3MDAwMDAwMDB9.\
-//!     ZR2RxaVXr0ha8NM4MrnNktObodDZ-GFTL7Tqns01RTaSJ1nLYepcIAo5fv0qzQfBvh8CD5pKYS-SuRI0a_EYDw";
+//!     eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwiYXVkIjoiaHR0cHM6Ly9hcGkuZXhhbXBsZSIsInN1YiI6ImFsaWNlIiwiY2xpZW50X2lkIjoiYXBwIiwic2NvcGUiOiJyZWFkIHdyaXRlIiwiZXhwIjoyMDAwMDAwMDAwLCJpYXQiOjE3MDAwMDAwMDAsImp0aSI6IjEifQ.\
+//!     54wm4z2f9gufIEGLOYhmbF9Pg5MyW0-8HCpEYkj1PCS-rCaXnhGcCPHuOKaRH726lPQi7cotI50NrYlBP-4wDQ";
 //!
 //! let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
 //! let claims = validation.verify(token, &keys, now)?;
@@ -50,9 +50,11 @@
 //!   happen.
 //! - **Key**: by `kid`; without a `kid`, only when exactly one key can verify. `jwk`,
 //!   `jku`, `x5u` and `x5c` in the header are ignored.
-//! - **Claims**: `exp` required; `nbf`, `iat` honoured with leeway (30 s by default);
-//!   `iss` exact match; `aud` string or array; `typ` `at+jwt` unless relaxed, ID tokens
-//!   refused; required claims; custom checks.
+//! - **Claims**: `exp` required, and under the RFC 9068 profile (unless relaxed) `sub`,
+//!   `client_id`, `iat` and `jti` too; `nbf`, `iat` honoured with leeway (30 s by
+//!   default); `iss` exact match; `aud` string or array; `scope` a string (`scp` a
+//!   string or an array); `typ` `at+jwt` unless relaxed, ID tokens refused; required
+//!   claims; custom checks.
 //!
 //! See `docs/architecture.md` in the repository for how this crate fits the rest.
 

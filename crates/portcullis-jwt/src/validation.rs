@@ -24,11 +24,18 @@ pub const MAX_REQUIRED_CLAIMS: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ScopeClaim {
-    /// `scope` (a space-delimited string, RFC 9068 §2.2.3); if absent, `scp` (an array
-    /// or a string, as Okta and Azure AD send it). The default.
+    /// `scope` (a space-delimited string, RFC 9068 §2.2.3, RFC 8693 §4.2); if absent,
+    /// `scp` (an array of strings or a string, as Okta and Azure AD send it). The
+    /// default.
+    ///
+    /// A `scope` that is not a string refuses the token ([`ErrorKind::InvalidClaim`]),
+    /// unless [`ValidationBuilder::allow_scope_array`] admits an array of strings; so
+    /// does an `scp` that is neither a string nor an array of strings. A string that is
+    /// not a well-formed scope list is no error: it grants nothing.
     #[default]
     ScopeOrScp,
-    /// Only the named claim, as a string or an array of strings.
+    /// Only the named claim, as a string or an array of strings: naming the claim is
+    /// the opt-in to arrays, whatever [`ValidationBuilder::allow_scope_array`] says.
     Named(Box<str>),
 }
 
@@ -39,7 +46,8 @@ type Check = dyn Fn(&Claims) -> Result<(), String> + Send + Sync;
 ///
 /// Secure by default: an issuer and an audience must be configured (or explicitly
 /// waived in [`crate::dangerous`]), `exp` is required, the header `typ` must be
-/// `at+jwt`, and only asymmetric algorithms are accepted.
+/// `at+jwt` and a JWT must carry the other claims RFC 9068 §2.2 requires (`sub`,
+/// `client_id`, `iat`, `jti`), and only asymmetric algorithms are accepted.
 #[derive(Clone)]
 pub struct Validation {
     inner: Arc<Config>,
@@ -57,6 +65,7 @@ struct Config {
     require_kid: bool,
     max_token_size: usize,
     scope_claim: ScopeClaim,
+    allow_scope_array: bool,
     required: Vec<Box<str>>,
     checks: Vec<Arc<Check>>,
 }
@@ -75,6 +84,7 @@ pub struct ValidationBuilder {
     require_kid: bool,
     max_token_size: usize,
     scope_claim: ScopeClaim,
+    allow_scope_array: bool,
     required: Vec<Box<str>>,
     checks: Vec<Arc<Check>>,
 }
@@ -94,6 +104,7 @@ impl Validation {
             require_kid: false,
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
             scope_claim: ScopeClaim::default(),
+            allow_scope_array: false,
             required: Vec::new(),
             checks: Vec::new(),
         }
@@ -137,12 +148,18 @@ impl ValidationBuilder {
         self
     }
 
-    /// Whether the header `typ` must be `at+jwt` (RFC 9068 §2.1). Defaults to `true`.
+    /// Whether tokens must follow the RFC 9068 profile. Defaults to `true`: the header
+    /// `typ` must be `at+jwt` (§2.1), and a JWT must carry `sub`, `client_id`, `iat` and
+    /// `jti` (§2.2) besides `iss`, `aud` and `exp`; a missing one is
+    /// [`ErrorKind::MissingClaim`] with the claim's name as detail. Introspection
+    /// results ([`VerifiedBy::Introspection`]) need none of the four: RFC 7662 makes them
+    /// optional.
     ///
-    /// Set `false` for issuers that do not type their access tokens (many do not).
-    /// Tokens typed `JWT` or untyped are then accepted, but a token typed as anything
-    /// else is still refused, and so is one that carries an ID-token claim (`nonce`,
-    /// `at_hash`, `c_hash`, `s_hash`) without `typ: at+jwt`.
+    /// Set `false` for issuers that do not follow the profile (many do not). Tokens
+    /// typed `JWT` or untyped are then accepted, and only `exp` is required (plus any
+    /// [`ValidationBuilder::require_claim`]); but a token typed as anything else is
+    /// still refused, and so is one that carries an ID-token claim (`nonce`, `at_hash`,
+    /// `c_hash`, `s_hash`) without `typ: at+jwt`.
     pub fn require_access_token_type(mut self, require: bool) -> Self {
         self.require_access_token_type = require;
         self
@@ -165,6 +182,15 @@ impl ValidationBuilder {
     /// Where scopes are read from. Defaults to [`ScopeClaim::ScopeOrScp`].
     pub fn scope_claim(mut self, claim: ScopeClaim) -> Self {
         self.scope_claim = claim;
+        self
+    }
+
+    /// Whether `scope` may be a JSON array of strings, as Spring Authorization Server
+    /// sends it. Defaults to `false`: RFC 9068 §2.2.3 and RFC 8693 §4.2 define `scope`
+    /// as a space-delimited string, and any other shape refuses the token
+    /// ([`ErrorKind::InvalidClaim`]). Applies to [`ScopeClaim::ScopeOrScp`] only.
+    pub fn allow_scope_array(mut self, allow: bool) -> Self {
+        self.allow_scope_array = allow;
         self
     }
 
@@ -250,6 +276,7 @@ impl ValidationBuilder {
                 require_kid: self.require_kid,
                 max_token_size: self.max_token_size,
                 scope_claim: self.scope_claim,
+                allow_scope_array: self.allow_scope_array,
                 required: self.required,
                 checks: self.checks,
             }),
@@ -419,6 +446,18 @@ impl Validation {
             },
             now,
         )?;
+        if config.require_access_token_type && matches!(verified_by, VerifiedBy::Jwt { .. }) {
+            // RFC 9068 §2.2, in its order (`iss`, `exp` and `aud` are checked above).
+            let profile = [
+                ("sub", sink.sub.is_some()),
+                ("client_id", sink.client_id.is_some()),
+                ("iat", sink.iat.is_some()),
+                ("jti", sink.jti.is_some()),
+            ];
+            if let Some((missing, _)) = profile.into_iter().find(|(_, present)| !present) {
+                return Err(Error::with_detail(ErrorKind::MissingClaim, missing));
+            }
+        }
         if let Some(missing) = config
             .required
             .iter()
@@ -572,6 +611,7 @@ impl fmt::Debug for Validation {
             .field("require_kid", &c.require_kid)
             .field("max_token_size", &c.max_token_size)
             .field("scope_claim", &c.scope_claim)
+            .field("allow_scope_array", &c.allow_scope_array)
             .field("required", &c.required)
             .field("checks", &c.checks.len())
             .finish()
@@ -669,11 +709,13 @@ impl<'c> PayloadSink<'c> {
     }
 }
 
-fn scopes_of(value: Member<'_>) -> Scopes {
+/// The scopes of a string or an array of strings; `None` for any other JSON value.
+/// Which shapes a claim may take is the caller's rule.
+fn scopes_of(value: Member<'_>) -> Option<Scopes> {
     match value {
-        Member::Str(s) => Scopes::parse(&s),
-        Member::Strings(list) => Scopes::from_tokens(list),
-        _ => Scopes::empty(),
+        Member::Str(s) => Some(Scopes::parse(&s)),
+        Member::Strings(list) => Some(Scopes::from_tokens(list)),
+        _ => None,
     }
 }
 
@@ -685,7 +727,7 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
         if let ScopeClaim::Named(scope_name) = &self.config.scope_claim
             && **scope_name == *name
         {
-            self.scope = Some(scopes_of(value.read()?));
+            self.scope = Some(scopes_of(value.read()?).unwrap_or_default());
             return Ok(());
         }
         match name {
@@ -705,10 +747,21 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
             "nbf" => self.nbf = self.date("nbf", &value.read()?),
             "iat" => self.iat = self.date("iat", &value.read()?),
             "scope" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
-                self.scope = Some(scopes_of(value.read()?));
+                match value.read()? {
+                    member @ Member::Str(_) => self.scope = scopes_of(member),
+                    member @ Member::Strings(_) if self.config.allow_scope_array => {
+                        self.scope = scopes_of(member);
+                    }
+                    // Read as a scope list, an array (or a number) would be a guess at
+                    // what the issuer meant: refuse rather than grant on a guess.
+                    _ => self.invalid("scope"),
+                }
             }
             "scp" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
-                self.scp = Some(scopes_of(value.read()?));
+                match scopes_of(value.read()?) {
+                    Some(scopes) => self.scp = Some(scopes),
+                    None => self.invalid("scp"),
+                }
             }
             "nonce" | "at_hash" | "c_hash" | "s_hash" => {
                 value.skip()?;
@@ -717,5 +770,159 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
             _ => value.skip()?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::algorithm::Algorithm;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn builder() -> ValidationBuilder {
+        Validation::builder().issuer("https://iss").audience("api")
+    }
+
+    fn jwt() -> VerifiedBy {
+        VerifiedBy::Jwt {
+            algorithm: Algorithm::RS256,
+            key_id: None,
+            key_thumbprint: [0; 32],
+        }
+    }
+
+    /// A payload with every claim RFC 9068 §2.2 requires, plus `extra` members.
+    fn payload(extra: &str) -> String {
+        format!(
+            r#"{{"jti":"j1","sub":"alice","client_id":"app","iat":{NOW},"exp":{exp},"iss":"https://iss","aud":"api"{extra}}}"#,
+            exp = NOW + 300
+        )
+    }
+
+    fn check(validation: &Validation, payload: String) -> Result<Claims, Error> {
+        validation.check_payload(payload, jwt(), TokenType::AccessToken, now())
+    }
+
+    fn scopes(claims: &Claims) -> Vec<&str> {
+        claims.scopes().iter().collect()
+    }
+
+    #[test]
+    fn rfc_9068_claims_are_required_of_jwts() {
+        let v = builder().build().unwrap();
+        check(&v, payload("")).unwrap();
+        for claim in ["sub", "client_id", "iat", "jti"] {
+            let without = remove(&payload(""), claim);
+            let err = check(&v, without).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingClaim, "{claim}");
+            assert_eq!(err.detail(), Some(claim));
+        }
+        // Present but of the wrong type is another matter.
+        let err = check(&v, payload("").replace(r#""jti":"j1""#, r#""jti":1"#)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidClaim);
+    }
+
+    #[test]
+    fn rfc_9068_claims_are_optional_elsewhere() {
+        let mut bare = payload("");
+        for claim in ["sub", "client_id", "iat", "jti"] {
+            bare = remove(&bare, claim);
+        }
+        // RFC 7662 makes them optional in an introspection answer.
+        let v = builder().build().unwrap();
+        v.check_claims_json(bare.clone(), VerifiedBy::Introspection, now())
+            .unwrap();
+        // The relaxed profile requires only `exp` and what is asked for.
+        let relaxed = builder().require_access_token_type(false).build().unwrap();
+        check(&relaxed, bare.clone()).unwrap();
+        let err = check(&relaxed, remove(&bare, "exp")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingClaim);
+        assert_eq!(err.detail(), Some("exp"));
+        let asked = builder()
+            .require_access_token_type(false)
+            .require_claim("jti")
+            .build()
+            .unwrap();
+        let err = check(&asked, bare).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingClaim);
+        assert_eq!(err.detail(), Some("jti"));
+    }
+
+    /// `payload` without the member `claim` (a string or a number, not `aud`, the last).
+    fn remove(payload: &str, claim: &str) -> String {
+        let start = payload.find(&format!(r#""{claim}":"#)).unwrap();
+        let end = start + payload[start..].find(',').unwrap() + 1;
+        format!("{}{}", &payload[..start], &payload[end..])
+    }
+
+    #[test]
+    fn scope_must_be_a_string_by_default() {
+        let v = builder().build().unwrap();
+        let ok = check(&v, payload(r#","scope":"read write""#)).unwrap();
+        assert_eq!(scopes(&ok), ["read", "write"]);
+        for bad in [
+            r#"["read","write"]"#,
+            "[]",
+            "7",
+            "true",
+            "null",
+            r#"{"a":1}"#,
+        ] {
+            let err = check(&v, payload(&format!(r#","scope":{bad}"#))).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
+            assert_eq!(err.detail(), Some("scope"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_arrays_when_allowed() {
+        let v = builder().allow_scope_array(true).build().unwrap();
+        let ok = check(&v, payload(r#","scope":["read","write"]"#)).unwrap();
+        assert_eq!(scopes(&ok), ["read", "write"]);
+        let ok = check(&v, payload(r#","scope":"read""#)).unwrap();
+        assert_eq!(scopes(&ok), ["read"]);
+        // An array of anything but strings is still no scope list.
+        for bad in [r#"["read",1]"#, "7"] {
+            let err = check(&v, payload(&format!(r#","scope":{bad}"#))).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
+            assert_eq!(err.detail(), Some("scope"), "{bad}");
+        }
+        assert!(format!("{v:?}").contains("allow_scope_array: true"));
+    }
+
+    #[test]
+    fn scp_must_be_a_string_or_strings() {
+        let v = builder().build().unwrap();
+        let ok = check(&v, payload(r#","scp":["a","b"]"#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        let ok = check(&v, payload(r#","scp":"a b""#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        for bad in [r#"["a",1]"#, "7", "null", r#"{"a":"b"}"#] {
+            let err = check(&v, payload(&format!(r#","scp":{bad}"#))).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
+            assert_eq!(err.detail(), Some("scp"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_named_scope_claim_takes_a_string_or_an_array() {
+        let v = builder()
+            .scope_claim(ScopeClaim::Named("permissions".into()))
+            .build()
+            .unwrap();
+        let ok = check(&v, payload(r#","permissions":["a","b"]"#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        let ok = check(&v, payload(r#","permissions":"a b""#)).unwrap();
+        assert_eq!(scopes(&ok), ["a", "b"]);
+        // `scope` is not read at all then, whatever its shape.
+        let ok = check(&v, payload(r#","scope":["x"],"permissions":"a""#)).unwrap();
+        assert_eq!(scopes(&ok), ["a"]);
     }
 }

@@ -613,7 +613,8 @@ fn crate_doc_example_token_is_signed_by_the_rfc_8037_key() {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"k1","typ":"at+jwt"}"#);
     let payload = URL_SAFE_NO_PAD.encode(concat!(
         r#"{"iss":"https://issuer.example","aud":"https://api.example","sub":"alice","#,
-        r#""scope":"read write","exp":2000000000,"iat":1700000000}"#,
+        r#""client_id":"app","scope":"read write","exp":2000000000,"iat":1700000000,"#,
+        r#""jti":"1"}"#,
     ));
     let signing_input = format!("{header}.{payload}");
     let signature = URL_SAFE_NO_PAD.encode(pair.sign(signing_input.as_bytes()));

@@ -488,17 +488,20 @@ fn scopes_from_scope_or_scp_or_a_named_claim() {
         )
         .unwrap();
     assert_eq!(claims.scopes().iter().collect::<Vec<_>>(), ["x"]);
-    // malformed grants nothing, but the token is otherwise valid
-    for bad in [
-        json!("read,write"),
-        json!("read\twrite"),
-        json!(7),
-        json!(["a", 1]),
-    ] {
+    // a malformed scope string grants nothing, but the token is otherwise valid
+    for bad in [json!("read,write"), json!("read\twrite")] {
         let claims = v
             .verify(&good(k).claim("scope", bad.clone()).sign(), &keys, at(NOW))
             .unwrap();
         assert!(claims.scopes().is_empty(), "{bad}");
+    }
+    // a scope that is not a string at all refuses the token (RFC 9068 §2.2.3)
+    for bad in [json!(7), json!(["a", 1]), json!(["a", "b"])] {
+        let err = v
+            .verify(&good(k).claim("scope", bad.clone()).sign(), &keys, at(NOW))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
+        assert_eq!(err.detail(), Some("scope"), "{bad}");
     }
     let named = Validation::builder()
         .issuer(ISS)
@@ -517,6 +520,57 @@ fn scopes_from_scope_or_scp_or_a_named_claim() {
         )
         .unwrap();
     assert_eq!(claims.scopes().iter().collect::<Vec<_>>(), ["orders:read"]);
+}
+
+#[test]
+fn scope_arrays_only_when_allowed() {
+    let k = rs256();
+    let keys = keyset(&[k]);
+    // Spring Authorization Server's shape.
+    let token = good(k)
+        .claim("scope", json!(["orders:read", "openid"]))
+        .sign();
+    let err = validation().verify(&token, &keys, at(NOW)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidClaim);
+    assert_eq!(err.detail(), Some("scope"));
+    let spring = Validation::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .allow_scope_array(true)
+        .build()
+        .unwrap();
+    let claims = spring.verify(&token, &keys, at(NOW)).unwrap();
+    assert_eq!(
+        claims.scopes().iter().collect::<Vec<_>>(),
+        ["openid", "orders:read"]
+    );
+    // scp takes strings only, as an array or a string
+    let err = validation()
+        .verify(&good(k).claim("scp", json!([1, 2])).sign(), &keys, at(NOW))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidClaim);
+    assert_eq!(err.detail(), Some("scp"));
+}
+
+/// RFC 9068 §2.2: `sub`, `client_id`, `iat` and `jti` are required of a JWT access
+/// token; the relaxed profile does not ask for them.
+#[test]
+fn rfc_9068_profile_requires_its_claims() {
+    let k = rs256();
+    let keys = keyset(&[k]);
+    let relaxed = Validation::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .require_access_token_type(false)
+        .build()
+        .unwrap();
+    for claim in ["sub", "client_id", "iat", "jti"] {
+        let token = good(k).without_claim(claim).sign();
+        let err = validation().verify(&token, &keys, at(NOW)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingClaim, "{claim}");
+        assert_eq!(err.detail(), Some(claim));
+        relaxed.verify(&token, &keys, at(NOW)).unwrap();
+    }
 }
 
 #[test]
@@ -700,7 +754,7 @@ fn thumbprints_follow_rfc_7638() {
 fn raw_payload_text_is_kept_exactly() {
     let k = rs256();
     let payload = format!(
-        r#"{{"iss":"{ISS}","aud":"{AUD}","exp":{},"note":"caf\u00e9"}}"#,
+        r#"{{"iss":"{ISS}","aud":"{AUD}","exp":{},"sub":"s","client_id":"c","iat":{NOW},"jti":"j","note":"caf\u00e9"}}"#,
         NOW + 60
     );
     let token = encode_compact(

@@ -60,6 +60,9 @@ impl Endpoint {
 pub enum Fault {
     /// Answer with this status code and a small JSON error body.
     Status(u16),
+    /// Answer with this status code and exactly this body, as `application/json`
+    /// (an RFC 6749 §5.2 error object, say, or something that only claims to be one).
+    Respond(u16, String),
     /// Wait this long (real time), then answer normally.
     Delay(Duration),
     /// Wait until [`TestIssuer::release`] is called for the endpoint, then answer
@@ -569,6 +572,12 @@ async fn handle(state: &State, request: Request<Incoming>) -> Result<Response<Fu
             None,
             br#"{"error":"injected"}"#.to_vec(),
         ),
+        Fault::Respond(code, body) => respond(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "application/json",
+            None,
+            body.into_bytes(),
+        ),
         Fault::Delay(delay) => {
             tokio::time::sleep(delay).await;
             normal(state, endpoint, 0, None)
@@ -620,6 +629,12 @@ async fn introspect(
                 return Ok(json(
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                     r#"{"error":"injected"}"#.into(),
+                ));
+            }
+            Fault::Respond(code, body) => {
+                return Ok(json(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    body,
                 ));
             }
             Fault::Delay(delay) => tokio::time::sleep(delay).await,
