@@ -112,6 +112,7 @@ fn validation(config: &IssuerConfig, max_token_bytes: usize) -> Result<Validatio
         .algorithms(config.algorithms)
         .leeway(config.leeway)
         .require_access_token_type(config.require_access_token_type)
+        .allow_scope_array(config.allow_scope_array)
         .max_token_size(max_token_bytes);
     for audience in &config.audiences {
         builder = builder.audience(audience.clone());

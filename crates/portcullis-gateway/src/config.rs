@@ -172,6 +172,8 @@ struct IssuerSection {
     #[serde(default)]
     required_claims: Vec<String>,
     #[serde(default)]
+    allow_scope_array: bool,
+    #[serde(default)]
     jwks_refresh: Option<String>,
     #[serde(default)]
     jwks_retry: Option<String>,
@@ -336,6 +338,8 @@ pub(crate) struct IssuerConfig {
     pub(crate) require_access_token_type: bool,
     /// Claims every token must carry, beyond those the profile requires.
     pub(crate) required_claims: Vec<String>,
+    /// Whether `scope` may be a JSON array (Spring Authorization Server).
+    pub(crate) allow_scope_array: bool,
     pub(crate) jwks_refresh: Duration,
     pub(crate) jwks_retry: Duration,
     /// The bounds an issuer's own caching headers are clamped to.
@@ -1029,6 +1033,7 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
         leeway,
         require_access_token_type: section.require_access_token_type.unwrap_or(true),
         required_claims: required_claims(&section.required_claims, at)?,
+        allow_scope_array: section.allow_scope_array,
         jwks_refresh: key_set.refresh,
         jwks_retry: key_set.retry,
         jwks_min_lifetime: key_set.min_lifetime,

@@ -473,6 +473,40 @@ async fn required_claims_are_required() {
 }
 
 #[tokio::test]
+async fn scope_arrays_only_when_allowed() {
+    let array = |w: &World| w.issuer.token("", &[("scope", json!(["read"]))]);
+    let w = world(ROUTES).await;
+    let token = array(&w);
+    assert_eq!(
+        w.status("GET", "/items/1", Some(&token)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let issuer = Issuer::start(true).await;
+    let upstream = Upstream::start().await;
+    let text = config(&issuer, &upstream, ROUTES).replace(
+        "jwks_retry = \"50ms\"",
+        "jwks_retry = \"50ms\"\nallow_scope_array = true",
+    );
+    let w = World {
+        gateway: Gateway::start(&text),
+        issuer,
+        upstream,
+        http: Http::http1(),
+    };
+    w.wait_ready().await;
+    let token = array(&w);
+    assert_eq!(
+        w.status("GET", "/items/1", Some(&token)).await,
+        StatusCode::OK
+    );
+    let writer = w.issuer.token("", &[("scope", json!(["write"]))]);
+    assert_eq!(
+        w.status("GET", "/items/1", Some(&writer)).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
 async fn grpc_through_the_gateway() {
     let w = world(ROUTES).await;
     let ok = grpc_call(

@@ -41,7 +41,8 @@ use portcullis_jwt::Claims;
 use serde::de::DeserializeOwned;
 
 use crate::authentication::Anonymous;
-use crate::rejection::{ChallengeConfig, Rejection, RejectionKind, is_grpc};
+use crate::grpc::is_grpc;
+use crate::rejection::{ChallengeConfig, Rejection, RejectionKind};
 
 /// The verified claims of the request's token.
 #[derive(Clone, Debug)]
