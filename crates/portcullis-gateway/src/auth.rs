@@ -20,7 +20,8 @@ use portcullis_issuer::{
 use portcullis_jwt::{Claims, KeySet, Validation};
 
 use crate::config::{
-    ClientAuthMethod, ConfigError, IntrospectionConfig, IssuerConfig, KeySourceConfig, SecretSource,
+    ClientAuthMethod, ConfigError, IntrospectionConfig, IssuerConfig, KeySourceConfig,
+    SecretSource, library_error,
 };
 
 /// Why the issuers could not be started.
@@ -106,23 +107,6 @@ struct PreparedIssuer {
     token_cache: Option<TokenCache<Claims>>,
 }
 
-fn validation(config: &IssuerConfig, max_token_bytes: usize) -> Result<Validation, String> {
-    let mut builder = Validation::builder()
-        .issuer(config.issuer.clone())
-        .algorithms(config.algorithms)
-        .leeway(config.leeway)
-        .require_access_token_type(config.require_access_token_type)
-        .allow_scope_array(config.allow_scope_array)
-        .max_token_size(max_token_bytes);
-    for audience in &config.audiences {
-        builder = builder.audience(audience.clone());
-    }
-    for claim in &config.required_claims {
-        builder = builder.require_claim(claim.clone());
-    }
-    builder.build().map_err(|e| e.message().to_owned())
-}
-
 fn introspection_verifier(
     config: &IntrospectionConfig,
     validation: Validation,
@@ -156,7 +140,7 @@ fn introspection_verifier(
     }
     builder
         .build()
-        .map_err(|e| ConfigError::new(at, e.to_string()))
+        .map_err(|e| library_error(at, &e, &[("endpoint", "endpoint")]))
 }
 
 /// The one description of a fetched key set, for the dry build and the real one.
@@ -195,17 +179,22 @@ fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigError> 
     Ok(keys)
 }
 
-fn prepare_one(
-    config: &IssuerConfig,
-    at: &str,
-    max_token_bytes: usize,
-) -> Result<PreparedIssuer, ConfigError> {
+fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, ConfigError> {
     let http = HttpClient::builder()
         .timeout(config.http_timeout)
         .connect_timeout(config.http_connect_timeout)
         .build()
-        .map_err(|e| ConfigError::new(format!("{at}.http_timeout"), e.to_string()))?;
-    let validation = validation(config, max_token_bytes).map_err(|m| ConfigError::new(at, m))?;
+        .map_err(|e| {
+            library_error(
+                at,
+                &e,
+                &[
+                    ("timeout", "http_timeout"),
+                    ("connect_timeout", "http_connect_timeout"),
+                ],
+            )
+        })?;
+    let validation = config.validation.clone();
     let introspection = config
         .introspection
         .as_ref()
@@ -224,7 +213,23 @@ fn prepare_one(
             .startup(Startup::Lazy)
             .background_refresh(false)
             .build()
-            .map_err(|e| ConfigError::new(at, e.to_string()))?;
+            .map_err(|e| {
+                let url = match config.keys {
+                    KeySourceConfig::Discovery => "issuer",
+                    _ => "jwks_uri",
+                };
+                library_error(
+                    at,
+                    &e,
+                    &[
+                        ("url", url),
+                        ("default_ttl", "jwks_refresh"),
+                        ("ttl_bounds", "jwks_min_lifetime"),
+                        ("retry_backoff", "jwks_retry"),
+                        ("unknown_kid_cooldown", "unknown_kid_cooldown"),
+                    ],
+                )
+            })?;
     }
     let token_cache = match (&config.keys, config.token_cache) {
         (KeySourceConfig::None, _) | (_, None) => None,
@@ -232,9 +237,7 @@ fn prepare_one(
             TokenCache::<Claims>::builder()
                 .capacity(capacity)
                 .build()
-                .map_err(|e| {
-                    ConfigError::new(format!("{at}.token_cache_capacity"), e.to_string())
-                })?,
+                .map_err(|e| library_error(at, &e, &[("capacity", "token_cache_capacity")]))?,
         ),
     };
     Ok(PreparedIssuer {
@@ -250,14 +253,11 @@ fn prepare_one(
 impl PreparedIssuers {
     /// Checks every issuer with the library's builders, reads key files and client
     /// secrets. No network, no runtime needed.
-    pub(crate) fn prepare(
-        configs: &[IssuerConfig],
-        max_token_bytes: usize,
-    ) -> Result<PreparedIssuers, ConfigError> {
+    pub(crate) fn prepare(configs: &[IssuerConfig]) -> Result<PreparedIssuers, ConfigError> {
         let issuers = configs
             .iter()
             .enumerate()
-            .map(|(i, config)| prepare_one(config, &format!("issuers[{i}]"), max_token_bytes))
+            .map(|(i, config)| prepare_one(config, &format!("issuers[{i}]")))
             .collect::<Result<_, _>>()?;
         Ok(PreparedIssuers { issuers })
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, Method, Uri};
-use portcullis_jwt::{Algorithm, AlgorithmSet, ScopeRequirement, is_scope_token};
+use portcullis_jwt::{Algorithm, AlgorithmSet, ScopeRequirement, Validation, is_scope_token};
 use serde::Deserialize;
 
 use crate::auth::Refuse;
@@ -330,16 +330,11 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub(crate) struct IssuerConfig {
     pub(crate) issuer: String,
-    pub(crate) audiences: Vec<String>,
+    /// The token rules (issuer, audiences, algorithms, leeway, profile, required
+    /// claims), built by the library when the file is checked.
+    pub(crate) validation: Validation,
     pub(crate) keys: KeySourceConfig,
     pub(crate) introspection: Option<IntrospectionConfig>,
-    pub(crate) algorithms: AlgorithmSet,
-    pub(crate) leeway: Duration,
-    pub(crate) require_access_token_type: bool,
-    /// Claims every token must carry, beyond those the profile requires.
-    pub(crate) required_claims: Vec<String>,
-    /// Whether `scope` may be a JSON array (Spring Authorization Server).
-    pub(crate) allow_scope_array: bool,
     pub(crate) jwks_refresh: Duration,
     pub(crate) jwks_retry: Duration,
     /// The bounds an issuer's own caching headers are clamped to.
@@ -490,7 +485,7 @@ impl Config {
     /// What would stop the start, with the key path: an unreadable or empty key file, a
     /// missing client secret, a setting the library refuses.
     pub fn check_sources(&self) -> Result<(), ConfigError> {
-        crate::auth::PreparedIssuers::prepare(&self.issuers, self.limits.max_token_bytes)
+        crate::auth::PreparedIssuers::prepare(&self.issuers)
             .map(drop)
             .map_err(|e| e.in_file(&self.source))
     }
@@ -717,7 +712,12 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
     // issuers
     let mut issuers = Vec::with_capacity(file.issuers.len());
     for (i, section) in file.issuers.iter().enumerate() {
-        let issuer = issuer(section, &format!("issuers[{i}]"), origin)?;
+        let issuer = issuer(
+            section,
+            &format!("issuers[{i}]"),
+            origin,
+            limits.max_token_bytes,
+        )?;
         if issuers
             .iter()
             .any(|other: &IssuerConfig| other.issuer == issuer.issuer)
@@ -895,27 +895,68 @@ fn upstream(section: &UpstreamSection) -> Result<UpstreamConfig, ConfigError> {
     })
 }
 
-fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfig, ConfigError> {
-    if section.issuer.is_empty() {
-        return Err(ConfigError::new(
-            format!("{at}.issuer"),
-            "must not be empty",
-        ));
+/// A library refusal at the key path of the setting it names (`at` when it names none
+/// this table knows): the library owns the rule, the gateway only says where it is.
+pub(crate) fn library_error(
+    at: &str,
+    error: &portcullis_jwt::ConfigError,
+    keys: &[(&str, &str)],
+) -> ConfigError {
+    let key = error
+        .setting()
+        .and_then(|setting| keys.iter().find(|(name, _)| *name == setting))
+        .map(|(_, key)| *key);
+    match key {
+        Some(key) if key.contains('.') => ConfigError::new(key, error.message()),
+        Some(key) => ConfigError::new(format!("{at}.{key}"), error.message()),
+        None => ConfigError::new(at, error.message()),
     }
-    if section.audiences.is_empty() {
-        return Err(ConfigError::new(
-            format!("{at}.audiences"),
-            "at least one audience is needed; tokens minted for other services would be accepted",
-        ));
+}
+
+/// The issuer's token rules, built by the library, which refuses what it must (an
+/// empty issuer or audience, a leeway over its maximum, too many required claims).
+fn issuer_validation(
+    section: &IssuerSection,
+    algorithms: AlgorithmSet,
+    leeway: Duration,
+    max_token_bytes: usize,
+    at: &str,
+) -> Result<Validation, ConfigError> {
+    let mut builder = Validation::builder()
+        .issuer(section.issuer.clone())
+        .algorithms(algorithms)
+        .leeway(leeway)
+        .require_access_token_type(section.require_access_token_type.unwrap_or(true))
+        .allow_scope_array(section.allow_scope_array)
+        .max_token_size(max_token_bytes);
+    for audience in &section.audiences {
+        builder = builder.audience(audience.clone());
     }
-    for (j, audience) in section.audiences.iter().enumerate() {
-        if audience.is_empty() {
-            return Err(ConfigError::new(
-                format!("{at}.audiences[{j}]"),
-                "must not be empty",
-            ));
-        }
+    for claim in &section.required_claims {
+        builder = builder.require_claim(claim.clone());
     }
+    builder.build().map_err(|e| {
+        library_error(
+            at,
+            &e,
+            &[
+                ("issuer", "issuer"),
+                ("audience", "audiences"),
+                ("algorithms", "algorithms"),
+                ("leeway", "leeway"),
+                ("require_claim", "required_claims"),
+                ("max_token_size", "limits.max_token_bytes"),
+            ],
+        )
+    })
+}
+
+fn issuer(
+    section: &IssuerSection,
+    at: &str,
+    origin: &str,
+    max_token_bytes: usize,
+) -> Result<IssuerConfig, ConfigError> {
     let sources = usize::from(section.discovery)
         + usize::from(section.jwks_uri.is_some())
         + usize::from(section.jwks_file.is_some());
@@ -977,17 +1018,11 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
     let leeway = match &section.leeway {
         None => portcullis_jwt::DEFAULT_LEEWAY,
         Some(text) => {
-            let leeway =
-                parse_duration(text).map_err(|m| ConfigError::new(format!("{at}.leeway"), m))?;
-            if leeway > portcullis_jwt::MAX_LEEWAY {
-                return Err(ConfigError::new(
-                    format!("{at}.leeway"),
-                    format!("must be at most {:?}", portcullis_jwt::MAX_LEEWAY),
-                ));
-            }
-            leeway
+            parse_duration(text).map_err(|m| ConfigError::new(format!("{at}.leeway"), m))?
         }
     };
+    required_claims(&section.required_claims, at)?;
+    let validation = issuer_validation(section, algorithms, leeway, max_token_bytes, at)?;
     let token_cache = match (section.token_cache, section.token_cache_capacity) {
         (Some(false), Some(_)) => {
             return Err(ConfigError::new(
@@ -1026,14 +1061,9 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
     Ok(IssuerConfig {
         issuer: section.issuer.clone(),
         token_cache,
-        audiences: section.audiences.clone(),
+        validation,
         keys,
         introspection,
-        algorithms,
-        leeway,
-        require_access_token_type: section.require_access_token_type.unwrap_or(true),
-        required_claims: required_claims(&section.required_claims, at)?,
-        allow_scope_array: section.allow_scope_array,
         jwks_refresh: key_set.refresh,
         jwks_retry: key_set.retry,
         jwks_min_lifetime: key_set.min_lifetime,
@@ -1045,13 +1075,8 @@ fn issuer(section: &IssuerSection, at: &str, origin: &str) -> Result<IssuerConfi
     })
 }
 
-fn required_claims(names: &[String], at: &str) -> Result<Vec<String>, ConfigError> {
-    if names.len() > portcullis_jwt::MAX_REQUIRED_CLAIMS {
-        return Err(ConfigError::new(
-            format!("{at}.required_claims"),
-            format!("at most {} claims", portcullis_jwt::MAX_REQUIRED_CLAIMS),
-        ));
-    }
+/// The names the library cannot point at: an empty one, one listed twice.
+fn required_claims(names: &[String], at: &str) -> Result<(), ConfigError> {
     for (j, name) in names.iter().enumerate() {
         if name.is_empty() {
             return Err(ConfigError::new(
@@ -1066,7 +1091,7 @@ fn required_claims(names: &[String], at: &str) -> Result<Vec<String>, ConfigErro
             ));
         }
     }
-    Ok(names.to_vec())
+    Ok(())
 }
 
 /// The longest issuer HTTP timeout: a request waits at most this long for a key set.
@@ -1526,6 +1551,34 @@ mod tests {
             "{MINIMAL}\n[[issuers]]\nissuer=\"https://i\"\naudiences=[\"a\"]\njwks_uri=\"http://example.com/jwks\"\n"
         );
         assert_eq!(error(&text).path(), "issuers[0].jwks_uri");
+    }
+
+    #[test]
+    fn the_library_refuses_and_the_gateway_points_at_the_key() {
+        let issuer = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[[issuers]]\nissuer=\"https://i\"\njwks_uri=\"https://i/jwks\"\n{extra}\n"
+            )
+        };
+        let refused = |extra: &str| error(&issuer(extra)).path().to_owned();
+        assert_eq!(
+            refused("audiences=[\"a\"]\nleeway=\"10m\""),
+            "issuers[0].leeway"
+        );
+        assert_eq!(refused("audiences=[]"), "issuers[0].audiences");
+        assert_eq!(refused("audiences=[\"a\", \"\"]"), "issuers[0].audiences");
+        let many: Vec<String> = (0..65).map(|i| format!("\"c{i}\"")).collect();
+        assert_eq!(
+            refused(&format!(
+                "audiences=[\"a\"]\nrequired_claims=[{}]",
+                many.join(",")
+            )),
+            "issuers[0].required_claims"
+        );
+        assert_eq!(
+            refused("audiences=[\"a\"]\nrequired_claims=[\"x\", \"x\"]"),
+            "issuers[0].required_claims[1]"
+        );
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Gateway {
     /// A listener cannot be bound, or an issuer cannot be set up (an unreadable key file,
     /// a key source this build cannot fetch).
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
-        let prepared = PreparedIssuers::prepare(&config.issuers, config.limits.max_token_bytes)
+        let prepared = PreparedIssuers::prepare(&config.issuers)
             .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
         let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
         let mut listeners = Vec::with_capacity(config.listen.len());

@@ -304,16 +304,21 @@ impl HttpClientBuilder {
     /// # Errors
     /// A zero timeout or body cap, or a connect timeout longer than the total timeout.
     pub fn build(self) -> Result<HttpClient, ConfigError> {
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(ConfigError::custom("HTTP timeouts must be positive"));
+        if self.timeout.is_zero() {
+            return Err(ConfigError::for_setting(
+                "timeout",
+                "HTTP timeouts must be positive",
+            ));
         }
-        if self.connect_timeout > self.timeout {
-            return Err(ConfigError::custom(
-                "the connect timeout must not exceed the total timeout",
+        if self.connect_timeout.is_zero() || self.connect_timeout > self.timeout {
+            return Err(ConfigError::for_setting(
+                "connect_timeout",
+                "the connect timeout must be positive and not exceed the total timeout",
             ));
         }
         if self.max_body_size == 0 {
-            return Err(ConfigError::custom(
+            return Err(ConfigError::for_setting(
+                "max_body_size",
                 "the response body cap must be positive",
             ));
         }

@@ -659,7 +659,10 @@ impl IntrospectionVerifierBuilder {
             None => HttpClient::builder().build()?,
         };
         let endpoint = http.check_url(&self.endpoint).map_err(|e| {
-            ConfigError::custom(format!("introspection endpoint {}: {e}", self.endpoint))
+            ConfigError::for_setting(
+                "endpoint",
+                format!("introspection endpoint {}: {e}", self.endpoint),
+            )
         })?;
         let cache = match self.cache_ttl {
             None => None,

@@ -1007,26 +1007,40 @@ impl RemoteKeySetBuilder {
             Source::Issuer { issuer, .. } => issuer.clone(),
         };
         http.check_url(&url)
-            .map_err(|e| ConfigError::custom(format!("{url}: {e}")))?;
+            .map_err(|e| ConfigError::for_setting("url", format!("{url}: {e}")))?;
         if self.min_ttl.is_zero() || self.min_ttl > self.max_ttl {
-            return Err(ConfigError::custom(
+            return Err(ConfigError::for_setting(
+                "ttl_bounds",
                 "the TTL bounds must be positive with min <= max",
             ));
         }
+        // Every lifetime is clamped to the bounds: a default outside them would silently
+        // be another value.
+        if self.default_ttl < self.min_ttl || self.default_ttl > self.max_ttl {
+            return Err(ConfigError::for_setting(
+                "default_ttl",
+                format!(
+                    "the default TTL ({:?}) must lie within the TTL bounds ({:?} to {:?})",
+                    self.default_ttl, self.min_ttl, self.max_ttl
+                ),
+            ));
+        }
         if self.retry_min.is_zero() || self.retry_min > self.retry_max {
-            return Err(ConfigError::custom(
+            return Err(ConfigError::for_setting(
+                "retry_backoff",
                 "the retry backoff must be positive with min <= max",
             ));
         }
         if self.unknown_kid_cooldown.is_zero() {
-            return Err(ConfigError::custom(
+            return Err(ConfigError::for_setting(
+                "unknown_kid_cooldown",
                 "the unknown-kid cooldown must be positive (or every bad kid is a fetch)",
             ));
         }
-        let needs_runtime = self.startup == Startup::Eager || self.background_refresh;
         let runtime = tokio::runtime::Handle::try_current().ok();
-        if needs_runtime && runtime.is_none() && self.startup == Startup::Eager {
-            return Err(ConfigError::custom(
+        if self.startup == Startup::Eager && runtime.is_none() {
+            return Err(ConfigError::for_setting(
+                "startup",
                 "eager startup needs a Tokio runtime; build inside one or use Startup::Lazy",
             ));
         }
@@ -1190,6 +1204,27 @@ mod tests {
                 .is_err()
         );
         assert!(lazy().unknown_kid_cooldown(Duration::ZERO).build().is_err());
+        // A default lifetime the bounds would clamp is refused, naming its setting.
+        let setting = |builder: RemoteKeySetBuilder| builder.build().unwrap_err().setting();
+        assert_eq!(
+            setting(lazy().default_ttl(Duration::from_secs(30))),
+            Some("default_ttl")
+        );
+        assert_eq!(
+            setting(lazy().default_ttl(Duration::from_secs(7200))),
+            Some("default_ttl")
+        );
+        assert!(
+            lazy()
+                .default_ttl(Duration::from_secs(30))
+                .ttl_bounds(Duration::from_secs(10), Duration::from_secs(3600))
+                .build()
+                .is_ok()
+        );
+        assert_eq!(
+            setting(lazy().unknown_kid_cooldown(Duration::ZERO)),
+            Some("unknown_kid_cooldown")
+        );
         assert!(
             lazy()
                 .retry_backoff(Duration::ZERO, Duration::from_secs(1))

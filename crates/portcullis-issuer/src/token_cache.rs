@@ -202,9 +202,16 @@ impl TokenCacheBuilder {
     /// # Errors
     /// A zero capacity or a zero maximum lifetime, or no randomness available.
     pub fn build<V: Clone + Send + Sync + 'static>(self) -> Result<TokenCache<V>, ConfigError> {
-        if self.capacity == 0 || self.max_ttl.is_zero() {
-            return Err(ConfigError::custom(
-                "a token cache needs a capacity and a maximum lifetime above zero",
+        if self.capacity == 0 {
+            return Err(ConfigError::for_setting(
+                "capacity",
+                "a token cache needs a capacity above zero",
+            ));
+        }
+        if self.max_ttl.is_zero() {
+            return Err(ConfigError::for_setting(
+                "max_ttl",
+                "a token cache needs a maximum lifetime above zero",
             ));
         }
         let mut key_bytes = [0u8; 32];

@@ -217,14 +217,20 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A configuration was refused when it was built.
+///
+/// [`ConfigError::setting`] names the builder setting at fault, so a program that reads
+/// its own configuration file (the gateway) can point at its own key instead of
+/// checking the value a second time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    setting: Option<&'static str>,
     message: String,
 }
 
 impl ConfigError {
     pub(crate) fn new(message: impl Into<String>) -> ConfigError {
         ConfigError {
+            setting: None,
             message: message.into(),
         }
     }
@@ -232,6 +238,21 @@ impl ConfigError {
     /// A configuration error with the given message, for the crates built on this one.
     pub fn custom(message: impl Into<String>) -> ConfigError {
         ConfigError::new(message)
+    }
+
+    /// A configuration error about one setting: `setting` is the name of the builder
+    /// method that took the value (`"leeway"`, `"audience"`, `"ttl_bounds"`).
+    pub fn for_setting(setting: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            setting: Some(setting),
+            message: message.into(),
+        }
+    }
+
+    /// The builder setting whose value is wrong (the name of its builder method), or
+    /// `None` when the error is about the configuration as a whole.
+    pub fn setting(&self) -> Option<&'static str> {
+        self.setting
     }
 
     /// What is wrong with the configuration.
@@ -242,7 +263,10 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}", self.message)
+        match self.setting {
+            Some(setting) => write!(f, "invalid configuration: {setting}: {}", self.message),
+            None => write!(f, "invalid configuration: {}", self.message),
+        }
     }
 }
 

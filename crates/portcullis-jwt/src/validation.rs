@@ -228,40 +228,57 @@ impl ValidationBuilder {
     /// 5 minutes, a zero size limit, or too many required claims.
     pub fn build(self) -> Result<Validation, ConfigError> {
         if self.issuers.is_empty() && !self.any_issuer {
-            return Err(ConfigError::new(
+            return Err(ConfigError::for_setting(
+                "issuer",
                 "no issuer configured; tokens must be checked against their issuer",
             ));
         }
         if self.audiences.is_empty() && !self.any_audience {
-            return Err(ConfigError::new(
+            return Err(ConfigError::for_setting(
+                "audience",
                 "no audience configured; tokens minted for other services would be accepted",
             ));
         }
-        if self.issuers.iter().any(|i| i.is_empty()) || self.audiences.iter().any(|a| a.is_empty())
-        {
-            return Err(ConfigError::new("an empty issuer or audience"));
+        if self.issuers.iter().any(|i| i.is_empty()) {
+            return Err(ConfigError::for_setting("issuer", "an empty issuer"));
+        }
+        if self.audiences.iter().any(|a| a.is_empty()) {
+            return Err(ConfigError::for_setting("audience", "an empty audience"));
         }
         if self.algorithms.is_empty() {
-            return Err(ConfigError::new("no algorithm allowed"));
+            return Err(ConfigError::for_setting(
+                "algorithms",
+                "no algorithm allowed",
+            ));
         }
         if self.leeway > MAX_LEEWAY {
-            return Err(ConfigError::new(format!(
-                "a leeway of {:?} is over the {MAX_LEEWAY:?} maximum",
-                self.leeway
-            )));
+            return Err(ConfigError::for_setting(
+                "leeway",
+                format!(
+                    "a leeway of {:?} is over the {MAX_LEEWAY:?} maximum",
+                    self.leeway
+                ),
+            ));
         }
         if self.max_token_size == 0 {
-            return Err(ConfigError::new("a maximum token size of zero"));
+            return Err(ConfigError::for_setting(
+                "max_token_size",
+                "a maximum token size of zero",
+            ));
         }
         if self.required.len() > MAX_REQUIRED_CLAIMS {
-            return Err(ConfigError::new(format!(
-                "more than {MAX_REQUIRED_CLAIMS} required claims"
-            )));
+            return Err(ConfigError::for_setting(
+                "require_claim",
+                format!("more than {MAX_REQUIRED_CLAIMS} required claims"),
+            ));
         }
         if let ScopeClaim::Named(name) = &self.scope_claim
             && name.is_empty()
         {
-            return Err(ConfigError::new("an empty scope claim name"));
+            return Err(ConfigError::for_setting(
+                "scope_claim",
+                "an empty scope claim name",
+            ));
         }
         Ok(Validation {
             inner: Arc::new(Config {
@@ -812,6 +829,40 @@ mod tests {
 
     fn scopes(claims: &Claims) -> Vec<&str> {
         claims.scopes().iter().collect()
+    }
+
+    #[test]
+    fn a_refused_configuration_names_its_setting() {
+        let setting = |builder: ValidationBuilder| builder.build().unwrap_err().setting();
+        assert_eq!(
+            setting(Validation::builder().audience("api")),
+            Some("issuer")
+        );
+        assert_eq!(setting(Validation::builder().issuer("i")), Some("audience"));
+        assert_eq!(setting(builder().audience("")), Some("audience"));
+        assert_eq!(setting(builder().issuer("")), Some("issuer"));
+        assert_eq!(
+            setting(builder().leeway(Duration::from_secs(301))),
+            Some("leeway")
+        );
+        assert_eq!(
+            setting(builder().algorithms(AlgorithmSet::default())),
+            Some("algorithms")
+        );
+        assert_eq!(setting(builder().max_token_size(0)), Some("max_token_size"));
+        let many =
+            (0..=MAX_REQUIRED_CLAIMS).fold(builder(), |b, i| b.require_claim(format!("c{i}")));
+        assert_eq!(setting(many), Some("require_claim"));
+        let error = builder()
+            .leeway(Duration::from_secs(301))
+            .build()
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid configuration: leeway: "),
+            "{error}"
+        );
     }
 
     #[test]

@@ -220,13 +220,19 @@ impl<V: Verifier, R> AuthenticationLayerBuilder<V, R> {
     pub fn build(self) -> Result<AuthenticationLayer<V, R>, ConfigError> {
         let challenge = ChallengeConfig::new(self.realm, self.resource_metadata)?;
         if self.sources.is_empty() {
-            return Err(ConfigError::custom("no token source is enabled"));
+            return Err(ConfigError::for_setting(
+                "token_sources",
+                "no token source is enabled",
+            ));
         }
         for source in &self.sources {
             if let TokenSource::Cookie(name) | TokenSource::Query(name) = source
                 && (name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()))
             {
-                return Err(ConfigError::custom(format!("invalid token name {name:?}")));
+                return Err(ConfigError::for_setting(
+                    "token_sources",
+                    format!("invalid token name {name:?}"),
+                ));
             }
         }
         let mut sources = self.sources;

@@ -102,15 +102,17 @@ impl MultiIssuerVerifierBuilder {
     /// not configured.
     pub fn build(self) -> Result<MultiIssuerVerifier, ConfigError> {
         if self.issuers.is_empty() {
-            return Err(ConfigError::custom(
+            return Err(ConfigError::for_setting(
+                "issuer",
                 "a multi-issuer verifier needs an issuer",
             ));
         }
         for (i, (issuer, _)) in self.issuers.iter().enumerate() {
             if self.issuers[..i].iter().any(|(other, _)| other == issuer) {
-                return Err(ConfigError::custom(format!(
-                    "issuer {issuer:?} is configured twice"
-                )));
+                return Err(ConfigError::for_setting(
+                    "issuer",
+                    format!("issuer {issuer:?} is configured twice"),
+                ));
             }
         }
         let opaque = match &self.opaque {
@@ -120,9 +122,12 @@ impl MultiIssuerVerifierBuilder {
                     .iter()
                     .position(|(issuer, _)| issuer == name)
                     .ok_or_else(|| {
-                        ConfigError::custom(format!(
-                            "opaque tokens go to {name:?}, which is not a configured issuer"
-                        ))
+                        ConfigError::for_setting(
+                            "opaque_tokens",
+                            format!(
+                                "opaque tokens go to {name:?}, which is not a configured issuer"
+                            ),
+                        )
                     })?,
             ),
         };

@@ -91,9 +91,10 @@ impl ChallengeConfig {
             if let Some(value) = value
                 && !value.bytes().all(|b| (0x20..0x7f).contains(&b))
             {
-                return Err(ConfigError::custom(format!(
-                    "{name} must be printable ASCII, got {value:?}"
-                )));
+                return Err(ConfigError::for_setting(
+                    name,
+                    format!("{name} must be printable ASCII, got {value:?}"),
+                ));
             }
         }
         Ok(ChallengeConfig {
