@@ -926,12 +926,18 @@ impl RemoteKeySetBuilder {
         self
     }
 
-    /// Which discovery documents to read ([`RemoteKeySet::from_issuer`] only).
-    /// Defaults to [`DiscoveryMode::OpenIdThenOAuth`].
+    /// Which discovery documents to read. Defaults to
+    /// [`DiscoveryMode::OpenIdThenOAuth`]. Only for [`RemoteKeySet::from_issuer`]: on a
+    /// set built from a JWK Set URL, which discovers nothing, [`Self::build`] refuses it
+    /// rather than ignore it.
     pub fn discovery_mode(mut self, mode: DiscoveryMode) -> Self {
-        if let Ok(Source::Issuer { mode: m, .. }) = &mut self.source {
-            *m = mode;
-        }
+        self.source = self.source.and_then(|source| match source {
+            Source::Issuer { issuer, .. } => Ok(Source::Issuer { issuer, mode }),
+            Source::Jwks(_) => Err(ConfigError::for_setting(
+                "discovery_mode",
+                "a key set from a JWK Set URL discovers nothing; use RemoteKeySet::from_issuer",
+            )),
+        });
         self
     }
 
@@ -1224,6 +1230,10 @@ mod tests {
         assert_eq!(
             setting(lazy().unknown_kid_cooldown(Duration::ZERO)),
             Some("unknown_kid_cooldown")
+        );
+        assert_eq!(
+            setting(lazy().discovery_mode(DiscoveryMode::default())),
+            Some("discovery_mode")
         );
         assert!(
             lazy()

@@ -144,7 +144,6 @@ struct Inner<V> {
     hash_key: LessSafeKey,
     clock: Arc<dyn Clock>,
     max_ttl: Duration,
-    invalidation: bool,
     /// When (seconds since the epoch, on the clock) the insert path next sweeps expired
     /// entries out.
     next_sweep: AtomicU64,
@@ -168,7 +167,6 @@ pub struct TokenCacheBuilder {
     capacity: u64,
     max_ttl: Duration,
     clock: Arc<dyn Clock>,
-    invalidation: bool,
 }
 
 impl TokenCacheBuilder {
@@ -188,12 +186,6 @@ impl TokenCacheBuilder {
     /// The clock expiry is decided on. Defaults to the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Enables [`TokenCache::invalidate_if`]. Defaults to off.
-    pub fn with_invalidation(mut self) -> Self {
-        self.invalidation = true;
         self
     }
 
@@ -229,7 +221,6 @@ impl TokenCacheBuilder {
                 hash_key,
                 clock: self.clock,
                 max_ttl: self.max_ttl,
-                invalidation: self.invalidation,
                 next_sweep: AtomicU64::new(now.saturating_add(self.max_ttl.as_secs().max(1))),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
@@ -321,7 +312,6 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
             capacity: DEFAULT_CAPACITY,
             max_ttl: DEFAULT_MAX_TTL,
             clock: Arc::new(SystemClock),
-            invalidation: false,
         }
     }
 
@@ -548,27 +538,17 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
         self.inner.map.remove(key);
     }
 
-    /// Drops every entry whose value matches `predicate`, now. Needs
-    /// [`TokenCacheBuilder::with_invalidation`].
-    ///
-    /// # Errors
-    /// If the cache was built without invalidation support.
-    pub fn invalidate_if<F>(&self, predicate: F) -> Result<(), ConfigError>
+    /// Drops every entry whose value matches `predicate`, now.
+    pub fn invalidate_if<F>(&self, predicate: F)
     where
-        F: Fn(&V) -> bool + Send + Sync + 'static,
+        F: Fn(&V) -> bool,
     {
-        if !self.inner.invalidation {
-            return Err(ConfigError::custom(
-                "the token cache was built without invalidation",
-            ));
-        }
         self.inner.map.retain(|_, entry| !predicate(&entry.value));
-        Ok(())
     }
 
     /// Drops every entry expired on the clock now, rather than when it is next looked
     /// up or swept. For tests and for exact entry counts.
-    pub fn run_pending_tasks(&self) {
+    pub fn drop_expired(&self) {
         let now = self.inner.clock.now();
         self.inner.map.retain(|_, entry| entry.expires_at > now);
     }
@@ -614,7 +594,6 @@ mod tests {
         TokenCache::<u32>::builder()
             .clock(clock.clone())
             .max_ttl(Duration::from_secs(60))
-            .with_invalidation()
             .build()
             .unwrap()
     }
@@ -895,13 +874,10 @@ mod tests {
                 .await
                 .unwrap();
         }
-        cache.invalidate_if(|v| *v == 1).unwrap();
+        cache.invalidate_if(|v| *v == 1);
         assert_eq!(cache.get(&cache.key("a")), None);
         assert_eq!(cache.get(&cache.key("b")), Some(2));
         assert_eq!(cache.get(&cache.key("c")), None);
-
-        let without: TokenCache<u32> = TokenCache::<u32>::builder().build().unwrap();
-        assert!(without.invalidate_if(|_| true).is_err());
     }
 
     #[tokio::test]
@@ -965,11 +941,7 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         cache.insert(cache.key("d"), long.clone());
         assert_eq!(cache.entry_count(), 4);
-        cache.run_pending_tasks();
-        assert_eq!(
-            cache.entry_count(),
-            3,
-            "run_pending_tasks drops expired entries"
-        );
+        cache.drop_expired();
+        assert_eq!(cache.entry_count(), 3, "drop_expired drops expired entries");
     }
 }

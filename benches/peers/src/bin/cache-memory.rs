@@ -64,7 +64,7 @@ fn main() {
         verifier.verify(&sample).await.unwrap();
         verifier.verify(&tamper(&sample)).await.unwrap_err();
         cache.invalidate(&cache.key(&sample));
-        cache.run_pending_tasks();
+        cache.drop_expired();
     });
     let rss_before = vm_rss_kib();
     let started = Instant::now();
@@ -74,11 +74,11 @@ fn main() {
             let token = mint(i);
             verifier.verify(&token).await.unwrap();
             if i % 100_000 == 0 {
-                cache.run_pending_tasks();
+                cache.drop_expired();
                 peak_entries = peak_entries.max(cache.entry_count());
             }
         }
-        cache.run_pending_tasks();
+        cache.drop_expired();
     });
     let elapsed = started.elapsed();
     let entries = cache.entry_count();
@@ -92,7 +92,7 @@ fn main() {
         elapsed.as_secs_f64() * 1e6 / tokens as f64
     );
     println!("capacity:           {capacity}");
-    println!("entry_count:        {entries} after run_pending_tasks (highest seen {peak_entries})");
+    println!("entry_count:        {entries} after drop_expired (highest seen {peak_entries})");
     println!("token length:       {} bytes", sample.len());
     println!("misses / hits:      {} / {}", stats.misses, stats.hits);
     println!(
