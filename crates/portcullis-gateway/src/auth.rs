@@ -20,7 +20,7 @@ use portcullis_issuer::{
 use portcullis_jwt::{Claims, KeySet, Validation};
 
 use crate::config::{
-    ClientAuthMethod, ConfigError, IntrospectionConfig, IssuerConfig, KeySourceConfig,
+    ClientAuthMethod, ConfigFileError, IntrospectionConfig, IssuerConfig, KeySourceConfig,
     SecretSource, library_error,
 };
 
@@ -112,12 +112,12 @@ fn introspection_verifier(
     validation: Validation,
     http: &HttpClient,
     at: &str,
-) -> Result<IntrospectionVerifier, ConfigError> {
+) -> Result<IntrospectionVerifier, ConfigFileError> {
     let secret = match &config.secret {
         SecretSource::Env(variable) => Secret::from_env(variable)
-            .map_err(|m| ConfigError::new(format!("{at}.client_secret_env"), m))?,
+            .map_err(|m| ConfigFileError::new(format!("{at}.client_secret_env"), m))?,
         SecretSource::File(path) => Secret::from_file(path)
-            .map_err(|m| ConfigError::new(format!("{at}.client_secret_file"), m))?,
+            .map_err(|m| ConfigFileError::new(format!("{at}.client_secret_file"), m))?,
     };
     let auth = match config.auth_method {
         ClientAuthMethod::Basic => ClientAuth::ClientSecretBasic {
@@ -164,14 +164,14 @@ fn key_set_builder(config: &IssuerConfig, http: &HttpClient) -> Option<RemoteKey
     )
 }
 
-fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigError> {
+fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigFileError> {
     let at = format!("{at}.jwks_file");
     let bytes = std::fs::read(path)
-        .map_err(|e| ConfigError::new(&at, format!("{}: {e}", path.display())))?;
+        .map_err(|e| ConfigFileError::new(&at, format!("{}: {e}", path.display())))?;
     let keys = KeySet::from_jwks(&bytes)
-        .map_err(|e| ConfigError::new(&at, format!("{}: {e}", path.display())))?;
+        .map_err(|e| ConfigFileError::new(&at, format!("{}: {e}", path.display())))?;
     if keys.is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             at,
             format!("{}: the JWK Set has no usable signing key", path.display()),
         ));
@@ -179,7 +179,7 @@ fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigError> 
     Ok(keys)
 }
 
-fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, ConfigError> {
+fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, ConfigFileError> {
     let http = HttpClient::builder()
         .timeout(config.http_timeout)
         .connect_timeout(config.http_connect_timeout)
@@ -253,7 +253,7 @@ fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, Config
 impl PreparedIssuers {
     /// Checks every issuer with the library's builders, reads key files and client
     /// secrets. No network, no runtime needed.
-    pub(crate) fn prepare(configs: &[IssuerConfig]) -> Result<PreparedIssuers, ConfigError> {
+    pub(crate) fn prepare(configs: &[IssuerConfig]) -> Result<PreparedIssuers, ConfigFileError> {
         let issuers = configs
             .iter()
             .enumerate()

@@ -21,22 +21,22 @@ use portcullis::AuthenticationLayer;
 
 /// Why a configuration was refused: the file, the key path and what is wrong.
 #[derive(Clone, Debug)]
-pub struct ConfigError {
+pub struct ConfigFileError {
     file: String,
     path: String,
     message: String,
 }
 
-impl ConfigError {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
+impl ConfigFileError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigFileError {
+        ConfigFileError {
             file: String::new(),
             path: path.into(),
             message: message.into(),
         }
     }
 
-    pub(crate) fn in_file(mut self, file: &str) -> ConfigError {
+    pub(crate) fn in_file(mut self, file: &str) -> ConfigFileError {
         self.file = file.to_owned();
         self
     }
@@ -58,7 +58,7 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for ConfigFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.file.is_empty(), self.path.is_empty()) {
             (false, false) => write!(f, "{}: {}: {}", self.file, self.path, self.message),
@@ -69,7 +69,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigFileError {}
 
 // ---------------------------------------------------------------------------------------
 // The file as written.
@@ -461,10 +461,10 @@ impl Config {
     /// # Errors
     /// The file cannot be read, is not valid TOML, has an unknown or mistyped key, or
     /// asks for something the gateway refuses; the error names the key path.
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    pub fn from_file(path: &Path) -> Result<Config, ConfigFileError> {
         let display = path.display().to_string();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("", format!("cannot read: {e}")).in_file(&display))?;
+            .map_err(|e| ConfigFileError::new("", format!("cannot read: {e}")).in_file(&display))?;
         Config::from_toml(&text, &display)
     }
 
@@ -472,7 +472,7 @@ impl Config {
     ///
     /// # Errors
     /// As [`Config::from_file`].
-    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigFileError> {
         let file = parse(text).map_err(|e| e.in_file(origin))?;
         validate(file, origin).map_err(|e| e.in_file(origin))
     }
@@ -484,7 +484,7 @@ impl Config {
     /// # Errors
     /// What would stop the start, with the key path: an unreadable or empty key file, a
     /// missing client secret, a setting the library refuses.
-    pub fn check_sources(&self) -> Result<(), ConfigError> {
+    pub fn check_sources(&self) -> Result<(), ConfigFileError> {
         crate::auth::PreparedIssuers::prepare(&self.issuers)
             .map(drop)
             .map_err(|e| e.in_file(&self.source))
@@ -511,13 +511,13 @@ impl Config {
     }
 }
 
-fn parse(text: &str) -> Result<File, ConfigError> {
+fn parse(text: &str) -> Result<File, ConfigFileError> {
     let deserializer = toml::de::Deserializer::parse(text).map_err(|e| syntax_error(text, &e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let path = if path == "." { String::new() } else { path };
-        let mut error = ConfigError::new(path, inner.message().to_owned());
+        let mut error = ConfigFileError::new(path, inner.message().to_owned());
         if error.path.is_empty()
             && let Some(span) = inner.span()
         {
@@ -527,7 +527,7 @@ fn parse(text: &str) -> Result<File, ConfigError> {
     })
 }
 
-fn syntax_error(text: &str, error: &toml::de::Error) -> ConfigError {
+fn syntax_error(text: &str, error: &toml::de::Error) -> ConfigFileError {
     let message = match error.span() {
         Some(span) => format!(
             "TOML syntax error at line {}: {}",
@@ -536,7 +536,7 @@ fn syntax_error(text: &str, error: &toml::de::Error) -> ConfigError {
         ),
         None => format!("TOML syntax error: {}", error.message()),
     };
-    ConfigError::new("", message)
+    ConfigFileError::new("", message)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -571,23 +571,26 @@ fn duration(
     path: &str,
     default: Duration,
     max: Duration,
-) -> Result<Duration, ConfigError> {
+) -> Result<Duration, ConfigFileError> {
     let Some(value) = value else {
         return Ok(default);
     };
-    let parsed = parse_duration(value).map_err(|m| ConfigError::new(path, m))?;
+    let parsed = parse_duration(value).map_err(|m| ConfigFileError::new(path, m))?;
     if parsed.is_zero() {
-        return Err(ConfigError::new(path, "must be more than zero"));
+        return Err(ConfigFileError::new(path, "must be more than zero"));
     }
     if parsed > max {
-        return Err(ConfigError::new(path, format!("must be at most {max:?}")));
+        return Err(ConfigFileError::new(
+            path,
+            format!("must be at most {max:?}"),
+        ));
     }
     Ok(parsed)
 }
 
-fn socket_addr(value: &str, path: &str) -> Result<SocketAddr, ConfigError> {
+fn socket_addr(value: &str, path: &str) -> Result<SocketAddr, ConfigFileError> {
     value.parse().map_err(|_| {
-        ConfigError::new(
+        ConfigFileError::new(
             path,
             format!("{value:?} is not an IP address and port such as \"127.0.0.1:8080\""),
         )
@@ -596,8 +599,8 @@ fn socket_addr(value: &str, path: &str) -> Result<SocketAddr, ConfigError> {
 
 /// An `https` URL, or `http` to a loopback host (tests, sidecars): the issuer crate's
 /// own rule, so configuration and fetches never disagree.
-fn fetch_url(value: &str, path: &str) -> Result<Uri, ConfigError> {
-    portcullis_issuer::check_fetch_url(value).map_err(|e| ConfigError::new(path, e.to_string()))
+fn fetch_url(value: &str, path: &str) -> Result<Uri, ConfigFileError> {
+    portcullis_issuer::check_fetch_url(value).map_err(|e| ConfigFileError::new(path, e.to_string()))
 }
 
 /// Header names the gateway must never take over.
@@ -621,17 +624,17 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-forwarded-host",
 ];
 
-fn header_name(value: &str, path: &str) -> Result<HeaderName, ConfigError> {
+fn header_name(value: &str, path: &str) -> Result<HeaderName, ConfigFileError> {
     let name = HeaderName::from_bytes(value.as_bytes())
-        .map_err(|_| ConfigError::new(path, format!("{value:?} is not a valid header name")))?;
+        .map_err(|_| ConfigFileError::new(path, format!("{value:?} is not a valid header name")))?;
     if name.as_str().starts_with(':') || RESERVED_HEADERS.contains(&name.as_str()) {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             path,
             format!("{value:?} is a header the gateway cannot take over"),
         ));
     }
     if name.as_str().starts_with("grpc-") {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             path,
             "grpc-* headers are reserved by gRPC",
         ));
@@ -639,10 +642,10 @@ fn header_name(value: &str, path: &str) -> Result<HeaderName, ConfigError> {
     Ok(name)
 }
 
-fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
+fn validate(file: File, origin: &str) -> Result<Config, ConfigFileError> {
     // server
     if file.server.listen.is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             "server.listen",
             "at least one address is needed",
         ));
@@ -677,7 +680,7 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
     let limits = Limits {
         max_request_body: match file.limits.max_request_body_bytes {
             Some(0) => {
-                return Err(ConfigError::new(
+                return Err(ConfigFileError::new(
                     "limits.max_request_body_bytes",
                     "must be more than zero",
                 ));
@@ -699,7 +702,7 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         )?,
         max_token_bytes: match file.limits.max_token_bytes {
             Some(n) if !(256..=65536).contains(&n) => {
-                return Err(ConfigError::new(
+                return Err(ConfigFileError::new(
                     "limits.max_token_bytes",
                     "must be between 256 and 65536",
                 ));
@@ -722,7 +725,7 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
             .iter()
             .any(|other: &IssuerConfig| other.issuer == issuer.issuer)
         {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("issuers[{i}].issuer"),
                 "the same issuer is configured twice",
             ));
@@ -737,7 +740,7 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
         .map(|(index, _)| index)
         .collect();
     if let [_, second, ..] = introspecting.as_slice() {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("issuers[{second}].introspection"),
             "only one issuer may introspect: an opaque token does not say which issuer \
              made it, and sending it to several would leak it",
@@ -752,13 +755,13 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
             .iter()
             .any(|other: &RouteConfig| other.name == route.name)
         {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("routes[{i}].name"),
                 format!("the name {:?} is used by an earlier route", route.name),
             ));
         }
         if !matches!(route.requirement, Requirement::Anonymous) && issuers.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("routes[{i}].require"),
                 "the route needs a token but no [[issuers]] are configured",
             ));
@@ -795,16 +798,16 @@ fn validate(file: File, origin: &str) -> Result<Config, ConfigError> {
 
 /// Asks the library whether it takes the realm and the metadata URL for its challenges,
 /// as the gateway's authentication layer will at start.
-fn challenge(realm: &str, metadata: Option<&ProtectedResource>) -> Result<(), ConfigError> {
+fn challenge(realm: &str, metadata: Option<&ProtectedResource>) -> Result<(), ConfigFileError> {
     let layer = || AuthenticationLayer::builder(Refuse).realm(realm);
     layer()
         .build()
-        .map_err(|e| ConfigError::new("server.realm", e.message()))?;
+        .map_err(|e| ConfigFileError::new("server.realm", e.message()))?;
     if let Some(metadata) = metadata {
         layer()
             .resource_metadata(metadata.url.clone())
             .build()
-            .map_err(|e| ConfigError::new("protected_resource.resource", e.message()))?;
+            .map_err(|e| ConfigFileError::new("protected_resource.resource", e.message()))?;
     }
     Ok(())
 }
@@ -812,17 +815,23 @@ fn challenge(realm: &str, metadata: Option<&ProtectedResource>) -> Result<(), Co
 fn protected_resource(
     section: &ProtectedResourceSection,
     issuers: &[IssuerConfig],
-) -> Result<ProtectedResource, ConfigError> {
+) -> Result<ProtectedResource, ConfigFileError> {
     let at = "protected_resource.resource";
     let uri: Uri = section
         .resource
         .parse()
-        .map_err(|_| ConfigError::new(at, "not a URL"))?;
+        .map_err(|_| ConfigFileError::new(at, "not a URL"))?;
     if uri.scheme_str() != Some("https") || uri.host().is_none() {
-        return Err(ConfigError::new(at, "must be an https URL (RFC 9728 §2)"));
+        return Err(ConfigFileError::new(
+            at,
+            "must be an https URL (RFC 9728 §2)",
+        ));
     }
     if uri.query().is_some() || section.resource.contains('#') {
-        return Err(ConfigError::new(at, "must not have a query or fragment"));
+        return Err(ConfigFileError::new(
+            at,
+            "must not have a query or fragment",
+        ));
     }
     let authorization_servers = match &section.authorization_servers {
         Some(list) => list.clone(),
@@ -843,9 +852,9 @@ fn protected_resource(
     })
 }
 
-fn upstream(section: &UpstreamSection) -> Result<UpstreamConfig, ConfigError> {
+fn upstream(section: &UpstreamSection) -> Result<UpstreamConfig, ConfigFileError> {
     let uri: Uri = section.url.parse().map_err(|_| {
-        ConfigError::new(
+        ConfigFileError::new(
             "upstream.url",
             format!(
                 "{:?} is not a URL such as \"http://127.0.0.1:9000\"",
@@ -854,7 +863,7 @@ fn upstream(section: &UpstreamSection) -> Result<UpstreamConfig, ConfigError> {
         )
     })?;
     if uri.scheme_str() != Some("http") {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             "upstream.url",
             "only http:// upstreams are supported (cleartext HTTP/1.1 and h2c); terminate TLS in front",
         ));
@@ -862,9 +871,9 @@ fn upstream(section: &UpstreamSection) -> Result<UpstreamConfig, ConfigError> {
     let authority = uri
         .authority()
         .cloned()
-        .ok_or_else(|| ConfigError::new("upstream.url", "the URL has no host"))?;
+        .ok_or_else(|| ConfigFileError::new("upstream.url", "the URL has no host"))?;
     if uri.query().is_some() {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             "upstream.url",
             "must not carry a query string",
         ));
@@ -875,7 +884,7 @@ fn upstream(section: &UpstreamSection) -> Result<UpstreamConfig, ConfigError> {
         Some("http1") => UpstreamProtocol::Http1,
         Some("http2") => UpstreamProtocol::Http2,
         Some(other) => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 "upstream.protocol",
                 format!("{other:?}: expected \"auto\", \"http1\" or \"http2\""),
             ));
@@ -901,15 +910,15 @@ pub(crate) fn library_error(
     at: &str,
     error: &portcullis_jwt::ConfigError,
     keys: &[(&str, &str)],
-) -> ConfigError {
+) -> ConfigFileError {
     let key = error
         .setting()
         .and_then(|setting| keys.iter().find(|(name, _)| *name == setting))
         .map(|(_, key)| *key);
     match key {
-        Some(key) if key.contains('.') => ConfigError::new(key, error.message()),
-        Some(key) => ConfigError::new(format!("{at}.{key}"), error.message()),
-        None => ConfigError::new(at, error.message()),
+        Some(key) if key.contains('.') => ConfigFileError::new(key, error.message()),
+        Some(key) => ConfigFileError::new(format!("{at}.{key}"), error.message()),
+        None => ConfigFileError::new(at, error.message()),
     }
 }
 
@@ -921,7 +930,7 @@ fn issuer_validation(
     leeway: Duration,
     max_token_bytes: usize,
     at: &str,
-) -> Result<Validation, ConfigError> {
+) -> Result<Validation, ConfigFileError> {
     let mut builder = Validation::builder()
         .issuer(section.issuer.clone())
         .algorithms(algorithms)
@@ -956,12 +965,12 @@ fn issuer(
     at: &str,
     origin: &str,
     max_token_bytes: usize,
-) -> Result<IssuerConfig, ConfigError> {
+) -> Result<IssuerConfig, ConfigFileError> {
     let sources = usize::from(section.discovery)
         + usize::from(section.jwks_uri.is_some())
         + usize::from(section.jwks_file.is_some());
     if sources > 1 {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             at,
             "choose one key source: discovery = true, jwks_uri or jwks_file",
         ));
@@ -982,7 +991,7 @@ fn issuer(
         .map(|s| introspection(s, &format!("{at}.introspection"), origin))
         .transpose()?;
     if matches!(keys, KeySourceConfig::None) && introspection.is_none() {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             at,
             "no way to verify tokens: set discovery = true, jwks_uri, jwks_file or [introspection]",
         ));
@@ -990,7 +999,7 @@ fn issuer(
     let algorithms = match &section.algorithms {
         None => AlgorithmSet::ASYMMETRIC,
         Some(names) if names.is_empty() => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.algorithms"),
                 "at least one algorithm is needed",
             ));
@@ -999,13 +1008,13 @@ fn issuer(
             let mut set = AlgorithmSet::default();
             for (j, name) in names.iter().enumerate() {
                 let alg = Algorithm::from_name(name).ok_or_else(|| {
-                    ConfigError::new(
+                    ConfigFileError::new(
                         format!("{at}.algorithms[{j}]"),
                         format!("{name:?} is not a supported JWS algorithm"),
                     )
                 })?;
                 if !AlgorithmSet::ASYMMETRIC.contains(alg) {
-                    return Err(ConfigError::new(
+                    return Err(ConfigFileError::new(
                         format!("{at}.algorithms[{j}]"),
                         "HMAC algorithms need a shared secret, which the gateway does not take",
                     ));
@@ -1018,21 +1027,21 @@ fn issuer(
     let leeway = match &section.leeway {
         None => portcullis_jwt::DEFAULT_LEEWAY,
         Some(text) => {
-            parse_duration(text).map_err(|m| ConfigError::new(format!("{at}.leeway"), m))?
+            parse_duration(text).map_err(|m| ConfigFileError::new(format!("{at}.leeway"), m))?
         }
     };
     required_claims(&section.required_claims, at)?;
     let validation = issuer_validation(section, algorithms, leeway, max_token_bytes, at)?;
     let token_cache = match (section.token_cache, section.token_cache_capacity) {
         (Some(false), Some(_)) => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.token_cache_capacity"),
                 "the token cache is off (token_cache = false)",
             ));
         }
         (Some(false), None) => None,
         (_, Some(0)) => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.token_cache_capacity"),
                 "must be more than zero; set token_cache = false to turn the cache off",
             ));
@@ -1053,7 +1062,7 @@ fn issuer(
         MAX_HTTP_TIMEOUT,
     )?;
     if http_connect_timeout > http_timeout {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("{at}.http_connect_timeout"),
             format!("must not exceed http_timeout ({http_timeout:?})"),
         ));
@@ -1076,16 +1085,16 @@ fn issuer(
 }
 
 /// The names the library cannot point at: an empty one, one listed twice.
-fn required_claims(names: &[String], at: &str) -> Result<(), ConfigError> {
+fn required_claims(names: &[String], at: &str) -> Result<(), ConfigFileError> {
     for (j, name) in names.iter().enumerate() {
         if name.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.required_claims[{j}]"),
                 "must not be empty",
             ));
         }
         if names[..j].contains(name) {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.required_claims[{j}]"),
                 format!("{name:?} is listed twice"),
             ));
@@ -1107,7 +1116,7 @@ struct KeySetTiming {
     cooldown: Duration,
 }
 
-fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, ConfigError> {
+fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, ConfigFileError> {
     let day = Duration::from_secs(24 * 3600);
     let min_lifetime = duration(
         section.jwks_min_lifetime.as_ref(),
@@ -1122,7 +1131,7 @@ fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, Con
         day,
     )?;
     if min_lifetime > max_lifetime {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("{at}.jwks_min_lifetime"),
             format!("must not exceed jwks_max_lifetime ({max_lifetime:?})"),
         ));
@@ -1136,7 +1145,7 @@ fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, Con
     // The library clamps every lifetime to these bounds; a refresh outside them would
     // silently be another value, so it is refused instead.
     if refresh < min_lifetime || refresh > max_lifetime {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("{at}.jwks_refresh"),
             format!(
                 "must be between jwks_min_lifetime ({min_lifetime:?}) and jwks_max_lifetime \
@@ -1148,9 +1157,9 @@ fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, Con
         None => portcullis_issuer::DEFAULT_MAX_STALENESS,
         Some(text) => {
             let at = format!("{at}.jwks_max_staleness");
-            let staleness = parse_duration(text).map_err(|m| ConfigError::new(&at, m))?;
+            let staleness = parse_duration(text).map_err(|m| ConfigFileError::new(&at, m))?;
             if staleness > day {
-                return Err(ConfigError::new(at, "must be at most 24h"));
+                return Err(ConfigFileError::new(at, "must be at most 24h"));
             }
             staleness
         }
@@ -1162,13 +1171,13 @@ fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, Con
         Duration::from_secs(3600),
     )?;
     if cooldown < Duration::from_secs(1) {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("{at}.unknown_kid_cooldown"),
             "must be at least 1s: each unknown kid may cost a fetch",
         ));
     }
     if min_lifetime < Duration::from_secs(1) {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("{at}.jwks_min_lifetime"),
             "must be at least 1s",
         ));
@@ -1202,10 +1211,10 @@ fn introspection(
     section: &IntrospectionSection,
     at: &str,
     origin: &str,
-) -> Result<IntrospectionConfig, ConfigError> {
+) -> Result<IntrospectionConfig, ConfigFileError> {
     let endpoint = fetch_url(&section.endpoint, &format!("{at}.endpoint"))?;
     if section.client_id.is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("{at}.client_id"),
             "must not be empty",
         ));
@@ -1214,7 +1223,7 @@ fn introspection(
         (Some(var), None) if !var.is_empty() => SecretSource::Env(var.clone()),
         (None, Some(path)) => SecretSource::File(resolve(origin, path)),
         _ => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 at,
                 "set exactly one of client_secret_env (a variable name) or client_secret_file; \
                  secrets are never written in the file",
@@ -1225,7 +1234,7 @@ fn introspection(
         None | Some("client_secret_basic") => ClientAuthMethod::Basic,
         Some("client_secret_post") => ClientAuthMethod::Post,
         Some(other) => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.auth_method"),
                 format!("{other:?}: expected \"client_secret_basic\" or \"client_secret_post\""),
             ));
@@ -1234,7 +1243,7 @@ fn introspection(
     let cache_ttl = match section.cache {
         Some(false) => {
             if section.cache_ttl.is_some() {
-                return Err(ConfigError::new(
+                return Err(ConfigFileError::new(
                     format!("{at}.cache_ttl"),
                     "the cache is off (cache = false)",
                 ));
@@ -1270,11 +1279,11 @@ fn introspection(
     })
 }
 
-fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigError> {
+fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigFileError> {
     let at = format!("routes[{i}]");
     let name = match &section.name {
         Some(name) if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic()) => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.name"),
                 "must be non-empty printable ASCII without spaces",
             ));
@@ -1285,7 +1294,7 @@ fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigError> {
     let methods = match &section.methods {
         None => None,
         Some(list) if list.is_empty() => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.methods"),
                 "an empty list matches nothing; leave it out to match any method",
             ));
@@ -1295,39 +1304,38 @@ fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigError> {
                 .enumerate()
                 .map(|(j, m)| {
                     if !m.bytes().all(|b| b.is_ascii_uppercase()) {
-                        return Err(ConfigError::new(
+                        return Err(ConfigFileError::new(
                             format!("{at}.methods[{j}]"),
                             format!("{m:?} is not an upper-case HTTP method"),
                         ));
                     }
                     Method::from_bytes(m.as_bytes()).map_err(|_| {
-                        ConfigError::new(format!("{at}.methods[{j}]"), "not an HTTP method")
+                        ConfigFileError::new(format!("{at}.methods[{j}]"), "not an HTTP method")
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
-    let path =
-        match (&section.path, &section.path_prefix, &section.path_pattern) {
-            (Some(p), None, None) => {
-                PathMatch::exact(p).map_err(|m| ConfigError::new(format!("{at}.path"), m))?
-            }
-            (None, Some(p), None) => PathMatch::prefix(p)
-                .map_err(|m| ConfigError::new(format!("{at}.path_prefix"), m))?,
-            (None, None, Some(p)) => PathMatch::pattern(p)
-                .map_err(|m| ConfigError::new(format!("{at}.path_pattern"), m))?,
-            _ => {
-                return Err(ConfigError::new(
-                    at,
-                    "set exactly one of path, path_prefix or path_pattern",
-                ));
-            }
-        };
+    let path = match (&section.path, &section.path_prefix, &section.path_pattern) {
+        (Some(p), None, None) => {
+            PathMatch::exact(p).map_err(|m| ConfigFileError::new(format!("{at}.path"), m))?
+        }
+        (None, Some(p), None) => PathMatch::prefix(p)
+            .map_err(|m| ConfigFileError::new(format!("{at}.path_prefix"), m))?,
+        (None, None, Some(p)) => PathMatch::pattern(p)
+            .map_err(|m| ConfigFileError::new(format!("{at}.path_pattern"), m))?,
+        _ => {
+            return Err(ConfigFileError::new(
+                at,
+                "set exactly one of path, path_prefix or path_pattern",
+            ));
+        }
+    };
     let anonymous = match section.require.as_deref() {
         None | Some("authenticated") => false,
         Some("anonymous") => true,
         Some(other) => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.require"),
                 format!("{other:?}: expected \"authenticated\" or \"anonymous\""),
             ));
@@ -1347,7 +1355,7 @@ fn route(section: &RouteSection, i: usize) -> Result<RouteConfig, ConfigError> {
         } else {
             "claim_contains"
         };
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             format!("{at}.{key}"),
             "an anonymous route cannot require scopes or claims",
         ));
@@ -1378,11 +1386,11 @@ fn scopes(
     all: Option<&[String]>,
     any: Option<&[String]>,
     at: &str,
-) -> Result<ScopeRequirement, ConfigError> {
+) -> Result<ScopeRequirement, ConfigFileError> {
     for (key, list) in [("scopes_all", all), ("scopes_any", any)] {
         let Some(list) = list else { continue };
         if list.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("{at}.{key}"),
                 "an empty scope list; leave it out instead",
             ));
@@ -1390,7 +1398,7 @@ fn scopes(
         // The library refuses a bad token too, but cannot say which one.
         for (j, scope) in list.iter().enumerate() {
             if !is_scope_token(scope) {
-                return Err(ConfigError::new(
+                return Err(ConfigFileError::new(
                     format!("{at}.{key}[{j}]"),
                     format!("{scope:?} is not a valid scope token (RFC 6749 §3.3)"),
                 ));
@@ -1398,19 +1406,19 @@ fn scopes(
         }
     }
     let requirement = ScopeRequirement::all_of(all.unwrap_or_default())
-        .map_err(|e| ConfigError::new(format!("{at}.scopes_all"), e.message()))?;
+        .map_err(|e| ConfigFileError::new(format!("{at}.scopes_all"), e.message()))?;
     match any {
         None => Ok(requirement),
         Some(any) => requirement
             .and_any_of(any)
-            .map_err(|e| ConfigError::new(format!("{at}.scopes_any"), e.message())),
+            .map_err(|e| ConfigFileError::new(format!("{at}.scopes_any"), e.message())),
     }
 }
 
 fn claim_values(
     map: &BTreeMap<String, toml::Value>,
     at: &str,
-) -> Result<Vec<(String, serde_json::Value)>, ConfigError> {
+) -> Result<Vec<(String, serde_json::Value)>, ConfigFileError> {
     map.iter()
         .map(|(claim, value)| {
             let json = match value {
@@ -1418,7 +1426,7 @@ fn claim_values(
                 toml::Value::Integer(n) => serde_json::Value::from(*n),
                 toml::Value::Boolean(b) => serde_json::Value::from(*b),
                 _ => {
-                    return Err(ConfigError::new(
+                    return Err(ConfigFileError::new(
                         format!("{at}.{claim}"),
                         "must be a string, an integer or a boolean",
                     ));
@@ -1429,12 +1437,12 @@ fn claim_values(
         .collect()
 }
 
-fn forward(section: &ForwardSection) -> Result<ForwardConfig, ConfigError> {
+fn forward(section: &ForwardSection) -> Result<ForwardConfig, ConfigFileError> {
     let forward_authorization = match section.authorization.as_deref() {
         None | Some("strip") => false,
         Some("forward") => true,
         Some(other) => {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 "forward.authorization",
                 format!("{other:?}: expected \"strip\" or \"forward\""),
             ));
@@ -1444,7 +1452,7 @@ fn forward(section: &ForwardSection) -> Result<ForwardConfig, ConfigError> {
     for (claim, header) in &section.claims {
         let name = header_name(header, &format!("forward.claims.{claim}"))?;
         if claims.iter().any(|(_, h)| *h == name) {
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 format!("forward.claims.{claim}"),
                 format!("header {header:?} is already used for another claim"),
             ));
@@ -1459,7 +1467,7 @@ fn forward(section: &ForwardSection) -> Result<ForwardConfig, ConfigError> {
     if let Some(payload) = &payload_header
         && claims.iter().any(|(_, h)| h == payload)
     {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             "forward.payload_header",
             "is already used for a claim",
         ));
@@ -1469,7 +1477,7 @@ fn forward(section: &ForwardSection) -> Result<ForwardConfig, ConfigError> {
         .clone()
         .unwrap_or_else(|| ",".to_owned());
     if array_separator.is_empty() || http::HeaderValue::from_str(&array_separator).is_err() {
-        return Err(ConfigError::new(
+        return Err(ConfigFileError::new(
             "forward.array_separator",
             "must be non-empty visible ASCII",
         ));
@@ -1493,7 +1501,7 @@ mod tests {
         url = "http://127.0.0.1:9000"
     "#;
 
-    fn error(text: &str) -> ConfigError {
+    fn error(text: &str) -> ConfigFileError {
         Config::from_toml(text, "test.toml").unwrap_err()
     }
 

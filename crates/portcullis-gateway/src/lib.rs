@@ -22,7 +22,7 @@ mod respond;
 mod router;
 mod server;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigFileError};
 pub use server::{Gateway, StartError};
 
 /// The boxed error bodies carry.

@@ -26,11 +26,11 @@ use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
 use crate::auth::IssuerSet;
 use crate::config::{Config, ForwardConfig, UpstreamProtocol};
 use crate::metrics::{Metrics, Reason};
-use crate::respond::{self, Rejection};
+use crate::respond::{self, Refusal};
 use crate::router::{Router, unsafe_path};
 use crate::{Body, BoxError};
 
-/// The hop to the upstream: clients and the configuration. Shared by every route.
+/// The hop to the upstream: clients and the configuration. GatewayState by every route.
 #[derive(Debug)]
 pub(crate) struct ProxyCore {
     pub(crate) config: Config,
@@ -55,7 +55,7 @@ impl ProxyCore {
     }
 
     /// The gateway's own refusal, tagged with its reason for the metrics.
-    fn refuse(&self, rejection: Rejection, grpc: bool) -> Response<Body> {
+    fn refuse(&self, rejection: Refusal, grpc: bool) -> Response<Body> {
         let reason = rejection.reason();
         let mut response = rejection.into_response(grpc);
         response.extensions_mut().insert(Outcome(reason));
@@ -149,7 +149,7 @@ where
 
 /// Everything a request needs, shared by all connections.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct GatewayState {
     pub(crate) core: Arc<ProxyCore>,
     pub(crate) router: Router,
     pub(crate) routes: Vec<RouteService>,
@@ -162,7 +162,7 @@ pub(crate) struct Shared {
 }
 
 /// The operations endpoints.
-pub(crate) fn operations(shared: &Shared, path: &str) -> Option<Response<Body>> {
+pub(crate) fn operations(shared: &GatewayState, path: &str) -> Option<Response<Body>> {
     match path {
         "/healthz" => Some(respond::plain(
             StatusCode::OK,
@@ -198,7 +198,7 @@ pub(crate) fn operations(shared: &Shared, path: &str) -> Option<Response<Body>> 
 
 /// The operations listener's service.
 pub(crate) async fn handle_operations(
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     Ok(
@@ -232,7 +232,7 @@ fn reason_of(response: &Response<Body>) -> Reason {
 
 /// The main listeners' service.
 pub(crate) async fn handle(
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
     mut request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
@@ -262,12 +262,12 @@ pub(crate) async fn handle(
     let grpc = is_grpc(request.headers());
     let path = request.uri().path();
     let route = if let Some(why) = unsafe_path(path) {
-        Err(Rejection::BadPath(why))
+        Err(Refusal::BadPath(why))
     } else {
         shared
             .router
             .find(request.method(), path)
-            .ok_or(Rejection::NoRoute)
+            .ok_or(Refusal::NoRoute)
     };
     let (route, response) = match route {
         Err(rejection) => (None, shared.core.refuse(rejection, grpc)),
@@ -449,7 +449,7 @@ async fn forward(
     request: Request<Incoming>,
     claims: Option<&Claims>,
     grpc: bool,
-) -> Result<Response<Body>, Rejection> {
+) -> Result<Response<Body>, Refusal> {
     let config = &core.config;
     let peer = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let limit = config.limits.max_request_body;
@@ -459,10 +459,10 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(Rejection::BodyTooLarge);
+        return Err(Refusal::BodyTooLarge);
     }
     let (mut parts, body) = request.into_parts();
-    let uri = upstream_uri(config, &parts.uri).ok_or(Rejection::UpstreamError)?;
+    let uri = upstream_uri(config, &parts.uri).ok_or(Refusal::UpstreamError)?;
     let original_host = parts.headers.remove(header::HOST).or_else(|| {
         parts
             .uri
@@ -516,13 +516,13 @@ async fn forward(
     )
     .await
     {
-        Err(_) => return Err(Rejection::UpstreamTimeout),
+        Err(_) => return Err(Refusal::UpstreamTimeout),
         Ok(Err(error)) => {
             if is_length_limit(&error) {
-                return Err(Rejection::BodyTooLarge);
+                return Err(Refusal::BodyTooLarge);
             }
             tracing::warn!(error = %error, "upstream request failed");
-            return Err(Rejection::UpstreamError);
+            return Err(Refusal::UpstreamError);
         }
         Ok(Ok(response)) => response,
     };

@@ -12,7 +12,7 @@ use crate::metrics::Reason;
 /// Why the gateway answered itself instead of the upstream, outside authentication
 /// (whose refusals the `portcullis` layers build).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Rejection {
+pub(crate) enum Refusal {
     NoRoute,
     BadPath(&'static str),
     BodyTooLarge,
@@ -29,33 +29,33 @@ mod grpc {
     pub(super) const UNAVAILABLE: u8 = 14;
 }
 
-impl Rejection {
+impl Refusal {
     pub(crate) fn reason(&self) -> Reason {
         match self {
-            Rejection::NoRoute => Reason::NoRoute,
-            Rejection::BadPath(_) => Reason::BadPath,
-            Rejection::BodyTooLarge => Reason::BodyTooLarge,
-            Rejection::UpstreamError => Reason::UpstreamError,
-            Rejection::UpstreamTimeout => Reason::UpstreamTimeout,
+            Refusal::NoRoute => Reason::NoRoute,
+            Refusal::BadPath(_) => Reason::BadPath,
+            Refusal::BodyTooLarge => Reason::BodyTooLarge,
+            Refusal::UpstreamError => Reason::UpstreamError,
+            Refusal::UpstreamTimeout => Reason::UpstreamTimeout,
         }
     }
 
     /// HTTP status, gRPC status and a short client-safe message.
     fn parts(&self) -> (StatusCode, u8, &'static str) {
         match self {
-            Rejection::NoRoute => (StatusCode::NOT_FOUND, grpc::UNIMPLEMENTED, "no route"),
-            Rejection::BadPath(why) => (StatusCode::BAD_REQUEST, grpc::INVALID_ARGUMENT, why),
-            Rejection::BodyTooLarge => (
+            Refusal::NoRoute => (StatusCode::NOT_FOUND, grpc::UNIMPLEMENTED, "no route"),
+            Refusal::BadPath(why) => (StatusCode::BAD_REQUEST, grpc::INVALID_ARGUMENT, why),
+            Refusal::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 grpc::RESOURCE_EXHAUSTED,
                 "the request body is too large",
             ),
-            Rejection::UpstreamError => (
+            Refusal::UpstreamError => (
                 StatusCode::BAD_GATEWAY,
                 grpc::UNAVAILABLE,
                 "the upstream failed",
             ),
-            Rejection::UpstreamTimeout => (
+            Refusal::UpstreamTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
                 grpc::DEADLINE_EXCEEDED,
                 "the upstream did not answer in time",
@@ -106,9 +106,9 @@ mod tests {
 
     #[test]
     fn gateway_refusals() {
-        let r = Rejection::NoRoute.into_response(false);
+        let r = Refusal::NoRoute.into_response(false);
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = Rejection::UpstreamTimeout.into_response(true);
+        let r = Refusal::UpstreamTimeout.into_response(true);
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["grpc-status"], "4");
         assert_eq!(r.headers()["content-type"], "application/grpc");

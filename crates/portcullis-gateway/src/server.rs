@@ -18,16 +18,16 @@ use tower_layer::Layer;
 
 use crate::access_log::RecordIdentity;
 use crate::auth::{IssuerSet, PreparedIssuers};
-use crate::config::{Config, ConfigError, Requirement};
+use crate::config::{Config, ConfigFileError, Requirement};
 use crate::metrics::Metrics;
-use crate::proxy::{self, Proxy, ProxyCore, RouteService, Shared};
+use crate::proxy::{self, GatewayState, Proxy, ProxyCore, RouteService};
 use crate::router::Router;
 
 /// Why the gateway could not start or serve.
 #[derive(Debug)]
 pub enum StartError {
     /// The configuration cannot run as written (what `check-config` also refuses).
-    Config(ConfigError),
+    Config(ConfigFileError),
     /// Anything else: a listener that cannot be bound, a runtime failure.
     Other(String),
 }
@@ -64,7 +64,7 @@ impl std::error::Error for StartError {}
 pub struct Gateway {
     listeners: Vec<TcpListener>,
     operations: Option<TcpListener>,
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
 }
 
 impl Gateway {
@@ -102,7 +102,7 @@ impl Gateway {
         Ok(Gateway {
             listeners,
             operations,
-            shared: Arc::new(Shared {
+            shared: Arc::new(GatewayState {
                 core,
                 router,
                 routes,
@@ -225,7 +225,7 @@ fn route_services(
 
 async fn accept_loop(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
     operations: bool,
     mut stop: watch::Receiver<bool>,
 ) {

@@ -23,10 +23,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default cap on a response body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 
-/// The body a transport returns: any [`http_body::Body`] of bytes.
-pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+/// The body a transport returns: any [`http_body::Body`] of bytes. (Not the layers'
+/// `portcullis::ResponseBody`, which builds refusal bodies.)
+pub type TransportBody = UnsyncBoxBody<Bytes, BoxError>;
 
-type SendFuture = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, BoxError>> + Send>>;
+type SendFuture = Pin<Box<dyn Future<Output = Result<Response<TransportBody>, BoxError>> + Send>>;
 
 trait Transport: Send + Sync + 'static {
     fn send(&self, request: Request<Full<Bytes>>) -> SendFuture;
@@ -433,7 +434,7 @@ fn check_content_type(headers: &HeaderMap, allowed: &[&str]) -> Result<(), Fetch
 }
 
 async fn read_capped(
-    mut body: ResponseBody,
+    mut body: TransportBody,
     headers: &HeaderMap,
     cap: usize,
 ) -> Result<Bytes, FetchError> {

@@ -70,7 +70,7 @@ pub use discovery::{DiscoveryMode, IssuerMetadata};
 pub use error::{BoxError, ConfigError, FetchError, FetchErrorKind};
 pub use http::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder,
-    ResponseBody, check_fetch_url,
+    TransportBody, check_fetch_url,
 };
 pub use introspection::{ClientAuth, IntrospectionVerifier, IntrospectionVerifierBuilder, Secret};
 pub use remote::{

@@ -76,7 +76,7 @@ enum Source {
 /// Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct RemoteKeySet {
-    shared: Arc<Shared>,
+    shared: Arc<KeySetState>,
 }
 
 /// Configures a [`RemoteKeySet`]. Start with [`RemoteKeySet::from_jwks_url`] or
@@ -121,7 +121,7 @@ pub struct RemoteKeySetStats {
     pub consecutive_failures: u32,
 }
 
-struct Shared {
+struct KeySetState {
     source: Source,
     http: HttpClient,
     clock: Arc<dyn Clock>,
@@ -396,7 +396,7 @@ impl fmt::Debug for RemoteKeySet {
     }
 }
 
-impl Drop for Shared {
+impl Drop for KeySetState {
     fn drop(&mut self) {
         if let Some(driver) = self.driver.get_mut().ok().and_then(Option::take) {
             driver.abort();
@@ -415,7 +415,7 @@ enum Next {
     },
 }
 
-impl Shared {
+impl KeySetState {
     fn lock(&self) -> MutexGuard<'_, FetchState> {
         // The state is consistent at every unlock; a panic elsewhere must not take
         // verification down with it.
@@ -813,7 +813,7 @@ impl Shared {
 }
 
 struct FinishGuard<'a> {
-    shared: &'a Shared,
+    shared: &'a KeySetState,
     flight: u64,
     reason: Reason,
     started: Instant,
@@ -1057,7 +1057,7 @@ impl RemoteKeySetBuilder {
             flight: 0,
             outcome: None,
         });
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(KeySetState {
             source,
             http,
             clock: self.clock,
@@ -1112,7 +1112,7 @@ impl fmt::Debug for RemoteKeySetBuilder {
 /// The background task: refreshes when due (and retries failures) while the set is
 /// idle. Decisions read the set's clock; sleeping uses the runtime's timer, at most
 /// a minute at a time so a clock that jumps is noticed.
-async fn drive(shared: Weak<Shared>) {
+async fn drive(shared: Weak<KeySetState>) {
     loop {
         let pause = {
             let Some(shared) = shared.upgrade() else {

@@ -86,14 +86,14 @@ pub enum Mode {
 /// What the authentication and authorization layers built from one builder share:
 /// the challenge parameters, the rejection, and the scopes routes require (for RFC
 /// 9728 metadata).
-pub(crate) struct Shared<R> {
+pub(crate) struct LayerShared<R> {
     pub(crate) challenge: Arc<ChallengeConfig>,
     pub(crate) reject: R,
     pub(crate) sources: Box<[TokenSource]>,
     pub(crate) route_scopes: Mutex<BTreeSet<Box<str>>>,
 }
 
-impl<R> Shared<R> {
+impl<R> LayerShared<R> {
     pub(crate) fn register_scopes<'a>(&self, scopes: impl Iterator<Item = &'a str>) {
         let mut set = self
             .route_scopes
@@ -106,7 +106,7 @@ impl<R> Shared<R> {
 struct Config<V, R> {
     verifier: V,
     mode: Mode,
-    shared: Arc<Shared<R>>,
+    shared: Arc<LayerShared<R>>,
 }
 
 /// Marks an anonymous request that passed an optional [`Authentication`], so
@@ -241,7 +241,7 @@ impl<V: Verifier, R> AuthenticationLayerBuilder<V, R> {
             config: Arc::new(Config {
                 verifier: self.verifier,
                 mode: self.mode,
-                shared: Arc::new(Shared {
+                shared: Arc::new(LayerShared {
                     challenge: Arc::new(challenge),
                     reject: self.reject,
                     sources: sources.into_boxed_slice(),

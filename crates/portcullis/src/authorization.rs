@@ -63,7 +63,7 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::ConfigError;
-use crate::authentication::{Anonymous, Shared, record_rejection};
+use crate::authentication::{Anonymous, LayerShared, record_rejection};
 use crate::grpc::is_grpc;
 use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
 use crate::token::TokenSource;
@@ -74,7 +74,7 @@ struct Policy<R> {
     requirement: Option<ScopeRequirement>,
     scope_param: Option<Arc<str>>,
     predicates: Vec<Predicate>,
-    shared: Arc<Shared<R>>,
+    shared: Arc<LayerShared<R>>,
 }
 
 impl<R> Clone for Policy<R> {
@@ -118,7 +118,7 @@ impl RequireScopesLayer {
     pub fn new(requirement: ScopeRequirement) -> Self {
         Self::from_shared(
             Some(requirement),
-            Arc::new(Shared {
+            Arc::new(LayerShared {
                 challenge: ChallengeConfig::default_shared(),
                 reject: DefaultRejection,
                 sources: Box::new([TokenSource::AuthorizationHeader]),
@@ -155,7 +155,7 @@ impl RequireScopesLayer {
 impl<R> RequireScopesLayer<R> {
     pub(crate) fn from_shared(
         requirement: Option<ScopeRequirement>,
-        shared: Arc<Shared<R>>,
+        shared: Arc<LayerShared<R>>,
     ) -> Self {
         let scope_param = requirement
             .as_ref()

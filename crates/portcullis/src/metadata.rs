@@ -38,7 +38,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use tower_service::Service;
 
-use crate::authentication::Shared;
+use crate::authentication::LayerShared;
 use crate::token::TokenSource;
 
 /// Where RFC 9728 §3 puts the document (for a resource without a path component).
@@ -74,7 +74,7 @@ impl ProtectedResourceMetadata {
 
     pub(crate) fn from_shared<R: Send + Sync + 'static>(
         resource: String,
-        shared: Arc<Shared<R>>,
+        shared: Arc<LayerShared<R>>,
     ) -> Self {
         let mut bearer_methods = Vec::new();
         for source in &shared.sources {
