@@ -1,0 +1,14 @@
+//! The committed seeds of the issuer's fuzz targets, run through the properties the
+//! targets assert (`fuzz/properties/*.rs`, compiled here too).
+
+#[path = "../../../fuzz/properties/freshness.rs"]
+mod freshness;
+#[path = "../../../fuzz/properties/seeds.rs"]
+mod seeds;
+
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+#[test]
+fn freshness_seeds_hold_the_property() {
+    seeds::check_all(DIR, "freshness", freshness::check);
+}
