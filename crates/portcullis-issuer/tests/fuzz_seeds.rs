@@ -3,10 +3,17 @@
 
 #[path = "../../../fuzz/properties/freshness.rs"]
 mod freshness;
+#[path = "../../../fuzz/properties/introspection.rs"]
+mod introspection;
 #[path = "../../../fuzz/properties/seeds.rs"]
 mod seeds;
 
 const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+#[test]
+fn introspection_seeds_hold_the_property() {
+    seeds::check_all(DIR, "introspection", introspection::check);
+}
 
 #[test]
 fn freshness_seeds_hold_the_property() {
