@@ -89,6 +89,15 @@ impl IssuerMetadata {
         let invalid = |detail: &'static str| {
             FetchError::new(FetchErrorKind::InvalidDocument).with_detail(detail)
         };
+        // serde's derived structs also read arrays (`["https://as.example"]` would be an
+        // issuer): insist on an object, as RFC 8414 §3.2 does.
+        let is_object = document
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if !is_object {
+            return Err(invalid("not a JSON metadata object"));
+        }
         let document: Document =
             serde_json::from_slice(document).map_err(|_| invalid("not a JSON metadata object"))?;
         let issuer = document.issuer.ok_or_else(|| invalid("no issuer"))?;
@@ -225,5 +234,17 @@ mod tests {
             let error = IssuerMetadata::from_json("https://as.example/", bad).unwrap_err();
             assert_eq!(error.kind(), FetchErrorKind::InvalidDocument);
         }
+    }
+
+    /// Found by the `discovery` fuzz target: serde's derived reader took a JSON array
+    /// for the metadata object, its elements filling the members in order.
+    #[test]
+    fn an_array_is_not_a_metadata_document() {
+        let array = br#"["https://as.example","https://as.example/jwks"]"#;
+        let error = IssuerMetadata::from_json("https://as.example", array).unwrap_err();
+        assert_eq!(error.kind(), FetchErrorKind::InvalidDocument);
+        let object = br#" {"issuer":"https://as.example","jwks_uri":"https://as.example/jwks"}"#;
+        let metadata = IssuerMetadata::from_json("https://as.example", object).unwrap();
+        assert_eq!(metadata.jwks_uri(), Some("https://as.example/jwks"));
     }
 }

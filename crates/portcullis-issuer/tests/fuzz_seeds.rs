@@ -1,6 +1,9 @@
-//! The committed seeds of the issuer's fuzz targets, run through the properties the
-//! targets assert (`fuzz/properties/*.rs`, compiled here too).
+//! The committed seeds of the `introspection`, `freshness` and `discovery` fuzz
+//! targets, run through the properties the targets assert (`fuzz/properties/*.rs`,
+//! compiled here too).
 
+#[path = "../../../fuzz/properties/discovery.rs"]
+mod discovery;
 #[path = "../../../fuzz/properties/freshness.rs"]
 mod freshness;
 #[path = "../../../fuzz/properties/introspection.rs"]
@@ -18,4 +21,9 @@ fn introspection_seeds_hold_the_property() {
 #[test]
 fn freshness_seeds_hold_the_property() {
     seeds::check_all(DIR, "freshness", freshness::check);
+}
+
+#[test]
+fn discovery_seeds_hold_the_property() {
+    seeds::check_all(DIR, "discovery", discovery::check);
 }
