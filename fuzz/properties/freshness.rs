@@ -48,7 +48,9 @@ pub(crate) fn check(data: &[u8]) {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        let value = line[colon + 1..].strip_prefix(b" ").unwrap_or(&line[colon + 1..]);
+        let value = line[colon + 1..]
+            .strip_prefix(b" ")
+            .unwrap_or(&line[colon + 1..]);
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(&line[..colon]),
             HeaderValue::from_bytes(value),
@@ -59,7 +61,10 @@ pub(crate) fn check(data: &[u8]) {
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
 
     let kept = bounded_lifetime(&headers, now, default, min..=max);
-    assert!(min <= kept && kept <= max, "{kept:?} outside {min:?}..={max:?}");
+    assert!(
+        min <= kept && kept <= max,
+        "{kept:?} outside {min:?}..={max:?}"
+    );
     let asked = lifetime(&headers, now);
     assert_eq!(kept, asked.unwrap_or(default).clamp(min, max));
 
@@ -76,7 +81,10 @@ pub(crate) fn check(data: &[u8]) {
         .collect();
     if let Some(&shortest) = max_ages.iter().min() {
         let asked = asked.expect("a max-age and no lifetime");
-        assert!(asked <= Duration::from_secs(shortest), "{asked:?} over max-age");
+        assert!(
+            asked <= Duration::from_secs(shortest),
+            "{asked:?} over max-age"
+        );
         if headers.get(AGE).is_none() {
             assert_eq!(asked, Duration::from_secs(shortest));
         }

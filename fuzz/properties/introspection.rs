@@ -17,14 +17,20 @@ pub(crate) fn check(body: &[u8]) {
         return;
     };
     let value: Value = serde_json::from_slice(body).expect("answered from what is not JSON");
-    let object = value.as_object().expect("answered from what is not a JSON object");
+    let object = value
+        .as_object()
+        .expect("answered from what is not a JSON object");
     let refresh = object
         .get("token_type")
         .and_then(Value::as_str)
         .is_some_and(|t| t.eq_ignore_ascii_case("refresh_token"));
     match response {
         IntrospectionResponse::Active(text) => {
-            assert_eq!(object.get("active"), Some(&Value::Bool(true)), "active without `true`");
+            assert_eq!(
+                object.get("active"),
+                Some(&Value::Bool(true)),
+                "active without `true`"
+            );
             assert!(!refresh, "a refresh token is active");
             assert_eq!(text.as_bytes(), body, "the claims are not the body");
         }

@@ -78,14 +78,22 @@ fn thumbprint(jwk: &Value) -> [u8; 32] {
     // Inserted in lexicographic order, so the output is canonical whether `Map` sorts
     // (the default) or keeps insertion order (serde_json's `preserve_order`).
     let members: Vec<(&str, String)> = match kty.as_str() {
-        "RSA" => vec![("e", minimal("e")), ("kty", kty.clone()), ("n", minimal("n"))],
+        "RSA" => vec![
+            ("e", minimal("e")),
+            ("kty", kty.clone()),
+            ("n", minimal("n")),
+        ],
         "EC" => vec![
             ("crv", member("crv")),
             ("kty", kty.clone()),
             ("x", member("x")),
             ("y", member("y")),
         ],
-        "OKP" => vec![("crv", member("crv")), ("kty", kty.clone()), ("x", member("x"))],
+        "OKP" => vec![
+            ("crv", member("crv")),
+            ("kty", kty.clone()),
+            ("x", member("x")),
+        ],
         other => panic!("loaded a key of type {other:?}"),
     };
     let mut canonical = Map::new();

@@ -54,7 +54,12 @@ pub(crate) fn check(data: &[u8]) {
             .ok()?;
             let methods = match words.next() {
                 None => None,
-                Some(list) => Some(list.split(',').map(str::parse).collect::<Result<_, _>>().ok()?),
+                Some(list) => Some(
+                    list.split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .ok()?,
+                ),
             };
             Some((path, methods))
         })
@@ -70,7 +75,8 @@ pub(crate) fn check(data: &[u8]) {
     let mut in_escape = vec![false; bytes.len()];
     let mut i = 0;
     while i + 2 < bytes.len() {
-        if bytes[i] == b'%' && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() {
+        if bytes[i] == b'%' && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit()
+        {
             in_escape[i + 1] = true;
             in_escape[i + 2] = true;
             i += 3;
@@ -109,7 +115,11 @@ pub(crate) fn check(data: &[u8]) {
             unsafe_path(&encoded).is_some(),
             encodes_dot,
             "{path:?} passes the check, {encoded:?} {}",
-            if encodes_dot { "is not refused" } else { "is refused" }
+            if encodes_dot {
+                "is not refused"
+            } else {
+                "is refused"
+            }
         );
         if !encodes_dot {
             assert_eq!(
@@ -134,7 +144,11 @@ fn encode(path: &str, mask: &[bool], lower: bool) -> String {
     let mut out = Vec::with_capacity(path.len() * 3);
     for (&b, &encode) in path.as_bytes().iter().zip(mask) {
         if encode {
-            out.extend([b'%', digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]);
+            out.extend([
+                b'%',
+                digits[usize::from(b >> 4)],
+                digits[usize::from(b & 15)],
+            ]);
         } else {
             out.push(b);
         }

@@ -9,7 +9,9 @@ use std::path::Path;
 /// Every file of `fuzz/corpus/<target>/`, by name, sorted. `manifest_dir` is the
 /// calling crate's `CARGO_MANIFEST_DIR` (a crate under `crates/`).
 pub(crate) fn read(manifest_dir: &str, target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(manifest_dir).join("../../fuzz/corpus").join(target);
+    let dir = Path::new(manifest_dir)
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
@@ -24,7 +26,12 @@ pub(crate) fn read(manifest_dir: &str, target: &str) -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     seeds.sort();
-    assert!(seeds.len() >= 5, "{}: only {} seeds", dir.display(), seeds.len());
+    assert!(
+        seeds.len() >= 5,
+        "{}: only {} seeds",
+        dir.display(),
+        seeds.len()
+    );
     seeds
 }
 

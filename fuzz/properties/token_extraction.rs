@@ -102,13 +102,16 @@ fn request(data: &[u8]) -> (Vec<TokenSource>, HeaderMap, Uri) {
             }
         })
         .collect();
-    let uri = Uri::try_from(lines.next().unwrap_or_default()).unwrap_or_else(|_| Uri::from_static("/"));
+    let uri =
+        Uri::try_from(lines.next().unwrap_or_default()).unwrap_or_else(|_| Uri::from_static("/"));
     let mut headers = HeaderMap::new();
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        let value = line[colon + 1..].strip_prefix(b" ").unwrap_or(&line[colon + 1..]);
+        let value = line[colon + 1..]
+            .strip_prefix(b" ")
+            .unwrap_or(&line[colon + 1..]);
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(&line[..colon]),
             HeaderValue::from_bytes(value),

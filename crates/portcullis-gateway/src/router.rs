@@ -154,7 +154,9 @@ impl Router {
 
     /// A table of routes given by path and methods (`None`: any method), in file
     /// order; [`Router::find`] answers with indexes into it.
-    pub fn from_paths(routes: impl IntoIterator<Item = (PathMatch, Option<Vec<Method>>)>) -> Router {
+    pub fn from_paths(
+        routes: impl IntoIterator<Item = (PathMatch, Option<Vec<Method>>)>,
+    ) -> Router {
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
         let mut patterns = Vec::new();
         let mut prefixes = Vec::new();
@@ -230,7 +232,8 @@ fn normalise(path: &str) -> Cow<'_, str> {
         };
         if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() {
             let byte = hex(hi) << 4 | hex(lo);
-            let unreserved = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
+            let unreserved =
+                byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
             if unreserved || hi.is_ascii_lowercase() || lo.is_ascii_lowercase() {
                 out.push_str(&path[copied..at]);
                 if unreserved {
@@ -356,7 +359,12 @@ mod tests {
         ];
         let router = Router::new(&routes);
         let get = Method::GET;
-        for path in ["/admin/users", "/%61dmin/users", "/%61%64%6D%69%6E", "/admi%6e"] {
+        for path in [
+            "/admin/users",
+            "/%61dmin/users",
+            "/%61%64%6D%69%6E",
+            "/admi%6e",
+        ] {
             assert_eq!(router.find(&get, path), Some(0), "{path}");
         }
         for path in ["/a%2Ab/~x", "/a%2ab/%7ex", "/%61%2A%62/%7E%78"] {

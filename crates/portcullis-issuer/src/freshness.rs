@@ -136,8 +136,14 @@ mod tests {
         };
         assert_eq!(at(&[]), five);
         assert_eq!(at(&[(header::CACHE_CONTROL, "no-store")]), *bounds.start());
-        assert_eq!(at(&[(header::CACHE_CONTROL, "max-age=31536000")]), *bounds.end());
-        assert_eq!(at(&[(header::CACHE_CONTROL, "max-age=600")]), Duration::from_secs(600));
+        assert_eq!(
+            at(&[(header::CACHE_CONTROL, "max-age=31536000")]),
+            *bounds.end()
+        );
+        assert_eq!(
+            at(&[(header::CACHE_CONTROL, "max-age=600")]),
+            Duration::from_secs(600)
+        );
         let empty = Duration::from_secs(10)..=Duration::from_secs(5);
         assert_eq!(
             bounded_lifetime(&headers(&[]), now, five, empty),

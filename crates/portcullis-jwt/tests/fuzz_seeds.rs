@@ -43,5 +43,8 @@ fn jwks_seeds_reach_both_outcomes() {
         .collect();
     assert!(sets.iter().map(KeySet::len).sum::<usize>() >= 8);
     assert!(sets.iter().map(|s| s.skipped().len()).sum::<usize>() >= 8);
-    assert!(sets.len() < seeds.len(), "no refused document among the seeds");
+    assert!(
+        sets.len() < seeds.len(),
+        "no refused document among the seeds"
+    );
 }
