@@ -34,6 +34,9 @@ pub(crate) fn check(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if text.is_empty() {
+        return;
+    }
     let mut lines = text.split('\n');
     let request = lines.next().unwrap_or_default();
     let (method, path) = request.split_once(' ').unwrap_or(("GET", request));
