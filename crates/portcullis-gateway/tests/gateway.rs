@@ -256,11 +256,11 @@ async fn every_route_requirement() {
         w.status("GET", "/%6De", None).await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(w.status("GET", "/%6de", Some(&reader)).await, StatusCode::OK);
     assert_eq!(
-        w.status("GET", "/publi%63/x", None).await,
+        w.status("GET", "/%6de", Some(&reader)).await,
         StatusCode::OK
     );
+    assert_eq!(w.status("GET", "/publi%63/x", None).await, StatusCode::OK);
 }
 
 #[tokio::test]

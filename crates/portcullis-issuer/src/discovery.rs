@@ -98,8 +98,12 @@ impl IssuerMetadata {
         if !is_object {
             return Err(invalid("not a JSON metadata object"));
         }
+        // JSON is UTF-8 (RFC 8259 §8.1), and serde_json does not check the members it
+        // skips: check the whole document first.
+        let document =
+            std::str::from_utf8(document).map_err(|_| invalid("not a JSON metadata object"))?;
         let document: Document =
-            serde_json::from_slice(document).map_err(|_| invalid("not a JSON metadata object"))?;
+            serde_json::from_str(document).map_err(|_| invalid("not a JSON metadata object"))?;
         let issuer = document.issuer.ok_or_else(|| invalid("no issuer"))?;
         if issuer != expected_issuer {
             return Err(
@@ -242,6 +246,10 @@ mod tests {
     fn an_array_is_not_a_metadata_document() {
         let array = br#"["https://as.example","https://as.example/jwks"]"#;
         let error = IssuerMetadata::from_json("https://as.example", array).unwrap_err();
+        assert_eq!(error.kind(), FetchErrorKind::InvalidDocument);
+        // Nor is a document with invalid UTF-8 in a member the reader skips.
+        let latin1 = b"{\"issuer\":\"https://as.example\",\"x\":\"caf\xe9\"}";
+        let error = IssuerMetadata::from_json("https://as.example", latin1).unwrap_err();
         assert_eq!(error.kind(), FetchErrorKind::InvalidDocument);
         let object = br#" {"issuer":"https://as.example","jwks_uri":"https://as.example/jwks"}"#;
         let metadata = IssuerMetadata::from_json("https://as.example", object).unwrap();
