@@ -23,6 +23,13 @@ mod router;
 mod server;
 
 pub use config::{Config, ConfigFileError};
+
+/// Not public API: the path check and the router, reachable for the `router` fuzz
+/// target and its seed test (`fuzz/properties/router.rs`). May change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::router::{PathMatch, Router, Segment, unsafe_path};
+}
 pub use server::{Gateway, StartError};
 
 /// The boxed error bodies carry.

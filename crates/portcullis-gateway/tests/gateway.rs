@@ -250,6 +250,17 @@ async fn every_route_requirement() {
         w.status("GET", "/public/%2e%2e/me", None).await,
         StatusCode::BAD_REQUEST
     );
+    // An encoded unreserved character is the character, as the upstream reads it:
+    // `/%6De` is `/me` and gets `/me`'s rule (found by the `router` fuzz target).
+    assert_eq!(
+        w.status("GET", "/%6De", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        w.status("GET", "/%6de", Some(&reader)).await,
+        StatusCode::OK
+    );
+    assert_eq!(w.status("GET", "/publi%63/x", None).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -89,8 +89,21 @@ impl IssuerMetadata {
         let invalid = |detail: &'static str| {
             FetchError::new(FetchErrorKind::InvalidDocument).with_detail(detail)
         };
+        // serde's derived structs also read arrays (`["https://as.example"]` would be an
+        // issuer): insist on an object, as RFC 8414 §3.2 does.
+        let is_object = document
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if !is_object {
+            return Err(invalid("not a JSON metadata object"));
+        }
+        // JSON is UTF-8 (RFC 8259 §8.1), and serde_json does not check the members it
+        // skips: check the whole document first.
+        let document =
+            std::str::from_utf8(document).map_err(|_| invalid("not a JSON metadata object"))?;
         let document: Document =
-            serde_json::from_slice(document).map_err(|_| invalid("not a JSON metadata object"))?;
+            serde_json::from_str(document).map_err(|_| invalid("not a JSON metadata object"))?;
         let issuer = document.issuer.ok_or_else(|| invalid("no issuer"))?;
         if issuer != expected_issuer {
             return Err(
@@ -225,5 +238,21 @@ mod tests {
             let error = IssuerMetadata::from_json("https://as.example/", bad).unwrap_err();
             assert_eq!(error.kind(), FetchErrorKind::InvalidDocument);
         }
+    }
+
+    /// Found by the `discovery` fuzz target: serde's derived reader took a JSON array
+    /// for the metadata object, its elements filling the members in order.
+    #[test]
+    fn an_array_is_not_a_metadata_document() {
+        let array = br#"["https://as.example","https://as.example/jwks"]"#;
+        let error = IssuerMetadata::from_json("https://as.example", array).unwrap_err();
+        assert_eq!(error.kind(), FetchErrorKind::InvalidDocument);
+        // Nor is a document with invalid UTF-8 in a member the reader skips.
+        let latin1 = b"{\"issuer\":\"https://as.example\",\"x\":\"caf\xe9\"}";
+        let error = IssuerMetadata::from_json("https://as.example", latin1).unwrap_err();
+        assert_eq!(error.kind(), FetchErrorKind::InvalidDocument);
+        let object = br#" {"issuer":"https://as.example","jwks_uri":"https://as.example/jwks"}"#;
+        let metadata = IssuerMetadata::from_json("https://as.example", object).unwrap();
+        assert_eq!(metadata.jwks_uri(), Some("https://as.example/jwks"));
     }
 }

@@ -60,6 +60,7 @@
 pub mod dangerous;
 mod discovery;
 mod error;
+pub mod freshness;
 mod http;
 pub mod introspection;
 mod remote;

@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use http::{HeaderMap, Uri, header};
+use http::{HeaderMap, Uri};
 use portcullis_jwt::{Claims, Clock, ErrorKind, KeySet, SystemClock, UnverifiedToken, Validation};
 use tokio::sync::watch;
 
 use crate::discovery::{DiscoveryMode, IssuerMetadata, well_known_urls};
 use crate::error::{ConfigError, FetchError, FetchErrorKind};
+use crate::freshness;
 use crate::http::HttpClient;
 use crate::verifier::VerifyError;
 
@@ -549,9 +550,12 @@ impl KeySetState {
 
     fn ttl(&self, headers: &HeaderMap) -> Duration {
         let t = &self.timing;
-        lifetime(headers, self.clock.now())
-            .unwrap_or(t.default_ttl)
-            .clamp(t.min_ttl, t.max_ttl)
+        freshness::bounded_lifetime(
+            headers,
+            self.clock.now(),
+            t.default_ttl,
+            t.min_ttl..=t.max_ttl,
+        )
     }
 
     fn finish(
@@ -848,52 +852,6 @@ impl Drop for WaitingGuard<'_> {
     }
 }
 
-/// The lifetime the response asks for: `Cache-Control: max-age` less `Age`, else
-/// `Expires` less `Date` (or less `now`). `no-store`/`no-cache` ask for none.
-fn lifetime(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let mut max_age = None;
-    for value in headers.get_all(header::CACHE_CONTROL) {
-        let Ok(value) = value.to_str() else { continue };
-        for directive in value.split(',') {
-            let directive = directive.trim();
-            let (name, argument) = directive
-                .split_once('=')
-                .map_or((directive, None), |(n, a)| (n.trim(), Some(a.trim())));
-            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
-                return Some(Duration::ZERO);
-            }
-            if name.eq_ignore_ascii_case("max-age")
-                && let Some(seconds) = argument
-                    .map(|a| a.trim_matches('"'))
-                    .and_then(|a| a.parse::<u64>().ok())
-            {
-                max_age = Some(max_age.map_or(seconds, |m: u64| m.min(seconds)));
-            }
-        }
-    }
-    if let Some(max_age) = max_age {
-        let age = headers
-            .get(header::AGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        return Some(Duration::from_secs(max_age.saturating_sub(age)));
-    }
-    let date = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &http::HeaderValue| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-    };
-    let expires = headers.get(header::EXPIRES)?;
-    let Some(expires) = date(header::EXPIRES) else {
-        // An invalid Expires (such as "0") means already expired (RFC 9111 §5.3).
-        return expires.to_str().ok().map(|_| Duration::ZERO);
-    };
-    let base = date(header::DATE).unwrap_or(now);
-    Some(expires.duration_since(base).unwrap_or_default())
-}
-
 impl RemoteKeySetBuilder {
     fn new(source: Result<Source, ConfigError>) -> RemoteKeySetBuilder {
         RemoteKeySetBuilder {
@@ -1152,40 +1110,6 @@ async fn drive(shared: Weak<KeySetState>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
-
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(name.clone(), value.parse().unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn lifetime_from_headers() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(lifetime(&headers(&[]), now), None);
-        let h = headers(&[(header::CACHE_CONTROL, "public, max-age=600")]);
-        assert_eq!(lifetime(&h, now), Some(Duration::from_secs(600)));
-        let h = headers(&[(header::CACHE_CONTROL, "max-age=600"), (header::AGE, "100")]);
-        assert_eq!(lifetime(&h, now), Some(Duration::from_secs(500)));
-        let h = headers(&[(header::CACHE_CONTROL, "no-store")]);
-        assert_eq!(lifetime(&h, now), Some(Duration::ZERO));
-        let h = headers(&[
-            (header::EXPIRES, "Wed, 21 Oct 2015 07:38:00 GMT"),
-            (header::DATE, "Wed, 21 Oct 2015 07:28:00 GMT"),
-        ]);
-        assert_eq!(lifetime(&h, now), Some(Duration::from_secs(600)));
-        let h = headers(&[(header::EXPIRES, "0")]);
-        assert_eq!(lifetime(&h, now), Some(Duration::ZERO));
-        // max-age wins over Expires.
-        let h = headers(&[
-            (header::EXPIRES, "Wed, 21 Oct 2015 07:38:00 GMT"),
-            (header::CACHE_CONTROL, "max-age=60"),
-        ]);
-        assert_eq!(lifetime(&h, now), Some(Duration::from_secs(60)));
-    }
 
     #[test]
     fn bad_configuration_is_refused() {

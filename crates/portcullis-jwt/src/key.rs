@@ -500,7 +500,11 @@ impl KeySet {
         if !is_object {
             return Err(JwksError("not a JSON object with a \"keys\" array"));
         }
-        let document: Document = serde_json::from_slice(document)
+        // JSON is UTF-8 (RFC 8259 §8.1), and serde_json does not check the members it
+        // skips: check the whole document first.
+        let document = std::str::from_utf8(document)
+            .map_err(|_| JwksError("not a JSON object with a \"keys\" array"))?;
+        let document: Document = serde_json::from_str(document)
             .map_err(|_| JwksError("not a JSON object with a \"keys\" array"))?;
         let mut inner = KeySetInner::default();
         for (index, jwk) in document.keys.iter().enumerate() {

@@ -702,6 +702,20 @@ fn a_document_that_is_not_a_jwk_set_is_an_error() {
     assert!(KeySet::from_jwks(br#"{"keys":[]}"#).unwrap().is_empty());
 }
 
+/// Found by the `jwks` fuzz target: serde_json skips the members it ignores without
+/// checking their UTF-8, so a document with invalid UTF-8 outside `keys` (not JSON,
+/// RFC 8259 §8.1) was loaded.
+#[test]
+fn a_document_that_is_not_utf8_is_an_error() {
+    for doc in [
+        &b"{\"keys\":[],\"x\":\"\xff\"}"[..],
+        b"{\"keys\":[],\"ext\":{\"n\xff\xff\xff\xf8\":[0]}}",
+        b"{\"\xc3\":1,\"keys\":[]}",
+    ] {
+        assert!(KeySet::from_jwks(doc).is_err(), "{}", doc.escape_ascii());
+    }
+}
+
 #[test]
 fn the_number_of_keys_is_bounded() {
     let jwk = key(SigningAlgorithm::EdDSA).public_jwk();

@@ -241,6 +241,44 @@ fn trim_ascii_spaces(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
+/// Not public API: the extraction, reachable for the `token_extraction` fuzz target and
+/// its seed test (`fuzz/properties/token_extraction.rs`). May change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::borrow::Cow;
+
+    use http::{HeaderMap, Uri};
+
+    use super::{Extracted, Syntax, TokenSource};
+
+    /// What the layer takes from a request: `Ok(None)` no bearer credentials,
+    /// `Ok(Some(token))` one token, `Err(reason)` an `invalid_request`. With
+    /// `check_syntax` false the `b64token` check is left to the caller, as it is for
+    /// verifiers that only accept `b64token`s.
+    pub fn extract<'a>(
+        sources: &[TokenSource],
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+        check_syntax: bool,
+    ) -> Result<Option<Cow<'a, str>>, &'static str> {
+        let syntax = if check_syntax {
+            Syntax::Checked
+        } else {
+            Syntax::Deferred
+        };
+        match super::extract(sources, headers, uri, syntax) {
+            Extracted::None => Ok(None),
+            Extracted::Token(token) => Ok(Some(token)),
+            Extracted::Malformed(reason) => Err(reason),
+        }
+    }
+
+    /// Whether `token` is an RFC 6750 `b64token`, as the layer checks it.
+    pub fn is_b64token(token: &[u8]) -> bool {
+        super::is_b64token(token)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

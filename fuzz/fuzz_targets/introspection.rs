@@ -1,0 +1,12 @@
+//! Reads arbitrary bytes as an RFC 7662 introspection response (`parse_response`).
+//! See `properties/introspection.rs` for the input format and what must hold; the seed test in
+//! `crates/portcullis-issuer/tests/fuzz_seeds.rs` runs the committed seeds through the same file.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../properties/introspection.rs"]
+mod property;
+
+fuzz_target!(|data: &[u8]| property::check(data));
