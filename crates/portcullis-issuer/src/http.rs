@@ -63,7 +63,7 @@ where
     }
 }
 
-/// The HTTP client for discovery, JWK Sets and (later) introspection, with the rules
+/// The HTTP client for discovery, JWK Sets and introspection, with the rules
 /// every request follows: `https` only (plain `http` only to loopback addresses, or
 /// with [`crate::dangerous::allow_plain_http`]), connect and total timeouts, a body
 /// cap enforced while reading, no redirects, 200 only, and a checked `Content-Type`.

@@ -1,4 +1,4 @@
-//! Talking to the issuer: discovery, remote key sets, and (later) introspection.
+//! Talking to the issuer: discovery, remote key sets, and introspection.
 //!
 //! The entry point for resource servers is [`JwtVerifier`]: a [`Validation`] plus a
 //! source of keys, answering "is this token acceptable?" asynchronously, because the

@@ -322,8 +322,8 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
     /// tag (POLYVAL of the input, then AES) is a pseudorandom function of the input, so
     /// equal tokens get equal keys and no one without the key can find two tokens that
     /// share one, or learn anything from seeing a key. With AES-NI and carry-less
-    /// multiplication it costs a fraction of HMAC-SHA256 (200 against 502 ns for a
-    /// 701-byte token; `docs/dependencies.md`).
+    /// multiplication it costs a fraction of HMAC-SHA256 (`docs/dependencies.md` has
+    /// the figures and their command).
     pub fn key(&self, token: &str) -> TokenKey {
         let tagged = self.inner.hash_key.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(KEY_NONCE),

@@ -92,7 +92,7 @@ pub(crate) fn is_b64token(token: &[u8]) -> bool {
         && body.iter().fold(0u8, |bad, &b| {
             let alpha = (b | 0x20).wrapping_sub(b'a') < 26;
             // '-', '.', '/' and the digits are one run of ASCII, 0x2D to 0x39: five
-            // tests instead of eight (45 against 69 ns on a 701-byte token).
+            // tests instead of eight.
             let dash_to_nine = b.wrapping_sub(b'-') < 13;
             bad | u8::from(!(alpha | dash_to_nine | (b == b'+') | (b == b'_') | (b == b'~')))
         }) == 0

@@ -1,7 +1,7 @@
 //! Runs one request through the authentication layer many times, for a profiler
 //! (`valgrind --tool=callgrind`): the layer's own cost, with a verifier that hands back
 //! claims already verified.
-#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::convert::Infallible;
 use std::future::Future;
