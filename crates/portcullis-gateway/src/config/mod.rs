@@ -1,0 +1,281 @@
+//! The TOML configuration file: parsing, validation, and the checked form the gateway runs.
+//!
+//! Parsing is strict (`deny_unknown_fields` everywhere) and every error names the file,
+//! the key path (`routes[2].scopes_all[0]`) and what is wrong. A configuration that does
+//! not validate never starts. The format is documented field by field in
+//! `docs/gateway.md`.
+//!
+//! `file` is the TOML as written, `validate` checks it, and this module holds the
+//! checked configuration the gateway runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, Method, Uri};
+use portcullis_jwt::{ScopeRequirement, Validation};
+
+use crate::router::PathMatch;
+
+mod error;
+mod file;
+mod validate;
+
+pub use error::ConfigFileError;
+pub(crate) use validate::library_error;
+
+/// A validated configuration, ready to run.
+///
+/// Built only by [`Config::from_file`] or [`Config::from_toml`], which refuse anything
+/// that would not run as written.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) source: String,
+    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) operations_listen: Option<SocketAddr>,
+    pub(crate) realm: String,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) upstream: UpstreamConfig,
+    pub(crate) limits: Limits,
+    pub(crate) issuers: Vec<IssuerConfig>,
+    pub(crate) routes: Vec<RouteConfig>,
+    pub(crate) forward: ForwardConfig,
+    pub(crate) protected_resource: Option<ProtectedResource>,
+    /// One log line per request (target `portcullis_gateway::access`).
+    pub(crate) access_log: bool,
+}
+
+/// RFC 9728 protected resource metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct ProtectedResource {
+    /// Where the document is served on the gateway.
+    pub(crate) path: String,
+    /// The absolute URL of the document, for `resource_metadata="..."` in challenges.
+    pub(crate) url: String,
+    /// The resource identifier, and the issuers the document names. The library's
+    /// `ProtectedResourceMetadata` renders the document (scopes from the routes).
+    pub(crate) resource: String,
+    pub(crate) authorization_servers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamConfig {
+    pub(crate) scheme: http::uri::Scheme,
+    pub(crate) authority: http::uri::Authority,
+    /// The upstream URL's path without its trailing slash ("" for the root).
+    pub(crate) base_path: String,
+    pub(crate) protocol: UpstreamProtocol,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// Which HTTP version the gateway speaks to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpstreamProtocol {
+    /// gRPC (`content-type: application/grpc*`) over HTTP/2 cleartext, the rest HTTP/1.1.
+    Auto,
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_request_body: u64,
+    pub(crate) request_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) max_token_bytes: usize,
+}
+
+impl Limits {
+    /// The request header block the server reads before answering 431 itself, the same
+    /// over HTTP/1.1 and HTTP/2: 64 KiB (Envoy's default), and room for four times the
+    /// longest token. Below it the `portcullis` layers see every token, so one too long
+    /// gets the RFC 6750 (or gRPC) answer over every protocol; hyper's own HTTP/2
+    /// default (16 KiB) would answer a bare 431 to valid tokens over 16 KiB.
+    pub(crate) fn header_block_bytes(&self) -> usize {
+        (64 * 1024).max(self.max_token_bytes * 4 + 16 * 1024)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IssuerConfig {
+    pub(crate) issuer: String,
+    /// The token rules (issuer, audiences, algorithms, leeway, profile, required
+    /// claims), built by the library when the file is checked.
+    pub(crate) validation: Validation,
+    pub(crate) keys: KeySourceConfig,
+    pub(crate) introspection: Option<IntrospectionConfig>,
+    pub(crate) jwks_refresh: Duration,
+    pub(crate) jwks_retry: Duration,
+    /// The bounds an issuer's own caching headers are clamped to.
+    pub(crate) jwks_min_lifetime: Duration,
+    pub(crate) jwks_max_lifetime: Duration,
+    /// How long past its lifetime a key set keeps verifying while refreshes fail.
+    pub(crate) jwks_max_staleness: Duration,
+    pub(crate) unknown_kid_cooldown: Duration,
+    /// The issuer HTTP client's whole-exchange and connect timeouts.
+    pub(crate) http_timeout: Duration,
+    pub(crate) http_connect_timeout: Duration,
+    /// The verified-token cache's capacity; `None`: no cache.
+    pub(crate) token_cache: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum KeySourceConfig {
+    Discovery,
+    JwksUri(Uri),
+    JwksFile(PathBuf),
+    /// Introspection only: no JWT keys.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IntrospectionConfig {
+    pub(crate) endpoint: Uri,
+    pub(crate) client_id: String,
+    pub(crate) secret: SecretSource,
+    pub(crate) auth_method: ClientAuthMethod,
+    /// `None`: no cache, ask on every request.
+    pub(crate) cache_ttl: Option<Duration>,
+    pub(crate) negative_cache_ttl: Option<Duration>,
+}
+
+/// Where a client secret is read from at start-up; never the file itself.
+#[derive(Debug, Clone)]
+pub(crate) enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ClientAuthMethod {
+    Basic,
+    Post,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RouteConfig {
+    pub(crate) name: String,
+    /// `None`: any method.
+    pub(crate) methods: Option<Vec<Method>>,
+    pub(crate) path: PathMatch,
+    pub(crate) requirement: Requirement,
+}
+
+/// What a route demands of the request.
+#[derive(Debug, Clone)]
+pub(crate) enum Requirement {
+    Anonymous,
+    Authenticated {
+        /// All-of and any-of scopes in one requirement (empty: any token of a
+        /// configured issuer).
+        scopes: ScopeRequirement,
+        claim_equals: Vec<(String, serde_json::Value)>,
+        claim_contains: Vec<(String, serde_json::Value)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardConfig {
+    pub(crate) forward_authorization: bool,
+    pub(crate) claims: Vec<(String, HeaderName)>,
+    pub(crate) array_separator: String,
+    pub(crate) payload_header: Option<HeaderName>,
+}
+
+impl ForwardConfig {
+    /// Every header the gateway itself sets from verified claims: removed from every
+    /// inbound request, whatever the route.
+    pub(crate) fn owned_headers(&self) -> impl Iterator<Item = &HeaderName> {
+        self.claims
+            .iter()
+            .map(|(_, header)| header)
+            .chain(self.payload_header.as_ref())
+    }
+
+    /// Whether an inbound header must be removed because an upstream could read it as
+    /// one the gateway sets: a claim header, the payload header or an `X-Forwarded-*`
+    /// header the gateway writes, spelled with `_` for `-`. CGI, WSGI, PHP and Rack map
+    /// `x_auth_subject` and `x-auth-subject` alike to `HTTP_X_AUTH_SUBJECT`, so a client
+    /// could otherwise choose the identity the upstream sees.
+    pub(crate) fn is_spoofed(&self, name: &HeaderName) -> bool {
+        let name = name.as_str();
+        self.owned_headers()
+            .any(|owned| same_after_cgi_mapping(name, owned.as_str()))
+            || SET_BY_GATEWAY
+                .iter()
+                .any(|set| name != *set && same_after_cgi_mapping(name, set))
+    }
+}
+
+/// The forwarding headers the gateway writes itself. Their exact spellings are the
+/// proxy's to rewrite (`X-Forwarded-For` is appended to), so only look-alikes go.
+const SET_BY_GATEWAY: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+
+/// Whether two header names meet once `_` is read as `-` and case is ignored (header
+/// names arrive lower-cased), as CGI-style stacks read them.
+fn same_after_cgi_mapping(a: &str, b: &str) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not valid TOML, has an unknown or mistyped key, or
+    /// asks for something the gateway refuses; the error names the key path.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigFileError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigFileError::new("", format!("cannot read: {e}")).in_file(&display))?;
+        Config::from_toml(&text, &display)
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// As [`Config::from_file`].
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigFileError> {
+        let file = validate::parse(text).map_err(|e| e.in_file(origin))?;
+        validate::validate(file, origin).map_err(|e| e.in_file(origin))
+    }
+
+    /// Does, short of the network and the listeners, everything `run` does before it
+    /// serves: builds every issuer with the library, reads key files and client secrets.
+    /// `check-config` runs it, so a configuration it accepts starts.
+    ///
+    /// # Errors
+    /// What would stop the start, with the key path: an unreadable or empty key file, a
+    /// missing client secret, a setting the library refuses.
+    pub fn check_sources(&self) -> Result<(), ConfigFileError> {
+        crate::auth::PreparedIssuers::prepare(&self.issuers)
+            .map(drop)
+            .map_err(|e| e.in_file(&self.source))
+    }
+
+    /// The listener addresses as configured (port 0 means "any free port").
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen
+    }
+
+    /// Where the configuration came from (the `origin` given to [`Config::from_toml`]).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The number of routes.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The number of issuers.
+    pub fn issuer_count(&self) -> usize {
+        self.issuers.len()
+    }
+}
