@@ -14,8 +14,6 @@ use std::collections::HashMap;
 
 use http::Method;
 
-use crate::config::RouteConfig;
-
 /// How a route's path is matched.
 #[derive(Debug, Clone)]
 pub enum PathMatch {
@@ -144,14 +142,6 @@ pub struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(routes: &[RouteConfig]) -> Router {
-        Router::from_paths(
-            routes
-                .iter()
-                .map(|route| (route.path.clone(), route.methods.clone())),
-        )
-    }
-
     /// A table of routes given by path and methods (`None`: any method), in file
     /// order; [`Router::find`] answers with indexes into it.
     pub fn from_paths(
@@ -294,15 +284,12 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Requirement;
 
-    fn route(path: PathMatch, methods: Option<&[&str]>) -> RouteConfig {
-        RouteConfig {
-            name: String::new(),
-            methods: methods.map(|m| m.iter().map(|m| m.parse().unwrap()).collect()),
+    fn route(path: PathMatch, methods: Option<&[&str]>) -> (PathMatch, Option<Vec<Method>>) {
+        (
             path,
-            requirement: Requirement::Anonymous,
-        }
+            methods.map(|m| m.iter().map(|m| m.parse().unwrap()).collect()),
+        )
     }
 
     #[test]
@@ -315,7 +302,7 @@ mod tests {
             route(PathMatch::pattern("/api/{kind}/{id}").unwrap(), None),
             route(PathMatch::exact("/api/items/42").unwrap(), Some(&["POST"])),
         ];
-        let router = Router::new(&routes);
+        let router = Router::from_paths(routes);
         let get = Method::GET;
         assert_eq!(router.find(&get, "/api/items/special"), Some(3));
         assert_eq!(router.find(&get, "/api/items/7"), Some(2));
@@ -333,7 +320,7 @@ mod tests {
     #[test]
     fn empty_segment_does_not_fill_a_parameter() {
         let routes = [route(PathMatch::pattern("/u/{id}").unwrap(), None)];
-        let router = Router::new(&routes);
+        let router = Router::from_paths(routes);
         assert_eq!(router.find(&Method::GET, "/u/"), None);
         assert_eq!(router.find(&Method::GET, "/u/x"), Some(0));
     }
@@ -357,7 +344,7 @@ mod tests {
             route(PathMatch::exact("/a%2ab/~x").unwrap(), None),
             route(PathMatch::pattern("/u/{id}/%7Eedit").unwrap(), None),
         ];
-        let router = Router::new(&routes);
+        let router = Router::from_paths(routes);
         let get = Method::GET;
         for path in [
             "/admin/users",
@@ -394,7 +381,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn router() -> Router {
-            Router::new(&[
+            Router::from_paths([
                 route(PathMatch::exact("/a/b").unwrap(), None),
                 route(PathMatch::pattern("/a/{x}").unwrap(), Some(&["GET"])),
                 route(PathMatch::prefix("/a").unwrap(), None),

@@ -96,7 +96,12 @@ impl Gateway {
         };
         let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
-        let router = Router::new(&config.routes);
+        let router = Router::from_paths(
+            config
+                .routes
+                .iter()
+                .map(|route| (route.path.clone(), route.methods.clone())),
+        );
         let core = Arc::new(ProxyCore::new(config));
         let (routes, metadata) = route_services(&core, &issuers)?;
         Ok(Gateway {
