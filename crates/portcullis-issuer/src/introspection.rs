@@ -38,7 +38,7 @@ use crate::discovery::IssuerMetadata;
 use crate::error::ConfigError;
 use crate::http::HttpClient;
 use crate::token_cache::{Cached, TokenCache, TokenCacheStats};
-use crate::verifier::VerifyError;
+use crate::verify_error::VerifyError;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

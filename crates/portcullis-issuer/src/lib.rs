@@ -66,6 +66,7 @@ pub mod introspection;
 mod remote;
 pub mod token_cache;
 mod verifier;
+mod verify_error;
 
 pub use discovery::{DiscoveryMode, IssuerMetadata};
 pub use error::{BoxError, ConfigError, FetchError, FetchErrorKind};
@@ -80,7 +81,8 @@ pub use remote::{
     RemoteKeySetStats, Startup,
 };
 pub use token_cache::{Cached, TokenCache, TokenCacheBuilder, TokenCacheStats, TokenKey};
-pub use verifier::{JwtVerifier, VerifyError, VerifyErrorKind};
+pub use verifier::JwtVerifier;
+pub use verify_error::{VerifyError, VerifyErrorKind};
 
 #[doc(no_inline)]
 pub use portcullis_jwt::{Claims, Validation};

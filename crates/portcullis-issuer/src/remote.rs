@@ -15,7 +15,7 @@ use crate::discovery::{DiscoveryMode, IssuerMetadata, well_known_urls};
 use crate::error::{ConfigError, FetchError, FetchErrorKind};
 use crate::freshness;
 use crate::http::HttpClient;
-use crate::verifier::VerifyError;
+use crate::verify_error::VerifyError;
 
 /// Defaults to 5 minutes: the lifetime of a set whose response names none.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);

@@ -67,6 +67,7 @@ use tracing::Span;
 
 use crate::authorization::RequireScopesLayer;
 use crate::grpc::is_grpc;
+use crate::layer_shared::{Anonymous, LayerShared, record_rejection, reject};
 use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
 use crate::token::{Extracted, MALFORMED_TOKEN, Syntax, TokenSource, extract, is_b64token};
 use crate::{ConfigError, Verification, Verifier};
@@ -83,37 +84,11 @@ pub enum Mode {
     Optional,
 }
 
-/// What the authentication and authorization layers built from one builder share:
-/// the challenge parameters, the rejection, and the scopes routes require (for RFC
-/// 9728 metadata).
-pub(crate) struct LayerShared<R> {
-    pub(crate) challenge: Arc<ChallengeConfig>,
-    pub(crate) reject: R,
-    pub(crate) sources: Box<[TokenSource]>,
-    pub(crate) route_scopes: Mutex<BTreeSet<Box<str>>>,
-}
-
-impl<R> LayerShared<R> {
-    pub(crate) fn register_scopes<'a>(&self, scopes: impl Iterator<Item = &'a str>) {
-        let mut set = self
-            .route_scopes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        set.extend(scopes.map(Box::from));
-    }
-}
-
 struct Config<V, R> {
     verifier: V,
     mode: Mode,
     shared: Arc<LayerShared<R>>,
 }
-
-/// Marks an anonymous request that passed an optional [`Authentication`], so
-/// extractors and [`RequireScopes`](crate::RequireScopes) downstream answer with the
-/// same challenge.
-#[derive(Clone)]
-pub(crate) struct Anonymous(pub(crate) Arc<ChallengeConfig>);
 
 /// Builds an [`AuthenticationLayer`].
 #[must_use]
@@ -399,22 +374,6 @@ fn admit<B>(span: &Span, request: &mut Request<B>, claims: Claims) {
     record_claims(span, &claims);
     span.record("decision", "allow");
     request.extensions_mut().insert(claims);
-}
-
-pub(crate) fn record_rejection(span: &Span, rejection: &Rejection) {
-    span.record("decision", "deny");
-    span.record("reason", rejection.description());
-    if rejection.kind() == RejectionKind::Unavailable {
-        tracing::warn!(parent: span, reason = rejection.description(), "issuer unavailable");
-    } else {
-        tracing::debug!(parent: span, kind = ?rejection.kind(), reason = rejection.description(), "request refused");
-    }
-}
-
-pub(crate) fn reject<B, R: Reject<B>>(reject: &R, rejection: Rejection) -> Response<B> {
-    let mut response = reject.reject(&rejection);
-    response.extensions_mut().insert(rejection);
-    response
 }
 
 impl<S, V, R> Authentication<S, V, R> {

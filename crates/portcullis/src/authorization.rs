@@ -63,8 +63,8 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::ConfigError;
-use crate::authentication::{Anonymous, LayerShared, record_rejection};
 use crate::grpc::is_grpc;
+use crate::layer_shared::{Anonymous, LayerShared, record_rejection, reject};
 use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
 use crate::token::TokenSource;
 
@@ -304,10 +304,7 @@ where
         }
         ResponseFuture {
             state: State::Rejected {
-                response: Some(crate::authentication::reject(
-                    &policy.shared.reject,
-                    rejection,
-                )),
+                response: Some(reject(&policy.shared.reject, rejection)),
             },
         }
     }

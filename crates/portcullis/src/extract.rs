@@ -40,8 +40,8 @@ use http::request::Parts;
 use portcullis_jwt::Claims;
 use serde::de::DeserializeOwned;
 
-use crate::authentication::Anonymous;
 use crate::grpc::is_grpc;
+use crate::layer_shared::Anonymous;
 use crate::rejection::{ChallengeConfig, Rejection, RejectionKind};
 
 /// The verified claims of the request's token.

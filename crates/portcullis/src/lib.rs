@@ -80,6 +80,7 @@ pub mod extract;
 pub mod grpc;
 pub mod hybrid;
 mod issuers;
+mod layer_shared;
 pub mod metadata;
 mod rejection;
 pub mod token;

@@ -38,7 +38,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use tower_service::Service;
 
-use crate::authentication::LayerShared;
+use crate::layer_shared::LayerShared;
 use crate::token::TokenSource;
 
 /// Where RFC 9728 §3 puts the document (for a resource without a path component).
