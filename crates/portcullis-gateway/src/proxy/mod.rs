@@ -1,0 +1,229 @@
+//! One request through the gateway: operations endpoints, routing, authentication,
+//! and the route's service. `upstream` is the hop to the upstream, `headers` what the
+//! upstream is sent.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use portcullis::grpc::is_grpc;
+use portcullis::{Authentication, MetadataService, RejectionKind, RequireScopes};
+use tower_service::Service;
+
+use crate::Body;
+use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
+use crate::auth::IssuerSet;
+use crate::metrics::{Metrics, Reason};
+use crate::respond::{self, Refusal};
+use crate::router::{Router, unsafe_path};
+
+mod headers;
+mod upstream;
+
+pub(crate) use upstream::{ClientAddr, Outcome, Proxy, ProxyCore};
+
+/// An authenticated route: authentication, then the route's requirement (scopes and
+/// claim conditions; trivially satisfied when the route sets none), then the proxy.
+pub(crate) type Protected = Authentication<RecordIdentity<RequireScopes<Proxy>>, IssuerSet>;
+
+/// One route's service.
+#[derive(Debug, Clone)]
+pub(crate) enum RouteService {
+    Anonymous(Proxy),
+    Protected(Protected),
+}
+
+async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
+where
+    S: Service<Request<Incoming>, Response = R, Error = Infallible>,
+{
+    let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
+    let result = match ready {
+        Ok(()) => service.call(request).await,
+        Err(never) => match never {},
+    };
+    match result {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub(crate) struct GatewayState {
+    pub(crate) core: Arc<ProxyCore>,
+    pub(crate) router: Router,
+    pub(crate) routes: Vec<RouteService>,
+    /// The RFC 9728 document, when configured.
+    pub(crate) metadata: Option<MetadataService>,
+    pub(crate) issuers: IssuerSet,
+    pub(crate) metrics: Metrics,
+    /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
+    pub(crate) operations_on_main: bool,
+}
+
+/// The operations endpoints.
+pub(crate) fn operations(shared: &GatewayState, path: &str) -> Option<Response<Body>> {
+    match path {
+        "/healthz" => Some(respond::plain(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            "ok\n",
+        )),
+        "/readyz" => {
+            let waiting = shared.issuers.not_ready();
+            Some(if waiting.is_empty() {
+                respond::plain(StatusCode::OK, "text/plain; charset=utf-8", "ready\n")
+            } else {
+                respond::plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    format!(
+                        "not ready: waiting for the keys of {}\n",
+                        waiting.join(", ")
+                    ),
+                )
+            })
+        }
+        "/metrics" => Some(respond::plain(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.render(
+                shared.issuers.not_ready().is_empty(),
+                &shared.issuers.counters(),
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// The operations listener's service.
+pub(crate) async fn handle_operations(
+    shared: Arc<GatewayState>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    Ok(
+        operations(&shared, request.uri().path()).unwrap_or_else(|| {
+            respond::plain(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "not found\n",
+            )
+        }),
+    )
+}
+
+/// Why a response was what it was, from its extensions.
+fn reason_of(response: &Response<Body>) -> Reason {
+    if let Some(Outcome(reason)) = response.extensions().get::<Outcome>() {
+        return *reason;
+    }
+    match response.extensions().get::<portcullis::Rejection>() {
+        Some(rejection) => match rejection.kind() {
+            RejectionKind::MissingToken => Reason::MissingToken,
+            RejectionKind::InvalidToken => Reason::InvalidToken,
+            RejectionKind::InsufficientScope => Reason::InsufficientScope,
+            RejectionKind::InsufficientClaims => Reason::ClaimMismatch,
+            RejectionKind::Unavailable => Reason::IssuerUnavailable,
+            _ => Reason::InvalidRequest,
+        },
+        None => Reason::InvalidRequest,
+    }
+}
+
+/// The main listeners' service.
+pub(crate) async fn handle(
+    shared: Arc<GatewayState>,
+    mut request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    if shared.operations_on_main
+        && let Some(response) = operations(&shared, request.uri().path())
+    {
+        return Ok(response);
+    }
+    if let (Some(resource), Some(metadata)) =
+        (&shared.core.config.protected_resource, &shared.metadata)
+        && request.uri().path() == resource.path
+    {
+        let response = call(metadata.clone(), request).await;
+        return Ok(response.map(|body| body.map_err(|never| match never {}).boxed()));
+    }
+    // Only what the access log reads is kept: the method and the path, never the query.
+    let access = shared.core.config.access_log.then(|| {
+        let slot = IdentitySlot::default();
+        request.extensions_mut().insert(slot.clone());
+        (
+            request.method().clone(),
+            request.uri().path().to_owned(),
+            slot,
+        )
+    });
+    let grpc = is_grpc(request.headers());
+    let path = request.uri().path();
+    let route = if let Some(why) = unsafe_path(path) {
+        Err(Refusal::BadPath(why))
+    } else {
+        shared
+            .router
+            .find(request.method(), path)
+            .ok_or(Refusal::NoRoute)
+    };
+    let (route, response) = match route {
+        Err(rejection) => (None, shared.core.refuse(rejection, grpc)),
+        Ok(index) => {
+            request.extensions_mut().insert(ClientAddr(peer));
+            let response = match shared.routes[index].clone() {
+                RouteService::Anonymous(service) => call(service, request).await,
+                RouteService::Protected(service) => call(service, request).await,
+            };
+            (Some(index), response)
+        }
+    };
+    let reason = reason_of(&response);
+    let elapsed = start.elapsed();
+    shared.metrics.record(route, reason, elapsed);
+    let route_name = route
+        .and_then(|i| shared.core.config.routes.get(i))
+        .map_or("", |r| r.name.as_str());
+    let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if let Some((method, path, identity)) = &access {
+        AccessRecord {
+            method,
+            path,
+            client: peer.ip(),
+            route: route_name,
+            decision: reason.decision(),
+            reason: reason.label(),
+            status: response.status().as_u16(),
+            elapsed_us,
+            identity: identity.claims(),
+        }
+        .log();
+    }
+    if reason.decision() == "allow" {
+        tracing::debug!(
+            route = route_name,
+            decision = "allow",
+            reason = reason.label(),
+            status = response.status().as_u16(),
+            elapsed_us,
+            "request"
+        );
+    } else {
+        tracing::info!(
+            route = route_name,
+            decision = reason.decision(),
+            reason = reason.label(),
+            grpc,
+            elapsed_us,
+            "request refused"
+        );
+    }
+    Ok(response)
+}

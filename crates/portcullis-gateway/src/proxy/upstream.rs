@@ -1,0 +1,234 @@
+//! The hop to the upstream: the route's innermost service, and the request sent on.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use portcullis::grpc::is_grpc;
+use portcullis_jwt::Claims;
+use tower_service::Service;
+
+use super::headers::{rewrite_headers, strip_hop_by_hop};
+use crate::config::{Config, UpstreamProtocol};
+use crate::metrics::Reason;
+use crate::respond::Refusal;
+use crate::{Body, BoxError};
+
+/// The hop to the upstream: clients and the configuration. Shared by every route.
+#[derive(Debug)]
+pub(crate) struct ProxyCore {
+    pub(crate) config: Config,
+    http1: Client<HttpConnector, Body>,
+    http2: Client<HttpConnector, Body>,
+}
+
+impl ProxyCore {
+    pub(crate) fn new(config: Config) -> ProxyCore {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.upstream.connect_timeout));
+        connector.set_nodelay(true);
+        let http1 = Client::builder(TokioExecutor::new()).build(connector.clone());
+        let http2 = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build(connector);
+        ProxyCore {
+            config,
+            http1,
+            http2,
+        }
+    }
+
+    /// The gateway's own refusal, tagged with its reason for the metrics.
+    pub(crate) fn refuse(&self, rejection: Refusal, grpc: bool) -> Response<Body> {
+        let reason = rejection.reason();
+        let mut response = rejection.into_response(grpc);
+        response.extensions_mut().insert(Outcome(reason));
+        response
+    }
+}
+
+/// The client's address, put in the request's extensions for `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) SocketAddr);
+
+/// How the gateway itself decided, in the response's extensions (the `portcullis`
+/// layers put a `portcullis::Rejection` there when they refuse).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outcome(pub(crate) Reason);
+
+/// The innermost service of every route: forwards the request, with the verified
+/// claims the authentication layer left in its extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct Proxy {
+    core: Arc<ProxyCore>,
+    anonymous: bool,
+}
+
+impl Proxy {
+    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool) -> Proxy {
+        Proxy { core, anonymous }
+    }
+}
+
+impl Service<Request<Incoming>> for Proxy {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let core = self.core.clone();
+        let anonymous = self.anonymous;
+        Box::pin(async move {
+            let grpc = is_grpc(request.headers());
+            let claims = if anonymous {
+                None
+            } else {
+                request.extensions().get::<Claims>().cloned()
+            };
+            let reason = if anonymous {
+                Reason::Anonymous
+            } else {
+                Reason::Authorized
+            };
+            Ok(match forward(&core, request, claims.as_ref(), grpc).await {
+                Ok(mut response) => {
+                    response.extensions_mut().insert(Outcome(reason));
+                    response
+                }
+                Err(rejection) => core.refuse(rejection, grpc),
+            })
+        })
+    }
+}
+
+fn upstream_uri(config: &Config, original: &Uri) -> Option<Uri> {
+    let path_and_query = original.path_and_query().map_or("/", |pq| pq.as_str());
+    let upstream = &config.upstream;
+    let path_and_query = if upstream.base_path.is_empty() {
+        path_and_query.to_owned()
+    } else {
+        format!("{}{path_and_query}", upstream.base_path)
+    };
+    Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .ok()
+}
+
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Sends the request upstream and returns its response.
+pub(super) async fn forward(
+    core: &ProxyCore,
+    request: Request<Incoming>,
+    claims: Option<&Claims>,
+    grpc: bool,
+) -> Result<Response<Body>, Refusal> {
+    let config = &core.config;
+    let peer = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    let limit = config.limits.max_request_body;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(Refusal::BodyTooLarge);
+    }
+    let (mut parts, body) = request.into_parts();
+    let uri = upstream_uri(config, &parts.uri).ok_or(Refusal::UpstreamError)?;
+    let original_host = parts.headers.remove(header::HOST).or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    rewrite_headers(&mut parts.headers, &config.forward, claims);
+    if let Some(peer) = peer {
+        let forwarded_for = HeaderName::from_static("x-forwarded-for");
+        let peer_ip = peer.ip().to_string();
+        let chain = match parts
+            .headers
+            .get(&forwarded_for)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(previous) => format!("{previous}, {peer_ip}"),
+            None => peer_ip,
+        };
+        if let Ok(value) = HeaderValue::try_from(chain) {
+            parts.headers.insert(forwarded_for, value);
+        }
+    }
+    parts.headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    );
+    if let Some(host) = original_host {
+        parts
+            .headers
+            .insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    let use_http2 = match config.upstream.protocol {
+        UpstreamProtocol::Http2 => true,
+        UpstreamProtocol::Http1 => false,
+        UpstreamProtocol::Auto => grpc,
+    };
+    parts.version = if use_http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
+    parts.uri = uri;
+    let body: Body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .map_err(BoxError::from)
+        .boxed();
+    let upstream_request = Request::from_parts(parts, body);
+    let client = if use_http2 { &core.http2 } else { &core.http1 };
+    let response = match tokio::time::timeout(
+        config.limits.request_timeout,
+        client.request(upstream_request),
+    )
+    .await
+    {
+        Err(_) => return Err(Refusal::UpstreamTimeout),
+        Ok(Err(error)) => {
+            if is_length_limit(&error) {
+                return Err(Refusal::BodyTooLarge);
+            }
+            tracing::warn!(error = %error, "upstream request failed");
+            return Err(Refusal::UpstreamError);
+        }
+        Ok(Ok(response)) => response,
+    };
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(BoxError::from).boxed(),
+    ))
+}
