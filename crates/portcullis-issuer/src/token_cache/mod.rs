@@ -18,10 +18,8 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -31,71 +29,16 @@ use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{OptionsBuilder, UnitWeighter};
 use tokio::sync::watch;
 
-/// The nonce of every [`TokenCache::key`]: GCM-SIV under one nonce is a deterministic
-/// function of its input, which is what a cache key must be.
-const KEY_NONCE: [u8; 12] = [0; 12];
+mod key;
+mod single_flight;
+
+pub use key::TokenKey;
+use key::{KEY_NONCE, KeyHashBuilder};
 
 /// The default capacity, in entries: 100,000.
 pub const DEFAULT_CAPACITY: u64 = 100_000;
 /// The default longest lifetime of an entry: 5 minutes.
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(300);
-
-/// The cache key of a token: a keyed hash, not the token.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct TokenKey([u8; 16]);
-
-impl Hash for TokenKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Already uniformly random: eight bytes are plenty for the table.
-        state.write_u64(u64::from_le_bytes([
-            self.0[0], self.0[1], self.0[2], self.0[3], self.0[4], self.0[5], self.0[6], self.0[7],
-        ]));
-    }
-}
-
-impl fmt::Debug for TokenKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenKey(")?;
-        for b in &self.0[..4] {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "..)")
-    }
-}
-
-/// Hashes a [`TokenKey`] to its first eight bytes. They are a keyed PRF's output under a key
-/// nobody outside the process knows, so no one can aim keys at one bucket: a second,
-/// keyed hash (SipHash, moka's default) would buy nothing.
-#[derive(Clone, Copy, Default)]
-struct KeyHashBuilder;
-
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached through TokenKey's Hash; kept total for any other caller.
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl BuildHasher for KeyHashBuilder {
-    type Hasher = KeyHasher;
-
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(0)
-    }
-}
 
 /// A value to cache and until when it may be served.
 #[derive(Clone, Debug)]
@@ -263,46 +206,10 @@ fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-enum Role<V> {
-    Lead(watch::Sender<Outcome<V>>),
-    Wait(watch::Receiver<Outcome<V>>),
-}
-
 enum Lookup<V> {
     Hit(V),
     Miss,
     Expired,
-}
-
-/// The leader's side of a single flight: publishes the outcome, and if dropped first
-/// (its caller gave up), removes the flight so a waiter takes over.
-struct Flight<'a, V> {
-    flights: &'a Mutex<HashMap<TokenKey, watch::Receiver<Outcome<V>>, KeyHashBuilder>>,
-    key: TokenKey,
-    sender: Option<watch::Sender<Outcome<V>>>,
-}
-
-impl<V> Flight<'_, V> {
-    fn finish(mut self, outcome: Result<V, Arc<dyn Any + Send + Sync>>) {
-        lock(self.flights).remove(&self.key);
-        if let Some(sender) = self.sender.take() {
-            sender.send_replace(Some(outcome));
-        }
-    }
-}
-
-impl<V> Drop for Flight<'_, V> {
-    fn drop(&mut self) {
-        if self.sender.is_some() {
-            // Abandoned: waiters see the channel close with no outcome and retry.
-            lock(self.flights).remove(&self.key);
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The map is consistent between statements; a panic elsewhere does not poison it.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
@@ -384,104 +291,6 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
         // Only if it is still the expired one: a fresh value may have replaced it.
         map.remove_if(key, |entry| entry.expires_at <= now);
         Lookup::Expired
-    }
-
-    /// The cached value for `key`, or the result of `init`, cached until the time it
-    /// gives (capped by the maximum lifetime). Concurrent calls for the same key while
-    /// `init` runs wait for that one call (single flight) and share its result; errors
-    /// are shared too, as `Arc<E>`, and never cached. If the call running `init` is
-    /// dropped before it ends, a waiting call runs its own `init` instead.
-    ///
-    /// # Errors
-    /// The error of `init`.
-    pub async fn get_or_try_insert_with<F, E>(&self, key: TokenKey, init: F) -> Result<V, Arc<E>>
-    where
-        F: Future<Output = Result<Cached<V>, E>>,
-        E: Send + Sync + 'static,
-    {
-        if let Some(value) = self.get(&key) {
-            return Ok(value);
-        }
-        self.try_insert_with(key, init).await
-    }
-
-    /// [`TokenCache::get_or_try_insert_with`] for a caller that has just looked `key` up
-    /// and found nothing (so the lookup is counted once): joins or leads the single
-    /// flight for it.
-    ///
-    /// # Errors
-    /// The error of `init`.
-    pub async fn try_insert_with<F, E>(&self, key: TokenKey, init: F) -> Result<V, Arc<E>>
-    where
-        F: Future<Output = Result<Cached<V>, E>>,
-        E: Send + Sync + 'static,
-    {
-        let inner = &*self.inner;
-        loop {
-            let role = {
-                let mut flights = lock(&inner.flights);
-                // A flight that just ended stored its value before leaving the map.
-                if let Lookup::Hit(value) = self.lookup(&key, inner.clock.now()) {
-                    return Ok(value);
-                }
-                match flights.get(&key) {
-                    Some(receiver) => Role::Wait(receiver.clone()),
-                    None => {
-                        let (sender, receiver) = watch::channel(None);
-                        flights.insert(key, receiver);
-                        Role::Lead(sender)
-                    }
-                }
-            };
-            let mut waiting = match role {
-                Role::Lead(sender) => {
-                    let flight = Flight {
-                        flights: &inner.flights,
-                        key,
-                        sender: Some(sender),
-                    };
-                    return self.lead(flight, init).await;
-                }
-                Role::Wait(receiver) => receiver,
-            };
-            let shared = match waiting.wait_for(Option::is_some).await {
-                Ok(outcome) => outcome.clone(),
-                // The leader gave up: look again, perhaps lead.
-                Err(_) => continue,
-            };
-            match shared {
-                Some(Ok(value)) => return Ok(value),
-                Some(Err(error)) => match error.downcast::<E>() {
-                    Ok(error) => return Err(error),
-                    // Another error type for the same key (another caller's `init`):
-                    // nothing to share (errors are not cached), so look again, perhaps
-                    // lead with this call's own `init`.
-                    Err(_) => continue,
-                },
-                None => continue,
-            }
-        }
-    }
-
-    async fn lead<F, E>(&self, flight: Flight<'_, V>, init: F) -> Result<V, Arc<E>>
-    where
-        F: Future<Output = Result<Cached<V>, E>>,
-        E: Send + Sync + 'static,
-    {
-        match init.await {
-            Ok(cached) => {
-                let value = cached.value.clone();
-                self.insert(flight.key, cached);
-                flight.finish(Ok(value.clone()));
-                Ok(value)
-            }
-            Err(error) => {
-                let error = Arc::new(error);
-                let shared: Arc<dyn Any + Send + Sync> = error.clone();
-                flight.finish(Err(shared));
-                Err(error)
-            }
-        }
     }
 
     /// Stores `cached` under `key` (replacing what was there), until its expiry capped
