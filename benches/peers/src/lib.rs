@@ -298,14 +298,10 @@ pub struct Fixed(pub portcullis::Claims);
 impl portcullis::Verifier for Fixed {
     type Future = std::future::Ready<Result<portcullis::Claims, portcullis::VerifyError>>;
 
-    fn verify(&self, token: &str) -> Self::Future {
-        std::hint::black_box(token);
-        std::future::ready(Ok(self.0.clone()))
-    }
-
     /// At once, so the layer takes its no-waiting path, as with a `JwtVerifier`.
-    fn start(&self, token: &str) -> portcullis::Verification<Self::Future> {
-        portcullis::Verification::Done(self.verify(token).into_inner())
+    fn verify(&self, token: &str) -> portcullis::Verification<Self::Future> {
+        std::hint::black_box(token);
+        portcullis::Verification::Done(Ok(self.0.clone()))
     }
 }
 

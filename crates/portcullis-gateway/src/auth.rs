@@ -391,16 +391,8 @@ impl IssuerSet {
 impl portcullis::Verifier for IssuerSet {
     type Future = VerifyFuture;
 
-    fn verify(&self, token: &str) -> VerifyFuture {
+    fn verify(&self, token: &str) -> portcullis::Verification<VerifyFuture> {
         portcullis::Verifier::verify(&self.verifier, token)
-    }
-
-    fn start(&self, token: &str) -> portcullis::Verification<VerifyFuture> {
-        portcullis::Verifier::start(&self.verifier, token)
-    }
-
-    fn accepts_only_b64tokens(&self) -> bool {
-        portcullis::Verifier::accepts_only_b64tokens(&self.verifier)
     }
 }
 
@@ -413,8 +405,8 @@ pub(crate) struct Refuse;
 impl portcullis::Verifier for Refuse {
     type Future = VerifyFuture;
 
-    fn verify(&self, _token: &str) -> VerifyFuture {
-        VerifyFuture::ready(Err(portcullis_issuer::VerifyError::token(
+    fn verify(&self, _token: &str) -> portcullis::Verification<VerifyFuture> {
+        portcullis::Verification::Done(Err(portcullis_issuer::VerifyError::token(
             portcullis_jwt::Error::from_kind(portcullis_jwt::ErrorKind::InvalidIssuer),
         )))
     }

@@ -62,7 +62,10 @@ mod discovery;
 mod error;
 pub mod freshness;
 mod http;
+pub mod hybrid;
 pub mod introspection;
+mod jwt_verifier;
+mod multi_issuer;
 mod remote;
 pub mod token_cache;
 mod verifier;
@@ -74,14 +77,17 @@ pub use http::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder,
     TransportBody, check_fetch_url,
 };
+pub use hybrid::{HybridVerifier, Routing};
 pub use introspection::{ClientAuth, IntrospectionVerifier, IntrospectionVerifierBuilder, Secret};
+pub use jwt_verifier::JwtVerifier;
+pub use multi_issuer::{MultiIssuerVerifier, MultiIssuerVerifierBuilder};
 pub use remote::{
     DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN,
     DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN, RemoteKeySet, RemoteKeySetBuilder,
     RemoteKeySetStats, Startup,
 };
 pub use token_cache::{Cached, TokenCache, TokenCacheBuilder, TokenCacheStats, TokenKey};
-pub use verifier::JwtVerifier;
+pub use verifier::{Verification, VerificationFuture, Verifier, VerifyFuture};
 pub use verify_error::{VerifyError, VerifyErrorKind};
 
 #[doc(no_inline)]

@@ -1,202 +1,203 @@
-//! Verification of JWT access tokens against a key source.
+//! The one abstraction every way of verifying a token goes through, and its
+//! implementations for the verifiers of this crate.
 
 use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::task::{Context, Poll};
 
-use portcullis_jwt::{Claims, Clock, ErrorKind, KeySet, SystemClock, Validation, VerifiedBy};
+use pin_project_lite::pin_project;
+use portcullis_jwt::Claims;
 
-use crate::remote::RemoteKeySet;
-use crate::token_cache::{Cached, TokenCache, TokenCacheStats};
+use crate::introspection::IntrospectionVerifier;
+use crate::jwt_verifier::JwtVerifier;
 use crate::verify_error::VerifyError;
-#[cfg(doc)]
-use crate::verify_error::VerifyErrorKind;
 
-/// Verifies JWT access tokens: a [`Validation`] and where its keys come from.
+/// Decides whether a bearer token is acceptable and, if so, what it says.
 ///
-/// Cheap to clone (one `Arc`).
-#[derive(Clone)]
-pub struct JwtVerifier {
-    inner: Arc<Inner>,
+/// One method: [`Verifier::verify`] answers at once when it can ([`Verification::Done`]:
+/// keys at hand, a cached result, a token refused on sight), or hands back a future to
+/// wait on ([`Verification::Pending`]: a key set being fetched, the issuer being asked).
+/// The future owns what it needs (`'static`), so a tower layer can name it in its own
+/// response future without boxing; a verifier that must wait copies the token into it.
+///
+/// Errors say *why*: [`VerifyErrorKind::InvalidToken`](crate::VerifyErrorKind) becomes
+/// 401 `invalid_token`, [`VerifyErrorKind::Unavailable`](crate::VerifyErrorKind) becomes
+/// 503 with `Retry-After`; never the other way round. The token handed over is an RFC
+/// 6750 `b64token` when it comes from the `portcullis` layers: they check its characters
+/// when they take it from the request, before asking any verifier.
+///
+/// ```
+/// use std::future::Ready;
+/// use std::time::Duration;
+/// use portcullis_issuer::{Verification, Verifier, VerifyError};
+///
+/// /// A verifier for an issuer that is down.
+/// struct Down;
+///
+/// impl Verifier for Down {
+///     type Future = Ready<Result<portcullis_jwt::Claims, VerifyError>>;
+///     fn verify(&self, _token: &str) -> Verification<Self::Future> {
+///         Verification::Done(Err(VerifyError::unavailable("issuer unreachable", Duration::from_secs(5))))
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // A `Verification` can be awaited, whichever it is.
+/// assert!(Down.verify("token").await.is_err());
+/// # });
+/// ```
+pub trait Verifier: Send + Sync + 'static {
+    /// The verification in progress, when it has to wait.
+    type Future: Future<Output = Result<Claims, VerifyError>> + Send + 'static;
+
+    /// Verifies `token` (the credential exactly as the client sent it): the answer, or
+    /// a future to wait on for it.
+    fn verify(&self, token: &str) -> Verification<Self::Future>;
 }
 
-struct Inner {
-    validation: Validation,
-    keys: Keys,
-    clock: Arc<dyn Clock>,
-    cache: Option<TokenCache<Claims>>,
+/// What [`Verifier::verify`] found: the answer, or a future to wait on. Awaiting it
+/// gives the answer either way.
+#[derive(Debug)]
+pub enum Verification<F> {
+    /// Accepted or refused without waiting.
+    Done(Result<Claims, VerifyError>),
+    /// The answer needs waiting for: poll the future.
+    Pending(F),
 }
 
-enum Keys {
-    Static(KeySet),
-    Remote(RemoteKeySet),
+impl<F> Verification<F> {
+    /// The same verification with its pending future mapped by `f`.
+    pub fn map_pending<G>(self, f: impl FnOnce(F) -> G) -> Verification<G> {
+        match self {
+            Verification::Done(result) => Verification::Done(result),
+            Verification::Pending(future) => Verification::Pending(f(future)),
+        }
+    }
 }
 
-impl JwtVerifier {
-    /// Verifies against a fixed key set (keys the application holds, an HMAC secret, or
-    /// a JWK Set shipped with it).
-    pub fn with_static_keys(validation: Validation, keys: KeySet) -> JwtVerifier {
-        JwtVerifier {
-            inner: Arc::new(Inner {
-                validation,
-                keys: Keys::Static(keys),
-                clock: Arc::new(SystemClock),
-                cache: None,
-            }),
-        }
-    }
+impl<F: Future<Output = Result<Claims, VerifyError>>> IntoFuture for Verification<F> {
+    type Output = Result<Claims, VerifyError>;
+    type IntoFuture = VerificationFuture<F>;
 
-    /// Verifies against a key set fetched from the issuer and kept fresh: rotation,
-    /// unknown `kid`s and outages are handled as [`RemoteKeySet`] describes. Token
-    /// claims (`exp`, `nbf`, ...) are checked on this verifier's clock; the key set's
-    /// cache rules run on the set's own clock ([`RemoteKeySetBuilder::clock`]).
-    ///
-    /// [`RemoteKeySetBuilder::clock`]: crate::RemoteKeySetBuilder::clock
-    pub fn with_remote_keys(validation: Validation, keys: RemoteKeySet) -> JwtVerifier {
-        JwtVerifier {
-            inner: Arc::new(Inner {
-                validation,
-                keys: Keys::Remote(keys),
-                clock: Arc::new(SystemClock),
-                cache: None,
-            }),
-        }
-    }
-
-    /// The remote key set, for readiness, stats and metadata.
-    pub fn remote_keys(&self) -> Option<&RemoteKeySet> {
-        match &self.inner.keys {
-            Keys::Static(_) => None,
-            Keys::Remote(keys) => Some(keys),
-        }
-    }
-
-    /// Replaces the clock token claims are checked on. For tests.
-    #[must_use]
-    pub fn with_clock(self, clock: impl Clock) -> JwtVerifier {
-        let inner = self.into_inner();
-        JwtVerifier {
-            inner: Arc::new(Inner {
-                clock: Arc::new(clock),
-                ..inner
-            }),
-        }
-    }
-
-    /// Keeps the claims of verified tokens in `cache`, so a token seen again skips
-    /// parsing and signature verification.
-    ///
-    /// An entry is keyed by a keyed hash of the token (never the token), lives until
-    /// the token's `exp` plus the leeway (never beyond the cache's maximum lifetime),
-    /// and is never served once the key that verified it has left the key set (or the
-    /// set has gone stale past its maximum): that is checked on every hit, and the entry
-    /// dropped. Time rules (`exp`, `nbf`, maximum age), issuer and audience are
-    /// re-checked on every hit ([`Validation::recheck`]); scopes are the route's
-    /// business, on every request. The cache's expiry is decided on this verifier's
-    /// clock (read once per request and handed to the cache); build the cache on the
-    /// same clock, for its other callers.
-    #[must_use]
-    pub fn with_token_cache(self, cache: TokenCache<Claims>) -> JwtVerifier {
-        let inner = self.into_inner();
-        JwtVerifier {
-            inner: Arc::new(Inner {
-                cache: Some(cache),
-                ..inner
-            }),
-        }
-    }
-
-    /// The verified-token cache's counters, if there is a cache.
-    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
-        self.inner.cache.as_ref().map(TokenCache::stats)
-    }
-
-    fn into_inner(self) -> Inner {
-        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            validation: shared.validation.clone(),
-            keys: match &shared.keys {
-                Keys::Static(keys) => Keys::Static(keys.clone()),
-                Keys::Remote(keys) => Keys::Remote(keys.clone()),
+    fn into_future(self) -> VerificationFuture<F> {
+        match self {
+            Verification::Done(result) => VerificationFuture::Done {
+                result: Some(result),
             },
-            clock: shared.clock.clone(),
-            cache: shared.cache.clone(),
-        })
-    }
-
-    /// The rules tokens are checked against.
-    pub fn validation(&self) -> &Validation {
-        &self.inner.validation
-    }
-
-    /// Verifies `token`.
-    ///
-    /// # Errors
-    /// [`VerifyErrorKind::InvalidToken`] with the reason, or
-    /// [`VerifyErrorKind::Unavailable`] when keys could not be obtained.
-    pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        let inner = &*self.inner;
-        let now = inner.clock.now();
-        let Some(cache) = &inner.cache else {
-            return self.verify_uncached(token, now).await;
-        };
-        if token.len() > inner.validation.max_token_size() {
-            return Err(portcullis_jwt::Error::from_kind(ErrorKind::TooLarge).into());
-        }
-        let key = cache.key(token);
-        // One clock reading serves the cache's expiry and the re-checked time rules.
-        if let Some(claims) = cache.get_at(&key, now) {
-            if self.key_still_usable(&claims) {
-                inner.validation.recheck(&claims, now)?;
-                return Ok(claims);
-            }
-            cache.invalidate(&key);
-        }
-        let claims = self.verify_uncached(token, now).await?;
-        if let Some(exp) = claims.expires_at() {
-            let expires_at = exp.to_system_time() + inner.validation.leeway();
-            cache.insert_at(
-                key,
-                Cached {
-                    value: claims.clone(),
-                    expires_at,
-                },
-                now,
-            );
-        }
-        Ok(claims)
-    }
-
-    async fn verify_uncached(&self, token: &str, now: SystemTime) -> Result<Claims, VerifyError> {
-        let inner = &*self.inner;
-        match &inner.keys {
-            Keys::Static(keys) => Ok(inner.validation.verify(token, keys, now)?),
-            Keys::Remote(keys) => keys.verify(&inner.validation, token, now).await,
-        }
-    }
-
-    /// Whether the key that verified cached `claims` still verifies.
-    fn key_still_usable(&self, claims: &Claims) -> bool {
-        let VerifiedBy::Jwt { key_thumbprint, .. } = claims.verified_by() else {
-            return false;
-        };
-        match &self.inner.keys {
-            Keys::Static(keys) => keys.contains_thumbprint(key_thumbprint),
-            Keys::Remote(keys) => keys.has_usable_key(key_thumbprint),
+            Verification::Pending(future) => VerificationFuture::Pending { future },
         }
     }
 }
 
-impl fmt::Debug for JwtVerifier {
+pin_project! {
+    /// A [`Verification`] being awaited.
+    #[project = VerificationProjection]
+    #[derive(Debug)]
+    #[allow(missing_docs)]
+    pub enum VerificationFuture<F> {
+        /// The answer, until it is taken.
+        Done { result: Option<Result<Claims, VerifyError>> },
+        /// The verifier's future.
+        Pending { #[pin] future: F },
+    }
+}
+
+impl<F: Future<Output = Result<Claims, VerifyError>>> Future for VerificationFuture<F> {
+    type Output = Result<Claims, VerifyError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            VerificationProjection::Done { result } => Poll::Ready(
+                result
+                    .take()
+                    .unwrap_or_else(|| unreachable!("VerificationFuture polled after completion")),
+            ),
+            VerificationProjection::Pending { future } => future.poll(cx),
+        }
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for Arc<V> {
+    type Future = V::Future;
+
+    fn verify(&self, token: &str) -> Verification<Self::Future> {
+        (**self).verify(token)
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for Box<V> {
+    type Future = V::Future;
+
+    fn verify(&self, token: &str) -> Verification<Self::Future> {
+        (**self).verify(token)
+    }
+}
+
+/// The pending future of the built-in verifiers: a boxed future that owns a copy of the
+/// token. Only a verification that really waits (a key set being fetched, the issuer
+/// being asked) allocates it; answers at hand are [`Verification::Done`].
+pub struct VerifyFuture {
+    future: Pin<Box<dyn Future<Output = Result<Claims, VerifyError>> + Send + 'static>>,
+}
+
+impl VerifyFuture {
+    /// A future that waits for `future`.
+    pub fn waiting(
+        future: impl Future<Output = Result<Claims, VerifyError>> + Send + 'static,
+    ) -> VerifyFuture {
+        VerifyFuture {
+            future: Box::pin(future),
+        }
+    }
+}
+
+impl Future for VerifyFuture {
+    type Output = Result<Claims, VerifyError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for VerifyFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys = match &self.inner.keys {
-            Keys::Static(keys) => format!("static({} keys)", keys.len()),
-            Keys::Remote(keys) => format!("{keys:?}"),
-        };
-        f.debug_struct("JwtVerifier")
-            .field("validation", &self.inner.validation)
-            .field("keys", &keys)
-            .field("clock", &self.inner.clock)
-            .field("cache", &self.inner.cache)
-            .finish()
+        f.debug_struct("VerifyFuture").finish_non_exhaustive()
+    }
+}
+
+impl Verifier for JwtVerifier {
+    type Future = VerifyFuture;
+
+    fn verify(&self, token: &str) -> Verification<VerifyFuture> {
+        // Keys at hand (or a cached result, or a refusal on sight): answered here,
+        // without allocating. Otherwise a future that owns its data waits for the fetch,
+        // so a fetch in progress is shared, never cancelled halfway by one caller.
+        if let Some(result) = self.verify_now(token) {
+            return Verification::Done(result);
+        }
+        let verifier = self.clone();
+        let token: Box<str> = token.into();
+        Verification::Pending(VerifyFuture::waiting(async move {
+            verifier.verify_after_fetch(&token).await
+        }))
+    }
+}
+
+impl Verifier for IntrospectionVerifier {
+    type Future = VerifyFuture;
+
+    fn verify(&self, token: &str) -> Verification<VerifyFuture> {
+        // A cache lookup never waits: cached tokens are answered here, without
+        // allocating. Anything else asks the issuer in a future that owns its data, so
+        // the single flight is never cancelled halfway.
+        if let Some(result) = self.cached(token) {
+            return Verification::Done(result);
+        }
+        let verifier = self.clone();
+        let token: Box<str> = token.into();
+        Verification::Pending(VerifyFuture::waiting(async move {
+            verifier.verify_missed(&token).await
+        }))
     }
 }

@@ -69,7 +69,7 @@ use crate::authorization::RequireScopesLayer;
 use crate::grpc::is_grpc;
 use crate::layer_shared::{Anonymous, LayerShared, record_rejection, reject};
 use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
-use crate::token::{Extracted, MALFORMED_TOKEN, Syntax, TokenSource, extract, is_b64token};
+use crate::token::{Extracted, TokenSource, extract};
 use crate::{ConfigError, Verification, Verifier};
 
 /// Whether a request without a token may pass.
@@ -418,20 +418,10 @@ where
         let span = new_span();
         let config = &*self.config;
         let shared = &*config.shared;
-        // A verifier that accepts only `b64token`s has the character check run only on
-        // what it refuses or waits on: an accepted token passed it by construction.
-        let syntax = if config.verifier.accepts_only_b64tokens() {
-            Syntax::Deferred
-        } else {
-            Syntax::Checked
-        };
-        // Runs only on a refused or pending token, never on one that is accepted.
-        let malformed = |token: &str| syntax == Syntax::Deferred && !is_b64token(token.as_bytes());
-        let verify = match extract(&shared.sources, request.headers(), request.uri(), syntax) {
-            Extracted::Token(token) => match config.verifier.start(&token) {
-                Verification::Pending(_) if malformed(&token) => {
-                    return self.invalid_request(span, &request, MALFORMED_TOKEN);
-                }
+        // The token's syntax is checked as it is taken out (RFC 6750 §2.1: a malformed
+        // one is `invalid_request`), so the verifier only ever sees a `b64token`.
+        let verify = match extract(&shared.sources, request.headers(), request.uri()) {
+            Extracted::Token(token) => match config.verifier.verify(&token) {
                 Verification::Pending(verify) => verify,
                 // Answered at once (keys at hand, a cached result): the inner service,
                 // ready since `poll_ready`, is called from here, with no clone of it
@@ -440,9 +430,6 @@ where
                     drop(token);
                     admit(&span, &mut request, claims);
                     return ResponseFuture::calling(span, &mut self.inner, request);
-                }
-                Verification::Done(Err(_)) if malformed(&token) => {
-                    return self.invalid_request(span, &request, MALFORMED_TOKEN);
                 }
                 Verification::Done(Err(error)) => {
                     drop(token);

@@ -78,23 +78,25 @@ mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod grpc;
-pub mod hybrid;
-mod issuers;
 mod layer_shared;
 pub mod metadata;
 mod rejection;
 pub mod token;
-mod verifier;
 
 pub use authentication::{Authentication, AuthenticationLayer, AuthenticationLayerBuilder, Mode};
 pub use authorization::{RequireScopes, RequireScopesLayer};
 pub use error::ConfigError;
-pub use hybrid::{HybridVerifier, Routing};
-pub use issuers::{MultiIssuerVerifier, MultiIssuerVerifierBuilder};
 pub use metadata::{MetadataService, ProtectedResourceMetadata, WELL_KNOWN_PATH};
+/// Hybrid JWT-and-introspection verification (`portcullis_issuer::hybrid`).
+pub use portcullis_issuer::hybrid;
+/// The verifier seam and the verifiers the layers take, from `portcullis_issuer`, where
+/// they are implemented.
+pub use portcullis_issuer::{
+    HybridVerifier, MultiIssuerVerifier, MultiIssuerVerifierBuilder, Routing, Verification,
+    VerificationFuture, Verifier, VerifyFuture,
+};
 pub use rejection::{DefaultRejection, Reject, Rejection, RejectionKind, ResponseBody};
 pub use token::TokenSource;
-pub use verifier::{Verification, Verifier, VerifyFuture};
 
 #[doc(no_inline)]
 pub use portcullis_issuer::{IntrospectionVerifier, JwtVerifier, VerifyError, VerifyErrorKind};

@@ -44,30 +44,20 @@ pub(crate) enum Extracted<'a> {
     Malformed(&'static str),
 }
 
-/// Whether [`extract`] checks that a token is a `b64token`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Syntax {
-    /// Checked here: a token that is not one is `Malformed`.
-    Checked,
-    /// Left to the caller, whose verifier accepts only `b64token`s (so a token it
-    /// accepts is one) and who checks a token the verifier refuses, or waits on, to
-    /// tell `invalid_request` from `invalid_token`. Still UTF-8, still one token.
-    Deferred,
-}
-
+/// Takes the one bearer token out of a request, checking it is an RFC 6750
+/// `b64token` (a token that is not is `Malformed`, so verifiers only see `b64token`s).
 pub(crate) fn extract<'a>(
     sources: &[TokenSource],
     headers: &'a HeaderMap,
     uri: &'a Uri,
-    syntax: Syntax,
 ) -> Extracted<'a> {
     let mut found = Extracted::None;
     for source in sources {
         let next = match source {
-            TokenSource::AuthorizationHeader => from_authorization(headers, syntax),
-            TokenSource::Header(name) => from_header(headers, name, syntax),
-            TokenSource::Cookie(name) => from_cookie(headers, name, syntax),
-            TokenSource::Query(name) => from_query(uri, name, syntax),
+            TokenSource::AuthorizationHeader => from_authorization(headers),
+            TokenSource::Header(name) => from_header(headers, name),
+            TokenSource::Cookie(name) => from_cookie(headers, name),
+            TokenSource::Query(name) => from_query(uri, name),
         };
         match next {
             Extracted::None => {}
@@ -98,7 +88,7 @@ pub(crate) fn is_b64token(token: &[u8]) -> bool {
         }) == 0
 }
 
-fn from_authorization(headers: &HeaderMap, syntax: Syntax) -> Extracted<'_> {
+fn from_authorization(headers: &HeaderMap) -> Extracted<'_> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Extracted::None;
@@ -120,10 +110,10 @@ fn from_authorization(headers: &HeaderMap, syntax: Syntax) -> Extracted<'_> {
     if token.is_empty() {
         return Extracted::Malformed("empty bearer token");
     }
-    token_from_bytes(token, syntax)
+    token_from_bytes(token)
 }
 
-fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName, syntax: Syntax) -> Extracted<'a> {
+fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Extracted<'a> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Extracted::None;
@@ -135,10 +125,10 @@ fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName, syntax: Syntax) ->
     if token.is_empty() {
         return Extracted::Malformed("empty bearer token");
     }
-    token_from_bytes(token, syntax)
+    token_from_bytes(token)
 }
 
-fn from_cookie<'a>(headers: &'a HeaderMap, name: &str, syntax: Syntax) -> Extracted<'a> {
+fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Extracted<'a> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
         for pair in value.as_bytes().split(|&b| b == b';') {
@@ -162,11 +152,11 @@ fn from_cookie<'a>(headers: &'a HeaderMap, name: &str, syntax: Syntax) -> Extrac
     match found {
         None => Extracted::None,
         Some([]) => Extracted::Malformed("empty bearer token"),
-        Some(token) => token_from_bytes(token, syntax),
+        Some(token) => token_from_bytes(token),
     }
 }
 
-fn from_query<'a>(uri: &'a Uri, name: &str, syntax: Syntax) -> Extracted<'a> {
+fn from_query<'a>(uri: &'a Uri, name: &str) -> Extracted<'a> {
     let Some(query) = uri.query() else {
         return Extracted::None;
     };
@@ -188,7 +178,7 @@ fn from_query<'a>(uri: &'a Uri, name: &str, syntax: Syntax) -> Extracted<'a> {
         return Extracted::Malformed("empty bearer token");
     }
     if !raw.contains(['%', '+']) {
-        return token_from_bytes(raw.as_bytes(), syntax);
+        return token_from_bytes(raw.as_bytes());
     }
     // application/x-www-form-urlencoded: `+` is a space, `%XX` a byte.
     let mut decoded = Vec::with_capacity(raw.len());
@@ -209,7 +199,7 @@ fn from_query<'a>(uri: &'a Uri, name: &str, syntax: Syntax) -> Extracted<'a> {
             _ => decoded.push(b),
         }
     }
-    if syntax == Syntax::Checked && !is_b64token(&decoded) {
+    if !is_b64token(&decoded) {
         return Extracted::Malformed(MALFORMED_TOKEN);
     }
     match String::from_utf8(decoded) {
@@ -222,8 +212,8 @@ fn hex_value(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-fn token_from_bytes(token: &[u8], syntax: Syntax) -> Extracted<'_> {
-    if syntax == Syntax::Checked && !is_b64token(token) {
+fn token_from_bytes(token: &[u8]) -> Extracted<'_> {
+    if !is_b64token(token) {
         return Extracted::Malformed(MALFORMED_TOKEN);
     }
     match std::str::from_utf8(token) {
@@ -249,24 +239,16 @@ pub mod fuzzing {
 
     use http::{HeaderMap, Uri};
 
-    use super::{Extracted, Syntax, TokenSource};
+    use super::{Extracted, TokenSource};
 
     /// What the layer takes from a request: `Ok(None)` no bearer credentials,
-    /// `Ok(Some(token))` one token, `Err(reason)` an `invalid_request`. With
-    /// `check_syntax` false the `b64token` check is left to the caller, as it is for
-    /// verifiers that only accept `b64token`s.
+    /// `Ok(Some(token))` one token (a `b64token`), `Err(reason)` an `invalid_request`.
     pub fn extract<'a>(
         sources: &[TokenSource],
         headers: &'a HeaderMap,
         uri: &'a Uri,
-        check_syntax: bool,
     ) -> Result<Option<Cow<'a, str>>, &'static str> {
-        let syntax = if check_syntax {
-            Syntax::Checked
-        } else {
-            Syntax::Deferred
-        };
-        match super::extract(sources, headers, uri, syntax) {
+        match super::extract(sources, headers, uri) {
             Extracted::None => Ok(None),
             Extracted::Token(token) => Ok(Some(token)),
             Extracted::Malformed(reason) => Err(reason),
@@ -295,48 +277,7 @@ mod tests {
             &[TokenSource::AuthorizationHeader],
             headers,
             Box::leak(Box::new(Uri::from_static("/"))),
-            Syntax::Checked,
         )
-    }
-
-    #[test]
-    fn deferred_syntax_leaves_the_character_check_to_the_caller() {
-        let deferred = |value: &'static [u8]| {
-            let mut headers = HeaderMap::new();
-            headers.append(AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
-            let uri = Uri::from_static("/");
-            match extract(
-                &[TokenSource::AuthorizationHeader],
-                &headers,
-                &uri,
-                Syntax::Deferred,
-            ) {
-                Extracted::Token(token) => Ok(token.into_owned()),
-                Extracted::None => Err("none"),
-                Extracted::Malformed(reason) => Err(reason),
-            }
-        };
-        assert_eq!(deferred(b"Bearer abc.def"), Ok("abc.def".to_owned()));
-        // Not b64tokens, handed over as they are for the caller to check.
-        assert_eq!(deferred(b"Bearer a b"), Ok("a b".to_owned()));
-        assert_eq!(deferred(b"Bearer a=b"), Ok("a=b".to_owned()));
-        // What is malformed for every verifier still is.
-        assert_eq!(deferred(b"Bearer   "), Err("empty bearer token"));
-        assert_eq!(deferred(b"Bearer a\xffb"), Err("malformed bearer token"));
-        assert_eq!(deferred(b"Basic abc"), Err("none"));
-        let mut headers = HeaderMap::new();
-        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
-        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
-        let uri = Uri::from_static("/");
-        assert_eq!(
-            extract(
-                &[TokenSource::AuthorizationHeader],
-                &headers,
-                &uri,
-                Syntax::Deferred
-            ),
-            Extracted::Malformed("more than one Authorization header")
-        );
     }
 
     fn token(t: &str) -> Extracted<'static> {
@@ -397,34 +338,25 @@ mod tests {
         headers.append(COOKIE, HeaderValue::from_static("theme=dark; at=\"ck\""));
         headers.append("x-token", HeaderValue::from_static("hdr"));
         let query = [TokenSource::Query("access_token".into())];
-        assert_eq!(
-            extract(&query, &headers, &uri, Syntax::Checked),
-            token("tok/en")
-        );
+        assert_eq!(extract(&query, &headers, &uri), token("tok/en"));
         let cookie = [TokenSource::Cookie("at".into())];
-        assert_eq!(
-            extract(&cookie, &headers, &uri, Syntax::Checked),
-            token("ck")
-        );
+        assert_eq!(extract(&cookie, &headers, &uri), token("ck"));
         let header = [TokenSource::Header(HeaderName::from_static("x-token"))];
-        assert_eq!(
-            extract(&header, &headers, &uri, Syntax::Checked),
-            token("hdr")
-        );
+        assert_eq!(extract(&header, &headers, &uri), token("hdr"));
         // Two ways at once: invalid_request (RFC 6750 §3.1).
         let both = [cookie[0].clone(), header[0].clone()];
         assert!(matches!(
-            extract(&both, &headers, &uri, Syntax::Checked),
+            extract(&both, &headers, &uri),
             Extracted::Malformed(_)
         ));
         headers.append(COOKIE, HeaderValue::from_static("at=again"));
         assert!(matches!(
-            extract(&cookie, &headers, &uri, Syntax::Checked),
+            extract(&cookie, &headers, &uri),
             Extracted::Malformed(_)
         ));
         let repeated: Uri = "/?access_token=a&access_token=b".parse().unwrap();
         assert!(matches!(
-            extract(&query, &headers, &repeated, Syntax::Checked),
+            extract(&query, &headers, &repeated),
             Extracted::Malformed(_)
         ));
     }

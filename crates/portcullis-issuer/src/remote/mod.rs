@@ -137,9 +137,56 @@ impl RemoteKeySet {
         token: &str,
         now: SystemTime,
     ) -> Result<Claims, VerifyError> {
-        let parsed = validation.parse(token)?;
+        match self.verify_now(validation, token, now) {
+            Some(result) => result,
+            None => self.verify_after_fetch(validation, token, now).await,
+        }
+    }
+
+    /// The synchronous part of [`Self::verify`]: the answer when the keys at hand
+    /// settle it (the hot path: no lock, no waiting, no allocation), `None` when a fetch
+    /// must be waited for or started ([`Self::verify_after_fetch`]).
+    pub(crate) fn verify_now(
+        &self,
+        validation: &Validation,
+        token: &str,
+        now: SystemTime,
+    ) -> Option<Result<Claims, VerifyError>> {
+        let parsed = match validation.parse(token) {
+            Ok(parsed) => parsed,
+            Err(error) => return Some(Err(error.into())),
+        };
         // Rules that need no key come first: a token with a refused algorithm never
         // causes a fetch.
+        if let Err(error) = validation.check_header(&parsed) {
+            return Some(Err(error.into()));
+        }
+        let shared = &self.shared;
+        let cache_now = shared.clock.now();
+        let current = shared.current.load();
+        let snapshot = current
+            .as_ref()
+            .filter(|snapshot| cache_now < snapshot.usable_until)?;
+        if cache_now >= snapshot.refresh_at {
+            shared.refresh_in_background(cache_now);
+        }
+        match validation.verify_parsed(&parsed, &snapshot.keys, now) {
+            Err(e) if e.kind() == ErrorKind::UnknownKeyId => {
+                shared.unknown_kid_now(validation, &parsed, now, snapshot.generation)
+            }
+            other => Some(other.map_err(VerifyError::from)),
+        }
+    }
+
+    /// [`Self::verify`] once [`Self::verify_now`] found it must wait: for a fetch of an
+    /// unknown `kid`, or for a first (or expired) set.
+    pub(crate) async fn verify_after_fetch(
+        &self,
+        validation: &Validation,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Claims, VerifyError> {
+        let parsed = validation.parse(token)?;
         validation.check_header(&parsed)?;
         let shared = &self.shared;
         let cache_now = shared.clock.now();
@@ -147,9 +194,6 @@ impl RemoteKeySet {
             let current = shared.current.load();
             match &*current {
                 Some(snapshot) if cache_now < snapshot.usable_until => {
-                    if cache_now >= snapshot.refresh_at {
-                        shared.refresh_in_background(cache_now);
-                    }
                     match validation.verify_parsed(&parsed, &snapshot.keys, now) {
                         Err(e) if e.kind() == ErrorKind::UnknownKeyId => Some(snapshot.generation),
                         other => return other.map_err(VerifyError::from),

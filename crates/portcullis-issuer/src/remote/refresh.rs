@@ -113,6 +113,8 @@ impl Drop for KeySetState {
 pub(super) enum Next {
     Reverify,
     Wait(u64),
+    /// A fetch is due, and the caller may not start one (the synchronous path).
+    Fetch,
     NegativeHit,
     Refuse {
         authoritative: bool,
@@ -390,36 +392,81 @@ impl KeySetState {
         let Some(kid) = token.header().kid() else {
             return Err(portcullis_jwt::Error::from(ErrorKind::UnknownKeyId).into());
         };
-        let next = {
-            let cache_now = self.clock.now();
-            let mut state = self.lock();
-            let cooled_down = state
-                .last_unknown_kid_fetch
-                .is_none_or(|at| cache_now >= at + self.timing.cooldown);
-            if self.generation() != Some(seen) {
-                // A fetch finished since we looked: try the new set.
-                Next::Reverify
-            } else if !cooled_down
-                && state.negative_generation == seen
-                && state.negative.contains(kid)
-            {
-                // Past the cooldown a known-unknown kid may be asked about again like
-                // any other: an issuer may sign with a key a moment before it publishes
-                // it, and the set's TTL is far too long to wait for.
-                Next::NegativeHit
-            } else if let Some(flight) = state.in_flight {
-                Next::Wait(flight)
-            } else if cooled_down {
-                Next::Wait(self.begin(&mut state, cache_now, Reason::UnknownKid))
-            } else {
-                Next::Refuse {
-                    authoritative: state.last_ok != Some(false),
-                    retry_at: state
-                        .last_unknown_kid_fetch
-                        .map(|at| at + self.timing.cooldown),
+        match self.next_for_unknown_kid(kid, seen, true) {
+            Next::Wait(flight) => match self.wait_for(flight).await {
+                Some(Ok(())) => self.verify_current(validation, token, now, true),
+                Some(Err(_)) => {
+                    let retry_at = self.lock().retry_at;
+                    Err(self.unavailable(retry_at, "issuer keys unavailable"))
                 }
-            }
+                None => Err(self.unavailable(None, "issuer keys fetch timed out")),
+            },
+            next => self.answer_unknown_kid(&next, validation, token, now),
+        }
+    }
+
+    /// [`Self::unknown_kid`] when the answer needs no waiting (a new set to try, a
+    /// known-unknown `kid`, the cooldown): `None` when a fetch must be waited for or
+    /// started, which only the waiting path does.
+    pub(super) fn unknown_kid_now(
+        self: &Arc<Self>,
+        validation: &Validation,
+        token: &UnverifiedToken<'_>,
+        now: SystemTime,
+        seen: u64,
+    ) -> Option<Result<Claims, VerifyError>> {
+        let Some(kid) = token.header().kid() else {
+            return Some(Err(
+                portcullis_jwt::Error::from(ErrorKind::UnknownKeyId).into()
+            ));
         };
+        match self.next_for_unknown_kid(kid, seen, false) {
+            Next::Wait(_) | Next::Fetch => None,
+            next => Some(self.answer_unknown_kid(&next, validation, token, now)),
+        }
+    }
+
+    /// What a token whose `kid` is not in generation `seen` does. With `start` false a
+    /// fetch is never started: [`Next::Fetch`] says one is due.
+    fn next_for_unknown_kid(self: &Arc<Self>, kid: &str, seen: u64, start: bool) -> Next {
+        let cache_now = self.clock.now();
+        let mut state = self.lock();
+        let cooled_down = state
+            .last_unknown_kid_fetch
+            .is_none_or(|at| cache_now >= at + self.timing.cooldown);
+        if self.generation() != Some(seen) {
+            // A fetch finished since we looked: try the new set.
+            Next::Reverify
+        } else if !cooled_down && state.negative_generation == seen && state.negative.contains(kid)
+        {
+            // Past the cooldown a known-unknown kid may be asked about again like any
+            // other: an issuer may sign with a key a moment before it publishes it, and
+            // the set's TTL is far too long to wait for.
+            Next::NegativeHit
+        } else if let Some(flight) = state.in_flight {
+            Next::Wait(flight)
+        } else if cooled_down && start {
+            Next::Wait(self.begin(&mut state, cache_now, Reason::UnknownKid))
+        } else if cooled_down {
+            Next::Fetch
+        } else {
+            Next::Refuse {
+                authoritative: state.last_ok != Some(false),
+                retry_at: state
+                    .last_unknown_kid_fetch
+                    .map(|at| at + self.timing.cooldown),
+            }
+        }
+    }
+
+    /// The answer for an unknown `kid` that waits for nothing.
+    fn answer_unknown_kid(
+        &self,
+        next: &Next,
+        validation: &Validation,
+        token: &UnverifiedToken<'_>,
+        now: SystemTime,
+    ) -> Result<Claims, VerifyError> {
         match next {
             Next::Reverify => self.verify_current(validation, token, now, true),
             Next::NegativeHit => {
@@ -434,16 +481,11 @@ impl KeySetState {
             } => Err(portcullis_jwt::Error::from(ErrorKind::UnknownKeyId).into()),
             // The last fetch failed: the key may exist and we could not learn of it.
             Next::Refuse { retry_at, .. } => {
-                Err(self.unavailable(retry_at, "issuer keys unavailable"))
+                Err(self.unavailable(*retry_at, "issuer keys unavailable"))
             }
-            Next::Wait(flight) => match self.wait_for(flight).await {
-                Some(Ok(())) => self.verify_current(validation, token, now, true),
-                Some(Err(_)) => {
-                    let retry_at = self.lock().retry_at;
-                    Err(self.unavailable(retry_at, "issuer keys unavailable"))
-                }
-                None => Err(self.unavailable(None, "issuer keys fetch timed out")),
-            },
+            Next::Wait(_) | Next::Fetch => {
+                unreachable!("waiting is the caller's business")
+            }
         }
     }
 
@@ -490,7 +532,7 @@ impl KeySetState {
                 }
                 None => Err(self.unavailable(None, "issuer keys fetch timed out")),
             },
-            Next::NegativeHit | Next::Refuse { .. } => {
+            Next::NegativeHit | Next::Refuse { .. } | Next::Fetch => {
                 let retry_at = self.lock().retry_at;
                 Err(self.unavailable(retry_at, "issuer keys unavailable"))
             }

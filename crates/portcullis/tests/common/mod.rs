@@ -3,12 +3,12 @@
 //! would not (repeated headers, non-ASCII bytes).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::future::{Ready, ready};
+use std::future::Ready;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use portcullis::{Claims, JwtVerifier, KeySet, Validation, Verifier, VerifyError};
+use portcullis::{Claims, JwtVerifier, KeySet, Validation, Verification, Verifier, VerifyError};
 use portcullis_jwt::ManualClock;
 use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,8 +50,8 @@ pub struct Down;
 impl Verifier for Down {
     type Future = Ready<Result<Claims, VerifyError>>;
 
-    fn verify(&self, _token: &str) -> Self::Future {
-        ready(Err(VerifyError::unavailable(
+    fn verify(&self, _token: &str) -> Verification<Self::Future> {
+        Verification::Done(Err(VerifyError::unavailable(
             "issuer unreachable",
             Duration::from_secs(7),
         )))

@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pin_project_lite::pin_project;
-use portcullis_issuer::VerifyError;
 use portcullis_jwt::Claims;
 
-use crate::verifier::{Verification, Verifier, VerifyFuture};
+use crate::verifier::{Verification, Verifier};
+use crate::verify_error::VerifyError;
 
 /// The longest header segment [`is_jws_shaped`] decodes.
 const MAX_HEADER_SEGMENT: usize = 4 * 1024;
@@ -65,13 +65,13 @@ pub enum Routing {
 /// A verifier for issuers that hand out both JWT and opaque access tokens.
 ///
 /// ```
-/// # use portcullis::{HybridVerifier, Verifier, VerifyFuture, VerifyError, Claims};
+/// # use portcullis_issuer::{HybridVerifier, Verification, Verifier, VerifyFuture, VerifyError};
 /// # use std::time::Duration;
 /// # struct Jwt; struct Introspect;
 /// # impl Verifier for Jwt { type Future = VerifyFuture;
-/// #   fn verify(&self, _: &str) -> VerifyFuture { VerifyFuture::ready(Err(VerifyError::unavailable("jwt", Duration::ZERO))) } }
+/// #   fn verify(&self, _: &str) -> Verification<VerifyFuture> { Verification::Done(Err(VerifyError::unavailable("jwt", Duration::ZERO))) } }
 /// # impl Verifier for Introspect { type Future = VerifyFuture;
-/// #   fn verify(&self, _: &str) -> VerifyFuture { VerifyFuture::ready(Err(VerifyError::unavailable("opaque", Duration::ZERO))) } }
+/// #   fn verify(&self, _: &str) -> Verification<VerifyFuture> { Verification::Done(Err(VerifyError::unavailable("opaque", Duration::ZERO))) } }
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let hybrid = HybridVerifier::new(Jwt, Introspect);
 /// let jwt = hybrid.verify("eyJhbGciOiJFUzI1NiJ9.e30.c2ln").await.unwrap_err();
@@ -108,43 +108,16 @@ impl<J, I> HybridVerifier<J, I> {
 impl<J: Verifier, I: Verifier> Verifier for HybridVerifier<J, I> {
     type Future = EitherFuture<J::Future, I::Future>;
 
-    fn verify(&self, token: &str) -> Self::Future {
-        if self.routing == Routing::ByShape && is_jws_shaped(token) {
-            EitherFuture::Jwt {
-                future: self.jwt.verify(token),
-            }
-        } else {
-            EitherFuture::Introspection {
-                future: self.introspection.verify(token),
-            }
-        }
-    }
-
-    /// The chosen verifier's own erased future: no box when it answers at once (a
-    /// verified JWT, a cached introspection result), as inside a multi-issuer verifier.
-    fn verify_erased(&self, token: &str) -> VerifyFuture {
-        if self.routing == Routing::ByShape && is_jws_shaped(token) {
-            self.jwt.verify_erased(token)
-        } else {
-            self.introspection.verify_erased(token)
-        }
-    }
-
-    fn start(&self, token: &str) -> Verification<Self::Future> {
+    fn verify(&self, token: &str) -> Verification<Self::Future> {
         if self.routing == Routing::ByShape && is_jws_shaped(token) {
             self.jwt
-                .start(token)
+                .verify(token)
                 .map_pending(|future| EitherFuture::Jwt { future })
         } else {
             self.introspection
-                .start(token)
+                .verify(token)
                 .map_pending(|future| EitherFuture::Introspection { future })
         }
-    }
-
-    /// Only when both verifiers say so: a token goes to one or the other by its shape.
-    fn accepts_only_b64tokens(&self) -> bool {
-        self.jwt.accepts_only_b64tokens() && self.introspection.accepts_only_b64tokens()
     }
 }
 

@@ -3,18 +3,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use portcullis_issuer::VerifyError;
 use portcullis_jwt::{ErrorKind, UnverifiedToken, read_unverified_issuer};
 
 use crate::error::ConfigError;
 use crate::hybrid::is_jws_shaped;
 use crate::verifier::{Verification, Verifier, VerifyFuture};
+use crate::verify_error::VerifyError;
 
 /// The longest token whose payload is decoded to read its `iss`: 64 KiB. Each
 /// issuer's own verifier applies its own (smaller, by default) limit afterwards.
 const MAX_ROUTED_TOKEN: usize = 64 * 1024;
 
-type Erased = Arc<dyn Verifier<Future = VerifyFuture>>;
+type Erased = Arc<dyn ErasedVerifier>;
 
 /// Routes each token to the verifier of the issuer that issued it.
 ///
@@ -32,8 +32,6 @@ pub struct MultiIssuerVerifier {
 struct Inner {
     issuers: Vec<(Box<str>, Erased)>,
     opaque: Option<usize>,
-    /// Every issuer's verifier accepts only `b64token`s.
-    only_b64tokens: bool,
 }
 
 /// Configures a [`MultiIssuerVerifier`].
@@ -44,21 +42,15 @@ pub struct MultiIssuerVerifierBuilder {
     opaque: Option<Box<str>>,
 }
 
-struct ErasedVerifier<V>(V);
+/// A verifier of any type behind one pointer type: its pending future boxed (only a
+/// verification that waits allocates it; an answer at hand is returned as it is).
+trait ErasedVerifier: Send + Sync + 'static {
+    fn verify_erased(&self, token: &str) -> Verification<VerifyFuture>;
+}
 
-impl<V: Verifier> Verifier for ErasedVerifier<V> {
-    type Future = VerifyFuture;
-
-    fn verify(&self, token: &str) -> VerifyFuture {
-        self.0.verify_erased(token)
-    }
-
-    fn start(&self, token: &str) -> Verification<VerifyFuture> {
-        self.0.verify_erased(token).into_verification()
-    }
-
-    fn accepts_only_b64tokens(&self) -> bool {
-        self.0.accepts_only_b64tokens()
+impl<V: Verifier> ErasedVerifier for V {
+    fn verify_erased(&self, token: &str) -> Verification<VerifyFuture> {
+        self.verify(token).map_pending(VerifyFuture::waiting)
     }
 }
 
@@ -81,10 +73,8 @@ impl MultiIssuerVerifierBuilder {
     /// [`JwtVerifier`]: crate::JwtVerifier
     /// [`HybridVerifier`]: crate::HybridVerifier
     pub fn issuer(mut self, issuer: impl Into<String>, verifier: impl Verifier) -> Self {
-        self.issuers.push((
-            issuer.into().into_boxed_str(),
-            Arc::new(ErasedVerifier(verifier)),
-        ));
+        self.issuers
+            .push((issuer.into().into_boxed_str(), Arc::new(verifier)));
         self
     }
 
@@ -131,22 +121,17 @@ impl MultiIssuerVerifierBuilder {
                     })?,
             ),
         };
-        let only_b64tokens = self
-            .issuers
-            .iter()
-            .all(|(_, verifier)| verifier.accepts_only_b64tokens());
         Ok(MultiIssuerVerifier {
             inner: Arc::new(Inner {
                 issuers: self.issuers,
                 opaque,
-                only_b64tokens,
             }),
         })
     }
 }
 
-fn refuse(kind: ErrorKind) -> VerifyFuture {
-    VerifyFuture::ready(Err(VerifyError::token(portcullis_jwt::Error::from_kind(
+fn refuse(kind: ErrorKind) -> Verification<VerifyFuture> {
+    Verification::Done(Err(VerifyError::token(portcullis_jwt::Error::from_kind(
         kind,
     ))))
 }
@@ -172,11 +157,11 @@ fn route_by_issuer<T>(
 impl Verifier for MultiIssuerVerifier {
     type Future = VerifyFuture;
 
-    fn verify(&self, token: &str) -> VerifyFuture {
+    fn verify(&self, token: &str) -> Verification<VerifyFuture> {
         let inner = &*self.inner;
         if !is_jws_shaped(token) {
             return match inner.opaque {
-                Some(i) => inner.issuers[i].1.verify(token),
+                Some(i) => inner.issuers[i].1.verify_erased(token),
                 None => refuse(ErrorKind::Malformed),
             };
         }
@@ -184,25 +169,10 @@ impl Verifier for MultiIssuerVerifier {
             inner.issuers.iter().find(|(iss, _)| **iss == *issuer)
         });
         match chosen {
-            Ok(Some((_, verifier))) => verifier.verify(token),
+            Ok(Some((_, verifier))) => verifier.verify_erased(token),
             Ok(None) => refuse(ErrorKind::InvalidIssuer),
-            Err(error) => VerifyFuture::ready(Err(VerifyError::token(error))),
+            Err(error) => Verification::Done(Err(VerifyError::token(error))),
         }
-    }
-
-    fn verify_erased(&self, token: &str) -> VerifyFuture {
-        Verifier::verify(self, token)
-    }
-
-    fn start(&self, token: &str) -> Verification<VerifyFuture> {
-        Verifier::verify(self, token).into_verification()
-    }
-
-    /// When every issuer's verifier does: routing itself refuses at once (an opaque
-    /// token without an opaque-token issuer, an unreadable or unknown `iss`), and every
-    /// other token goes to one of them.
-    fn accepts_only_b64tokens(&self) -> bool {
-        self.inner.only_b64tokens
     }
 }
 
