@@ -75,9 +75,15 @@ struct World {
 }
 
 async fn world(extra: &str) -> World {
+    world_edited(extra, |text| text).await
+}
+
+/// A world whose configuration (the standard one with `extra`) is first passed through
+/// `edit`, for the tests that change a standard setting.
+async fn world_edited(extra: &str, edit: impl FnOnce(String) -> String) -> World {
     let issuer = Issuer::start(true).await;
     let upstream = Upstream::start().await;
-    let gateway = Gateway::start(&config(&issuer, &upstream, extra));
+    let gateway = Gateway::start(&edit(config(&issuer, &upstream, extra)));
     let world = World {
         issuer,
         upstream,
@@ -398,23 +404,16 @@ async fn grpc_call(gateway: &Gateway, path: &str, token: Option<&str>) -> common
 
 #[tokio::test]
 async fn long_tokens_get_the_same_answer_over_every_protocol() {
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
     // Without the payload header: forwarded, a long payload would meet the test
     // upstream's own HTTP/2 header limit, which is not what this test is about.
-    let text = config(&issuer, &upstream, ROUTES)
-        .replace(
+    let w = world_edited(ROUTES, |text| {
+        text.replace(
             "max_request_body_bytes = 1024",
             "max_request_body_bytes = 1024\nmax_token_bytes = 32768",
         )
-        .replace("payload_header = \"x-auth-claims\"", "");
-    let w = World {
-        gateway: Gateway::start(&text),
-        issuer,
-        upstream,
-        http: Http::http1(),
-    };
-    w.wait_ready().await;
+        .replace("payload_header = \"x-auth-claims\"", "")
+    })
+    .await;
     // Valid, and over hyper's 16 KiB HTTP/2 default for the whole header list.
     let long = w
         .issuer
@@ -454,19 +453,13 @@ async fn long_tokens_get_the_same_answer_over_every_protocol() {
 
 #[tokio::test]
 async fn required_claims_are_required() {
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
-    let text = config(&issuer, &upstream, ROUTES).replace(
-        "jwks_retry = \"50ms\"",
-        "jwks_retry = \"50ms\"\nrequired_claims = [\"tenant\", \"acr\"]",
-    );
-    let w = World {
-        gateway: Gateway::start(&text),
-        issuer,
-        upstream,
-        http: Http::http1(),
-    };
-    w.wait_ready().await;
+    let w = world_edited(ROUTES, |text| {
+        text.replace(
+            "jwks_retry = \"50ms\"",
+            "jwks_retry = \"50ms\"\nrequired_claims = [\"tenant\", \"acr\"]",
+        )
+    })
+    .await;
     let both = w
         .issuer
         .token("", &[("tenant", json!("acme")), ("acr", json!("1"))]);
@@ -492,19 +485,13 @@ async fn scope_arrays_only_when_allowed() {
         w.status("GET", "/items/1", Some(&token)).await,
         StatusCode::UNAUTHORIZED
     );
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
-    let text = config(&issuer, &upstream, ROUTES).replace(
-        "jwks_retry = \"50ms\"",
-        "jwks_retry = \"50ms\"\nallow_scope_array = true",
-    );
-    let w = World {
-        gateway: Gateway::start(&text),
-        issuer,
-        upstream,
-        http: Http::http1(),
-    };
-    w.wait_ready().await;
+    let w = world_edited(ROUTES, |text| {
+        text.replace(
+            "jwks_retry = \"50ms\"",
+            "jwks_retry = \"50ms\"\nallow_scope_array = true",
+        )
+    })
+    .await;
     let token = array(&w);
     assert_eq!(
         w.status("GET", "/items/1", Some(&token)).await,
@@ -1067,18 +1054,10 @@ fn a_missing_client_secret_stops_the_start() {
 
 #[tokio::test]
 async fn upstream_failures_and_timeouts() {
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
-    let text = config(&issuer, &upstream, ROUTES)
-        .replace("request_timeout = \"20s\"", "request_timeout = \"300ms\"");
-    let gateway = Gateway::start(&text);
-    let w = World {
-        issuer,
-        upstream,
-        gateway,
-        http: Http::http1(),
-    };
-    w.wait_ready().await;
+    let w = world_edited(ROUTES, |text| {
+        text.replace("request_timeout = \"20s\"", "request_timeout = \"300ms\"")
+    })
+    .await;
     // The upstream holds /hold past the gateway's request timeout: 504.
     assert_eq!(
         w.status("GET", "/hold", None).await,
