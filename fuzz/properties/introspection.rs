@@ -7,18 +7,19 @@
 //! JSON `true` and whose `token_type` is not a refresh token; the active answer carries
 //! the body unchanged (its claims are checked from it); an inactive answer is a JSON
 //! object whose `active` is `false` or absent (or a refresh token). `serde_json`'s
-//! generic reader, not the crate's typed one, is the judge here.
+//! generic reader (`json.rs`), not the crate's typed one, is the judge here.
 
 use portcullis_issuer::introspection::{IntrospectionResponse, parse_response};
 use serde_json::Value;
+
+#[path = "json.rs"]
+mod json;
 
 pub(crate) fn check(body: &[u8]) {
     let Ok(response) = parse_response(body) else {
         return;
     };
-    let value: Value = serde_json::from_slice(body).expect("answered from what is not JSON");
-    let object = value
-        .as_object()
+    let object = json::members(body, &["active", "token_type"])
         .expect("answered from what is not a JSON object");
     let refresh = object
         .get("token_type")

@@ -4,7 +4,8 @@
 //! A document is either refused whole with an error, or every entry of its `keys` array
 //! is accounted for, in order: loaded as a key whose RFC 7638 thumbprint is the one
 //! recomputed here from the JWK's own members (written with `serde_json`, not with the
-//! crate's formatter), or skipped with a reason. Nothing is half-loaded.
+//! crate's formatter), or skipped with a reason. Nothing is half-loaded. The document is
+//! judged by `serde_json`'s generic reader (`json.rs`).
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -12,12 +13,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_jwt::{KeySet, MAX_KEYS, SkipReason};
 use serde_json::{Map, Value};
 
+#[path = "json.rs"]
+mod json;
+
 pub(crate) fn check(document: &[u8]) {
     let Ok(set) = KeySet::from_jwks(document) else {
         return;
     };
-    let parsed: Value = serde_json::from_slice(document).expect("accepted what is not JSON");
-    let entries = parsed
+    let members = json::members(document, &["keys"]).expect("accepted what is not a JSON object");
+    let entries = members
         .get("keys")
         .and_then(Value::as_array)
         .expect("accepted a document without a \"keys\" array");
