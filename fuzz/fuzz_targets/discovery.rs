@@ -7,6 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../properties/json.rs"]
+mod json;
 #[path = "../properties/discovery.rs"]
 mod property;
 

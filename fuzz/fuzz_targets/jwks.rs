@@ -6,6 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../properties/json.rs"]
+mod json;
 #[path = "../properties/jwks.rs"]
 mod property;
 

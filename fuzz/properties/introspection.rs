@@ -12,8 +12,8 @@
 use portcullis_issuer::introspection::{IntrospectionResponse, parse_response};
 use serde_json::Value;
 
-#[path = "json.rs"]
-mod json;
+// `json.rs`, declared beside this file by whoever includes it.
+use super::json;
 
 pub(crate) fn check(body: &[u8]) {
     let Ok(response) = parse_response(body) else {

@@ -8,6 +8,8 @@ mod discovery;
 mod freshness;
 #[path = "../../../fuzz/properties/introspection.rs"]
 mod introspection;
+#[path = "../../../fuzz/properties/json.rs"]
+mod json;
 #[path = "../../../fuzz/properties/seeds.rs"]
 mod seeds;
 

@@ -2,6 +2,8 @@
 //! asserts (`fuzz/properties/jwks.rs`, compiled here too). The `verify` target's seeds
 //! are checked by `fuzz_seeds_are_what_their_names_say` in `properties.rs`.
 
+#[path = "../../../fuzz/properties/json.rs"]
+mod json;
 #[path = "../../../fuzz/properties/jwks.rs"]
 mod jwks;
 #[path = "../../../fuzz/properties/seeds.rs"]
