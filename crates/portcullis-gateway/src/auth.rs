@@ -69,7 +69,8 @@ pub(crate) struct IssuerCounters {
 /// The configured issuers. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct IssuerSet {
-    verifier: MultiIssuerVerifier,
+    /// `None` with no issuers (only anonymous routes): every token is refused.
+    verifier: Option<MultiIssuerVerifier>,
     issuers: Arc<[Issuer]>,
 }
 
@@ -271,10 +272,7 @@ impl IssuerSet {
         if prepared.issuers.is_empty() {
             // Only anonymous routes: nothing is ever verified.
             return Ok(IssuerSet {
-                verifier: MultiIssuerVerifier::builder()
-                    .issuer("", Refuse)
-                    .build()
-                    .map_err(|e| IssuerStartError(e.message().to_owned()))?,
+                verifier: None,
                 issuers: Arc::new([]),
             });
         }
@@ -328,7 +326,7 @@ impl IssuerSet {
             .build()
             .map_err(|e| IssuerStartError(e.message().to_owned()))?;
         Ok(IssuerSet {
-            verifier,
+            verifier: Some(verifier),
             issuers: issuers.into(),
         })
     }
@@ -392,7 +390,10 @@ impl portcullis::Verifier for IssuerSet {
     type Future = VerifyFuture;
 
     fn verify(&self, token: &str) -> portcullis::Verification<VerifyFuture> {
-        portcullis::Verifier::verify(&self.verifier, token)
+        match &self.verifier {
+            Some(verifier) => portcullis::Verifier::verify(verifier, token),
+            None => portcullis::Verifier::verify(&Refuse, token),
+        }
     }
 }
 
