@@ -19,10 +19,11 @@ use crate::router::PathMatch;
 
 mod error;
 mod file;
+mod issuer;
 mod validate;
 
 pub use error::ConfigFileError;
-pub(crate) use validate::library_error;
+pub(crate) use issuer::library_error;
 
 /// A validated configuration, ready to run.
 ///
