@@ -13,14 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use portcullis::{AuthenticationLayer, MetadataService};
+use portcullis::AuthenticationLayer;
 use tower_layer::Layer;
 
 use crate::access_log::RecordIdentity;
 use crate::auth::{IssuerSet, PreparedIssuers};
 use crate::config::{Config, ConfigFileError, Requirement};
 use crate::metrics::Metrics;
-use crate::proxy::{self, GatewayState, Proxy, ProxyCore, RouteService};
+use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
 use crate::router::Router;
 
 /// Why the gateway could not start or serve.
@@ -180,7 +180,7 @@ impl Gateway {
 fn route_services(
     core: &Arc<ProxyCore>,
     issuers: &IssuerSet,
-) -> Result<(Vec<RouteService>, Option<MetadataService>), StartError> {
+) -> Result<(Vec<RouteService>, Option<MetadataEndpoint>), StartError> {
     let config = &core.config;
     let config_error = |e: portcullis::ConfigError| StartError::other(e.message());
     let mut builder = AuthenticationLayer::builder(issuers.clone()).realm(config.realm.clone());
@@ -216,14 +216,18 @@ fn route_services(
     // Built from the layer after every route's requirement, so `scopes_supported` is
     // what the routes ask for; the library renders and serves it.
     let metadata = config.protected_resource.as_ref().map(|resource| {
-        resource
+        let metadata = resource
             .authorization_servers
             .iter()
             .fold(
                 authentication.metadata(resource.resource.clone()),
                 |metadata, issuer| metadata.authorization_server(issuer.clone()),
             )
-            .into_service()
+            .into_service();
+        MetadataEndpoint {
+            path: resource.path.clone(),
+            service: metadata,
+        }
     });
     Ok((services, metadata))
 }

@@ -905,12 +905,15 @@ claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
     )
 }
 
-#[tokio::test]
-async fn opaque_tokens_through_introspection() {
+/// A gateway whose issuer introspects through a `TestIssuer` (its configuration first
+/// passed through `edit`), and that test issuer.
+async fn introspecting_world(
+    edit: impl FnOnce(String) -> String,
+) -> (portcullis_testkit::TestIssuer, World) {
     let issuer = portcullis_testkit::TestIssuer::start().await;
     let upstream = Upstream::start().await;
     let gateway = Gateway::start_with_env(
-        &introspection_config(&issuer, &upstream),
+        &edit(introspection_config(&issuer, &upstream)),
         &[(
             "GATEWAY_TEST_INTROSPECTION_SECRET",
             portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
@@ -923,6 +926,12 @@ async fn opaque_tokens_through_introspection() {
         http: Http::http1(),
     };
     w.wait_ready().await;
+    (issuer, w)
+}
+
+#[tokio::test]
+async fn opaque_tokens_through_introspection() {
+    let (issuer, w) = introspecting_world(|text| text).await;
     let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
     let answer = w
         .http
@@ -968,24 +977,8 @@ async fn opaque_tokens_through_introspection() {
 
 #[tokio::test]
 async fn expired_introspection_cache_entries_are_counted() {
-    let issuer = portcullis_testkit::TestIssuer::start().await;
-    let upstream = Upstream::start().await;
-    let config =
-        introspection_config(&issuer, &upstream).replace("cache = false", "cache_ttl = \"1ms\"");
-    let gateway = Gateway::start_with_env(
-        &config,
-        &[(
-            "GATEWAY_TEST_INTROSPECTION_SECRET",
-            portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
-        )],
-    );
-    let w = World {
-        issuer: Issuer::start(true).await,
-        upstream,
-        gateway,
-        http: Http::http1(),
-    };
-    w.wait_ready().await;
+    let (issuer, w) =
+        introspecting_world(|text| text.replace("cache = false", "cache_ttl = \"1ms\"")).await;
     let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
     let series = |kind: &str| {
         format!(

@@ -52,6 +52,13 @@ where
     }
 }
 
+/// Where the gateway serves its RFC 9728 document, and the library's service for it.
+#[derive(Debug)]
+pub(crate) struct MetadataEndpoint {
+    pub(crate) path: String,
+    pub(crate) service: MetadataService,
+}
+
 /// Everything a request needs, shared by all connections.
 #[derive(Debug)]
 pub(crate) struct GatewayState {
@@ -59,7 +66,7 @@ pub(crate) struct GatewayState {
     pub(crate) router: Router,
     pub(crate) routes: Vec<RouteService>,
     /// The RFC 9728 document, when configured.
-    pub(crate) metadata: Option<MetadataService>,
+    pub(crate) metadata: Option<MetadataEndpoint>,
     pub(crate) issuers: IssuerSet,
     pub(crate) metrics: Metrics,
     /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
@@ -147,11 +154,10 @@ pub(crate) async fn handle(
     {
         return Ok(response);
     }
-    if let (Some(resource), Some(metadata)) =
-        (&shared.core.config.protected_resource, &shared.metadata)
-        && request.uri().path() == resource.path
+    if let Some(metadata) = &shared.metadata
+        && request.uri().path() == metadata.path
     {
-        let response = call(metadata.clone(), request).await;
+        let response = call(metadata.service.clone(), request).await;
         return Ok(response.map(|body| body.map_err(|never| match never {}).boxed()));
     }
     // Only what the access log reads is kept: the method and the path, never the query.
