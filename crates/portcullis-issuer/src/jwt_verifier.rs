@@ -20,6 +20,7 @@ pub struct JwtVerifier {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     validation: Validation,
     keys: Keys,
@@ -27,6 +28,7 @@ struct Inner {
     cache: Option<TokenCache<Claims>>,
 }
 
+#[derive(Clone)]
 enum Keys {
     Static(KeySet),
     Remote(RemoteKeySet),
@@ -112,15 +114,7 @@ impl JwtVerifier {
     }
 
     fn into_inner(self) -> Inner {
-        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            validation: shared.validation.clone(),
-            keys: match &shared.keys {
-                Keys::Static(keys) => Keys::Static(keys.clone()),
-                Keys::Remote(keys) => Keys::Remote(keys.clone()),
-            },
-            clock: shared.clock.clone(),
-            cache: shared.cache.clone(),
-        })
+        Arc::unwrap_or_clone(self.inner)
     }
 
     /// The rules tokens are checked against.

@@ -89,16 +89,32 @@ impl<R> Clone for Policy<R> {
 }
 
 impl<R> Policy<R> {
-    /// Why `claims` fall short of the policy, if they do: scopes are checked first.
-    fn refusal(&self, claims: &Claims) -> Option<RejectionKind> {
+    /// The refusal of `claims` that fall short of the policy, if they do: scopes are
+    /// checked first, then the claim conditions.
+    /// (`headers` are read only for a refusal, to answer a gRPC caller in kind.)
+    fn refusal(&self, claims: &Claims, headers: &http::HeaderMap) -> Option<Rejection> {
+        let challenge = || self.shared.challenge.clone();
         if !self
             .requirement
             .as_ref()
             .is_none_or(|r| r.is_satisfied_by(claims.scopes()))
         {
-            Some(RejectionKind::InsufficientScope)
+            Some(
+                Rejection::new(
+                    RejectionKind::InsufficientScope,
+                    "insufficient scope",
+                    challenge(),
+                    is_grpc(headers),
+                )
+                .with_required_scope(self.scope_param.clone()),
+            )
         } else if !self.predicates.iter().all(|p| p(claims)) {
-            Some(RejectionKind::InsufficientClaims)
+            Some(Rejection::new(
+                RejectionKind::InsufficientClaims,
+                "claim condition not met",
+                challenge(),
+                is_grpc(headers),
+            ))
         } else {
             None
         }
@@ -260,31 +276,17 @@ where
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let policy = &*self.policy;
-        let refusal = request
-            .extensions()
-            .get::<Claims>()
-            .map(|claims| policy.refusal(claims));
-        let rejection = match refusal {
-            Some(None) => {
-                return ResponseFuture {
-                    state: State::Inner {
-                        future: self.inner.call(request),
-                    },
-                };
-            }
-            Some(Some(RejectionKind::InsufficientScope)) => Rejection::new(
-                RejectionKind::InsufficientScope,
-                "insufficient scope",
-                policy.shared.challenge.clone(),
-                is_grpc(request.headers()),
-            )
-            .with_required_scope(policy.scope_param.clone()),
-            Some(Some(kind)) => Rejection::new(
-                kind,
-                "claim condition not met",
-                policy.shared.challenge.clone(),
-                is_grpc(request.headers()),
-            ),
+        let rejection = match request.extensions().get::<Claims>() {
+            Some(claims) => match policy.refusal(claims, request.headers()) {
+                None => {
+                    return ResponseFuture {
+                        state: State::Inner {
+                            future: self.inner.call(request),
+                        },
+                    };
+                }
+                Some(rejection) => rejection,
+            },
             None => {
                 let challenge = request
                     .extensions()
