@@ -3,8 +3,9 @@
 //! One binary and one TOML file put OAuth 2.0 bearer-token checks in front of any HTTP
 //! or gRPC upstream: routes matched by method and path, each with a requirement
 //! (anonymous, authenticated, scopes, claims); verified claims forwarded as headers;
-//! RFC 6750 answers (and gRPC statuses) for everything refused. The configuration format
-//! is documented field by field in `docs/gateway.md`.
+//! RFC 6750 answers (and gRPC statuses) for everything refused. The commands, the
+//! configuration file field by field, the answers, metrics and deployment caveats are in
+//! the [gateway guide](guide::gateway).
 //!
 //! The library target exists so the binary stays thin and tests and the demo
 //! (`cargo run -p portcullis-demo`) can run a gateway in-process: [`Config`] parses and
@@ -16,6 +17,7 @@ mod access_log;
 mod auth;
 mod auth_rules;
 mod config;
+pub mod guide;
 mod metrics;
 mod proxy;
 mod respond;

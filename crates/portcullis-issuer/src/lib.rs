@@ -55,12 +55,14 @@
 //! ```
 //!
 //! Defaults, the rotation and outage behaviour, and deployment caveats are described in
-//! `docs/issuer.md` in the repository.
+//! the [issuer guide](guide::issuer); opaque tokens in the
+//! [introspection guide](guide::introspection).
 
 pub mod dangerous;
 mod discovery;
 mod error;
 pub mod freshness;
+pub mod guide;
 mod http;
 pub mod hybrid;
 pub mod introspection;

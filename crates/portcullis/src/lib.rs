@@ -69,8 +69,8 @@
 //! # }).unwrap();
 //! ```
 //!
-//! See `docs/layers.md` in the repository for deployment caveats (proxies, clock
-//! skew, key rotation).
+//! The [layers guide](guide::layers) covers token sources, responses, observability and
+//! deployment caveats (proxies, clock skew, key rotation).
 
 pub mod authentication;
 pub mod authorization;
@@ -78,6 +78,7 @@ mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod grpc;
+pub mod guide;
 mod layer_shared;
 pub mod metadata;
 mod rejection;
