@@ -56,7 +56,8 @@
 //!   string or an array); `typ` `at+jwt` unless relaxed, ID tokens refused; required
 //!   claims; custom checks.
 //!
-//! See `docs/architecture.md` in the repository for how this crate fits the rest.
+//! See [`docs/architecture.md`](https://github.com/portcullis-rs/portcullis/blob/main/docs/architecture.md)
+//! in the repository for how this crate fits the rest.
 
 mod algorithm;
 mod claims;

@@ -1,11 +1,12 @@
 //! Tower middleware for OAuth 2.0 resource servers.
 //!
 //! Portcullis authenticates requests with bearer access tokens (RFC 6750), verifies
-//! them through one [`Verifier`] abstraction (JWTs with [`JwtVerifier`] now,
-//! introspection and several issuers through the same trait), puts the verified
-//! [`Claims`] in the request's extensions, and answers refusals exactly as RFC 6750 §3
-//! says: 401 with a challenge, 400 `invalid_request`, 401 `invalid_token`, 403
-//! `insufficient_scope`, or 503 with `Retry-After` when the issuer cannot be reached.
+//! them through one [`Verifier`] abstraction (JWTs with [`JwtVerifier`], opaque tokens
+//! with [`IntrospectionVerifier`], both with [`HybridVerifier`], several issuers with
+//! [`MultiIssuerVerifier`]), puts the verified [`Claims`] in the request's extensions,
+//! and answers refusals exactly as RFC 6750 §3 says: 401 with a challenge, 400
+//! `invalid_request`, 401 `invalid_token`, 403 `insufficient_scope`, or 503 with
+//! `Retry-After` when the issuer cannot be reached.
 //! gRPC requests get trailers-only gRPC responses instead.
 //!
 //! - [`AuthenticationLayer`]: token → [`Verifier`] → [`Claims`] → inner service.
