@@ -63,6 +63,7 @@ mod algorithm;
 mod claims;
 pub mod clock;
 pub mod dangerous;
+pub mod dpop;
 mod error;
 mod key;
 mod scope;

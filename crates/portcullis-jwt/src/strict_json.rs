@@ -75,6 +75,17 @@ impl<'de> Value<'_, 'de> {
     pub(crate) fn skip(self) -> Result<(), Malformed> {
         self.reader.skip_value(self.depth)
     }
+
+    /// Steps over the value, still checking it, and hands back its text as written
+    /// (for a member read again with serde_json, such as a DPoP proof's `jwk`).
+    pub(crate) fn raw(self) -> Result<&'de str, Malformed> {
+        let start = self.reader.pos;
+        self.reader.skip_value(self.depth)?;
+        self.reader
+            .text
+            .get(start..self.reader.pos)
+            .ok_or(Malformed)
+    }
 }
 
 /// The value of a registered member, in the few shapes registered members can have.

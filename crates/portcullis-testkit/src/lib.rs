@@ -25,10 +25,12 @@
 //! request counters, so a resource server's behaviour during rotations and outages can
 //! be tested end to end.
 
+mod dpop;
 mod issuer;
 mod key;
 mod token;
 
+pub use dpop::access_token_hash;
 pub use issuer::{
     Endpoint, Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, IntrospectionClient,
     TestIssuer, TestIssuerBuilder,
