@@ -67,10 +67,10 @@ pub(super) struct UpstreamSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct LimitsSection {
-    pub(super) max_request_body_bytes: Option<Count<1>>,
+    pub(super) max_request_body_bytes: Option<Count<u64, 1>>,
     pub(super) request_timeout: Option<Span<1, { 24 * 3600 }>>,
     pub(super) header_read_timeout: Option<Span<1, 600>>,
-    pub(super) max_token_bytes: Option<Count<256, 65536>>,
+    pub(super) max_token_bytes: Option<Count<usize, 256, 65536>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -66,11 +66,10 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
             .limits
             .header_read_timeout
             .map_or(Duration::from_secs(10), |d| d.0),
-        max_token_bytes: file.limits.max_token_bytes.map_or(
-            portcullis_jwt::DEFAULT_MAX_TOKEN_SIZE,
-            // At most 65536: no truncation.
-            |n| n.0 as usize,
-        ),
+        max_token_bytes: file
+            .limits
+            .max_token_bytes
+            .map_or(portcullis_jwt::DEFAULT_MAX_TOKEN_SIZE, |n| n.0),
     };
 
     let issuers_at = KeyPath::new("issuers");

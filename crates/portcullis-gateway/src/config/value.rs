@@ -63,7 +63,7 @@ impl<'de, const MIN_MS: u64, const MAX_SECS: u64> Deserialize<'de> for Span<MIN_
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (min, max) = (Duration::from_millis(MIN_MS), Duration::from_secs(MAX_SECS));
         parsed(deserializer, |text| match parse_duration(text)? {
-            d if d < min && MIN_MS == 1 => Err("must be more than zero".to_owned()),
+            d if d.is_zero() && MIN_MS > 0 => Err("must be more than zero".to_owned()),
             d if d < min => Err(format!("must be at least {min:?}")),
             d if d > max => Err(format!("must be at most {max:?}")),
             d => Ok(Span(d)),
@@ -71,18 +71,23 @@ impl<'de, const MIN_MS: u64, const MAX_SECS: u64> Deserialize<'de> for Span<MIN_
     }
 }
 
-/// A count between `MIN` and `MAX`.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(try_from = "u64")]
-pub(super) struct Count<const MIN: u64, const MAX: u64 = { u64::MAX }>(pub(super) u64);
+/// A count of type `T` (`u64`, `usize`) between `MIN` and `MAX`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Count<T, const MIN: u64, const MAX: u64 = { u64::MAX }>(pub(super) T);
 
-impl<const MIN: u64, const MAX: u64> TryFrom<u64> for Count<MIN, MAX> {
-    type Error = String;
-    fn try_from(n: u64) -> Result<Self, String> {
-        match n {
-            0 if MIN == 1 && MAX == u64::MAX => Err("must be more than zero".to_owned()),
-            n if n < MIN || n > MAX => Err(format!("must be between {MIN} and {MAX}")),
-            n => Ok(Count(n)),
+impl<'de, T, const MIN: u64, const MAX: u64> Deserialize<'de> for Count<T, MIN, MAX>
+where
+    T: Deserialize<'de> + Copy,
+    u64: TryFrom<T>,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = T::deserialize(deserializer)?;
+        match u64::try_from(n).unwrap_or(u64::MAX) {
+            0 if MIN == 1 && MAX == u64::MAX => Err(D::Error::custom("must be more than zero")),
+            m if m < MIN || m > MAX => {
+                Err(D::Error::custom(format!("must be between {MIN} and {MAX}")))
+            }
+            _ => Ok(Count(n)),
         }
     }
 }
