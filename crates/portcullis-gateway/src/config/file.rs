@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::value::{
-    self, Addr, Algorithms, ClaimHeader, ClaimValue, Count, FetchUrl, Listen, Methods, NonEmpty,
-    ResourceUrl, RouteName, Scopes, Separator, Span, UpstreamUrl,
+    self, Addr, Alg, ClaimHeader, ClaimValue, Count, FetchUrl, List, MethodName, NonEmpty,
+    ResourceUrl, RouteName, Scope, Separator, Span, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -51,7 +51,7 @@ pub(super) struct ProtectedResourceSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServerSection {
-    pub(super) listen: Listen,
+    pub(super) listen: List<Addr>,
     pub(super) realm: Option<String>,
     pub(super) shutdown_grace: Option<Span<1, 3600>>,
 }
@@ -89,7 +89,7 @@ pub(super) struct IssuerSection {
     pub(super) jwks_uri: Option<FetchUrl>,
     pub(super) jwks_file: Option<PathBuf>,
     pub(super) introspection: Option<IntrospectionSection>,
-    pub(super) algorithms: Option<Algorithms>,
+    pub(super) algorithms: Option<List<Alg>>,
     /// Bounded by the library.
     pub(super) leeway: Option<Span>,
     pub(super) require_access_token_type: Option<bool>,
@@ -128,7 +128,7 @@ pub(super) struct IntrospectionSection {
 #[serde(deny_unknown_fields)]
 pub(super) struct RouteSection {
     pub(super) name: Option<RouteName>,
-    pub(super) methods: Option<Methods>,
+    pub(super) methods: Option<List<MethodName>>,
     #[serde(default, deserialize_with = "value::path")]
     pub(super) path: Option<PathMatch>,
     #[serde(default, deserialize_with = "value::path_prefix")]
@@ -137,8 +137,8 @@ pub(super) struct RouteSection {
     pub(super) path_pattern: Option<PathMatch>,
     #[serde(default, rename = "require", deserialize_with = "value::anonymous")]
     pub(super) anonymous: bool,
-    pub(super) scopes_all: Option<Scopes>,
-    pub(super) scopes_any: Option<Scopes>,
+    pub(super) scopes_all: Option<List<Scope>>,
+    pub(super) scopes_any: Option<List<Scope>>,
     #[serde(default)]
     pub(super) claim_equals: BTreeMap<String, ClaimValue>,
     #[serde(default)]

@@ -6,11 +6,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use portcullis_issuer::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
+    DEFAULT_TIMEOUT, DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN,
+};
 use portcullis_jwt::{AlgorithmSet, Validation};
 
 use super::error::KeyPath;
 use super::file::{IntrospectionSection, IssuerSection};
-use super::value::FetchUrl;
+use super::value::{FetchUrl, Span};
 use super::{
     ClientAuthMethod, ConfigFileError, IntrospectionConfig, IssuerConfig, KeySourceConfig,
     SecretSource,
@@ -43,19 +47,14 @@ fn issuer_validation(
     max_token_bytes: usize,
     at: &KeyPath,
 ) -> Result<Validation, ConfigFileError> {
+    let algorithms = match &section.algorithms {
+        Some(list) => list.0.iter().map(|alg| alg.0).collect(),
+        None => AlgorithmSet::ASYMMETRIC,
+    };
     let mut builder = Validation::builder()
         .issuer(section.issuer.clone())
-        .algorithms(
-            section
-                .algorithms
-                .as_ref()
-                .map_or(AlgorithmSet::ASYMMETRIC, |a| a.0),
-        )
-        .leeway(
-            section
-                .leeway
-                .map_or(portcullis_jwt::DEFAULT_LEEWAY, |d| d.0),
-        )
+        .algorithms(algorithms)
+        .leeway(Span::or(section.leeway, portcullis_jwt::DEFAULT_LEEWAY))
         .require_access_token_type(section.require_access_token_type.unwrap_or(true))
         .allow_scope_array(section.allow_scope_array)
         .max_token_size(max_token_bytes);
@@ -132,12 +131,10 @@ pub(super) fn issuer(
         }
         (_, capacity) => Some(capacity.unwrap_or(10_000)),
     };
-    let http_timeout = section
-        .http_timeout
-        .map_or(portcullis_issuer::DEFAULT_TIMEOUT, |d| d.0);
-    let http_connect_timeout = section.http_connect_timeout.map_or(
-        portcullis_issuer::DEFAULT_CONNECT_TIMEOUT.min(http_timeout),
-        |d| d.0,
+    let http_timeout = Span::or(section.http_timeout, DEFAULT_TIMEOUT);
+    let http_connect_timeout = Span::or(
+        section.http_connect_timeout,
+        DEFAULT_CONNECT_TIMEOUT.min(http_timeout),
     );
     if http_connect_timeout > http_timeout {
         return Err(at
@@ -152,15 +149,11 @@ pub(super) fn issuer(
         keys,
         introspection,
         jwks_refresh: key_set.refresh,
-        jwks_retry: section.jwks_retry.map_or(Duration::from_secs(5), |d| d.0),
+        jwks_retry: Span::or(section.jwks_retry, Duration::from_secs(5)),
         jwks_min_lifetime: key_set.min_lifetime,
         jwks_max_lifetime: key_set.max_lifetime,
-        jwks_max_staleness: section
-            .jwks_max_staleness
-            .map_or(portcullis_issuer::DEFAULT_MAX_STALENESS, |d| d.0),
-        unknown_kid_cooldown: section
-            .unknown_kid_cooldown
-            .map_or(portcullis_issuer::DEFAULT_UNKNOWN_KID_COOLDOWN, |d| d.0),
+        jwks_max_staleness: Span::or(section.jwks_max_staleness, DEFAULT_MAX_STALENESS),
+        unknown_kid_cooldown: Span::or(section.unknown_kid_cooldown, DEFAULT_UNKNOWN_KID_COOLDOWN),
         http_timeout,
         http_connect_timeout,
     })
@@ -174,20 +167,16 @@ struct KeySetTiming {
 }
 
 fn key_set_timing(section: &IssuerSection, at: &KeyPath) -> Result<KeySetTiming, ConfigFileError> {
-    let min_lifetime = section
-        .jwks_min_lifetime
-        .map_or(portcullis_issuer::DEFAULT_MIN_TTL, |d| d.0);
-    let max_lifetime = section
-        .jwks_max_lifetime
-        .map_or(portcullis_issuer::DEFAULT_MAX_TTL, |d| d.0);
+    let min_lifetime = Span::or(section.jwks_min_lifetime, DEFAULT_MIN_TTL);
+    let max_lifetime = Span::or(section.jwks_max_lifetime, DEFAULT_MAX_TTL);
     if min_lifetime > max_lifetime {
         return Err(at.key("jwks_min_lifetime").error(format!(
             "must not exceed jwks_max_lifetime ({max_lifetime:?})"
         )));
     }
-    let refresh = section.jwks_refresh.map_or(
-        portcullis_issuer::DEFAULT_TTL.clamp(min_lifetime, max_lifetime),
-        |d| d.0,
+    let refresh = Span::or(
+        section.jwks_refresh,
+        DEFAULT_TTL.clamp(min_lifetime, max_lifetime),
     );
     // The library clamps every lifetime to these bounds; a refresh outside them would
     // silently be another value, so it is refused instead.

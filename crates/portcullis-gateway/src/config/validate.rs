@@ -10,7 +10,7 @@ use portcullis_jwt::ScopeRequirement;
 use super::error::KeyPath;
 use super::file::{File, ForwardSection, ProtectedResourceSection, RouteSection};
 use super::issuer::issuer;
-use super::value::{ClaimValue, Scopes};
+use super::value::{ClaimValue, List, Scope, Span};
 use super::{
     Config, ConfigFileError, ForwardConfig, IssuerConfig, Limits, ProtectedResource, Requirement,
     RouteConfig, UpstreamConfig, UpstreamProtocol,
@@ -58,14 +58,8 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
             .limits
             .max_request_body_bytes
             .map_or(10 * 1024 * 1024, |n| n.0),
-        request_timeout: file
-            .limits
-            .request_timeout
-            .map_or(Duration::from_secs(30), |d| d.0),
-        header_read_timeout: file
-            .limits
-            .header_read_timeout
-            .map_or(Duration::from_secs(10), |d| d.0),
+        request_timeout: Span::or(file.limits.request_timeout, Duration::from_secs(30)),
+        header_read_timeout: Span::or(file.limits.header_read_timeout, Duration::from_secs(10)),
         max_token_bytes: file
             .limits
             .max_token_bytes
@@ -125,22 +119,16 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
 
     Ok(Config {
         source: origin.to_owned(),
-        listen: file.server.listen.0,
+        listen: file.server.listen.0.into_iter().map(|a| a.0).collect(),
         operations_listen: file.operations.listen.map(|a| a.0),
         realm,
-        shutdown_grace: file
-            .server
-            .shutdown_grace
-            .map_or(Duration::from_secs(30), |d| d.0),
+        shutdown_grace: Span::or(file.server.shutdown_grace, Duration::from_secs(30)),
         upstream: UpstreamConfig {
             scheme: http::uri::Scheme::HTTP,
             authority: file.upstream.url.authority,
             base_path: file.upstream.url.base_path,
             protocol: file.upstream.protocol.unwrap_or(UpstreamProtocol::Auto),
-            connect_timeout: file
-                .upstream
-                .connect_timeout
-                .map_or(Duration::from_secs(5), |d| d.0),
+            connect_timeout: Span::or(file.upstream.connect_timeout, Duration::from_secs(5)),
         },
         limits,
         issuers,
@@ -226,7 +214,9 @@ fn route(section: RouteSection, at: &KeyPath) -> Result<RouteConfig, ConfigFileE
     };
     Ok(RouteConfig {
         name: section.name.map_or_else(|| at.to_string(), |name| name.0),
-        methods: section.methods.map(|m| m.0),
+        methods: section
+            .methods
+            .map(|methods| methods.0.into_iter().map(|m| m.0).collect()),
         path,
         requirement,
     })
@@ -234,16 +224,17 @@ fn route(section: RouteSection, at: &KeyPath) -> Result<RouteConfig, ConfigFileE
 
 /// A route's `scopes_all` and `scopes_any` as one library requirement.
 fn scopes(
-    all: Option<Scopes>,
-    any: Option<Scopes>,
+    all: Option<List<Scope>>,
+    any: Option<List<Scope>>,
     at: &KeyPath,
 ) -> Result<ScopeRequirement, ConfigFileError> {
-    let requirement = ScopeRequirement::all_of(all.map(|s| s.0).unwrap_or_default())
+    let strings = |scopes: List<Scope>| scopes.0.into_iter().map(|s| s.0).collect::<Vec<_>>();
+    let requirement = ScopeRequirement::all_of(all.map(strings).unwrap_or_default())
         .map_err(|e| at.key("scopes_all").error(e.message()))?;
     match any {
         None => Ok(requirement),
         Some(any) => requirement
-            .and_any_of(any.0)
+            .and_any_of(strings(any))
             .map_err(|e| at.key("scopes_any").error(e.message())),
     }
 }

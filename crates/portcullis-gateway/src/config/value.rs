@@ -71,6 +71,13 @@ impl<'de, const MIN_MS: u64, const MAX_SECS: u64> Deserialize<'de> for Span<MIN_
     }
 }
 
+impl<const MIN_MS: u64, const MAX_SECS: u64> Span<MIN_MS, MAX_SECS> {
+    /// The value of a key that may be left out.
+    pub(super) fn or(value: Option<Self>, default: Duration) -> Duration {
+        value.map_or(default, |span| span.0)
+    }
+}
+
 /// A count of type `T` (`u64`, `usize`) between `MIN` and `MAX`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Count<T, const MIN: u64, const MAX: u64 = { u64::MAX }>(pub(super) T);
@@ -92,19 +99,27 @@ where
     }
 }
 
-/// `server.listen`: one address or more.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "Vec<Addr>")]
-pub(super) struct Listen(pub(super) Vec<SocketAddr>);
+/// A list of one value or more; `T::EMPTY` says why an empty one is refused.
+#[derive(Debug)]
+pub(super) struct List<T>(pub(super) Vec<T>);
 
-impl TryFrom<Vec<Addr>> for Listen {
-    type Error = &'static str;
-    fn try_from(addrs: Vec<Addr>) -> Result<Listen, &'static str> {
-        if addrs.is_empty() {
-            return Err("at least one address is needed");
+/// What an empty list of these means.
+pub(super) trait Listed {
+    const EMPTY: &'static str;
+}
+
+impl<'de, T: Deserialize<'de> + Listed> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let list = Vec::deserialize(deserializer)?;
+        if list.is_empty() {
+            return Err(D::Error::custom(T::EMPTY));
         }
-        Ok(Listen(addrs.into_iter().map(|a| a.0).collect()))
+        Ok(List(list))
     }
+}
+
+impl Listed for Addr {
+    const EMPTY: &str = "at least one address is needed";
 }
 
 /// An IP address and port.
@@ -218,26 +233,14 @@ impl TryFrom<String> for NonEmpty {
     }
 }
 
-/// `issuers[].algorithms`: asymmetric JWS algorithms, one or more.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "Vec<Alg>")]
-pub(super) struct Algorithms(pub(super) AlgorithmSet);
-
-impl TryFrom<Vec<Alg>> for Algorithms {
-    type Error = &'static str;
-    fn try_from(algs: Vec<Alg>) -> Result<Algorithms, &'static str> {
-        if algs.is_empty() {
-            return Err("at least one algorithm is needed");
-        }
-        let mut set = AlgorithmSet::default();
-        algs.into_iter().for_each(|alg| set.insert(alg.0));
-        Ok(Algorithms(set))
-    }
-}
-
+/// An asymmetric JWS algorithm.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "String")]
-pub(super) struct Alg(Algorithm);
+pub(super) struct Alg(pub(super) Algorithm);
+
+impl Listed for Alg {
+    const EMPTY: &str = "at least one algorithm is needed";
+}
 
 impl TryFrom<String> for Alg {
     type Error = String;
@@ -268,24 +271,14 @@ impl TryFrom<String> for RouteName {
     }
 }
 
-/// `routes[].methods`: upper-case HTTP methods, one or more.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "Vec<MethodName>")]
-pub(super) struct Methods(pub(super) Vec<Method>);
-
-impl TryFrom<Vec<MethodName>> for Methods {
-    type Error = &'static str;
-    fn try_from(methods: Vec<MethodName>) -> Result<Methods, &'static str> {
-        if methods.is_empty() {
-            return Err("an empty list matches nothing; leave it out to match any method");
-        }
-        Ok(Methods(methods.into_iter().map(|m| m.0).collect()))
-    }
-}
-
+/// An upper-case HTTP method.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "String")]
-pub(super) struct MethodName(Method);
+pub(super) struct MethodName(pub(super) Method);
+
+impl Listed for MethodName {
+    const EMPTY: &str = "an empty list matches nothing; leave it out to match any method";
+}
 
 impl TryFrom<String> for MethodName {
     type Error = String;
@@ -312,25 +305,14 @@ pub(super) fn path_pattern<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Pat
     parsed(d, PathMatch::pattern).map(Some)
 }
 
-/// `routes[].scopes_all` and `scopes_any`: scope tokens, one or more.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "Vec<Scope>")]
-pub(super) struct Scopes(pub(super) Vec<String>);
-
-impl TryFrom<Vec<Scope>> for Scopes {
-    type Error = &'static str;
-    fn try_from(scopes: Vec<Scope>) -> Result<Scopes, &'static str> {
-        if scopes.is_empty() {
-            return Err("an empty scope list; leave it out instead");
-        }
-        Ok(Scopes(scopes.into_iter().map(|s| s.0).collect()))
-    }
-}
-
 /// One scope token. The library refuses a bad one too, but cannot say which.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "String")]
-pub(super) struct Scope(String);
+pub(super) struct Scope(pub(super) String);
+
+impl Listed for Scope {
+    const EMPTY: &str = "an empty scope list; leave it out instead";
+}
 
 impl TryFrom<String> for Scope {
     type Error = String;
