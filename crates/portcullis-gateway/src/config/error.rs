@@ -53,3 +53,38 @@ impl fmt::Display for ConfigFileError {
 }
 
 impl std::error::Error for ConfigFileError {}
+
+/// A key path, spelled as `serde_path_to_error` spells the ones it records
+/// (`routes[2].scopes_all[0]`), for the checks that relate several keys.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyPath(String);
+
+impl KeyPath {
+    pub(crate) fn new(path: impl Into<String>) -> KeyPath {
+        KeyPath(path.into())
+    }
+
+    /// The key `key` of the table at this path.
+    pub(crate) fn key(&self, key: &str) -> KeyPath {
+        match self.0.as_str() {
+            "" => KeyPath::new(key),
+            path => KeyPath(format!("{path}.{key}")),
+        }
+    }
+
+    /// The `index`th element of the array at this path.
+    pub(crate) fn index(&self, index: usize) -> KeyPath {
+        KeyPath(format!("{}[{index}]", self.0))
+    }
+
+    /// `message`, about the value at this path.
+    pub(crate) fn error(&self, message: impl Into<String>) -> ConfigFileError {
+        ConfigFileError::new(self.0.clone(), message)
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

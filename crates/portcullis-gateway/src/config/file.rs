@@ -1,10 +1,19 @@
 //! The file as written: the serde model of the TOML, strict (`deny_unknown_fields`
-//! everywhere), before any rule is checked.
+//! everywhere). Every value is checked on its own as it is read (`value`); the rules
+//! that relate several keys are `validate`'s. A key left out is `None` (or its
+//! `Default`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use super::value::{
+    self, Addr, Alg, ClaimHeader, ClaimValue, Count, FetchUrl, List, MethodName, NonEmpty,
+    ResourceUrl, RouteName, Scope, Separator, Span, UpstreamUrl,
+};
+use super::{ClientAuthMethod, UpstreamProtocol};
+use crate::router::PathMatch;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,65 +30,53 @@ pub(super) struct File {
     pub(super) routes: Vec<RouteSection>,
     #[serde(default)]
     pub(super) forward: ForwardSection,
-    #[serde(default)]
     pub(super) protected_resource: Option<ProtectedResourceSection>,
     #[serde(default)]
     pub(super) log: LogSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct LogSection {
-    #[serde(default)]
     pub(super) access: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProtectedResourceSection {
-    pub(super) resource: String,
-    #[serde(default)]
+    pub(super) resource: ResourceUrl,
     pub(super) authorization_servers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServerSection {
-    pub(super) listen: Vec<String>,
-    #[serde(default)]
+    pub(super) listen: List<Addr>,
     pub(super) realm: Option<String>,
-    #[serde(default)]
-    pub(super) shutdown_grace: Option<String>,
+    pub(super) shutdown_grace: Option<Span<1, 3600>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpstreamSection {
-    pub(super) url: String,
-    #[serde(default)]
-    pub(super) protocol: Option<String>,
-    #[serde(default)]
-    pub(super) connect_timeout: Option<String>,
+    pub(super) url: UpstreamUrl,
+    pub(super) protocol: Option<UpstreamProtocol>,
+    pub(super) connect_timeout: Option<Span<1, 600>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct LimitsSection {
-    #[serde(default)]
-    pub(super) max_request_body_bytes: Option<u64>,
-    #[serde(default)]
-    pub(super) request_timeout: Option<String>,
-    #[serde(default)]
-    pub(super) header_read_timeout: Option<String>,
-    #[serde(default)]
-    pub(super) max_token_bytes: Option<usize>,
+    pub(super) max_request_body_bytes: Option<Count<u64, 1>>,
+    pub(super) request_timeout: Option<Span<1, { 24 * 3600 }>>,
+    pub(super) header_read_timeout: Option<Span<1, 600>>,
+    pub(super) max_token_bytes: Option<Count<usize, 256, 65536>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct OperationsSection {
-    #[serde(default)]
-    pub(super) listen: Option<String>,
+    pub(super) listen: Option<Addr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,97 +86,71 @@ pub(super) struct IssuerSection {
     pub(super) audiences: Vec<String>,
     #[serde(default)]
     pub(super) discovery: bool,
-    #[serde(default)]
-    pub(super) jwks_uri: Option<String>,
-    #[serde(default)]
+    pub(super) jwks_uri: Option<FetchUrl>,
     pub(super) jwks_file: Option<PathBuf>,
-    #[serde(default)]
     pub(super) introspection: Option<IntrospectionSection>,
-    #[serde(default)]
-    pub(super) algorithms: Option<Vec<String>>,
-    #[serde(default)]
-    pub(super) leeway: Option<String>,
-    #[serde(default)]
+    pub(super) algorithms: Option<List<Alg>>,
+    /// Bounded by the library.
+    pub(super) leeway: Option<Span>,
     pub(super) require_access_token_type: Option<bool>,
     #[serde(default)]
-    pub(super) required_claims: Vec<String>,
+    pub(super) required_claims: Vec<NonEmpty>,
     #[serde(default)]
     pub(super) allow_scope_array: bool,
-    #[serde(default)]
-    pub(super) jwks_refresh: Option<String>,
-    #[serde(default)]
-    pub(super) jwks_retry: Option<String>,
-    #[serde(default)]
-    pub(super) jwks_min_lifetime: Option<String>,
-    #[serde(default)]
-    pub(super) jwks_max_lifetime: Option<String>,
-    #[serde(default)]
-    pub(super) jwks_max_staleness: Option<String>,
-    #[serde(default)]
-    pub(super) unknown_kid_cooldown: Option<String>,
-    #[serde(default)]
-    pub(super) http_timeout: Option<String>,
-    #[serde(default)]
-    pub(super) http_connect_timeout: Option<String>,
-    #[serde(default)]
+    pub(super) jwks_refresh: Option<Span<1, { 24 * 3600 }>>,
+    pub(super) jwks_retry: Option<Span<1, 3600>>,
+    /// Below a second, a key set would be fetched again and again.
+    pub(super) jwks_min_lifetime: Option<Span<1000, { 24 * 3600 }>>,
+    pub(super) jwks_max_lifetime: Option<Span<1, { 24 * 3600 }>>,
+    pub(super) jwks_max_staleness: Option<Span<0, { 24 * 3600 }>>,
+    /// At least a second: each unknown kid may cost a fetch.
+    pub(super) unknown_kid_cooldown: Option<Span<1000, 3600>>,
+    pub(super) http_timeout: Option<Span<1, 60>>,
+    pub(super) http_connect_timeout: Option<Span<1, 60>>,
     pub(super) token_cache: Option<bool>,
-    #[serde(default)]
     pub(super) token_cache_capacity: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct IntrospectionSection {
-    pub(super) endpoint: String,
-    pub(super) client_id: String,
-    #[serde(default)]
+    pub(super) endpoint: FetchUrl,
+    pub(super) client_id: NonEmpty,
     pub(super) client_secret_env: Option<String>,
-    #[serde(default)]
     pub(super) client_secret_file: Option<PathBuf>,
-    #[serde(default)]
-    pub(super) auth_method: Option<String>,
-    #[serde(default)]
+    pub(super) auth_method: Option<ClientAuthMethod>,
     pub(super) cache: Option<bool>,
-    #[serde(default)]
-    pub(super) cache_ttl: Option<String>,
-    #[serde(default)]
-    pub(super) negative_cache_ttl: Option<String>,
+    pub(super) cache_ttl: Option<Span<1, 3600>>,
+    pub(super) negative_cache_ttl: Option<Span<1, 600>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RouteSection {
+    pub(super) name: Option<RouteName>,
+    pub(super) methods: Option<List<MethodName>>,
+    #[serde(default, deserialize_with = "value::path")]
+    pub(super) path: Option<PathMatch>,
+    #[serde(default, deserialize_with = "value::path_prefix")]
+    pub(super) path_prefix: Option<PathMatch>,
+    #[serde(default, deserialize_with = "value::path_pattern")]
+    pub(super) path_pattern: Option<PathMatch>,
+    #[serde(default, rename = "require", deserialize_with = "value::anonymous")]
+    pub(super) anonymous: bool,
+    pub(super) scopes_all: Option<List<Scope>>,
+    pub(super) scopes_any: Option<List<Scope>>,
     #[serde(default)]
-    pub(super) name: Option<String>,
+    pub(super) claim_equals: BTreeMap<String, ClaimValue>,
     #[serde(default)]
-    pub(super) methods: Option<Vec<String>>,
-    #[serde(default)]
-    pub(super) path: Option<String>,
-    #[serde(default)]
-    pub(super) path_prefix: Option<String>,
-    #[serde(default)]
-    pub(super) path_pattern: Option<String>,
-    #[serde(default)]
-    pub(super) require: Option<String>,
-    #[serde(default)]
-    pub(super) scopes_all: Option<Vec<String>>,
-    #[serde(default)]
-    pub(super) scopes_any: Option<Vec<String>>,
-    #[serde(default)]
-    pub(super) claim_equals: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    pub(super) claim_contains: BTreeMap<String, toml::Value>,
+    pub(super) claim_contains: BTreeMap<String, ClaimValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct ForwardSection {
-    #[serde(default)]
-    pub(super) authorization: Option<String>,
-    #[serde(default)]
-    pub(super) claims: BTreeMap<String, String>,
-    #[serde(default)]
-    pub(super) array_separator: Option<String>,
-    #[serde(default)]
-    pub(super) payload_header: Option<String>,
+    #[serde(rename = "authorization", deserialize_with = "value::forward")]
+    pub(super) forward_authorization: bool,
+    pub(super) claims: BTreeMap<String, ClaimHeader>,
+    pub(super) array_separator: Option<Separator>,
+    pub(super) payload_header: Option<ClaimHeader>,
 }

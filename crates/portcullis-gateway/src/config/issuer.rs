@@ -2,49 +2,59 @@
 //! the key path of the setting the library names), its key source, the key set's
 //! timing, the issuer HTTP client's timeouts, and introspection.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use portcullis_jwt::{Algorithm, AlgorithmSet, Validation};
+use portcullis_issuer::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
+    DEFAULT_TIMEOUT, DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN,
+};
+use portcullis_jwt::{AlgorithmSet, Validation};
 
+use super::error::KeyPath;
 use super::file::{IntrospectionSection, IssuerSection};
-use super::validate::{duration, fetch_url, parse_duration};
+use super::value::{FetchUrl, Span};
 use super::{
     ClientAuthMethod, ConfigFileError, IntrospectionConfig, IssuerConfig, KeySourceConfig,
     SecretSource,
 };
 
 /// A library refusal at the key path of the setting it names (`at` when it names none
-/// this table knows): the library owns the rule, the gateway only says where it is.
+/// this table knows; a key with a dot is a path from the root): the library owns the
+/// rule, the gateway only says where it is.
 pub(crate) fn library_error(
-    at: &str,
+    at: impl fmt::Display,
     error: &portcullis_jwt::ConfigError,
     keys: &[(&str, &str)],
 ) -> ConfigFileError {
+    let at = KeyPath::new(at.to_string());
     let key = error
         .setting()
-        .and_then(|setting| keys.iter().find(|(name, _)| *name == setting))
-        .map(|(_, key)| *key);
+        .and_then(|setting| keys.iter().find(|(name, _)| *name == setting));
     match key {
-        Some(key) if key.contains('.') => ConfigFileError::new(key, error.message()),
-        Some(key) => ConfigFileError::new(format!("{at}.{key}"), error.message()),
-        None => ConfigFileError::new(at, error.message()),
+        Some((_, key)) if key.contains('.') => KeyPath::new(*key),
+        Some((_, key)) => at.key(key),
+        None => at,
     }
+    .error(error.message())
 }
 
 /// The issuer's token rules, built by the library, which refuses what it must (an
 /// empty issuer or audience, a leeway over its maximum, too many required claims).
 fn issuer_validation(
     section: &IssuerSection,
-    algorithms: AlgorithmSet,
-    leeway: Duration,
     max_token_bytes: usize,
-    at: &str,
+    at: &KeyPath,
 ) -> Result<Validation, ConfigFileError> {
+    let algorithms = match &section.algorithms {
+        Some(list) => list.0.iter().map(|alg| alg.0).collect(),
+        None => AlgorithmSet::ASYMMETRIC,
+    };
     let mut builder = Validation::builder()
         .issuer(section.issuer.clone())
         .algorithms(algorithms)
-        .leeway(leeway)
+        .leeway(Span::or(section.leeway, portcullis_jwt::DEFAULT_LEEWAY))
         .require_access_token_type(section.require_access_token_type.unwrap_or(true))
         .allow_scope_array(section.allow_scope_array)
         .max_token_size(max_token_bytes);
@@ -52,7 +62,7 @@ fn issuer_validation(
         builder = builder.audience(audience.clone());
     }
     for claim in &section.required_claims {
-        builder = builder.require_claim(claim.clone());
+        builder = builder.require_claim(claim.0.clone());
     }
     builder.build().map_err(|e| {
         library_error(
@@ -72,111 +82,66 @@ fn issuer_validation(
 
 pub(super) fn issuer(
     section: &IssuerSection,
-    at: &str,
+    at: &KeyPath,
     origin: &str,
     max_token_bytes: usize,
 ) -> Result<IssuerConfig, ConfigFileError> {
-    let sources = usize::from(section.discovery)
-        + usize::from(section.jwks_uri.is_some())
-        + usize::from(section.jwks_file.is_some());
-    if sources > 1 {
-        return Err(ConfigFileError::new(
-            at,
-            "choose one key source: discovery = true, jwks_uri or jwks_file",
-        ));
-    }
-    let keys = if section.discovery {
-        fetch_url(&section.issuer, &format!("{at}.issuer"))?;
-        KeySourceConfig::Discovery
-    } else if let Some(uri) = &section.jwks_uri {
-        KeySourceConfig::JwksUri(fetch_url(uri, &format!("{at}.jwks_uri"))?)
-    } else if let Some(path) = &section.jwks_file {
-        KeySourceConfig::JwksFile(resolve(origin, path))
-    } else {
-        KeySourceConfig::None
+    let keys = match (section.discovery, &section.jwks_uri, &section.jwks_file) {
+        (true, None, None) => {
+            FetchUrl::try_from(section.issuer.clone()).map_err(|m| at.key("issuer").error(m))?;
+            KeySourceConfig::Discovery
+        }
+        (false, Some(uri), None) => KeySourceConfig::JwksUri(uri.0.clone()),
+        (false, None, Some(path)) => KeySourceConfig::JwksFile(resolve(origin, path)),
+        (false, None, None) => KeySourceConfig::None,
+        _ => {
+            return Err(at.error("choose one key source: discovery = true, jwks_uri or jwks_file"));
+        }
     };
     let introspection = section
         .introspection
         .as_ref()
-        .map(|s| introspection(s, &format!("{at}.introspection"), origin))
+        .map(|s| introspection(s, &at.key("introspection"), origin))
         .transpose()?;
     if matches!(keys, KeySourceConfig::None) && introspection.is_none() {
-        return Err(ConfigFileError::new(
-            at,
+        return Err(at.error(
             "no way to verify tokens: set discovery = true, jwks_uri, jwks_file or [introspection]",
         ));
     }
-    let algorithms = match &section.algorithms {
-        None => AlgorithmSet::ASYMMETRIC,
-        Some(names) if names.is_empty() => {
-            return Err(ConfigFileError::new(
-                format!("{at}.algorithms"),
-                "at least one algorithm is needed",
-            ));
-        }
-        Some(names) => {
-            let mut set = AlgorithmSet::default();
-            for (j, name) in names.iter().enumerate() {
-                let alg = Algorithm::from_name(name).ok_or_else(|| {
-                    ConfigFileError::new(
-                        format!("{at}.algorithms[{j}]"),
-                        format!("{name:?} is not a supported JWS algorithm"),
-                    )
-                })?;
-                if !AlgorithmSet::ASYMMETRIC.contains(alg) {
-                    return Err(ConfigFileError::new(
-                        format!("{at}.algorithms[{j}]"),
-                        "HMAC algorithms need a shared secret, which the gateway does not take",
-                    ));
-                }
-                set.insert(alg);
-            }
-            set
-        }
-    };
-    let leeway = match &section.leeway {
-        None => portcullis_jwt::DEFAULT_LEEWAY,
-        Some(text) => {
-            parse_duration(text).map_err(|m| ConfigFileError::new(format!("{at}.leeway"), m))?
-        }
-    };
-    required_claims(&section.required_claims, at)?;
-    let validation = issuer_validation(section, algorithms, leeway, max_token_bytes, at)?;
+    // The names the library cannot point at: one listed twice.
+    let claims = &section.required_claims;
+    if let Some(j) = (1..claims.len()).find(|&j| claims[..j].contains(&claims[j])) {
+        return Err(at
+            .key("required_claims")
+            .index(j)
+            .error(format!("{:?} is listed twice", claims[j].0)));
+    }
+    let validation = issuer_validation(section, max_token_bytes, at)?;
     let token_cache = match (section.token_cache, section.token_cache_capacity) {
         (Some(false), Some(_)) => {
-            return Err(ConfigFileError::new(
-                format!("{at}.token_cache_capacity"),
-                "the token cache is off (token_cache = false)",
-            ));
+            return Err(at
+                .key("token_cache_capacity")
+                .error("the token cache is off (token_cache = false)"));
         }
         (Some(false), None) => None,
         (_, Some(0)) => {
-            return Err(ConfigFileError::new(
-                format!("{at}.token_cache_capacity"),
-                "must be more than zero; set token_cache = false to turn the cache off",
-            ));
+            return Err(at
+                .key("token_cache_capacity")
+                .error("must be more than zero; set token_cache = false to turn the cache off"));
         }
         (_, capacity) => Some(capacity.unwrap_or(10_000)),
     };
-    let key_set = key_set_timing(section, at)?;
-    let http_timeout = duration(
-        section.http_timeout.as_ref(),
-        &format!("{at}.http_timeout"),
-        portcullis_issuer::DEFAULT_TIMEOUT,
-        MAX_HTTP_TIMEOUT,
-    )?;
-    let http_connect_timeout = duration(
-        section.http_connect_timeout.as_ref(),
-        &format!("{at}.http_connect_timeout"),
-        portcullis_issuer::DEFAULT_CONNECT_TIMEOUT.min(http_timeout),
-        MAX_HTTP_TIMEOUT,
-    )?;
+    let http_timeout = Span::or(section.http_timeout, DEFAULT_TIMEOUT);
+    let http_connect_timeout = Span::or(
+        section.http_connect_timeout,
+        DEFAULT_CONNECT_TIMEOUT.min(http_timeout),
+    );
     if http_connect_timeout > http_timeout {
-        return Err(ConfigFileError::new(
-            format!("{at}.http_connect_timeout"),
-            format!("must not exceed http_timeout ({http_timeout:?})"),
-        ));
+        return Err(at
+            .key("http_connect_timeout")
+            .error(format!("must not exceed http_timeout ({http_timeout:?})")));
     }
+    let key_set = key_set_timing(section, at)?;
     Ok(IssuerConfig {
         issuer: section.issuer.clone(),
         token_cache,
@@ -184,126 +149,47 @@ pub(super) fn issuer(
         keys,
         introspection,
         jwks_refresh: key_set.refresh,
-        jwks_retry: key_set.retry,
+        jwks_retry: Span::or(section.jwks_retry, Duration::from_secs(5)),
         jwks_min_lifetime: key_set.min_lifetime,
         jwks_max_lifetime: key_set.max_lifetime,
-        jwks_max_staleness: key_set.max_staleness,
-        unknown_kid_cooldown: key_set.cooldown,
+        jwks_max_staleness: Span::or(section.jwks_max_staleness, DEFAULT_MAX_STALENESS),
+        unknown_kid_cooldown: Span::or(section.unknown_kid_cooldown, DEFAULT_UNKNOWN_KID_COOLDOWN),
         http_timeout,
         http_connect_timeout,
     })
 }
 
-/// The names the library cannot point at: an empty one, one listed twice.
-fn required_claims(names: &[String], at: &str) -> Result<(), ConfigFileError> {
-    for (j, name) in names.iter().enumerate() {
-        if name.is_empty() {
-            return Err(ConfigFileError::new(
-                format!("{at}.required_claims[{j}]"),
-                "must not be empty",
-            ));
-        }
-        if names[..j].contains(name) {
-            return Err(ConfigFileError::new(
-                format!("{at}.required_claims[{j}]"),
-                format!("{name:?} is listed twice"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The longest issuer HTTP timeout: a request waits at most this long for a key set.
-const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How a fetched key set is kept: the settings of `portcullis_issuer::RemoteKeySet`.
+/// The lifetimes of a fetched key set, and its refresh between them.
 struct KeySetTiming {
     refresh: Duration,
-    retry: Duration,
     min_lifetime: Duration,
     max_lifetime: Duration,
-    max_staleness: Duration,
-    cooldown: Duration,
 }
 
-fn key_set_timing(section: &IssuerSection, at: &str) -> Result<KeySetTiming, ConfigFileError> {
-    let day = Duration::from_secs(24 * 3600);
-    let min_lifetime = duration(
-        section.jwks_min_lifetime.as_ref(),
-        &format!("{at}.jwks_min_lifetime"),
-        portcullis_issuer::DEFAULT_MIN_TTL,
-        day,
-    )?;
-    let max_lifetime = duration(
-        section.jwks_max_lifetime.as_ref(),
-        &format!("{at}.jwks_max_lifetime"),
-        portcullis_issuer::DEFAULT_MAX_TTL,
-        day,
-    )?;
+fn key_set_timing(section: &IssuerSection, at: &KeyPath) -> Result<KeySetTiming, ConfigFileError> {
+    let min_lifetime = Span::or(section.jwks_min_lifetime, DEFAULT_MIN_TTL);
+    let max_lifetime = Span::or(section.jwks_max_lifetime, DEFAULT_MAX_TTL);
     if min_lifetime > max_lifetime {
-        return Err(ConfigFileError::new(
-            format!("{at}.jwks_min_lifetime"),
-            format!("must not exceed jwks_max_lifetime ({max_lifetime:?})"),
-        ));
+        return Err(at.key("jwks_min_lifetime").error(format!(
+            "must not exceed jwks_max_lifetime ({max_lifetime:?})"
+        )));
     }
-    let refresh = duration(
-        section.jwks_refresh.as_ref(),
-        &format!("{at}.jwks_refresh"),
-        portcullis_issuer::DEFAULT_TTL.clamp(min_lifetime, max_lifetime),
-        day,
-    )?;
+    let refresh = Span::or(
+        section.jwks_refresh,
+        DEFAULT_TTL.clamp(min_lifetime, max_lifetime),
+    );
     // The library clamps every lifetime to these bounds; a refresh outside them would
     // silently be another value, so it is refused instead.
     if refresh < min_lifetime || refresh > max_lifetime {
-        return Err(ConfigFileError::new(
-            format!("{at}.jwks_refresh"),
-            format!(
-                "must be between jwks_min_lifetime ({min_lifetime:?}) and jwks_max_lifetime \
-                 ({max_lifetime:?}); lower jwks_min_lifetime for a shorter refresh"
-            ),
-        ));
-    }
-    let max_staleness = match &section.jwks_max_staleness {
-        None => portcullis_issuer::DEFAULT_MAX_STALENESS,
-        Some(text) => {
-            let at = format!("{at}.jwks_max_staleness");
-            let staleness = parse_duration(text).map_err(|m| ConfigFileError::new(&at, m))?;
-            if staleness > day {
-                return Err(ConfigFileError::new(at, "must be at most 24h"));
-            }
-            staleness
-        }
-    };
-    let cooldown = duration(
-        section.unknown_kid_cooldown.as_ref(),
-        &format!("{at}.unknown_kid_cooldown"),
-        portcullis_issuer::DEFAULT_UNKNOWN_KID_COOLDOWN,
-        Duration::from_secs(3600),
-    )?;
-    if cooldown < Duration::from_secs(1) {
-        return Err(ConfigFileError::new(
-            format!("{at}.unknown_kid_cooldown"),
-            "must be at least 1s: each unknown kid may cost a fetch",
-        ));
-    }
-    if min_lifetime < Duration::from_secs(1) {
-        return Err(ConfigFileError::new(
-            format!("{at}.jwks_min_lifetime"),
-            "must be at least 1s",
-        ));
+        return Err(at.key("jwks_refresh").error(format!(
+            "must be between jwks_min_lifetime ({min_lifetime:?}) and jwks_max_lifetime \
+             ({max_lifetime:?}); lower jwks_min_lifetime for a shorter refresh"
+        )));
     }
     Ok(KeySetTiming {
         refresh,
-        retry: duration(
-            section.jwks_retry.as_ref(),
-            &format!("{at}.jwks_retry"),
-            Duration::from_secs(5),
-            Duration::from_secs(3600),
-        )?,
         min_lifetime,
         max_lifetime,
-        max_staleness,
-        cooldown,
     })
 }
 
@@ -319,72 +205,37 @@ fn resolve(origin: &str, path: &Path) -> PathBuf {
 
 fn introspection(
     section: &IntrospectionSection,
-    at: &str,
+    at: &KeyPath,
     origin: &str,
 ) -> Result<IntrospectionConfig, ConfigFileError> {
-    let endpoint = fetch_url(&section.endpoint, &format!("{at}.endpoint"))?;
-    if section.client_id.is_empty() {
-        return Err(ConfigFileError::new(
-            format!("{at}.client_id"),
-            "must not be empty",
-        ));
-    }
     let secret = match (&section.client_secret_env, &section.client_secret_file) {
         (Some(var), None) if !var.is_empty() => SecretSource::Env(var.clone()),
         (None, Some(path)) => SecretSource::File(resolve(origin, path)),
         _ => {
-            return Err(ConfigFileError::new(
-                at,
+            return Err(at.error(
                 "set exactly one of client_secret_env (a variable name) or client_secret_file; \
                  secrets are never written in the file",
             ));
         }
     };
-    let auth_method = match section.auth_method.as_deref() {
-        None | Some("client_secret_basic") => ClientAuthMethod::Basic,
-        Some("client_secret_post") => ClientAuthMethod::Post,
-        Some(other) => {
-            return Err(ConfigFileError::new(
-                format!("{at}.auth_method"),
-                format!("{other:?}: expected \"client_secret_basic\" or \"client_secret_post\""),
-            ));
+    let cache_ttl = match (section.cache, section.cache_ttl) {
+        (Some(false), Some(_)) => {
+            return Err(at
+                .key("cache_ttl")
+                .error("the cache is off (cache = false)"));
         }
-    };
-    let cache_ttl = match section.cache {
-        Some(false) => {
-            if section.cache_ttl.is_some() {
-                return Err(ConfigFileError::new(
-                    format!("{at}.cache_ttl"),
-                    "the cache is off (cache = false)",
-                ));
-            }
-            None
-        }
-        _ => Some(duration(
-            section.cache_ttl.as_ref(),
-            &format!("{at}.cache_ttl"),
+        (Some(false), None) => None,
+        (_, ttl) => Some(ttl.map_or(
             portcullis_issuer::introspection::DEFAULT_INTROSPECTION_CACHE_TTL,
-            Duration::from_secs(3600),
-        )?),
+            |d| d.0,
+        )),
     };
-    let negative_cache_ttl = section
-        .negative_cache_ttl
-        .as_ref()
-        .map(|text| {
-            duration(
-                Some(text),
-                &format!("{at}.negative_cache_ttl"),
-                Duration::ZERO,
-                Duration::from_secs(600),
-            )
-        })
-        .transpose()?;
     Ok(IntrospectionConfig {
-        endpoint,
-        client_id: section.client_id.clone(),
+        endpoint: section.endpoint.0.clone(),
+        client_id: section.client_id.0.clone(),
         secret,
-        auth_method,
+        auth_method: section.auth_method.unwrap_or(ClientAuthMethod::Basic),
         cache_ttl,
-        negative_cache_ttl,
+        negative_cache_ttl: section.negative_cache_ttl.map(|d| d.0),
     })
 }

@@ -5,8 +5,10 @@
 //! not validate never starts. The format is documented field by field in
 //! `docs/gateway.md`.
 //!
-//! `file` is the TOML as written, `validate` checks it, and this module holds the
-//! checked configuration the gateway runs.
+//! `file` is the TOML as written, its values checked one by one as they are read
+//! (`value`), so their key paths come from `serde_path_to_error`; `validate` checks
+//! the rules that relate several keys or belong to the library, and this module holds
+//! the checked configuration the gateway runs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ mod error;
 mod file;
 mod issuer;
 mod validate;
+mod value;
 
 pub use error::ConfigFileError;
 pub(crate) use issuer::library_error;
@@ -70,7 +73,8 @@ pub(crate) struct UpstreamConfig {
 }
 
 /// Which HTTP version the gateway speaks to the upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub(crate) enum UpstreamProtocol {
     /// gRPC (`content-type: application/grpc*`) over HTTP/2 cleartext, the rest HTTP/1.1.
     Auto,
@@ -147,7 +151,8 @@ pub(crate) enum SecretSource {
     File(PathBuf),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub(crate) enum ClientAuthMethod {
     Basic,
     Post,
