@@ -2,8 +2,8 @@
 //!
 //! Parsing is strict (`deny_unknown_fields` everywhere) and every error names the file,
 //! the key path (`routes[2].scopes_all[0]`) and what is wrong. A configuration that does
-//! not validate never starts. The format is documented field by field in
-//! `docs/gateway.md`.
+//! not validate never starts. The format is documented field by field in the
+//! [gateway guide](crate::guide::gateway).
 //!
 //! `file` is the TOML as written, its values checked one by one as they are read
 //! (`value`), so their key paths come from `serde_path_to_error`; `validate` checks
