@@ -45,6 +45,6 @@ pub use issuer::{
     TestIssuer, TestIssuerBuilder,
 };
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
-pub use raw_client::{RawResponse, raw_get, raw_get_with_token};
+pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
 pub use server::TestServer;
 pub use token::{TokenBuilder, encode_compact};

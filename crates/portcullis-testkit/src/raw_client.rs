@@ -90,8 +90,18 @@ pub async fn raw_get(addr: SocketAddr, path: &str, extra: &[&[u8]]) -> RawRespon
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"\r\n");
+    raw_exchange(addr, &request).await
+}
+
+/// Sends `request` to `addr` exactly as given (the whole message: request line, headers,
+/// blank line and any body) and reads the response until the server closes the
+/// connection, so `request` should say `Connection: close`.
+///
+/// # Panics
+/// If the connection fails or the response cannot be parsed (see [`RawResponse::parse`]).
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(&request).await.expect("send the request");
+    stream.write_all(request).await.expect("send the request");
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
