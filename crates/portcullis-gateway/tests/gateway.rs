@@ -116,6 +116,14 @@ impl World {
             .await
             .status
     }
+
+    /// Sends each `(method, path, token)` in order and asserts its status.
+    async fn assert_statuses(&self, cases: &[(&str, &str, Option<&str>, StatusCode)]) {
+        for &(method, path, token, expected) in cases {
+            let status = self.status(method, path, token).await;
+            assert_eq!(status, expected, "{method} {path} with {token:?}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -135,26 +143,21 @@ async fn every_route_requirement() {
         &[("tenant", json!("globex")), ("groups", json!("dev"))],
     );
 
-    // Anonymous, and unmatched (denied by default).
-    assert_eq!(w.status("GET", "/public/x", None).await, StatusCode::OK);
-    assert_eq!(
-        w.status("GET", "/nowhere", Some(&writer)).await,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        w.status("POST", "/me", Some(&writer)).await,
-        StatusCode::NOT_FOUND
-    );
-    // Authenticated.
-    assert_eq!(w.status("GET", "/me", Some(&reader)).await, StatusCode::OK);
+    w.assert_statuses(&[
+        // Anonymous, and unmatched (denied by default).
+        ("GET", "/public/x", None, StatusCode::OK),
+        ("GET", "/nowhere", Some(&writer), StatusCode::NOT_FOUND),
+        ("POST", "/me", Some(&writer), StatusCode::NOT_FOUND),
+        // Authenticated.
+        ("GET", "/me", Some(&reader), StatusCode::OK),
+    ])
+    .await;
     let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing.header("www-authenticate"), "Bearer realm=\"test\"");
     // Scopes all-of.
-    assert_eq!(
-        w.status("GET", "/items/1", Some(&reader)).await,
-        StatusCode::OK
-    );
+    w.assert_statuses(&[("GET", "/items/1", Some(&reader), StatusCode::OK)])
+        .await;
     let denied = w
         .http
         .call("PUT", &w.gateway.url("/items/1"), Some(&reader), &[])
@@ -170,33 +173,18 @@ async fn every_route_requirement() {
             .header("www-authenticate")
             .contains("scope=\"read write\"")
     );
-    assert_eq!(
-        w.status("PUT", "/items/1", Some(&writer)).await,
-        StatusCode::OK
-    );
-    // Scopes any-of.
-    assert_eq!(
-        w.status("GET", "/reports/q3", Some(&auditor)).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        w.status("GET", "/reports/q3", Some(&reader)).await,
-        StatusCode::FORBIDDEN
-    );
-    // Claim equals / contains.
-    assert_eq!(
-        w.status("GET", "/tenant", Some(&acme)).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        w.status("GET", "/tenant", Some(&other)).await,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(w.status("GET", "/group", Some(&acme)).await, StatusCode::OK);
-    assert_eq!(
-        w.status("GET", "/group", Some(&other)).await,
-        StatusCode::FORBIDDEN
-    );
+    w.assert_statuses(&[
+        ("PUT", "/items/1", Some(&writer), StatusCode::OK),
+        // Scopes any-of.
+        ("GET", "/reports/q3", Some(&auditor), StatusCode::OK),
+        ("GET", "/reports/q3", Some(&reader), StatusCode::FORBIDDEN),
+        // Claim equals / contains.
+        ("GET", "/tenant", Some(&acme), StatusCode::OK),
+        ("GET", "/tenant", Some(&other), StatusCode::FORBIDDEN),
+        ("GET", "/group", Some(&acme), StatusCode::OK),
+        ("GET", "/group", Some(&other), StatusCode::FORBIDDEN),
+    ])
+    .await;
 
     // Bad tokens: expired, wrong audience, garbage; malformed requests.
     let expired = w
@@ -210,27 +198,17 @@ async fn every_route_requirement() {
             .contains("error=\"invalid_token\"")
     );
     let foreign = w.issuer.mint("https://other.test", unix_now());
-    assert_eq!(
-        w.status("GET", "/me", Some(&foreign)).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        w.status("GET", "/me", Some("a.b.c")).await,
-        StatusCode::UNAUTHORIZED
-    );
     // Not a b64token: 400 invalid_request, whether the layer or the verifier saw it
     // first (the gateway's JWT-only issuers leave the character check to the verifier).
-    for malformed in [
-        format!("{reader},"),
-        format!("{reader}=x"),
-        "a\"b".to_owned(),
-    ] {
-        assert_eq!(
-            w.status("GET", "/me", Some(&malformed)).await,
-            StatusCode::BAD_REQUEST,
-            "{malformed}"
-        );
-    }
+    let (comma, equals) = (format!("{reader},"), format!("{reader}=x"));
+    w.assert_statuses(&[
+        ("GET", "/me", Some(&foreign), StatusCode::UNAUTHORIZED),
+        ("GET", "/me", Some("a.b.c"), StatusCode::UNAUTHORIZED),
+        ("GET", "/me", Some(&comma), StatusCode::BAD_REQUEST),
+        ("GET", "/me", Some(&equals), StatusCode::BAD_REQUEST),
+        ("GET", "/me", Some("a\"b"), StatusCode::BAD_REQUEST),
+    ])
+    .await;
     let two = Request::get(w.gateway.url("/me"))
         .header("authorization", format!("Bearer {reader}"))
         .header("authorization", format!("Bearer {reader}"))
@@ -243,26 +221,17 @@ async fn every_route_requirement() {
             .header("www-authenticate")
             .contains("invalid_request")
     );
-    // Paths the upstream might normalise differently are refused outright.
-    assert_eq!(
-        w.status("GET", "/public/../me", None).await,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        w.status("GET", "/public/%2e%2e/me", None).await,
-        StatusCode::BAD_REQUEST
-    );
-    // An encoded unreserved character is the character, as the upstream reads it:
-    // `/%6De` is `/me` and gets `/me`'s rule (found by the `router` fuzz target).
-    assert_eq!(
-        w.status("GET", "/%6De", None).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        w.status("GET", "/%6de", Some(&reader)).await,
-        StatusCode::OK
-    );
-    assert_eq!(w.status("GET", "/publi%63/x", None).await, StatusCode::OK);
+    w.assert_statuses(&[
+        // Paths the upstream might normalise differently are refused outright.
+        ("GET", "/public/../me", None, StatusCode::BAD_REQUEST),
+        ("GET", "/public/%2e%2e/me", None, StatusCode::BAD_REQUEST),
+        // An encoded unreserved character is the character, as the upstream reads it:
+        // `/%6De` is `/me` and gets `/me`'s rule (found by the `router` fuzz target).
+        ("GET", "/%6De", None, StatusCode::UNAUTHORIZED),
+        ("GET", "/%6de", Some(&reader), StatusCode::OK),
+        ("GET", "/publi%63/x", None, StatusCode::OK),
+    ])
+    .await;
 }
 
 #[tokio::test]
