@@ -117,6 +117,11 @@ impl World {
             .status
     }
 
+    /// `GET path` without a token or extra headers.
+    async fn get(&self, path: &str) -> common::Answer {
+        self.http.get(&self.gateway.url(path), None, &[]).await
+    }
+
     /// Sends each `(method, path, token)` in order and asserts its status.
     async fn assert_statuses(&self, cases: &[(&str, &str, Option<&str>, StatusCode)]) {
         for &(method, path, token, expected) in cases {
@@ -152,7 +157,7 @@ async fn every_route_requirement() {
         ("GET", "/me", Some(&reader), StatusCode::OK),
     ])
     .await;
-    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    let missing = w.get("/me").await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing.header("www-authenticate"), "Bearer realm=\"test\"");
     // Scopes all-of.
@@ -541,10 +546,7 @@ async fn readiness_follows_the_issuer() {
         grpc.status("GET", "/me", Some(&token)).await,
         StatusCode::OK
     );
-    let metrics = grpc
-        .http
-        .get(&grpc.gateway.url("/metrics"), None, &[])
-        .await;
+    let metrics = grpc.get("/metrics").await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
     assert!(text.contains("portcullis_gateway_ready 1"));
     let failures = metric(
@@ -574,7 +576,7 @@ async fn metrics_counters_move() {
             ),
         )
     };
-    let before = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let before = w.get("/metrics").await;
     let before = String::from_utf8(before.body.to_vec()).unwrap();
     let token = token_for(&w.issuer, "read", &[]);
     w.status("GET", "/items/1", Some(&token)).await;
@@ -582,7 +584,7 @@ async fn metrics_counters_move() {
     w.status("PUT", "/items/2", Some(&token)).await;
     w.status("GET", "/me", None).await;
     w.status("GET", "/nope", None).await;
-    let after = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let after = w.get("/metrics").await;
     assert_eq!(
         after.header("content-type"),
         "text/plain; version=0.0.4; charset=utf-8"
@@ -742,14 +744,7 @@ fn the_example_config_checks() {
 async fn protected_resource_metadata() {
     let extra = format!("{ROUTES}\n[protected_resource]\nresource = \"https://api.test/v1\"\n");
     let w = world(&extra).await;
-    let answer = w
-        .http
-        .get(
-            &w.gateway.url("/.well-known/oauth-protected-resource/v1"),
-            None,
-            &[],
-        )
-        .await;
+    let answer = w.get("/.well-known/oauth-protected-resource/v1").await;
     assert_eq!(answer.status, StatusCode::OK);
     let document = answer.json();
     assert_eq!(document["resource"], "https://api.test/v1");
@@ -761,7 +756,7 @@ async fn protected_resource_metadata() {
     assert_eq!(answer.header("content-type"), "application/json");
     // The library's document: cacheable, like a service using the library serves it.
     assert_eq!(answer.header("cache-control"), "max-age=300");
-    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    let missing = w.get("/me").await;
     assert_eq!(
         missing.header("www-authenticate"),
         "Bearer realm=\"test\", resource_metadata=\"https://api.test/.well-known/oauth-protected-resource/v1\""
@@ -775,14 +770,7 @@ async fn protected_resource_metadata_omits_empty_members() {
     let extra = "[[routes]]\npath = \"/me\"\n\
                  [protected_resource]\nresource = \"https://api.test\"\nauthorization_servers = []\n";
     let w = world(extra).await;
-    let answer = w
-        .http
-        .get(
-            &w.gateway.url("/.well-known/oauth-protected-resource"),
-            None,
-            &[],
-        )
-        .await;
+    let answer = w.get("/.well-known/oauth-protected-resource").await;
     assert_eq!(answer.status, StatusCode::OK);
     let document = answer.json();
     assert_eq!(
@@ -832,7 +820,7 @@ claims = {{ iss = "x-auth-issuer" }}
     issuer.rotate();
     let token = issuer.mint_now(AUDIENCE);
     assert_eq!(w.status("GET", "/me", Some(&token)).await, StatusCode::OK);
-    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let metrics = w.get("/metrics").await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
     let series = format!(
         "portcullis_gateway_jwks_unknown_kid_refetches_total{{issuer=\"{}\"}}",
@@ -930,7 +918,7 @@ async fn opaque_tokens_through_introspection() {
         w.status("GET", "/read", Some(&opaque)).await,
         StatusCode::UNAUTHORIZED
     );
-    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let metrics = w.get("/metrics").await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
     let series = format!(
         "portcullis_gateway_introspections_total{{issuer=\"{}\"}}",
@@ -958,7 +946,7 @@ async fn expired_introspection_cache_entries_are_counted() {
             w.status("GET", "/read", Some(&opaque)).await,
             StatusCode::OK
         );
-        let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+        let metrics = w.get("/metrics").await;
         let text = String::from_utf8(metrics.body.to_vec()).unwrap();
         if metric(&text, &series("expired")) >= 1.0 {
             break text;
