@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{AUDIENCE, Gateway, Http, ISSUER, Issuer, Upstream, binary, config, now};
+use common::{AUDIENCE, Gateway, Http, binary, config, es256_issuer, token_for};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use portcullis_testkit::fixture::unix_now;
+use portcullis_testkit::{EchoUpstream, Endpoint, Fault, TestIssuer};
 use serde_json::json;
 
 const ROUTES: &str = r#"
@@ -68,8 +70,8 @@ payload_header = "x-auth-claims"
 "#;
 
 struct World {
-    issuer: Issuer,
-    upstream: Upstream,
+    issuer: TestIssuer,
+    upstream: EchoUpstream,
     gateway: Gateway,
     http: Http,
 }
@@ -81,8 +83,8 @@ async fn world(extra: &str) -> World {
 /// A world whose configuration (the standard one with `extra`) is first passed through
 /// `edit`, for the tests that change a standard setting.
 async fn world_edited(extra: &str, edit: impl FnOnce(String) -> String) -> World {
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
+    let issuer = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
     let gateway = Gateway::start(&edit(config(&issuer, &upstream, extra)));
     let world = World {
         issuer,
@@ -114,42 +116,53 @@ impl World {
             .await
             .status
     }
+
+    /// `GET path` without a token or extra headers.
+    async fn get(&self, path: &str) -> common::Answer {
+        self.http.get(&self.gateway.url(path), None, &[]).await
+    }
+
+    /// Sends each `(method, path, token)` in order and asserts its status.
+    async fn assert_statuses(&self, cases: &[(&str, &str, Option<&str>, StatusCode)]) {
+        for &(method, path, token, expected) in cases {
+            let status = self.status(method, path, token).await;
+            assert_eq!(status, expected, "{method} {path} with {token:?}");
+        }
+    }
 }
 
 #[tokio::test]
 async fn every_route_requirement() {
     let w = world(ROUTES).await;
-    let reader = w.issuer.token("read", &[]);
-    let writer = w.issuer.token("read write", &[]);
-    let auditor = w.issuer.token("auditor", &[]);
-    let acme = w.issuer.token(
+    let reader = token_for(&w.issuer, "read", &[]);
+    let writer = token_for(&w.issuer, "read write", &[]);
+    let auditor = token_for(&w.issuer, "auditor", &[]);
+    let acme = token_for(
+        &w.issuer,
         "",
         &[("tenant", json!("acme")), ("groups", json!(["dev", "ops"]))],
     );
-    let other = w
-        .issuer
-        .token("", &[("tenant", json!("globex")), ("groups", json!("dev"))]);
+    let other = token_for(
+        &w.issuer,
+        "",
+        &[("tenant", json!("globex")), ("groups", json!("dev"))],
+    );
 
-    // Anonymous, and unmatched (denied by default).
-    assert_eq!(w.status("GET", "/public/x", None).await, StatusCode::OK);
-    assert_eq!(
-        w.status("GET", "/nowhere", Some(&writer)).await,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        w.status("POST", "/me", Some(&writer)).await,
-        StatusCode::NOT_FOUND
-    );
-    // Authenticated.
-    assert_eq!(w.status("GET", "/me", Some(&reader)).await, StatusCode::OK);
-    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    w.assert_statuses(&[
+        // Anonymous, and unmatched (denied by default).
+        ("GET", "/public/x", None, StatusCode::OK),
+        ("GET", "/nowhere", Some(&writer), StatusCode::NOT_FOUND),
+        ("POST", "/me", Some(&writer), StatusCode::NOT_FOUND),
+        // Authenticated.
+        ("GET", "/me", Some(&reader), StatusCode::OK),
+    ])
+    .await;
+    let missing = w.get("/me").await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing.header("www-authenticate"), "Bearer realm=\"test\"");
     // Scopes all-of.
-    assert_eq!(
-        w.status("GET", "/items/1", Some(&reader)).await,
-        StatusCode::OK
-    );
+    w.assert_statuses(&[("GET", "/items/1", Some(&reader), StatusCode::OK)])
+        .await;
     let denied = w
         .http
         .call("PUT", &w.gateway.url("/items/1"), Some(&reader), &[])
@@ -165,42 +178,23 @@ async fn every_route_requirement() {
             .header("www-authenticate")
             .contains("scope=\"read write\"")
     );
-    assert_eq!(
-        w.status("PUT", "/items/1", Some(&writer)).await,
-        StatusCode::OK
-    );
-    // Scopes any-of.
-    assert_eq!(
-        w.status("GET", "/reports/q3", Some(&auditor)).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        w.status("GET", "/reports/q3", Some(&reader)).await,
-        StatusCode::FORBIDDEN
-    );
-    // Claim equals / contains.
-    assert_eq!(
-        w.status("GET", "/tenant", Some(&acme)).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        w.status("GET", "/tenant", Some(&other)).await,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(w.status("GET", "/group", Some(&acme)).await, StatusCode::OK);
-    assert_eq!(
-        w.status("GET", "/group", Some(&other)).await,
-        StatusCode::FORBIDDEN
-    );
+    w.assert_statuses(&[
+        ("PUT", "/items/1", Some(&writer), StatusCode::OK),
+        // Scopes any-of.
+        ("GET", "/reports/q3", Some(&auditor), StatusCode::OK),
+        ("GET", "/reports/q3", Some(&reader), StatusCode::FORBIDDEN),
+        // Claim equals / contains.
+        ("GET", "/tenant", Some(&acme), StatusCode::OK),
+        ("GET", "/tenant", Some(&other), StatusCode::FORBIDDEN),
+        ("GET", "/group", Some(&acme), StatusCode::OK),
+        ("GET", "/group", Some(&other), StatusCode::FORBIDDEN),
+    ])
+    .await;
 
     // Bad tokens: expired, wrong audience, garbage; malformed requests.
     let expired = w
         .issuer
-        .key
-        .token()
-        .standard_claims(ISSUER, AUDIENCE, now() - 3600)
-        .claim("scope", "read")
-        .sign();
+        .mint_with(AUDIENCE, unix_now() - 3600, |t| t.claim("scope", "read"));
     let answer = w.http.get(&w.gateway.url("/me"), Some(&expired), &[]).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -208,33 +202,18 @@ async fn every_route_requirement() {
             .header("www-authenticate")
             .contains("error=\"invalid_token\"")
     );
-    let foreign = w
-        .issuer
-        .key
-        .token()
-        .standard_claims(ISSUER, "https://other.test", now())
-        .sign();
-    assert_eq!(
-        w.status("GET", "/me", Some(&foreign)).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        w.status("GET", "/me", Some("a.b.c")).await,
-        StatusCode::UNAUTHORIZED
-    );
+    let foreign = w.issuer.mint("https://other.test", unix_now());
     // Not a b64token: 400 invalid_request, whether the layer or the verifier saw it
     // first (the gateway's JWT-only issuers leave the character check to the verifier).
-    for malformed in [
-        format!("{reader},"),
-        format!("{reader}=x"),
-        "a\"b".to_owned(),
-    ] {
-        assert_eq!(
-            w.status("GET", "/me", Some(&malformed)).await,
-            StatusCode::BAD_REQUEST,
-            "{malformed}"
-        );
-    }
+    let (comma, equals) = (format!("{reader},"), format!("{reader}=x"));
+    w.assert_statuses(&[
+        ("GET", "/me", Some(&foreign), StatusCode::UNAUTHORIZED),
+        ("GET", "/me", Some("a.b.c"), StatusCode::UNAUTHORIZED),
+        ("GET", "/me", Some(&comma), StatusCode::BAD_REQUEST),
+        ("GET", "/me", Some(&equals), StatusCode::BAD_REQUEST),
+        ("GET", "/me", Some("a\"b"), StatusCode::BAD_REQUEST),
+    ])
+    .await;
     let two = Request::get(w.gateway.url("/me"))
         .header("authorization", format!("Bearer {reader}"))
         .header("authorization", format!("Bearer {reader}"))
@@ -247,32 +226,23 @@ async fn every_route_requirement() {
             .header("www-authenticate")
             .contains("invalid_request")
     );
-    // Paths the upstream might normalise differently are refused outright.
-    assert_eq!(
-        w.status("GET", "/public/../me", None).await,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        w.status("GET", "/public/%2e%2e/me", None).await,
-        StatusCode::BAD_REQUEST
-    );
-    // An encoded unreserved character is the character, as the upstream reads it:
-    // `/%6De` is `/me` and gets `/me`'s rule (found by the `router` fuzz target).
-    assert_eq!(
-        w.status("GET", "/%6De", None).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        w.status("GET", "/%6de", Some(&reader)).await,
-        StatusCode::OK
-    );
-    assert_eq!(w.status("GET", "/publi%63/x", None).await, StatusCode::OK);
+    w.assert_statuses(&[
+        // Paths the upstream might normalise differently are refused outright.
+        ("GET", "/public/../me", None, StatusCode::BAD_REQUEST),
+        ("GET", "/public/%2e%2e/me", None, StatusCode::BAD_REQUEST),
+        // An encoded unreserved character is the character, as the upstream reads it:
+        // `/%6De` is `/me` and gets `/me`'s rule (found by the `router` fuzz target).
+        ("GET", "/%6De", None, StatusCode::UNAUTHORIZED),
+        ("GET", "/%6de", Some(&reader), StatusCode::OK),
+        ("GET", "/publi%63/x", None, StatusCode::OK),
+    ])
+    .await;
 }
 
 #[tokio::test]
 async fn claims_arrive_as_headers_and_spoofs_are_removed() {
     let w = world(ROUTES).await;
-    let token = w.issuer.token("read", &[("groups", json!(["dev", "ops"]))]);
+    let token = token_for(&w.issuer, "read", &[("groups", json!(["dev", "ops"]))]);
     let spoof = [
         ("x-auth-subject", "admin"),
         ("x-auth-groups", "root"),
@@ -357,7 +327,7 @@ authorization = "forward"
 claims = { sub = "x-auth-subject" }
 "#;
     let w = world(routes).await;
-    let token = w.issuer.token("read", &[]);
+    let token = token_for(&w.issuer, "read", &[]);
     let answer = w.http.get(&w.gateway.url("/me"), Some(&token), &[]).await;
     let headers = &answer.json()["headers"];
     assert_eq!(headers["authorization"], format!("Bearer {token}"));
@@ -367,7 +337,7 @@ claims = { sub = "x-auth-subject" }
 #[tokio::test]
 async fn body_limit_and_hop_by_hop() {
     let w = world(ROUTES).await;
-    let token = w.issuer.token("read write", &[]);
+    let token = token_for(&w.issuer, "read write", &[]);
     let big = Request::put(w.gateway.url("/items/1"))
         .header("authorization", format!("Bearer {token}"))
         .body(Full::new(Bytes::from(vec![b'x'; 2048])).boxed())
@@ -415,18 +385,14 @@ async fn long_tokens_get_the_same_answer_over_every_protocol() {
     })
     .await;
     // Valid, and over hyper's 16 KiB HTTP/2 default for the whole header list.
-    let long = w
-        .issuer
-        .token("read", &[("pad", json!("x".repeat(20_000)))]);
+    let long = token_for(&w.issuer, "read", &[("pad", json!("x".repeat(20_000)))]);
     assert!(
         long.len() > 24 * 1024 && long.len() < 32768,
         "{}",
         long.len()
     );
     // Over max_token_bytes.
-    let too_long = w
-        .issuer
-        .token("read", &[("pad", json!("x".repeat(30_000)))]);
+    let too_long = token_for(&w.issuer, "read", &[("pad", json!("x".repeat(30_000)))]);
     assert!(too_long.len() > 32768, "{}", too_long.len());
     let url = w.gateway.url("/items/1");
     for http in [Http::http1(), Http::http2()] {
@@ -460,11 +426,13 @@ async fn required_claims_are_required() {
         )
     })
     .await;
-    let both = w
-        .issuer
-        .token("", &[("tenant", json!("acme")), ("acr", json!("1"))]);
+    let both = token_for(
+        &w.issuer,
+        "",
+        &[("tenant", json!("acme")), ("acr", json!("1"))],
+    );
     assert_eq!(w.status("GET", "/me", Some(&both)).await, StatusCode::OK);
-    let no_acr = w.issuer.token("", &[("tenant", json!("acme"))]);
+    let no_acr = token_for(&w.issuer, "", &[("tenant", json!("acme"))]);
     let answer = w.http.get(&w.gateway.url("/me"), Some(&no_acr), &[]).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -478,7 +446,7 @@ async fn required_claims_are_required() {
 
 #[tokio::test]
 async fn scope_arrays_only_when_allowed() {
-    let array = |w: &World| w.issuer.token("", &[("scope", json!(["read"]))]);
+    let array = |w: &World| token_for(&w.issuer, "", &[("scope", json!(["read"]))]);
     let w = world(ROUTES).await;
     let token = array(&w);
     assert_eq!(
@@ -497,7 +465,7 @@ async fn scope_arrays_only_when_allowed() {
         w.status("GET", "/items/1", Some(&token)).await,
         StatusCode::OK
     );
-    let writer = w.issuer.token("", &[("scope", json!(["write"]))]);
+    let writer = token_for(&w.issuer, "", &[("scope", json!(["write"]))]);
     assert_eq!(
         w.status("GET", "/items/1", Some(&writer)).await,
         StatusCode::FORBIDDEN
@@ -510,7 +478,7 @@ async fn grpc_through_the_gateway() {
     let ok = grpc_call(
         &w.gateway,
         "/echo.Echo/Say",
-        Some(&w.issuer.token("read", &[])),
+        Some(&token_for(&w.issuer, "read", &[])),
     )
     .await;
     assert_eq!(ok.status, StatusCode::OK);
@@ -529,7 +497,7 @@ async fn grpc_through_the_gateway() {
     let denied = grpc_call(
         &w.gateway,
         "/echo.Echo/Say",
-        Some(&w.issuer.token("other", &[])),
+        Some(&token_for(&w.issuer, "other", &[])),
     )
     .await;
     assert_eq!(denied.header("grpc-status"), "7");
@@ -547,11 +515,12 @@ async fn grpc_through_the_gateway() {
 
 #[tokio::test]
 async fn readiness_follows_the_issuer() {
-    let issuer = Issuer::start(false).await;
-    let upstream = Upstream::start().await;
+    let issuer = es256_issuer().await;
+    issuer.set_fault(Endpoint::Jwks, Fault::Status(503));
+    let upstream = EchoUpstream::start().await;
     let gateway = Gateway::start(&config(&issuer, &upstream, ROUTES));
     let http = Http::http1();
-    let token = issuer.token("read", &[]);
+    let token = token_for(&issuer, "read", &[]);
 
     let answer = http.get(&gateway.url("/readyz"), None, &[]).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -571,21 +540,21 @@ async fn readiness_follows_the_issuer() {
     assert_eq!(grpc.status("GET", "/public/x", None).await, StatusCode::OK);
     assert_eq!(grpc.status("GET", "/healthz", None).await, StatusCode::OK);
 
-    grpc.issuer.set_up(true);
+    grpc.issuer.clear_fault(Endpoint::Jwks);
     grpc.wait_ready().await;
     assert_eq!(
         grpc.status("GET", "/me", Some(&token)).await,
         StatusCode::OK
     );
-    let metrics = grpc
-        .http
-        .get(&grpc.gateway.url("/metrics"), None, &[])
-        .await;
+    let metrics = grpc.get("/metrics").await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
     assert!(text.contains("portcullis_gateway_ready 1"));
     let failures = metric(
         &text,
-        "portcullis_gateway_jwks_fetch_failures_total{issuer=\"https://issuer.test\"}",
+        &format!(
+            "portcullis_gateway_jwks_fetch_failures_total{{issuer=\"{}\"}}",
+            grpc.issuer.url()
+        ),
     );
     assert!(failures >= 1.0, "{text}");
 }
@@ -607,15 +576,15 @@ async fn metrics_counters_move() {
             ),
         )
     };
-    let before = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let before = w.get("/metrics").await;
     let before = String::from_utf8(before.body.to_vec()).unwrap();
-    let token = w.issuer.token("read", &[]);
+    let token = token_for(&w.issuer, "read", &[]);
     w.status("GET", "/items/1", Some(&token)).await;
     w.status("GET", "/items/2", Some(&token)).await;
     w.status("PUT", "/items/2", Some(&token)).await;
     w.status("GET", "/me", None).await;
     w.status("GET", "/nope", None).await;
-    let after = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let after = w.get("/metrics").await;
     assert_eq!(
         after.header("content-type"),
         "text/plain; version=0.0.4; charset=utf-8"
@@ -634,24 +603,21 @@ async fn metrics_counters_move() {
             "portcullis_gateway_request_duration_seconds_count{route=\"items-read\"}"
         ) >= 2.0
     );
+    let issuer = w.issuer.url();
     assert!(
         metric(
             &after,
-            "portcullis_gateway_jwks_fetches_total{issuer=\"https://issuer.test\"}"
+            &format!("portcullis_gateway_jwks_fetches_total{{issuer=\"{issuer}\"}}")
         ) >= 1.0
     );
     // One token, three requests: verified once, then served from the token cache.
     let cache = |kind: &str| {
         metric(
             &after,
-            &format!(
-                "portcullis_gateway_token_cache_{kind}_total{{issuer=\"https://issuer.test\"}}"
-            ),
+            &format!("portcullis_gateway_token_cache_{kind}_total{{issuer=\"{issuer}\"}}"),
         ) - metric(
             &before,
-            &format!(
-                "portcullis_gateway_token_cache_{kind}_total{{issuer=\"https://issuer.test\"}}"
-            ),
+            &format!("portcullis_gateway_token_cache_{kind}_total{{issuer=\"{issuer}\"}}"),
         )
     };
     assert_eq!(cache("misses"), 1.0, "{after}");
@@ -664,7 +630,7 @@ async fn sigterm_drains_in_flight_requests() {
     let url = w.gateway.url("/hold");
     let in_flight = tokio::spawn(async move { Http::http1().get(&url, None, &[]).await });
     // The upstream has the request: it is in flight through the gateway.
-    w.upstream.held.notified().await;
+    w.upstream.held().notified().await;
     w.gateway.terminate();
     let event = tokio::task::block_in_place(|| w.gateway.next_event());
     assert_eq!(event["event"], "draining");
@@ -778,18 +744,11 @@ fn the_example_config_checks() {
 async fn protected_resource_metadata() {
     let extra = format!("{ROUTES}\n[protected_resource]\nresource = \"https://api.test/v1\"\n");
     let w = world(&extra).await;
-    let answer = w
-        .http
-        .get(
-            &w.gateway.url("/.well-known/oauth-protected-resource/v1"),
-            None,
-            &[],
-        )
-        .await;
+    let answer = w.get("/.well-known/oauth-protected-resource/v1").await;
     assert_eq!(answer.status, StatusCode::OK);
     let document = answer.json();
     assert_eq!(document["resource"], "https://api.test/v1");
-    assert_eq!(document["authorization_servers"], json!([ISSUER]));
+    assert_eq!(document["authorization_servers"], json!([w.issuer.url()]));
     assert_eq!(
         document["scopes_supported"],
         json!(["admin", "auditor", "read", "write"])
@@ -797,7 +756,7 @@ async fn protected_resource_metadata() {
     assert_eq!(answer.header("content-type"), "application/json");
     // The library's document: cacheable, like a service using the library serves it.
     assert_eq!(answer.header("cache-control"), "max-age=300");
-    let missing = w.http.get(&w.gateway.url("/me"), None, &[]).await;
+    let missing = w.get("/me").await;
     assert_eq!(
         missing.header("www-authenticate"),
         "Bearer realm=\"test\", resource_metadata=\"https://api.test/.well-known/oauth-protected-resource/v1\""
@@ -811,14 +770,7 @@ async fn protected_resource_metadata_omits_empty_members() {
     let extra = "[[routes]]\npath = \"/me\"\n\
                  [protected_resource]\nresource = \"https://api.test\"\nauthorization_servers = []\n";
     let w = world(extra).await;
-    let answer = w
-        .http
-        .get(
-            &w.gateway.url("/.well-known/oauth-protected-resource"),
-            None,
-            &[],
-        )
-        .await;
+    let answer = w.get("/.well-known/oauth-protected-resource").await;
     assert_eq!(answer.status, StatusCode::OK);
     let document = answer.json();
     assert_eq!(
@@ -829,8 +781,8 @@ async fn protected_resource_metadata_omits_empty_members() {
 
 #[tokio::test]
 async fn discovery_and_key_rotation() {
-    let issuer = portcullis_testkit::TestIssuer::start().await;
-    let upstream = Upstream::start().await;
+    let issuer = TestIssuer::start().await;
+    let upstream = EchoUpstream::start().await;
     let config = format!(
         r#"
 [server]
@@ -846,17 +798,18 @@ path = "/me"
 [forward]
 claims = {{ iss = "x-auth-issuer" }}
 "#,
-        upstream.addr,
+        upstream.addr(),
         issuer.url()
     );
     let gateway = Gateway::start(&config);
     let w = World {
-        issuer: Issuer::start(true).await,
+        issuer,
         upstream,
         gateway,
         http: Http::http1(),
     };
     w.wait_ready().await;
+    let issuer = &w.issuer;
     let answer = w
         .http
         .get(&w.gateway.url("/me"), Some(&issuer.mint_now(AUDIENCE)), &[])
@@ -867,7 +820,7 @@ claims = {{ iss = "x-auth-issuer" }}
     issuer.rotate();
     let token = issuer.mint_now(AUDIENCE);
     assert_eq!(w.status("GET", "/me", Some(&token)).await, StatusCode::OK);
-    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let metrics = w.get("/metrics").await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
     let series = format!(
         "portcullis_gateway_jwks_unknown_kid_refetches_total{{issuer=\"{}\"}}",
@@ -876,7 +829,7 @@ claims = {{ iss = "x-auth-issuer" }}
     assert_eq!(metric(&text, &series), 1.0, "{text}");
 }
 
-fn introspection_config(issuer: &portcullis_testkit::TestIssuer, upstream: &Upstream) -> String {
+fn introspection_config(issuer: &TestIssuer, upstream: &EchoUpstream) -> String {
     format!(
         r#"
 [server]
@@ -898,20 +851,18 @@ scopes_all = ["read"]
 [forward]
 claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
 "#,
-        upstream = upstream.addr,
+        upstream = upstream.addr(),
         url = issuer.url(),
         introspect = issuer.introspection_url(),
         client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
     )
 }
 
-/// A gateway whose issuer introspects through a `TestIssuer` (its configuration first
-/// passed through `edit`), and that test issuer.
-async fn introspecting_world(
-    edit: impl FnOnce(String) -> String,
-) -> (portcullis_testkit::TestIssuer, World) {
-    let issuer = portcullis_testkit::TestIssuer::start().await;
-    let upstream = Upstream::start().await;
+/// A gateway whose issuer introspects through its `TestIssuer` (its configuration first
+/// passed through `edit`).
+async fn introspecting_world(edit: impl FnOnce(String) -> String) -> World {
+    let issuer = TestIssuer::start().await;
+    let upstream = EchoUpstream::start().await;
     let gateway = Gateway::start_with_env(
         &edit(introspection_config(&issuer, &upstream)),
         &[(
@@ -920,19 +871,20 @@ async fn introspecting_world(
         )],
     );
     let w = World {
-        issuer: Issuer::start(true).await,
+        issuer,
         upstream,
         gateway,
         http: Http::http1(),
     };
     w.wait_ready().await;
-    (issuer, w)
+    w
 }
 
 #[tokio::test]
 async fn opaque_tokens_through_introspection() {
-    let (issuer, w) = introspecting_world(|text| text).await;
-    let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+    let w = introspecting_world(|text| text).await;
+    let issuer = &w.issuer;
+    let opaque = issuer.mint_opaque(AUDIENCE, unix_now(), "read");
     let answer = w
         .http
         .get(&w.gateway.url("/read"), Some(&opaque), &[])
@@ -945,17 +897,17 @@ async fn opaque_tokens_through_introspection() {
         w.status(
             "GET",
             "/read",
-            Some(&issuer.mint_with(AUDIENCE, now(), |t| t.claim("scope", "read")))
+            Some(&issuer.mint_with(AUDIENCE, unix_now(), |t| t.claim("scope", "read")))
         )
         .await,
         StatusCode::OK
     );
-    let writer_only = issuer.mint_opaque(AUDIENCE, now(), "write");
+    let writer_only = issuer.mint_opaque(AUDIENCE, unix_now(), "write");
     assert_eq!(
         w.status("GET", "/read", Some(&writer_only)).await,
         StatusCode::FORBIDDEN
     );
-    let foreign = issuer.mint_opaque("https://other.test", now(), "read");
+    let foreign = issuer.mint_opaque("https://other.test", unix_now(), "read");
     assert_eq!(
         w.status("GET", "/read", Some(&foreign)).await,
         StatusCode::UNAUTHORIZED
@@ -966,7 +918,7 @@ async fn opaque_tokens_through_introspection() {
         w.status("GET", "/read", Some(&opaque)).await,
         StatusCode::UNAUTHORIZED
     );
-    let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+    let metrics = w.get("/metrics").await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
     let series = format!(
         "portcullis_gateway_introspections_total{{issuer=\"{}\"}}",
@@ -977,9 +929,9 @@ async fn opaque_tokens_through_introspection() {
 
 #[tokio::test]
 async fn expired_introspection_cache_entries_are_counted() {
-    let (issuer, w) =
-        introspecting_world(|text| text.replace("cache = false", "cache_ttl = \"1ms\"")).await;
-    let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+    let w = introspecting_world(|text| text.replace("cache = false", "cache_ttl = \"1ms\"")).await;
+    let issuer = &w.issuer;
+    let opaque = issuer.mint_opaque(AUDIENCE, unix_now(), "read");
     let series = |kind: &str| {
         format!(
             "portcullis_gateway_introspection_cache_{kind}_total{{issuer=\"{}\"}}",
@@ -994,7 +946,7 @@ async fn expired_introspection_cache_entries_are_counted() {
             w.status("GET", "/read", Some(&opaque)).await,
             StatusCode::OK
         );
-        let metrics = w.http.get(&w.gateway.url("/metrics"), None, &[]).await;
+        let metrics = w.get("/metrics").await;
         let text = String::from_utf8(metrics.body.to_vec()).unwrap();
         if metric(&text, &series("expired")) >= 1.0 {
             break text;
@@ -1059,29 +1011,34 @@ async fn upstream_failures_and_timeouts() {
     w.upstream.release();
 
     // An upstream nobody listens on: 502 (and UNAVAILABLE for gRPC).
-    let dead = Issuer::start(true).await;
+    let dead = es256_issuer().await;
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
     let text = config(&dead, &w.upstream, ROUTES)
-        .replace(&w.upstream.addr.to_string(), &closed.to_string());
+        .replace(&w.upstream.addr().to_string(), &closed.to_string());
     let gateway = Gateway::start(&text);
     let answer = Http::http1()
         .get(&gateway.url("/public/x"), None, &[])
         .await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
-    let grpc = grpc_call(&gateway, "/echo.Echo/Say", Some(&dead.token("read", &[]))).await;
+    let grpc = grpc_call(
+        &gateway,
+        "/echo.Echo/Say",
+        Some(&token_for(&dead, "read", &[])),
+    )
+    .await;
     assert_eq!(grpc.status, StatusCode::OK);
     assert_eq!(grpc.header("grpc-status"), "14");
 }
 
 #[tokio::test]
 async fn several_issuers_each_with_their_keys() {
-    let first = Issuer::start_as(true, "https://first.test").await;
-    let second = Issuer::start_as(true, "https://second.test").await;
-    let stranger = Issuer::start_as(true, "https://stranger.test").await;
-    let upstream = Upstream::start().await;
+    let first = es256_issuer().await;
+    let second = es256_issuer().await;
+    let stranger = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
     let text = format!(
         r#"
 [server]
@@ -1089,11 +1046,11 @@ listen = ["127.0.0.1:0"]
 [upstream]
 url = "http://{}"
 [[issuers]]
-issuer = "https://first.test"
+issuer = "{}"
 audiences = ["{AUDIENCE}"]
 jwks_uri = "{}"
 [[issuers]]
-issuer = "https://second.test"
+issuer = "{}"
 audiences = ["{AUDIENCE}"]
 jwks_uri = "{}"
 [[routes]]
@@ -1101,9 +1058,11 @@ path = "/me"
 [forward]
 claims = {{ iss = "x-auth-issuer" }}
 "#,
-        upstream.addr,
-        first.jwks_uri(),
-        second.jwks_uri()
+        upstream.addr(),
+        first.url(),
+        first.jwks_url(),
+        second.url(),
+        second.jwks_url()
     );
     let w = World {
         issuer: stranger,
@@ -1115,39 +1074,42 @@ claims = {{ iss = "x-auth-issuer" }}
     for issuer in [&first, &second] {
         let answer = w
             .http
-            .get(&w.gateway.url("/me"), Some(&issuer.token("", &[])), &[])
+            .get(
+                &w.gateway.url("/me"),
+                Some(&token_for(issuer, "", &[])),
+                &[],
+            )
             .await;
         assert_eq!(answer.status, StatusCode::OK);
-        assert_eq!(answer.json()["headers"]["x-auth-issuer"], issuer.name);
+        assert_eq!(answer.json()["headers"]["x-auth-issuer"], issuer.url());
     }
     // A token from an issuer that is not configured, and one claiming the first issuer
     // but signed with the second's key.
     assert_eq!(
-        w.status("GET", "/me", Some(&w.issuer.token("", &[]))).await,
+        w.status("GET", "/me", Some(&token_for(&w.issuer, "", &[])))
+            .await,
         StatusCode::UNAUTHORIZED
     );
     let forged = second
-        .key
+        .signing_key()
         .token()
-        .standard_claims("https://first.test", AUDIENCE, now())
+        .standard_claims(&first.url(), AUDIENCE, unix_now())
         .sign();
     assert_eq!(
         w.status("GET", "/me", Some(&forged)).await,
         StatusCode::UNAUTHORIZED
     );
-    let fetches = || {
-        first.fetches.load(std::sync::atomic::Ordering::SeqCst)
-            + second.fetches.load(std::sync::atomic::Ordering::SeqCst)
-    };
+    let fetches = || first.requests(Endpoint::Jwks) + second.requests(Endpoint::Jwks);
     let before = fetches();
-    w.status("GET", "/me", Some(&w.issuer.token("", &[]))).await;
+    w.status("GET", "/me", Some(&token_for(&w.issuer, "", &[])))
+        .await;
     assert_eq!(fetches(), before, "an unknown issuer costs no fetch");
 }
 
 #[tokio::test]
 async fn operations_on_their_own_listener() {
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
+    let issuer = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
     let text = config(&issuer, &upstream, ROUTES).replace(
         "[limits]",
         "[operations]\nlisten = \"127.0.0.1:0\"\n\n[limits]",
@@ -1191,8 +1153,8 @@ async fn json_logs_on_stderr() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
+    let issuer = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, config(&issuer, &upstream, ROUTES)).unwrap();
@@ -1239,8 +1201,8 @@ async fn text_logs_are_plain_and_the_access_log_names_the_caller() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let issuer = Issuer::start(true).await;
-    let upstream = Upstream::start().await;
+    let issuer = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.toml");
     let extra = format!("{ROUTES}\n[log]\naccess = true\n");
@@ -1260,7 +1222,7 @@ async fn text_logs_are_plain_and_the_access_log_names_the_caller() {
     let listening: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr = listening["listeners"][0].as_str().unwrap().to_owned();
     let http = Http::http1();
-    let reader = issuer.token("read", &[("client_id", json!("reader-app"))]);
+    let reader = token_for(&issuer, "read", &[("client_id", json!("reader-app"))]);
     let url = |path: &str| format!("http://{addr}{path}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while http.get(&url("/readyz"), None, &[]).await.status != StatusCode::OK {
@@ -1306,11 +1268,12 @@ async fn text_logs_are_plain_and_the_access_log_names_the_caller() {
             .unwrap_or_else(|| panic!("no access line with {needle}:\n{stderr}"))
     };
     let ok = find("status=200");
+    let issuer_field = format!("issuer=\"{}\"", issuer.url());
     for field in [
         "route=\"items-read\"",
         "decision=\"allow\"",
         "reason=\"authorized\"",
-        "issuer=\"https://issuer.test\"",
+        &issuer_field,
         "subject=\"test-subject\"",
         "client_id=\"reader-app\"",
         "path=\"/items/7\"",

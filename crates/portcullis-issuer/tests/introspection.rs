@@ -11,14 +11,12 @@ use portcullis_issuer::{
     IssuerMetadata, Secret, VerifyErrorKind,
 };
 use portcullis_jwt::{Clock, ErrorKind, ManualClock, Validation, VerifiedBy};
+use portcullis_testkit::fixture::{AUDIENCE, NOW};
 use portcullis_testkit::{
     Endpoint, Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, IntrospectionClient,
     TestIssuer,
 };
 use serde_json::json;
-
-const AUD: &str = "https://api.test";
-const START: u64 = 1_700_000_000;
 
 fn basic() -> ClientAuth {
     ClientAuth::ClientSecretBasic {
@@ -30,7 +28,7 @@ fn basic() -> ClientAuth {
 fn validation(issuer: &TestIssuer) -> Validation {
     Validation::builder()
         .issuer(issuer.url())
-        .audience(AUD)
+        .audience(AUDIENCE)
         .build()
         .unwrap()
 }
@@ -58,9 +56,9 @@ fn now(clock: &ManualClock) -> u64 {
 #[tokio::test]
 async fn an_active_opaque_token_becomes_claims() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
-    let token = issuer.mint_opaque(AUD, START, "read write");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read write");
     let claims = verifier.verify(&token).await.unwrap();
     assert_eq!(claims.subject(), Some("test-subject"));
     assert_eq!(claims.issuer(), Some(issuer.url().as_str()));
@@ -72,12 +70,12 @@ async fn an_active_opaque_token_becomes_claims() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_thousand_concurrent_requests_make_one_call() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock)
         .http_client(HttpClient::new())
         .build()
         .unwrap();
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     issuer.set_fault(Endpoint::Introspection, Fault::Hang);
     let tasks: Vec<_> = (0..1_000)
         .map(|_| {
@@ -99,12 +97,12 @@ async fn a_thousand_concurrent_requests_make_one_call() {
 #[tokio::test]
 async fn cached_within_the_lifetime_then_asked_again() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock)
         .cache_ttl(Duration::from_secs(60))
         .build()
         .unwrap();
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     for _ in 0..10 {
         verifier.verify(&token).await.unwrap();
     }
@@ -120,13 +118,13 @@ async fn cached_within_the_lifetime_then_asked_again() {
 #[tokio::test]
 async fn revocation_takes_effect_within_the_cache_lifetime() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock)
         .cache_ttl(Duration::from_secs(60))
         .negative_ttl(Duration::from_secs(10))
         .build()
         .unwrap();
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     verifier.verify(&token).await.unwrap();
     issuer.revoke(&token);
     // The documented window: still accepted from the cache.
@@ -150,9 +148,9 @@ async fn revocation_takes_effect_within_the_cache_lifetime() {
 #[tokio::test]
 async fn without_a_cache_every_request_asks() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).no_cache().build().unwrap();
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     verifier.verify(&token).await.unwrap();
     issuer.revoke(&token);
     assert_eq!(
@@ -171,12 +169,12 @@ async fn without_a_cache_every_request_asks() {
 #[tokio::test]
 async fn after_exp_refused_without_a_call() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock)
         .cache_ttl(Duration::from_secs(3_600))
         .build()
         .unwrap();
-    let token = issuer.mint_opaque(AUD, START, "read"); // exp = START + 300
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read"); // exp = NOW + 300
     verifier.verify(&token).await.unwrap();
     // exp + 30 s leeway
     clock.advance(Duration::from_secs(329));
@@ -190,9 +188,9 @@ async fn after_exp_refused_without_a_call() {
 #[tokio::test]
 async fn an_expired_active_answer_is_refused_and_never_cached_as_valid() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
-    let token = issuer.mint_opaque(AUD, START - 1_000, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW - 1_000, "read");
     let error = verifier.verify(&token).await.unwrap_err();
     assert_eq!(error.token_error().unwrap().kind(), ErrorKind::Expired);
 }
@@ -200,7 +198,7 @@ async fn an_expired_active_answer_is_refused_and_never_cached_as_valid() {
 #[tokio::test]
 async fn unknown_tokens_are_negatively_cached() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock)
         .negative_ttl(Duration::from_secs(10))
         .build()
@@ -218,9 +216,9 @@ async fn unknown_tokens_are_negatively_cached() {
 #[tokio::test]
 async fn audience_issuer_and_time_rules_apply_to_active_answers() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
-    let base = json!({"active": true, "iss": issuer.url(), "aud": AUD, "exp": START + 300,
+    let base = json!({"active": true, "iss": issuer.url(), "aud": AUDIENCE, "exp": NOW + 300,
                       "sub": "s", "scope": "read"});
     let with = |name: &str, value: serde_json::Value| {
         let mut response = base.clone();
@@ -240,7 +238,7 @@ async fn audience_issuer_and_time_rules_apply_to_active_answers() {
             with("iss", json!("https://evil.test")),
             ErrorKind::InvalidIssuer,
         ),
-        (with("nbf", json!(START + 1_000)), ErrorKind::NotYetValid),
+        (with("nbf", json!(NOW + 1_000)), ErrorKind::NotYetValid),
         (with("exp", json!("soon")), ErrorKind::InvalidClaim),
         (with("active", json!(false)), ErrorKind::Inactive),
         (
@@ -265,10 +263,10 @@ async fn audience_issuer_and_time_rules_apply_to_active_answers() {
 #[tokio::test]
 async fn malformed_answers_are_outages_not_acceptance() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
     for response in [
-        json!({"active": "true", "iss": issuer.url(), "aud": AUD}),
+        json!({"active": "true", "iss": issuer.url(), "aud": AUDIENCE}),
         json!({"active": 1}),
         json!([true]),
         json!("active"),
@@ -283,9 +281,9 @@ async fn malformed_answers_are_outages_not_acceptance() {
 #[tokio::test]
 async fn every_fault_mode_is_a_503_and_nothing_is_accepted() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     let faults = [
         Fault::Status(500),
         Fault::Status(503),
@@ -318,7 +316,7 @@ const JWT_SHAPED: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
 #[tokio::test]
 async fn a_400_oauth_error_about_the_token_is_a_refusal() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock)
         .negative_ttl(Duration::from_secs(10))
         .build()
@@ -364,7 +362,7 @@ async fn a_400_oauth_error_about_the_token_is_a_refusal() {
 #[tokio::test]
 async fn a_400_without_an_oauth_error_about_the_token_is_an_outage() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
     let bodies = [
         "<html>Bad Request</html>",
@@ -395,7 +393,7 @@ async fn a_400_without_an_oauth_error_about_the_token_is_an_outage() {
 #[tokio::test]
 async fn a_refusal_of_our_credentials_is_an_outage() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
     for (status, body) in [
         (401, r#"{"error":"invalid_client"}"#),
@@ -421,8 +419,8 @@ async fn a_refusal_of_our_credentials_is_an_outage() {
 async fn client_authentication_methods() {
     // Basic with reserved characters in id and secret: accepted only if encoded right.
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let clock = ManualClock::at_unix(NOW);
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     builder(&issuer, &clock)
         .build()
         .unwrap()
@@ -454,7 +452,7 @@ async fn client_authentication_methods() {
         })
         .start()
         .await;
-    let token = post.mint_opaque(AUD, START, "read");
+    let token = post.mint_opaque(AUDIENCE, NOW, "read");
     IntrospectionVerifier::builder(
         post.introspection_url(),
         ClientAuth::ClientSecretPost {
@@ -476,7 +474,7 @@ async fn client_authentication_methods() {
         ))
         .start()
         .await;
-    let token = bearer.mint_opaque(AUD, START, "read");
+    let token = bearer.mint_opaque(AUDIENCE, NOW, "read");
     IntrospectionVerifier::builder(
         bearer.introspection_url(),
         ClientAuth::Bearer(Secret::new("introspection-credential")),
@@ -493,7 +491,7 @@ async fn client_authentication_methods() {
 #[tokio::test]
 async fn the_endpoint_comes_from_discovery() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let metadata = IssuerMetadata::discover(
         &HttpClient::new(),
         &issuer.url(),
@@ -506,14 +504,14 @@ async fn the_endpoint_comes_from_discovery() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let token = issuer.mint_opaque(AUD, now(&clock), "read");
+    let token = issuer.mint_opaque(AUDIENCE, now(&clock), "read");
     verifier.verify(&token).await.unwrap();
 }
 
 #[tokio::test]
 async fn oversized_and_empty_tokens_never_reach_the_issuer() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = builder(&issuer, &clock).build().unwrap();
     for token in [String::new(), "x".repeat(9_000)] {
         let error = verifier.verify(&token).await.unwrap_err();
@@ -531,7 +529,7 @@ async fn oversized_and_empty_tokens_never_reach_the_issuer() {
 fn plain_http_endpoints_are_refused_unless_loopback() {
     let v = Validation::builder()
         .issuer("https://issuer.test")
-        .audience(AUD)
+        .audience(AUDIENCE)
         .build()
         .unwrap();
     assert!(

@@ -8,11 +8,8 @@ use portcullis_issuer::{JwtVerifier, RemoteKeySet, TokenCache, VerifyErrorKind};
 use portcullis_jwt::{
     Algorithm, Claims, ErrorKind, Key, KeySet, ManualClock, Validation, VerifiedBy,
 };
+use portcullis_testkit::fixture::{AUDIENCE, ISSUER, NOW};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer, jwks};
-
-const ISS: &str = "https://issuer.test";
-const AUD: &str = "https://api.test";
-const START: u64 = 1_700_000_000;
 
 fn cache(clock: &ManualClock, capacity: u64) -> TokenCache<Claims> {
     TokenCache::<Claims>::builder()
@@ -32,8 +29,8 @@ fn static_verifier(key: &SigningKey, clock: &ManualClock, validation: Validation
 
 fn validation() -> Validation {
     Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .build()
         .unwrap()
 }
@@ -41,9 +38,9 @@ fn validation() -> Validation {
 #[tokio::test]
 async fn hits_skip_verification_and_expire_with_the_token() {
     let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = static_verifier(&key, &clock, validation());
-    let token = key.token().standard_claims(ISS, AUD, START).sign(); // exp START+300
+    let token = key.token().standard_claims(ISSUER, AUDIENCE, NOW).sign(); // exp NOW+300
     verifier.verify(&token).await.unwrap();
     for _ in 0..5 {
         verifier.verify(&token).await.unwrap();
@@ -62,16 +59,16 @@ async fn hits_skip_verification_and_expire_with_the_token() {
 #[tokio::test]
 async fn time_rules_run_on_every_hit() {
     let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let v = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .leeway(Duration::ZERO)
         .max_token_age(Duration::from_secs(60))
         .build()
         .unwrap();
     let verifier = static_verifier(&key, &clock, v);
-    let token = key.token().standard_claims(ISS, AUD, START).sign();
+    let token = key.token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
     verifier.verify(&token).await.unwrap();
     clock.advance(Duration::from_secs(60));
     verifier.verify(&token).await.unwrap();
@@ -85,16 +82,16 @@ async fn time_rules_run_on_every_hit() {
 #[tokio::test]
 async fn no_cross_token_confusion() {
     let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = static_verifier(&key, &clock, validation());
     let alice = key
         .token()
-        .standard_claims(ISS, AUD, START)
+        .standard_claims(ISSUER, AUDIENCE, NOW)
         .claim("sub", "alice")
         .sign();
     let bob = key
         .token()
-        .standard_claims(ISS, AUD, START)
+        .standard_claims(ISSUER, AUDIENCE, NOW)
         .claim("sub", "bob")
         .sign();
     for _ in 0..3 {
@@ -125,7 +122,7 @@ async fn entries_are_dropped_when_their_key_leaves_the_set() {
         .algorithm(SigningAlgorithm::ES256)
         .start()
         .await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let keys = RemoteKeySet::from_jwks_url(&issuer.jwks_url())
         .clock(clock.clone())
         .build()
@@ -133,14 +130,14 @@ async fn entries_are_dropped_when_their_key_leaves_the_set() {
     keys.ready().await;
     let validation = Validation::builder()
         .issuer(issuer.url())
-        .audience(AUD)
+        .audience(AUDIENCE)
         .build()
         .unwrap();
     let verifier = JwtVerifier::with_remote_keys(validation, keys.clone())
         .with_clock(clock.clone())
         .with_token_cache(cache(&clock, 1_000));
     let old = issuer.signing_key();
-    let token = issuer.mint(AUD, START);
+    let token = issuer.mint(AUDIENCE, NOW);
     verifier.verify(&token).await.unwrap();
     verifier.verify(&token).await.unwrap();
     assert_eq!(verifier.token_cache_stats().unwrap().hits, 1);
@@ -155,7 +152,7 @@ async fn entries_are_dropped_when_their_key_leaves_the_set() {
     verifier.verify(&token).await.unwrap_err();
     assert_eq!(verifier.token_cache_stats().unwrap().hits, hits, "dropped");
     // Tokens of the new key are cached as usual.
-    let fresh = issuer.mint(AUD, START);
+    let fresh = issuer.mint(AUDIENCE, NOW);
     verifier.verify(&fresh).await.unwrap();
     verifier.verify(&fresh).await.unwrap();
     assert_eq!(verifier.token_cache_stats().unwrap().hits, hits + 1);
@@ -168,7 +165,7 @@ async fn hits_fail_closed_once_the_key_set_is_past_its_maximum_staleness() {
         .jwks_cache_control(Some("max-age=300"))
         .start()
         .await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let keys = RemoteKeySet::from_jwks_url(&issuer.jwks_url())
         .clock(clock.clone())
         .max_staleness(Duration::from_secs(600))
@@ -178,13 +175,13 @@ async fn hits_fail_closed_once_the_key_set_is_past_its_maximum_staleness() {
     keys.ready().await;
     let validation = Validation::builder()
         .issuer(issuer.url())
-        .audience(AUD)
+        .audience(AUDIENCE)
         .build()
         .unwrap();
     let verifier = JwtVerifier::with_remote_keys(validation, keys)
-        .with_clock(ManualClock::at_unix(START))
+        .with_clock(ManualClock::at_unix(NOW))
         .with_token_cache(cache(&clock, 1_000));
-    let token = issuer.mint_with(AUD, START, |t| t.claim("exp", START + 10_000));
+    let token = issuer.mint_with(AUDIENCE, NOW, |t| t.claim("exp", NOW + 10_000));
     verifier.verify(&token).await.unwrap();
     issuer.set_fault(
         portcullis_testkit::Endpoint::Jwks,
@@ -201,12 +198,12 @@ async fn hits_fail_closed_once_the_key_set_is_past_its_maximum_staleness() {
 async fn capacity_bounds_the_cache() {
     let secret = [7u8; 32];
     let key = SigningKey::hmac(SigningAlgorithm::HS256, &secret).unwrap();
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let keys =
         KeySet::from_keys([Key::hmac_secret(Some(key.kid()), Algorithm::HS256, &secret).unwrap()]);
     let validation = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .algorithms([Algorithm::HS256])
         .build()
         .unwrap();
@@ -217,7 +214,7 @@ async fn capacity_bounds_the_cache() {
     for i in 0..10_000 {
         let token = key
             .token()
-            .standard_claims(ISS, AUD, START)
+            .standard_claims(ISSUER, AUDIENCE, NOW)
             .claim("jti", format!("{i}"))
             .sign();
         let claims = verifier.verify(&token).await.unwrap();

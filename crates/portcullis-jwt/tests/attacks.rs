@@ -9,12 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_jwt::{Algorithm, AlgorithmSet, ErrorKind, KeySet, Validation};
+use portcullis_testkit::fixture::{AUDIENCE, ISSUER, NOW};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, encode_compact, jwks};
 use serde_json::json;
-
-const ISS: &str = "https://issuer.test";
-const AUD: &str = "https://api.test";
-const NOW: u64 = 1_700_000_000;
 
 fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(NOW)
@@ -37,8 +34,8 @@ fn keys() -> KeySet {
 /// Even with every algorithm allowed, attacks must fail by construction.
 fn permissive() -> Validation {
     Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .algorithms(AlgorithmSet::ASYMMETRIC.union(AlgorithmSet::HMAC))
         .build()
         .unwrap()
@@ -46,14 +43,14 @@ fn permissive() -> Validation {
 
 fn strict() -> Validation {
     Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .build()
         .unwrap()
 }
 
 fn claims() -> serde_json::Value {
-    json!({"iss": ISS, "aud": AUD, "sub": "mallory", "exp": NOW + 300, "iat": NOW})
+    json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "exp": NOW + 300, "iat": NOW})
 }
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -80,7 +77,7 @@ fn hmac(secret: &[u8], signing_input: &str) -> Vec<u8> {
 
 #[test]
 fn the_control_token_is_accepted() {
-    let token = rsa().token().standard_claims(ISS, AUD, NOW).sign();
+    let token = rsa().token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
     strict().verify(&token, &keys(), now()).unwrap();
 }
 
@@ -138,7 +135,7 @@ fn rs256_to_hs256_confusion_with_the_public_key_as_secret() {
 }
 
 fn es256_token() -> (String, Vec<u8>) {
-    let token = ec().token().standard_claims(ISS, AUD, NOW).sign();
+    let token = ec().token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
     let (input, sig) = token.rsplit_once('.').unwrap();
     (input.to_owned(), URL_SAFE_NO_PAD.decode(sig).unwrap())
 }
@@ -229,7 +226,7 @@ fn kid_injection_finds_nothing() {
     ] {
         let token = rsa()
             .token()
-            .standard_claims(ISS, AUD, NOW)
+            .standard_claims(ISSUER, AUDIENCE, NOW)
             .header("kid", kid)
             .sign();
         assert_eq!(refused(&token), ErrorKind::UnknownKeyId, "{kid:?}");
@@ -237,7 +234,7 @@ fn kid_injection_finds_nothing() {
     for kid in [json!(null), json!(1), json!(["rsa"]), json!({"kid": "rsa"})] {
         let token = rsa()
             .token()
-            .standard_claims(ISS, AUD, NOW)
+            .standard_claims(ISSUER, AUDIENCE, NOW)
             .header("kid", kid.clone())
             .sign();
         assert_eq!(refused(&token), ErrorKind::Malformed, "{kid}");
@@ -259,7 +256,7 @@ fn duplicate_members_in_header_or_payload() {
             good_claims.clone(),
         ),
         (header.to_owned(), format!(r#"{{{body},"aud":"other"}}"#)),
-        (header.to_owned(), format!(r#"{{{body},"iss":"{ISS}"}}"#)),
+        (header.to_owned(), format!(r#"{{{body},"iss":"{ISSUER}"}}"#)),
         (header.to_owned(), format!(r#"{{{body},"\u0065xp":1}}"#)),
         (
             header.to_owned(),
@@ -301,7 +298,7 @@ fn wrongly_typed_time_claims() {
         ] {
             let token = rsa()
                 .token()
-                .standard_claims(ISS, AUD, NOW)
+                .standard_claims(ISSUER, AUDIENCE, NOW)
                 .claim(claim, value.clone())
                 .sign();
             let err = permissive().verify(&token, &keys(), now()).unwrap_err();
@@ -314,8 +311,8 @@ fn wrongly_typed_time_claims() {
 #[test]
 fn id_tokens_are_not_access_tokens() {
     let relaxed = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .require_access_token_type(false)
         .build()
         .unwrap();
@@ -323,7 +320,7 @@ fn id_tokens_are_not_access_tokens() {
         for typ in [Some("JWT"), None] {
             let mut builder = rsa()
                 .token()
-                .standard_claims(ISS, AUD, NOW)
+                .standard_claims(ISSUER, AUDIENCE, NOW)
                 .claim(marker, "x");
             builder = match typ {
                 Some(typ) => builder.header("typ", typ),
@@ -359,13 +356,13 @@ fn issuer_in_every_wrong_shape() {
         (Some(json!("https://issuer.tes")), ErrorKind::InvalidIssuer),
         (Some(json!("")), ErrorKind::InvalidIssuer),
         (None, ErrorKind::InvalidIssuer),
-        (Some(json!([ISS])), ErrorKind::InvalidClaim),
+        (Some(json!([ISSUER])), ErrorKind::InvalidClaim),
         (Some(json!(null)), ErrorKind::InvalidClaim),
         (Some(json!(1)), ErrorKind::InvalidClaim),
-        (Some(json!({"iss": ISS})), ErrorKind::InvalidClaim),
+        (Some(json!({"iss": ISSUER})), ErrorKind::InvalidClaim),
     ];
     for (iss, expected) in cases {
-        let mut builder = rsa().token().standard_claims(ISS, AUD, NOW);
+        let mut builder = rsa().token().standard_claims(ISSUER, AUDIENCE, NOW);
         builder = match &iss {
             Some(v) => builder.claim("iss", v.clone()),
             None => builder.without_claim("iss"),
@@ -389,14 +386,14 @@ fn audience_in_every_wrong_shape() {
         (Some(json!([])), ErrorKind::InvalidAudience),
         (Some(json!("")), ErrorKind::InvalidAudience),
         (None, ErrorKind::InvalidAudience),
-        (Some(json!([AUD, 1])), ErrorKind::InvalidClaim),
-        (Some(json!([[AUD]])), ErrorKind::InvalidClaim),
+        (Some(json!([AUDIENCE, 1])), ErrorKind::InvalidClaim),
+        (Some(json!([[AUDIENCE]])), ErrorKind::InvalidClaim),
         (Some(json!(null)), ErrorKind::InvalidClaim),
         (Some(json!(7)), ErrorKind::InvalidClaim),
-        (Some(json!({"aud": AUD})), ErrorKind::InvalidClaim),
+        (Some(json!({"aud": AUDIENCE})), ErrorKind::InvalidClaim),
     ];
     for (aud, expected) in cases {
-        let mut builder = rsa().token().standard_claims(ISS, AUD, NOW);
+        let mut builder = rsa().token().standard_claims(ISSUER, AUDIENCE, NOW);
         builder = match &aud {
             Some(v) => builder.claim("aud", v.clone()),
             None => builder.without_claim("aud"),
@@ -410,11 +407,11 @@ fn oversized_and_malformed_tokens() {
     let padding = "x".repeat(9000);
     let big = rsa()
         .token()
-        .standard_claims(ISS, AUD, NOW)
+        .standard_claims(ISSUER, AUDIENCE, NOW)
         .claim("padding", padding)
         .sign();
     assert_eq!(refused(&big), ErrorKind::TooLarge);
-    let good = rsa().token().standard_claims(ISS, AUD, NOW).sign();
+    let good = rsa().token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
     let (h, rest) = good.split_once('.').unwrap();
     let (p, s) = rest.split_once('.').unwrap();
     let cases = [
@@ -481,8 +478,8 @@ fn payload_that_is_not_an_object_after_a_valid_signature() {
 
 #[test]
 fn signature_stripping_and_swapping() {
-    let rs = rsa().token().standard_claims(ISS, AUD, NOW).sign();
-    let es = ec().token().standard_claims(ISS, AUD, NOW).sign();
+    let rs = rsa().token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
+    let es = ec().token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
     let (rs_input, rs_sig) = rs.rsplit_once('.').unwrap();
     let (_, es_sig) = es.rsplit_once('.').unwrap();
     assert_eq!(
@@ -509,12 +506,12 @@ fn signature_stripping_and_swapping() {
 #[test]
 fn only_allowed_algorithms_even_with_a_matching_key() {
     let v = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .algorithms([Algorithm::ES256])
         .build()
         .unwrap();
-    let token = rsa().token().standard_claims(ISS, AUD, NOW).sign();
+    let token = rsa().token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
     assert_eq!(
         v.verify(&token, &keys(), now()).unwrap_err().kind(),
         ErrorKind::AlgorithmNotAllowed

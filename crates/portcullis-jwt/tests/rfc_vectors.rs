@@ -401,6 +401,23 @@ fn assert_payload_refused(name: &str, token: &str, keys: &KeySet, alg: Algorithm
     );
 }
 
+/// A vector whose payload is not a claims object: the signature verifies with `key`
+/// ([`assert_vector`]), and verification refuses the payload ([`assert_payload_refused`]).
+fn assert_payload_only_vector(name: &str, key: Key, alg: Algorithm, token: &str) {
+    assert_vector(name, &key, alg, token);
+    let keys = KeySet::from_keys([key]);
+    assert_payload_refused(name, token, &keys, alg);
+}
+
+/// A vector published with a JWK Set holding its one key: the signature
+/// ([`assert_vector`]) and the whole verification ([`assert_end_to_end`]).
+fn assert_jwks_vector(name: &str, jwks: &Value, alg: Algorithm, token: &str) {
+    let keys = KeySet::from_jwks(jwks.to_string().as_bytes()).expect("a JWK Set document");
+    assert_eq!(keys.len(), 1, "{name}: {:?}", keys.skipped());
+    assert_vector(name, &keys.keys()[0], alg, token);
+    assert_end_to_end(name, token, &keys, alg);
+}
+
 fn rfc7520_rsa_key() -> Key {
     jwk(&json!({
         "kty": "RSA",
@@ -472,19 +489,13 @@ fn rfc7515_a1_hs256() {
 #[test]
 fn rfc7515_a2_rs256() {
     let jwks = json!({ "keys": [{ "kty": "RSA", "n": A2_N, "e": "AQAB" }] });
-    let keys = KeySet::from_jwks(jwks.to_string().as_bytes()).expect("a JWK Set document");
-    assert_eq!(keys.len(), 1, "{:?}", keys.skipped());
-    assert_vector("RFC 7515 A.2", &keys.keys()[0], Algorithm::RS256, A2_TOKEN);
-    assert_end_to_end("RFC 7515 A.2", A2_TOKEN, &keys, Algorithm::RS256);
+    assert_jwks_vector("RFC 7515 A.2", &jwks, Algorithm::RS256, A2_TOKEN);
 }
 
 #[test]
 fn rfc7515_a3_es256() {
     let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "x": A3_X, "y": A3_Y }] });
-    let keys = KeySet::from_jwks(jwks.to_string().as_bytes()).expect("a JWK Set document");
-    assert_eq!(keys.len(), 1, "{:?}", keys.skipped());
-    assert_vector("RFC 7515 A.3", &keys.keys()[0], Algorithm::ES256, A3_TOKEN);
-    assert_end_to_end("RFC 7515 A.3", A3_TOKEN, &keys, Algorithm::ES256);
+    assert_jwks_vector("RFC 7515 A.3", &jwks, Algorithm::ES256, A3_TOKEN);
 }
 
 #[test]
@@ -494,9 +505,7 @@ fn rfc7515_a4_es512() {
         b"Payload"
     );
     let key = jwk(&json!({ "kty": "EC", "crv": "P-521", "x": A4_X, "y": A4_Y }));
-    assert_vector("RFC 7515 A.4", &key, Algorithm::ES512, A4_TOKEN);
-    let keys = KeySet::from_keys([key]);
-    assert_payload_refused("RFC 7515 A.4", A4_TOKEN, &keys, Algorithm::ES512);
+    assert_payload_only_vector("RFC 7515 A.4", key, Algorithm::ES512, A4_TOKEN);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -513,34 +522,42 @@ fn rfc7520_payload_is_the_quote() {
 
 #[test]
 fn rfc7520_4_1_rs256() {
-    let key = rfc7520_rsa_key();
-    assert_vector("RFC 7520 4.1", &key, Algorithm::RS256, RFC7520_4_1);
-    let keys = KeySet::from_keys([key]);
-    assert_payload_refused("RFC 7520 4.1", RFC7520_4_1, &keys, Algorithm::RS256);
+    assert_payload_only_vector(
+        "RFC 7520 4.1",
+        rfc7520_rsa_key(),
+        Algorithm::RS256,
+        RFC7520_4_1,
+    );
 }
 
 #[test]
 fn rfc7520_4_2_ps384() {
-    let key = rfc7520_rsa_key();
-    assert_vector("RFC 7520 4.2", &key, Algorithm::PS384, RFC7520_4_2);
-    let keys = KeySet::from_keys([key]);
-    assert_payload_refused("RFC 7520 4.2", RFC7520_4_2, &keys, Algorithm::PS384);
+    assert_payload_only_vector(
+        "RFC 7520 4.2",
+        rfc7520_rsa_key(),
+        Algorithm::PS384,
+        RFC7520_4_2,
+    );
 }
 
 #[test]
 fn rfc7520_4_3_es512() {
-    let key = rfc7520_ec_key();
-    assert_vector("RFC 7520 4.3", &key, Algorithm::ES512, RFC7520_4_3);
-    let keys = KeySet::from_keys([key]);
-    assert_payload_refused("RFC 7520 4.3", RFC7520_4_3, &keys, Algorithm::ES512);
+    assert_payload_only_vector(
+        "RFC 7520 4.3",
+        rfc7520_ec_key(),
+        Algorithm::ES512,
+        RFC7520_4_3,
+    );
 }
 
 #[test]
 fn rfc7520_4_4_hs256() {
-    let key = rfc7520_hmac_key();
-    assert_vector("RFC 7520 4.4", &key, Algorithm::HS256, RFC7520_4_4);
-    let keys = KeySet::from_keys([key]);
-    assert_payload_refused("RFC 7520 4.4", RFC7520_4_4, &keys, Algorithm::HS256);
+    assert_payload_only_vector(
+        "RFC 7520 4.4",
+        rfc7520_hmac_key(),
+        Algorithm::HS256,
+        RFC7520_4_4,
+    );
 }
 
 #[test]
@@ -572,8 +589,7 @@ fn rfc8037_a4_ed25519() {
     // signature for an Ed25519 key.
     assert_vector("RFC 8037 A.4", &key, Algorithm::EdDSA, RFC8037_TOKEN);
     assert_vector("RFC 8037 A.4", &key, Algorithm::Ed25519, RFC8037_TOKEN);
-    let keys = KeySet::from_keys([key]);
-    assert_payload_refused("RFC 8037 A.4", RFC8037_TOKEN, &keys, Algorithm::EdDSA);
+    assert_payload_only_vector("RFC 8037 A.4", key, Algorithm::EdDSA, RFC8037_TOKEN);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,12 +10,9 @@ use portcullis_jwt::dangerous::DangerousValidation as _;
 use portcullis_jwt::{
     Algorithm, AlgorithmSet, ErrorKind, Key, KeySet, ScopeClaim, SkipReason, Validation, VerifiedBy,
 };
+use portcullis_testkit::fixture::{AUDIENCE, ISSUER, NOW};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, encode_compact, jwks};
 use serde_json::json;
-
-const ISS: &str = "https://issuer.test";
-const AUD: &str = "https://api.test";
-const NOW: u64 = 1_700_000_000;
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
@@ -45,8 +42,8 @@ fn keyset(keys: &[&SigningKey]) -> KeySet {
 
 fn validation() -> Validation {
     Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .build()
         .unwrap()
 }
@@ -56,7 +53,7 @@ fn rs256() -> &'static SigningKey {
 }
 
 fn good(key: &SigningKey) -> portcullis_testkit::TokenBuilder<'_> {
-    key.token().standard_claims(ISS, AUD, NOW)
+    key.token().standard_claims(ISSUER, AUDIENCE, NOW)
 }
 
 fn kind_of(validation: &Validation, token: &str, keys: &KeySet, now: SystemTime) -> ErrorKind {
@@ -80,10 +77,10 @@ fn every_asymmetric_algorithm_verifies() {
         let claims = validation()
             .verify(&token, &keys, at(NOW))
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
-        assert_eq!(claims.issuer(), Some(ISS));
+        assert_eq!(claims.issuer(), Some(ISSUER));
         assert_eq!(claims.subject(), Some("test-subject"));
         assert_eq!(claims.client_id(), Some("test-client"));
-        assert_eq!(claims.audiences().collect::<Vec<_>>(), [AUD]);
+        assert_eq!(claims.audiences().collect::<Vec<_>>(), [AUDIENCE]);
         assert_eq!(
             claims.expires_at().unwrap().as_seconds(),
             (NOW + 300) as i64
@@ -124,8 +121,8 @@ fn hmac_verifies_only_with_an_application_secret() {
             ErrorKind::AlgorithmNotAllowed
         );
         let hmac = Validation::builder()
-            .issuer(ISS)
-            .audience(AUD)
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
             .algorithms(AlgorithmSet::HMAC)
             .build()
             .unwrap();
@@ -144,27 +141,27 @@ fn short_hmac_secrets_are_refused_at_configuration() {
 
 #[test]
 fn secure_defaults_demand_issuer_and_audience() {
-    assert!(Validation::builder().audience(AUD).build().is_err());
-    assert!(Validation::builder().issuer(ISS).build().is_err());
+    assert!(Validation::builder().audience(AUDIENCE).build().is_err());
+    assert!(Validation::builder().issuer(ISSUER).build().is_err());
     assert!(
         Validation::builder()
             .issuer("")
-            .audience(AUD)
+            .audience(AUDIENCE)
             .build()
             .is_err()
     );
     assert!(
         Validation::builder()
-            .issuer(ISS)
-            .audience(AUD)
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
             .algorithms(AlgorithmSet::EMPTY)
             .build()
             .is_err()
     );
     assert!(
         Validation::builder()
-            .issuer(ISS)
-            .audience(AUD)
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
             .leeway(Duration::from_secs(301))
             .build()
             .is_err()
@@ -183,8 +180,8 @@ fn algorithm_allow_list_comes_from_configuration() {
     let k = key(SigningAlgorithm::ES256);
     let keys = keyset(&[k]);
     let only_rs = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .algorithms([Algorithm::RS256])
         .build()
         .unwrap();
@@ -276,8 +273,8 @@ fn a_token_without_kid_needs_exactly_one_candidate() {
     );
     // Configured to require a kid.
     let strict = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .require_kid(true)
         .build()
         .unwrap();
@@ -306,8 +303,8 @@ fn expiry_with_leeway_exactly() {
         ErrorKind::Expired
     );
     let no_leeway = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .leeway(Duration::ZERO)
         .build()
         .unwrap();
@@ -372,8 +369,8 @@ fn maximum_token_age() {
     let k = rs256();
     let keys = keyset(&[k]);
     let v = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .leeway(Duration::ZERO)
         .max_token_age(Duration::from_secs(60))
         .build()
@@ -412,7 +409,11 @@ fn audience_arrays_keep_their_order() {
     let k = rs256();
     let keys = keyset(&[k]);
     let v = validation();
-    for list in [vec![AUD], vec!["x", AUD], vec!["x", AUD, "y"]] {
+    for list in [
+        vec![AUDIENCE],
+        vec!["x", AUDIENCE],
+        vec!["x", AUDIENCE, "y"],
+    ] {
         let token = good(k).claim("aud", json!(list)).sign();
         let claims = v.verify(&token, &keys, at(NOW)).unwrap();
         assert_eq!(claims.audiences().collect::<Vec<_>>(), list);
@@ -430,8 +431,8 @@ fn access_token_type_switch() {
     let keys = keyset(&[k]);
     let strict = validation();
     let relaxed = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .require_access_token_type(false)
         .build()
         .unwrap();
@@ -504,8 +505,8 @@ fn scopes_from_scope_or_scp_or_a_named_claim() {
         assert_eq!(err.detail(), Some("scope"), "{bad}");
     }
     let named = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .scope_claim(ScopeClaim::Named("permissions".into()))
         .build()
         .unwrap();
@@ -534,8 +535,8 @@ fn scope_arrays_only_when_allowed() {
     assert_eq!(err.kind(), ErrorKind::InvalidClaim);
     assert_eq!(err.detail(), Some("scope"));
     let spring = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .allow_scope_array(true)
         .build()
         .unwrap();
@@ -559,8 +560,8 @@ fn rfc_9068_profile_requires_its_claims() {
     let k = rs256();
     let keys = keyset(&[k]);
     let relaxed = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .require_access_token_type(false)
         .build()
         .unwrap();
@@ -578,8 +579,8 @@ fn required_claims_and_custom_checks() {
     let k = rs256();
     let keys = keyset(&[k]);
     let v = Validation::builder()
-        .issuer(ISS)
-        .audience(AUD)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .require_claim("jti")
         .require_claim("tenant")
         .check(
@@ -768,7 +769,7 @@ fn thumbprints_follow_rfc_7638() {
 fn raw_payload_text_is_kept_exactly() {
     let k = rs256();
     let payload = format!(
-        r#"{{"iss":"{ISS}","aud":"{AUD}","exp":{},"sub":"s","client_id":"c","iat":{NOW},"jti":"j","note":"caf\u00e9"}}"#,
+        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"sub":"s","client_id":"c","iat":{NOW},"jti":"j","note":"caf\u00e9"}}"#,
         NOW + 60
     );
     let token = encode_compact(
@@ -805,7 +806,7 @@ fn recheck_applies_time_rules_to_cached_claims() {
     );
     // Another configuration's audience does not match the cached claims.
     let other = Validation::builder()
-        .issuer(ISS)
+        .issuer(ISSUER)
         .audience("https://other.test")
         .build()
         .unwrap();

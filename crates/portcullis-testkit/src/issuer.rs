@@ -4,22 +4,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::key::{SigningAlgorithm, SigningKey};
+use crate::server::TestServer;
 use crate::token::TokenBuilder;
 
 /// The endpoints of a [`TestIssuer`], for fault injection and request counts.
@@ -161,17 +158,10 @@ impl TestIssuerBuilder {
     /// # Panics
     /// Outside a Tokio runtime, or if the loopback address cannot be bound.
     pub async fn start(self) -> TestIssuer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("a bound socket has an address");
-        let origin = format!("http://{addr}");
         let signing = Arc::new(SigningKey::generate(self.algorithm));
         let (counted, _) = watch::channel(());
         let state = Arc::new(State {
-            origin: origin.clone(),
+            origin: OnceLock::new(),
             path: self.path,
             algorithm: self.algorithm,
             mutable: Mutex::new(Mutable {
@@ -193,8 +183,14 @@ impl TestIssuerBuilder {
             counted,
             releases: Endpoint::ALL.map(|_| watch::channel(0u64).0),
         });
-        let task = tokio::spawn(serve(listener, state.clone()));
-        TestIssuer { state, addr, task }
+        let serving = state.clone();
+        let server = TestServer::start(service_fn(move |request| {
+            let state = serving.clone();
+            async move { handle(&state, request).await }
+        }))
+        .await;
+        let _ = state.origin.set(server.url());
+        TestIssuer { state, server }
     }
 }
 
@@ -226,12 +222,13 @@ impl TestIssuerBuilder {
 /// Dropping it stops the server and closes its connections.
 pub struct TestIssuer {
     state: Arc<State>,
-    addr: SocketAddr,
-    task: JoinHandle<()>,
+    server: TestServer,
 }
 
 struct State {
-    origin: String,
+    /// `http://127.0.0.1:PORT`, set once the port is bound, before any request can be
+    /// addressed to it.
+    origin: OnceLock<String>,
     path: String,
     algorithm: SigningAlgorithm,
     mutable: Mutex<Mutable>,
@@ -261,7 +258,8 @@ impl State {
     }
 
     fn issuer(&self) -> String {
-        format!("{}{}", self.origin, self.path)
+        let origin = self.origin.get().map_or("", String::as_str);
+        format!("{origin}{}", self.path)
     }
 }
 
@@ -289,7 +287,7 @@ impl TestIssuer {
 
     /// The socket address served.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The issuer identifier (`iss`), such as `http://127.0.0.1:41234/realms/test`.
@@ -311,7 +309,8 @@ impl TestIssuer {
     pub fn oauth_metadata_url(&self) -> String {
         format!(
             "{}/.well-known/oauth-authorization-server{}",
-            self.state.origin, self.state.path
+            self.server.url(),
+            self.state.path
         )
     }
 
@@ -389,10 +388,7 @@ impl TestIssuer {
 
     /// Mints a valid token for `audience` issued now (the system clock).
     pub fn mint_now(&self, audience: &str) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.mint(audience, now)
+        self.mint(audience, crate::fixture::unix_now())
     }
 
     /// Generates a key with the issuer's algorithm, publishes it and signs with it from
@@ -493,36 +489,6 @@ impl fmt::Debug for TestIssuer {
             .field("issuer", &self.url())
             .field("published", &self.published_kids())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for TestIssuer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(listener: TcpListener, state: Arc<State>) {
-    // Connections live in the set, so aborting the server task closes them all.
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let state = state.clone();
-                connections.spawn(async move {
-                    let service = service_fn(move |request| {
-                        let state = state.clone();
-                        async move { handle(&state, request).await }
-                    });
-                    // Errors are closed connections, injected or not: nothing to report.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
     }
 }
 

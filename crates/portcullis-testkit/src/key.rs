@@ -1,6 +1,7 @@
 //! Signing keys for every algorithm, and the JWK Sets that publish them.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use josekit::jwk::Jwk;
 use josekit::jwk::KeyPair as _;
@@ -126,6 +127,21 @@ impl SigningKey {
     /// If OpenSSL fails to generate a key, which is a broken test environment.
     pub fn generate(alg: SigningAlgorithm) -> SigningKey {
         SigningKey::try_generate(alg, 2048).expect("key generation works")
+    }
+
+    /// One key per algorithm for the whole test process, generated on first use: for
+    /// tests that need a key but not a fresh one (RSA generation is slow).
+    ///
+    /// # Panics
+    /// As [`SigningKey::generate`].
+    pub fn shared(alg: SigningAlgorithm) -> &'static SigningKey {
+        static KEYS: [OnceLock<SigningKey>; SigningAlgorithm::ALL.len()] =
+            [const { OnceLock::new() }; SigningAlgorithm::ALL.len()];
+        let index = SigningAlgorithm::ALL
+            .iter()
+            .position(|a| *a == alg)
+            .expect("every algorithm is in ALL");
+        KEYS[index].get_or_init(|| SigningKey::generate(alg))
     }
 
     /// Generates an RSA key of `bits` bits (1024 makes a deliberately weak key).

@@ -24,16 +24,29 @@
 //! `Cache-Control`, key rotation, and per-endpoint fault injection ([`Fault`]) with
 //! request counters, so a resource server's behaviour during rotations and outages can
 //! be tested end to end.
+//!
+//! Around it, the rest of what integration tests share: [`TestServer`] (the loopback
+//! accept loop, HTTP/1.1 and h2c), [`EchoUpstream`] (an upstream that answers with what
+//! it received), a raw HTTP/1.1 client ([`raw_get`], [`RawResponse`]) for requests real
+//! clients would not send, and the names and times tests agree on ([`fixture`]).
 
 mod dpop;
+mod echo;
+pub mod fixture;
 mod issuer;
 mod key;
+mod raw_client;
+mod server;
 mod token;
 
 pub use dpop::access_token_hash;
+pub use echo::{EchoUpstream, headers_json};
+
 pub use issuer::{
     Endpoint, Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, IntrospectionClient,
     TestIssuer, TestIssuerBuilder,
 };
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
+pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
+pub use server::TestServer;
 pub use token::{TokenBuilder, encode_compact};

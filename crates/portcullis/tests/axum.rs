@@ -8,6 +8,7 @@ use axum::{Router, middleware};
 use common::*;
 use portcullis::extract::{Authenticated, VerifiedClaims};
 use portcullis::{AuthenticationLayer, ScopeRequirement, WELL_KNOWN_PATH};
+use portcullis_testkit::{raw_get, raw_get_with_token};
 
 const METADATA: &str = "https://api.test/.well-known/oauth-protected-resource";
 
@@ -64,11 +65,11 @@ async fn app() -> std::net::SocketAddr {
 async fn statuses_and_challenges() {
     let addr = app().await;
 
-    let public = request(addr, "/public", &[]).await;
+    let public = raw_get(addr, "/public", &[]).await;
     assert_eq!((public.status, public.body.as_str()), (200, "public"));
 
     // No credentials: 401, realm and resource_metadata, no error code.
-    let none = request(addr, "/read", &[]).await;
+    let none = raw_get(addr, "/read", &[]).await;
     assert_eq!(none.status, 401);
     assert_eq!(
         none.challenge(),
@@ -76,12 +77,12 @@ async fn statuses_and_challenges() {
     );
 
     // Valid token, claims visible in the handler.
-    let ok = get_with_token(addr, "/read", &token("read")).await;
+    let ok = raw_get_with_token(addr, "/read", &token("read")).await;
     assert_eq!((ok.status, ok.body.as_str()), (200, "read by test-subject"));
     assert!(ok.header("www-authenticate").is_none());
 
     // Insufficient scope: 403 naming what the route needs.
-    let denied = get_with_token(addr, "/write", &token("read")).await;
+    let denied = raw_get_with_token(addr, "/write", &token("read")).await;
     assert_eq!(denied.status, 403);
     assert_eq!(
         denied.challenge(),
@@ -90,7 +91,7 @@ async fn statuses_and_challenges() {
         )
     );
     assert_eq!(
-        get_with_token(addr, "/write", &token("read write"))
+        raw_get_with_token(addr, "/write", &token("read write"))
             .await
             .status,
         200
@@ -98,14 +99,18 @@ async fn statuses_and_challenges() {
 
     // any-of.
     assert_eq!(
-        get_with_token(addr, "/admin", &token("read")).await.status,
+        raw_get_with_token(addr, "/admin", &token("read"))
+            .await
+            .status,
         403
     );
     assert_eq!(
-        get_with_token(addr, "/admin", &token("root")).await.status,
+        raw_get_with_token(addr, "/admin", &token("root"))
+            .await
+            .status,
         200
     );
-    let admin = get_with_token(addr, "/admin", &token("read")).await;
+    let admin = raw_get_with_token(addr, "/admin", &token("read")).await;
     assert!(admin.challenge().contains(r#"scope="admin root""#));
 
     // Bad tokens: 401 invalid_token with a short description, never the token.
@@ -114,7 +119,7 @@ async fn statuses_and_challenges() {
         .standard_claims(ISSUER, AUDIENCE, NOW - 1000)
         .claim("scope", "read")
         .sign();
-    let response = get_with_token(addr, "/read", &expired).await;
+    let response = raw_get_with_token(addr, "/read", &expired).await;
     assert_eq!(response.status, 401);
     assert_eq!(
         response.challenge(),
@@ -133,7 +138,7 @@ async fn statuses_and_challenges() {
         .token()
         .standard_claims(ISSUER, "https://other.test", NOW)
         .sign();
-    let response = get_with_token(addr, "/read", &wrong_audience).await;
+    let response = raw_get_with_token(addr, "/read", &wrong_audience).await;
     assert_eq!(response.status, 401);
     assert!(
         response
@@ -147,7 +152,7 @@ async fn statuses_and_challenges() {
         .token()
         .standard_claims(ISSUER, AUDIENCE, NOW)
         .sign();
-    let response = get_with_token(addr, "/read", &forged).await;
+    let response = raw_get_with_token(addr, "/read", &forged).await;
     assert_eq!(response.status, 401);
     assert!(response.challenge().contains(r#"error="invalid_token""#));
     assert!(!response.challenge().contains(&forged[..20]));
@@ -157,7 +162,7 @@ async fn statuses_and_challenges() {
 async fn authorization_header_edge_cases() {
     let addr = app().await;
     let token = token("read");
-    let with = |line: String| async move { request(addr, "/read", &[line.as_bytes()]).await };
+    let with = |line: String| async move { raw_get(addr, "/read", &[line.as_bytes()]).await };
 
     assert_eq!(
         with(format!("authorization: bearer {token}")).await.status,
@@ -176,7 +181,7 @@ async fn authorization_header_edge_cases() {
 
     // Two Authorization headers: 400 invalid_request.
     let line = format!("Authorization: Bearer {token}");
-    let two = request(addr, "/read", &[line.as_bytes(), line.as_bytes()]).await;
+    let two = raw_get(addr, "/read", &[line.as_bytes(), line.as_bytes()]).await;
     assert_eq!(two.status, 400);
     assert!(two.challenge().contains(r#"error="invalid_request""#));
 
@@ -198,7 +203,7 @@ async fn authorization_header_edge_cases() {
     }
 
     // Non-ASCII bytes.
-    let response = request(addr, "/read", &[b"Authorization: Bearer ab\xc3\xa9cd"]).await;
+    let response = raw_get(addr, "/read", &[b"Authorization: Bearer ab\xc3\xa9cd"]).await;
     assert_eq!(response.status, 400);
     assert!(response.challenge().contains(r#"error="invalid_request""#));
 
@@ -217,7 +222,7 @@ async fn authorization_header_edge_cases() {
 #[tokio::test]
 async fn metadata_document() {
     let addr = app().await;
-    let response = request(addr, WELL_KNOWN_PATH, &[]).await;
+    let response = raw_get(addr, WELL_KNOWN_PATH, &[]).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type").unwrap(), "application/json");
     let json: serde_json::Value = serde_json::from_str(&response.body).unwrap();
@@ -243,9 +248,9 @@ async fn claim_predicates_and_own_claims_type() {
             .claim("tenant", t)
             .sign()
     };
-    let ok = get_with_token(addr, "/tenant", &tenant("a")).await;
+    let ok = raw_get_with_token(addr, "/tenant", &tenant("a")).await;
     assert_eq!((ok.status, ok.body.as_str()), (200, "test-subject of a"));
-    let other = get_with_token(addr, "/tenant", &tenant("b")).await;
+    let other = raw_get_with_token(addr, "/tenant", &tenant("b")).await;
     assert_eq!(other.status, 403);
     assert!(other.challenge().contains(r#"error="insufficient_scope""#));
 }
@@ -276,27 +281,27 @@ async fn optional_mode() {
         .layer(authn);
     let addr = serve_axum(router).await;
 
-    let anonymous = request(addr, "/hello", &[]).await;
+    let anonymous = raw_get(addr, "/hello", &[]).await;
     assert_eq!(
         (anonymous.status, anonymous.body.as_str()),
         (200, "hello stranger")
     );
-    let user = get_with_token(addr, "/hello", &token("")).await;
+    let user = raw_get_with_token(addr, "/hello", &token("")).await;
     assert_eq!(
         (user.status, user.body.as_str()),
         (200, "hello test-subject")
     );
     // A present but bad token is still refused.
-    let bad = get_with_token(addr, "/hello", "abc.def.ghi").await;
+    let bad = raw_get_with_token(addr, "/hello", "abc.def.ghi").await;
     assert_eq!(bad.status, 401);
     assert!(bad.challenge().contains(r#"error="invalid_token""#));
     // Anonymous requests on routes that need a user: 401 with the layer's challenge.
-    let strict = request(addr, "/strict", &[]).await;
+    let strict = raw_get(addr, "/strict", &[]).await;
     assert_eq!(
         (strict.status, strict.challenge().as_str()),
         (401, r#"Bearer realm="opt""#)
     );
-    let read = request(addr, "/read", &[]).await;
+    let read = raw_get(addr, "/read", &[]).await;
     assert_eq!(
         (read.status, read.challenge().as_str()),
         (401, r#"Bearer realm="opt""#)
@@ -309,12 +314,12 @@ async fn issuer_unavailable_is_503_with_retry_after() {
         .route("/read", get(|| async { "read" }))
         .layer(AuthenticationLayer::new(Down));
     let addr = serve_axum(router).await;
-    let response = get_with_token(addr, "/read", &token("read")).await;
+    let response = raw_get_with_token(addr, "/read", &token("read")).await;
     assert_eq!(response.status, 503);
     assert_eq!(response.header("retry-after").unwrap(), "7");
     assert!(response.header("www-authenticate").is_none());
     // Requests without a token are still told to authenticate.
-    assert_eq!(request(addr, "/read", &[]).await.status, 401);
+    assert_eq!(raw_get(addr, "/read", &[]).await.status, 401);
 }
 
 #[tokio::test]
@@ -334,6 +339,6 @@ async fn rejection_reason_reaches_outer_layers() {
             },
         ));
     let addr = serve_axum(router).await;
-    let response = get_with_token(addr, "/read", "abc").await;
+    let response = raw_get_with_token(addr, "/read", "abc").await;
     assert_eq!(response.header("x-rejection").unwrap(), "InvalidToken");
 }

@@ -31,8 +31,7 @@ use portcullis_issuer::{
     ClientAuth, DiscoveryMode, HttpClient, IssuerMetadata, RemoteKeySet, Secret,
 };
 use portcullis_jwt::{Algorithm, ManualClock};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use portcullis_testkit::{raw_exchange, raw_get_with_token};
 
 const RESOURCE: &str = "https://api.test";
 /// The resource server's introspection secret in `tests/interop/provider.mjs`.
@@ -93,11 +92,7 @@ async fn http(port: u16, method: &str, path: &str, form: &str) -> (u16, String) 
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
         form.len()
     );
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let response = parse(&raw);
+    let response = raw_exchange(([127, 0, 0, 1], port).into(), request.as_bytes()).await;
     assert!(
         response.header("transfer-encoding").is_none(),
         "the provider answers with Content-Length"
@@ -179,21 +174,21 @@ async fn oidc_provider_tokens() {
             "{client}"
         );
 
-        let ok = get_with_token(addr, "/read", &read).await;
+        let ok = raw_get_with_token(addr, "/read", &read).await;
         assert_eq!(ok.status, 200, "{client}: {ok:?}");
 
-        let denied = get_with_token(addr, "/write", &read).await;
+        let denied = raw_get_with_token(addr, "/write", &read).await;
         assert_eq!(denied.status, 403, "{client}");
         assert!(denied.challenge().contains(r#"error="insufficient_scope""#));
         let both = fetch_token(port, client, "read write", RESOURCE).await;
         assert_eq!(
-            get_with_token(addr, "/write", &both).await.status,
+            raw_get_with_token(addr, "/write", &both).await.status,
             200,
             "{client}"
         );
 
         let other = fetch_token(port, client, "read", "https://other.test").await;
-        let wrong_audience = get_with_token(addr, "/read", &other).await;
+        let wrong_audience = raw_get_with_token(addr, "/read", &other).await;
         assert_eq!(wrong_audience.status, 401, "{client}");
         assert!(
             wrong_audience
@@ -204,9 +199,9 @@ async fn oidc_provider_tokens() {
 
     // Expiry: the tokens live 60 s; move the verifier's clock past that and the leeway.
     let token = fetch_token(port, "es256", "read", RESOURCE).await;
-    assert_eq!(get_with_token(addr, "/read", &token).await.status, 200);
+    assert_eq!(raw_get_with_token(addr, "/read", &token).await.status, 200);
     clock.advance(Duration::from_secs(60 + 31));
-    let expired = get_with_token(addr, "/read", &token).await;
+    let expired = raw_get_with_token(addr, "/read", &token).await;
     assert_eq!(expired.status, 401);
     assert!(
         expired
@@ -217,11 +212,11 @@ async fn oidc_provider_tokens() {
     // Opaque tokens, checked by introspection.
     let opaque = fetch_token(port, "opaque", "read", RESOURCE).await;
     assert!(!opaque.contains('.'), "an opaque token: {opaque}");
-    assert_eq!(get_with_token(addr, "/read", &opaque).await.status, 200);
-    let denied = get_with_token(addr, "/write", &opaque).await;
+    assert_eq!(raw_get_with_token(addr, "/read", &opaque).await.status, 200);
+    let denied = raw_get_with_token(addr, "/write", &opaque).await;
     assert_eq!(denied.status, 403);
     let other = fetch_token(port, "opaque", "read", "https://other.test").await;
-    let wrong_audience = get_with_token(addr, "/read", &other).await;
+    let wrong_audience = raw_get_with_token(addr, "/read", &other).await;
     assert_eq!(wrong_audience.status, 401);
     assert!(
         wrong_audience
@@ -232,7 +227,10 @@ async fn oidc_provider_tokens() {
     // Revocation (RFC 7009): the cached result serves for its lifetime (30 s here),
     // then the provider is asked again and says inactive.
     let revoked = fetch_token(port, "opaque", "read", RESOURCE).await;
-    assert_eq!(get_with_token(addr, "/read", &revoked).await.status, 200);
+    assert_eq!(
+        raw_get_with_token(addr, "/read", &revoked).await.status,
+        200
+    );
     let (status, body) = http(
         port,
         "POST",
@@ -241,9 +239,12 @@ async fn oidc_provider_tokens() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(get_with_token(addr, "/read", &revoked).await.status, 200);
+    assert_eq!(
+        raw_get_with_token(addr, "/read", &revoked).await.status,
+        200
+    );
     clock.advance(Duration::from_secs(31));
-    let refused = get_with_token(addr, "/read", &revoked).await;
+    let refused = raw_get_with_token(addr, "/read", &revoked).await;
     assert_eq!(refused.status, 401);
     assert!(
         refused

@@ -13,18 +13,16 @@ use portcullis::{
 };
 use portcullis_issuer::{ClientAuth, HttpClient, RemoteKeySet, Secret};
 use portcullis_jwt::{ManualClock, Validation, VerifiedBy};
+use portcullis_testkit::fixture::{AUDIENCE, NOW};
 use portcullis_testkit::{
     Endpoint, Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer,
 };
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-const AUD: &str = "https://api.test";
-const START: u64 = 1_700_000_000;
-
 fn validation(issuer: &TestIssuer) -> Validation {
     Validation::builder()
         .issuer(issuer.url())
-        .audience(AUD)
+        .audience(AUDIENCE)
         .build()
         .unwrap()
 }
@@ -88,9 +86,9 @@ async fn call<V: Verifier + Clone>(verifier: V, path: &str, token: &str) -> Resp
 #[tokio::test]
 async fn opaque_tokens_pass_and_scopes_are_checked_on_every_cached_hit() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = introspection(&issuer, &clock);
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     for _ in 0..3 {
         let response = call(verifier.clone(), "/read", &token).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -115,7 +113,7 @@ async fn opaque_tokens_pass_and_scopes_are_checked_on_every_cached_hit() {
 #[tokio::test]
 async fn inactive_is_401_and_an_unreachable_endpoint_is_503() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = introspection(&issuer, &clock);
     let response = call(verifier.clone(), "/read", "not-a-real-token").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -128,7 +126,7 @@ async fn inactive_is_401_and_an_unreachable_endpoint_is_503() {
     );
 
     issuer.set_fault(Endpoint::Introspection, Fault::Status(500));
-    let token = issuer.mint_opaque(AUD, START, "read");
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
     let response = call(verifier, "/read", &token).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[header::RETRY_AFTER], "5");
@@ -137,15 +135,15 @@ async fn inactive_is_401_and_an_unreachable_endpoint_is_503() {
 #[tokio::test]
 async fn hybrid_sends_jwts_to_the_key_set_and_the_rest_to_introspection() {
     let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let hybrid = HybridVerifier::new(jwt(&issuer, &clock), introspection(&issuer, &clock));
-    let jwt_token = issuer.mint_with(AUD, START, |t| t.claim("scope", "read"));
+    let jwt_token = issuer.mint_with(AUDIENCE, NOW, |t| t.claim("scope", "read"));
     let response = call(hybrid.clone(), "/read", &jwt_token).await;
     assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
     assert!(response.body().ends_with(" jwt"));
     assert_eq!(issuer.requests(Endpoint::Introspection), 0);
 
-    let opaque = issuer.mint_opaque(AUD, START, "read");
+    let opaque = issuer.mint_opaque(AUDIENCE, NOW, "read");
     let response = call(hybrid.clone(), "/read", &opaque).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.body().ends_with("introspection"));
@@ -163,7 +161,7 @@ async fn several_issuers_each_with_its_own_keys_and_rules() {
     let a = TestIssuer::builder().path("/a").start().await;
     let b = TestIssuer::builder().path("/b").start().await;
     let stranger = TestIssuer::builder().path("/c").start().await;
-    let clock = ManualClock::at_unix(START);
+    let clock = ManualClock::at_unix(NOW);
     let verifier = MultiIssuerVerifier::builder()
         .issuer(a.url(), jwt(&a, &clock))
         .issuer(
@@ -175,18 +173,18 @@ async fn several_issuers_each_with_its_own_keys_and_rules() {
         .unwrap();
 
     for issuer in [&a, &b] {
-        let token = issuer.mint_with(AUD, START, |t| t.claim("scope", "read"));
+        let token = issuer.mint_with(AUDIENCE, NOW, |t| t.claim("scope", "read"));
         let response = call(verifier.clone(), "/read", &token).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(*response.body(), format!("{} jwt", issuer.url()));
     }
-    let opaque = b.mint_opaque(AUD, START, "read");
+    let opaque = b.mint_opaque(AUDIENCE, NOW, "read");
     let response = call(verifier.clone(), "/read", &opaque).await;
     assert_eq!(*response.body(), format!("{} introspection", b.url()));
 
     // A token from an issuer nobody configured: refused, and no issuer is asked.
     let before = [&a, &b, &stranger].map(|i| i.requests(Endpoint::Jwks));
-    let token = stranger.mint_with(AUD, START, |t| t.claim("scope", "read"));
+    let token = stranger.mint_with(AUDIENCE, NOW, |t| t.claim("scope", "read"));
     let response = call(verifier.clone(), "/read", &token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -195,14 +193,14 @@ async fn several_issuers_each_with_its_own_keys_and_rules() {
     );
 
     // A's key claiming to be B: routed to B, whose keys do not include A's.
-    let forged = a.mint_with(AUD, START, |t| {
+    let forged = a.mint_with(AUDIENCE, NOW, |t| {
         t.claim("iss", b.url()).claim("scope", "read")
     });
     let response = call(verifier.clone(), "/read", &forged).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // No iss at all.
-    let anonymous = a.mint_with(AUD, START, |t| t.without_claim("iss"));
+    let anonymous = a.mint_with(AUDIENCE, NOW, |t| t.without_claim("iss"));
     let response = call(verifier, "/read", &anonymous).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -213,7 +211,7 @@ fn multi_issuer_configuration_errors() {
     let v = portcullis::JwtVerifier::with_static_keys(
         Validation::builder()
             .issuer("https://a.test")
-            .audience(AUD)
+            .audience(AUDIENCE)
             .build()
             .unwrap(),
         portcullis::KeySet::empty(),

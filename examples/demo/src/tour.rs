@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -12,10 +12,11 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use portcullis_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
+use portcullis_testkit::fixture::unix_now;
+use portcullis_testkit::{
+    INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer, TestServer,
+};
 
 use portcullis_gateway::{Config, Gateway};
 
@@ -27,36 +28,6 @@ fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Serves `respond` on a fresh loopback port until the process ends.
-async fn serve_local<F>(respond: F) -> Result<SocketAddr, DemoError>
-where
-    F: Fn(Request<Incoming>) -> Response<Full<Bytes>> + Clone + Send + Sync + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let respond = respond.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let respond = respond.clone();
-                    async move { Ok::<_, Infallible>(respond(request)) }
-                });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Ok(addr)
 }
 
 fn demo_config(issuer: &TestIssuer, secret_file: &std::path::Path, upstream: SocketAddr) -> String {
@@ -130,7 +101,8 @@ async fn tour(
     secret_file: &std::path::Path,
     once: bool,
 ) -> Result<(), DemoError> {
-    let upstream = serve_local(|request| {
+    // The echo upstream serves until `echo` is dropped at the end of the tour.
+    let echo = TestServer::start(service_fn(|request: Request<Incoming>| async move {
         let header = |name: &str| {
             request
                 .headers()
@@ -147,12 +119,15 @@ async fn tour(
             "x-auth-scope": header("x-auth-scope"),
             "authorization": header("authorization"),
         });
-        Response::builder()
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap_or_default()
-    })
-    .await?;
+        Ok::<_, Infallible>(
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap_or_default(),
+        )
+    }))
+    .await;
+    let upstream = echo.addr();
 
     let config = Config::from_toml(
         &demo_config(issuer, secret_file, upstream),
@@ -187,9 +162,9 @@ async fn tour(
                 .claim("exp", issued + 3600)
         })
     };
-    let reader = mint("read", now());
-    let expired = mint("read", now() - 7200);
-    let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+    let reader = mint("read", unix_now());
+    let expired = mint("read", unix_now() - 7200);
+    let opaque = issuer.mint_opaque(AUDIENCE, unix_now(), "read");
     // The reader's token with one signature character changed.
     let forged = {
         let mut bytes = reader.clone().into_bytes();
@@ -302,8 +277,8 @@ async fn tour(
     }
 
     if !once {
-        let writer = mint("read write", now());
-        let opaque = issuer.mint_opaque(AUDIENCE, now(), "read");
+        let writer = mint("read write", unix_now());
+        let opaque = issuer.mint_opaque(AUDIENCE, unix_now(), "read");
         say("Try it yourself (JWTs valid for one hour, the opaque token for five minutes):");
         say(&format!("  curl -i http://{addr}/public/hello"));
         say(&format!(

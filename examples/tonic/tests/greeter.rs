@@ -10,14 +10,12 @@ use std::time::Duration;
 use example_tonic::{AUDIENCE, ISSUER, say_hello, serve};
 use portcullis::{Claims, JwtVerifier, KeySet, Validation, Verification, Verifier, VerifyError};
 use portcullis_jwt::ManualClock;
+use portcullis_testkit::fixture::NOW;
 use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
 use tonic::{Code, Status};
 
-const NOW: u64 = 1_700_000_000;
-
 fn key() -> &'static SigningKey {
-    static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(SigningAlgorithm::ES256))
+    SigningKey::shared(SigningAlgorithm::ES256)
 }
 
 fn verifier() -> JwtVerifier {

@@ -1,5 +1,5 @@
-//! Test fixtures: a JWKS issuer that can be switched off, an upstream that echoes what it
-//! received (HTTP/1.1, h2c and gRPC) and can hold a request, and the gateway binary.
+//! Test fixtures: the testkit's issuer (fault injection, request counts) and echo
+//! upstream, the gateway binary, and an HTTP/1.1 and h2c client.
 
 #![allow(
     dead_code,
@@ -12,213 +12,39 @@ use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
-
-pub const ISSUER: &str = "https://issuer.test";
-pub const AUDIENCE: &str = "https://api.test";
+use hyper_util::rt::TokioExecutor;
+pub use portcullis_testkit::fixture::AUDIENCE;
+use portcullis_testkit::fixture::unix_now;
+use portcullis_testkit::{EchoUpstream, SigningAlgorithm, TestIssuer};
 
 pub type TestBody = BoxBody<Bytes, Infallible>;
 
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+/// A test issuer signing with ES256, the algorithm the standard config allows.
+pub async fn es256_issuer() -> TestIssuer {
+    TestIssuer::builder()
+        .algorithm(SigningAlgorithm::ES256)
+        .start()
+        .await
 }
 
-fn full(bytes: impl Into<Bytes>) -> TestBody {
-    Full::new(bytes.into()).boxed()
-}
-
-async fn serve<F, Fut>(handler: F) -> SocketAddr
-where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Response<TestBody>> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let handler = handler.clone();
-                    async move { Ok::<_, Infallible>(handler(req).await) }
-                });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-/// A JWKS endpoint at `/jwks`, answering 503 while down.
-pub struct Issuer {
-    pub key: SigningKey,
-    pub addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    pub fetches: Arc<AtomicUsize>,
-    pub name: &'static str,
-}
-
-impl Issuer {
-    pub async fn start(up: bool) -> Issuer {
-        Issuer::start_as(up, ISSUER).await
-    }
-
-    pub async fn start_as(up: bool, name: &'static str) -> Issuer {
-        let key = SigningKey::generate(SigningAlgorithm::ES256);
-        let document = Bytes::from(jwks([&key]).to_string());
-        let up = Arc::new(AtomicBool::new(up));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let (flag, count) = (up.clone(), fetches.clone());
-        let addr = serve(move |_req| {
-            let (flag, count, document) = (flag.clone(), count.clone(), document.clone());
-            async move {
-                count.fetch_add(1, Ordering::SeqCst);
-                if flag.load(Ordering::SeqCst) {
-                    Response::builder()
-                        .header("content-type", "application/json")
-                        .body(full(document))
-                        .unwrap()
-                } else {
-                    Response::builder()
-                        .status(StatusCode::SERVICE_UNAVAILABLE)
-                        .body(full("down"))
-                        .unwrap()
-                }
-            }
-        })
-        .await;
-        Issuer {
-            key,
-            addr,
-            up,
-            fetches,
-            name,
-        }
-    }
-
-    pub fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-    }
-
-    pub fn jwks_uri(&self) -> String {
-        format!("http://{}/jwks", self.addr)
-    }
-
-    /// A valid token with `scope`, plus extra claims.
-    pub fn token(&self, scope: &str, extra: &[(&str, serde_json::Value)]) -> String {
-        let mut builder = self
-            .key
-            .token()
-            .standard_claims(self.name, AUDIENCE, now())
-            .claim("scope", scope);
+/// A valid token from `issuer` for [`AUDIENCE`], issued now, with `scope` and `extra`
+/// claims.
+pub fn token_for(issuer: &TestIssuer, scope: &str, extra: &[(&str, serde_json::Value)]) -> String {
+    issuer.mint_with(AUDIENCE, unix_now(), |mut token| {
+        token = token.claim("scope", scope);
         for (name, value) in extra {
-            builder = builder.claim(name, value.clone());
+            token = token.claim(name, value.clone());
         }
-        builder.sign()
-    }
-}
-
-/// Echoes the request as JSON (`method`, `path`, `version`, `headers`); gRPC requests get
-/// a gRPC answer with `grpc-status: 0` in the trailers. `/hold` waits for [`Upstream::release`].
-pub struct Upstream {
-    pub addr: SocketAddr,
-    pub held: Arc<Notify>,
-    release: Arc<Semaphore>,
-}
-
-pub fn headers_json(headers: &HeaderMap) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    for name in headers.keys() {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
-        map.insert(name.to_string(), values.join(" | ").into());
-    }
-    serde_json::Value::Object(map)
-}
-
-impl Upstream {
-    pub async fn start() -> Upstream {
-        let held = Arc::new(Notify::new());
-        let release = Arc::new(Semaphore::new(0));
-        let (h, r) = (held.clone(), release.clone());
-        let addr = serve(move |req: Request<Incoming>| {
-            let (held, release) = (h.clone(), r.clone());
-            async move {
-                if req.uri().path() == "/hold" {
-                    held.notify_one();
-                    release.acquire().await.unwrap().forget();
-                }
-                let echo = serde_json::json!({
-                    "method": req.method().as_str(),
-                    "path": req.uri().path_and_query().map(|p| p.as_str()),
-                    "version": format!("{:?}", req.version()),
-                    "headers": headers_json(req.headers()),
-                });
-                let grpc = req
-                    .headers()
-                    .get("content-type")
-                    .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-                let version = format!("{:?}", req.version());
-                let body = req.into_body().collect().await.unwrap().to_bytes();
-                if grpc {
-                    let mut trailers = HeaderMap::new();
-                    trailers.insert("grpc-status", "0".parse().unwrap());
-                    trailers.insert("x-echo-len", body.len().to_string().parse().unwrap());
-                    trailers.insert("x-echo-version", version.parse().unwrap());
-                    Response::builder()
-                        .header("content-type", "application/grpc")
-                        .body(
-                            Full::new(body)
-                                .with_trailers(async move { Some(Ok(trailers)) })
-                                .boxed(),
-                        )
-                        .unwrap()
-                } else {
-                    Response::builder()
-                        .header("content-type", "application/json")
-                        .body(full(echo.to_string()))
-                        .unwrap()
-                }
-            }
-        })
-        .await;
-        Upstream {
-            addr,
-            held,
-            release,
-        }
-    }
-
-    pub fn release(&self) {
-        self.release.add_permits(1);
-    }
+        token
+    })
 }
 
 /// The gateway binary, started on `127.0.0.1:0` with a config in a temp dir.
@@ -297,7 +123,7 @@ impl Drop for Gateway {
 }
 
 /// A config with the given issuer and the standard test routes appended to `extra`.
-pub fn config(issuer: &Issuer, upstream: &Upstream, extra: &str) -> String {
+pub fn config(issuer: &TestIssuer, upstream: &EchoUpstream, extra: &str) -> String {
     format!(
         r#"
 [server]
@@ -313,7 +139,7 @@ max_request_body_bytes = 1024
 request_timeout = "20s"
 
 [[issuers]]
-issuer = "{ISSUER}"
+issuer = "{issuer}"
 audiences = ["{AUDIENCE}"]
 jwks_uri = "{jwks}"
 algorithms = ["ES256"]
@@ -321,8 +147,9 @@ jwks_retry = "50ms"
 
 {extra}
 "#,
-        upstream = upstream.addr,
-        jwks = issuer.jwks_uri(),
+        upstream = upstream.addr(),
+        issuer = issuer.url(),
+        jwks = issuer.jwks_url(),
     )
 }
 

@@ -12,8 +12,9 @@ use portcullis_issuer::{
 use portcullis_jwt::{Algorithm, Clock, ErrorKind, ManualClock};
 use portcullis_testkit::TestIssuer;
 
-pub const AUDIENCE: &str = "https://api.test";
-pub const T0: u64 = 1_700_000_000;
+pub use portcullis_testkit::fixture::AUDIENCE;
+/// Where the manual clocks start: the testkit's fixed now.
+pub const T0: u64 = portcullis_testkit::fixture::NOW;
 
 /// Fails the test instead of hanging it.
 pub async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
