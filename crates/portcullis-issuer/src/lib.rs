@@ -68,6 +68,7 @@ pub mod hybrid;
 pub mod introspection;
 mod jwt_verifier;
 mod multi_issuer;
+pub mod proof_replay;
 mod remote;
 pub mod token_cache;
 mod verifier;
@@ -83,6 +84,10 @@ pub use hybrid::{HybridVerifier, Routing};
 pub use introspection::{ClientAuth, IntrospectionVerifier, IntrospectionVerifierBuilder, Secret};
 pub use jwt_verifier::JwtVerifier;
 pub use multi_issuer::{MultiIssuerVerifier, MultiIssuerVerifierBuilder};
+pub use proof_replay::{
+    InMemoryProofReplayStore, ProofId, ProofReplayStore, ProofReplayStoreError, ProofUse,
+    ProofUseCheck,
+};
 pub use remote::{
     DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN,
     DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN, RemoteKeySet, RemoteKeySetBuilder,

@@ -79,6 +79,7 @@ pub(crate) struct ClaimsInner {
     pub(crate) jwt_id: Option<Text>,
     pub(crate) client_id: Option<Text>,
     pub(crate) scopes: Scopes,
+    pub(crate) confirmation: Option<crate::confirmation::Confirmation>,
     pub(crate) verified_by: VerifiedBy,
     pub(crate) members: OnceLock<serde_json::Map<String, serde_json::Value>>,
 }
@@ -210,6 +211,11 @@ impl Claims {
         &self.inner.verified_by
     }
 
+    /// The key the token is bound to (`cnf`), if it is sender-constrained.
+    pub fn confirmation(&self) -> Option<&crate::confirmation::Confirmation> {
+        self.inner.confirmation.as_ref()
+    }
+
     /// The payload JSON, exactly as the issuer sent it.
     pub fn payload_json(&self) -> &str {
         &self.inner.payload
@@ -244,6 +250,7 @@ impl fmt::Debug for Claims {
             .field("exp", &c.expires_at.map(NumericDate::as_seconds))
             .field("client_id", &self.client_id())
             .field("scopes", &c.scopes)
+            .field("cnf", &c.confirmation)
             .field("verified_by", &c.verified_by)
             .finish_non_exhaustive()
     }

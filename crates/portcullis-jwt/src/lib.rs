@@ -62,6 +62,7 @@
 mod algorithm;
 mod claims;
 pub mod clock;
+mod confirmation;
 pub mod dangerous;
 pub mod dpop;
 mod error;
@@ -74,6 +75,7 @@ mod validation;
 pub use algorithm::{Algorithm, AlgorithmSet, UnknownAlgorithm};
 pub use claims::{Claims, NumericDate, VerifiedBy};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use confirmation::Confirmation;
 pub use error::{BearerError, ConfigError, Error, ErrorKind};
 pub use key::{
     JwksError, Key, KeySet, MAX_KEYS, MAX_RSA_BITS, MIN_HMAC_SECRET, MIN_RSA_BITS, SkipReason,

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::algorithm::AlgorithmSet;
 use crate::claims::{Audiences, Claims, ClaimsInner, NumericDate, Text, VerifiedBy};
 use crate::clock::unix_seconds;
+use crate::confirmation::{Confirmation, confirmation_of};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::key::{Key, KeySet};
 use crate::scope::Scopes;
@@ -501,6 +502,7 @@ impl Validation {
             jwt_id: sink.jti,
             client_id: sink.client_id,
             scopes,
+            confirmation: sink.cnf,
             verified_by,
             members: OnceLock::new(),
             payload: payload.into_boxed_str(),
@@ -672,6 +674,7 @@ struct PayloadSink<'c> {
     client_id: Option<Text>,
     scope: Option<Scopes>,
     scp: Option<Scopes>,
+    cnf: Option<Confirmation>,
     id_token_marker: bool,
     required_seen: u64,
     invalid: Option<&'static str>,
@@ -692,6 +695,7 @@ impl<'c> PayloadSink<'c> {
             client_id: None,
             scope: None,
             scp: None,
+            cnf: None,
             id_token_marker: false,
             required_seen: 0,
             invalid: None,
@@ -780,6 +784,10 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
                     None => self.invalid("scp"),
                 }
             }
+            "cnf" => match confirmation_of(value.raw()?) {
+                Some(cnf) => self.cnf = Some(cnf),
+                None => self.invalid("cnf"),
+            },
             "nonce" | "at_hash" | "c_hash" | "s_hash" => {
                 value.skip()?;
                 self.id_token_marker = true;

@@ -49,6 +49,7 @@ use base64_simd::URL_SAFE_NO_PAD;
 
 use crate::algorithm::AlgorithmSet;
 use crate::claims::Claims;
+use crate::confirmation::Confirmation;
 use crate::error::ConfigError;
 
 pub use error::{DpopError, DpopErrorKind};
@@ -263,11 +264,12 @@ impl std::fmt::Debug for DpopProof {
 }
 
 /// The key thumbprint an access token is bound to by DPoP (`cnf.jkt`, RFC 9449 §6),
-/// or `None` if it names none (or not a SHA-256 thumbprint in base64url).
+/// or `None` if it is not bound to a DPoP key.
 pub fn bound_thumbprint(claims: &Claims) -> Option<[u8; 32]> {
-    let jkt = claims.get("cnf")?.get("jkt")?.as_str()?;
-    let bytes = URL_SAFE_NO_PAD.decode_to_vec(jkt.as_bytes()).ok()?;
-    bytes.try_into().ok()
+    match claims.confirmation()? {
+        Confirmation::DpopKey(thumbprint) => Some(*thumbprint),
+        _ => None,
+    }
 }
 
 impl DpopValidation {
