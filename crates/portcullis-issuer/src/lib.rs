@@ -86,7 +86,7 @@ pub use jwt_verifier::JwtVerifier;
 pub use multi_issuer::{MultiIssuerVerifier, MultiIssuerVerifierBuilder};
 pub use proof_replay::{
     InMemoryProofReplayStore, ProofId, ProofReplayStore, ProofReplayStoreError, ProofUse,
-    ProofUseCheck,
+    ProofUseCheck, ProofUseFuture,
 };
 pub use remote::{
     DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN,

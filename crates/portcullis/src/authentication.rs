@@ -66,6 +66,7 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::authorization::RequireScopesLayer;
+use crate::dpop::{DpopCheck, DpopPolicy, DpopRefusal, check_bearer, check_proof, first_use};
 use crate::grpc::is_grpc;
 use crate::layer_shared::{Anonymous, LayerShared, record_rejection, reject};
 use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
@@ -87,7 +88,37 @@ pub enum Mode {
 struct Config<V, R> {
     verifier: V,
     mode: Mode,
+    dpop: Option<DpopPolicy>,
     shared: Arc<LayerShared<R>>,
+}
+
+impl<V, R> Config<V, R> {
+    /// The sender-constraint checks of a request whose token verified: `dpop_token` is
+    /// the token if it came with the `DPoP` scheme.
+    fn sender_checks<B>(
+        &self,
+        request: &Request<B>,
+        dpop_token: Option<&str>,
+        claims: &Claims,
+    ) -> Result<DpopCheck, DpopRefusal> {
+        match (dpop_token, &self.dpop) {
+            (None, policy) => check_bearer(policy.as_ref(), claims).map(|()| DpopCheck::Pass),
+            (Some(token), Some(policy)) => check_proof(
+                policy,
+                request.method(),
+                request.uri(),
+                request.headers(),
+                token,
+                claims,
+            ),
+            // The DPoP scheme is only taken out of a request when a policy is set.
+            (Some(_), None) => Err(DpopRefusal::Token("DPoP is not accepted here")),
+        }
+    }
+
+    fn refuse<B>(&self, request: &Request<B>, refusal: DpopRefusal) -> Rejection {
+        refusal.into_rejection(self.shared.challenge.clone(), is_grpc(request.headers()))
+    }
 }
 
 /// Builds an [`AuthenticationLayer`].
@@ -98,6 +129,7 @@ pub struct AuthenticationLayerBuilder<V, R = DefaultRejection> {
     realm: Option<Box<str>>,
     resource_metadata: Option<Box<str>>,
     sources: Vec<TokenSource>,
+    dpop: Option<DpopPolicy>,
     reject: R,
 }
 
@@ -105,6 +137,7 @@ impl<V: Verifier> AuthenticationLayerBuilder<V> {
     fn new(verifier: V) -> Self {
         AuthenticationLayerBuilder {
             verifier,
+            dpop: None,
             mode: Mode::Required,
             realm: Some(crate::DEFAULT_REALM.into()),
             resource_metadata: None,
@@ -175,10 +208,19 @@ impl<V: Verifier, R> AuthenticationLayerBuilder<V, R> {
         self
     }
 
+    /// Accept DPoP-bound tokens with their proofs (RFC 9449): see [`crate::dpop`].
+    /// Defaults to none: `Authorization: DPoP` is then another scheme, and a token
+    /// bound to a DPoP key is refused whatever scheme it comes with.
+    pub fn dpop(mut self, policy: DpopPolicy) -> Self {
+        self.dpop = Some(policy);
+        self
+    }
+
     /// How refusals are answered. Defaults to [`DefaultRejection`].
     pub fn on_rejection<R2>(self, reject: R2) -> AuthenticationLayerBuilder<V, R2> {
         AuthenticationLayerBuilder {
             verifier: self.verifier,
+            dpop: self.dpop,
             mode: self.mode,
             realm: self.realm,
             resource_metadata: self.resource_metadata,
@@ -193,7 +235,8 @@ impl<V: Verifier, R> AuthenticationLayerBuilder<V, R> {
     /// If the realm or metadata URL is not printable ASCII, no token source is left,
     /// or a cookie or parameter name is empty.
     pub fn build(self) -> Result<AuthenticationLayer<V, R>, ConfigError> {
-        let challenge = ChallengeConfig::new(self.realm, self.resource_metadata)?;
+        let challenge = ChallengeConfig::new(self.realm, self.resource_metadata)?
+            .with_dpop(self.dpop.as_ref().map(DpopPolicy::challenge));
         if self.sources.is_empty() {
             return Err(ConfigError::for_setting(
                 "token_sources",
@@ -216,6 +259,7 @@ impl<V: Verifier, R> AuthenticationLayerBuilder<V, R> {
             config: Arc::new(Config {
                 verifier: self.verifier,
                 mode: self.mode,
+                dpop: self.dpop,
                 shared: Arc::new(LayerShared {
                     challenge: Arc::new(challenge),
                     reject: self.reject,
@@ -420,27 +464,15 @@ where
         let shared = &*config.shared;
         // The token's syntax is checked as it is taken out (RFC 6750 §2.1: a malformed
         // one is `invalid_request`), so the verifier only ever sees a `b64token`.
-        let verify = match extract(&shared.sources, request.headers(), request.uri()) {
-            Extracted::Token(token) => match config.verifier.verify(&token) {
-                Verification::Pending(verify) => verify,
-                // Answered at once (keys at hand, a cached result): the inner service,
-                // ready since `poll_ready`, is called from here, with no clone of it
-                // for a later poll.
-                Verification::Done(Ok(claims)) => {
-                    drop(token);
-                    admit(&span, &mut request, claims);
-                    return ResponseFuture::calling(span, &mut self.inner, request);
-                }
-                Verification::Done(Err(error)) => {
-                    drop(token);
-                    let rejection = Rejection::from_verify_error(
-                        &error,
-                        shared.challenge.clone(),
-                        is_grpc(request.headers()),
-                    );
-                    return ResponseFuture::rejected(span, &shared.reject, rejection);
-                }
-            },
+        let extracted = extract(
+            &shared.sources,
+            request.headers(),
+            request.uri(),
+            config.dpop.is_some(),
+        );
+        let (token, dpop_scheme) = match extracted {
+            Extracted::Token(token) => (token, false),
+            Extracted::DpopToken(token) => (token, true),
             Extracted::None if config.mode == Mode::Optional => {
                 span.record("decision", "anonymous");
                 request
@@ -461,12 +493,57 @@ where
                 return self.invalid_request(span, &request, reason);
             }
         };
+        let verify = match config.verifier.verify(&token) {
+            Verification::Pending(verify) => verify,
+            // Answered at once (keys at hand, a cached result): the inner service,
+            // ready since `poll_ready`, is called from here, with no clone of it
+            // for a later poll.
+            Verification::Done(Ok(claims)) => {
+                let checked =
+                    config.sender_checks(&request, dpop_scheme.then_some(&*token), &claims);
+                drop(token);
+                return match checked {
+                    Ok(DpopCheck::Pass) => {
+                        admit(&span, &mut request, claims);
+                        ResponseFuture::calling(span, &mut self.inner, request)
+                    }
+                    Ok(DpopCheck::Pending(future)) => {
+                        let clone = self.inner.clone();
+                        let inner = std::mem::replace(&mut self.inner, clone);
+                        ResponseFuture {
+                            state: State::CheckingProof {
+                                future,
+                                call: Some((request, inner, self.config.clone(), claims)),
+                            },
+                            span,
+                        }
+                    }
+                    Err(refusal) => {
+                        let rejection = config.refuse(&request, refusal);
+                        ResponseFuture::rejected(span, &shared.reject, rejection)
+                    }
+                };
+            }
+            Verification::Done(Err(error)) => {
+                drop(token);
+                let rejection = Rejection::from_verify_error(
+                    &error,
+                    shared.challenge.clone(),
+                    is_grpc(request.headers()),
+                )
+                .sent_with_dpop(dpop_scheme);
+                return ResponseFuture::rejected(span, &shared.reject, rejection);
+            }
+        };
+        // Waiting: the proof, if any, is checked once the token is; it needs the token.
+        let dpop_token = dpop_scheme.then(|| Box::<str>::from(&*token));
+        drop(token);
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture {
             state: State::Verifying {
                 verify,
-                call: Some((request, inner, self.config.clone())),
+                call: Some((request, inner, self.config.clone(), dpop_token)),
             },
             span,
         }
@@ -487,7 +564,12 @@ pin_project! {
     }
 }
 
-type PendingCall<S, ReqB, V, R> = Option<(Request<ReqB>, S, Arc<Config<V, R>>)>;
+/// What a waiting verification needs to go on: the request, the inner service, the
+/// configuration, and the token if it came with the `DPoP` scheme (for the proof).
+type PendingCall<S, ReqB, V, R> = Option<(Request<ReqB>, S, Arc<Config<V, R>>, Option<Box<str>>)>;
+
+/// What a waiting replay check needs to go on: the verified claims besides.
+type CheckedCall<S, ReqB, V, R> = Option<(Request<ReqB>, S, Arc<Config<V, R>>, Claims)>;
 
 pin_project! {
     #[project = StateProj]
@@ -500,6 +582,10 @@ pin_project! {
             #[pin]
             verify: V::Future,
             call: PendingCall<S, ReqB, V, R>,
+        },
+        CheckingProof {
+            future: portcullis_issuer::ProofUseFuture,
+            call: CheckedCall<S, ReqB, V, R>,
         },
         Inner {
             #[pin]
@@ -555,25 +641,54 @@ where
             match this.state.as_mut().project() {
                 StateProj::Verifying { verify, call } => {
                     let result = ready!(verify.poll(cx));
-                    let Some((mut request, mut inner, config)) = call.take() else {
+                    let Some((mut request, mut inner, config, dpop_token)) = call.take() else {
                         unreachable!("ResponseFuture polled after completion")
                     };
-                    match result {
-                        Ok(claims) => {
-                            admit(this.span, &mut request, claims);
-                            let future = inner.call(request);
-                            this.state.set(State::Inner { future });
-                        }
+                    let claims = match result {
+                        Ok(claims) => claims,
                         Err(error) => {
                             let rejection = Rejection::from_verify_error(
                                 &error,
                                 config.shared.challenge.clone(),
                                 is_grpc(request.headers()),
-                            );
+                            )
+                            .sent_with_dpop(dpop_token.is_some());
+                            record_rejection(this.span, &rejection);
+                            return Poll::Ready(Ok(reject(&config.shared.reject, rejection)));
+                        }
+                    };
+                    match config.sender_checks(&request, dpop_token.as_deref(), &claims) {
+                        Ok(DpopCheck::Pass) => {
+                            admit(this.span, &mut request, claims);
+                            let future = inner.call(request);
+                            this.state.set(State::Inner { future });
+                        }
+                        Ok(DpopCheck::Pending(future)) => {
+                            this.state.set(State::CheckingProof {
+                                future,
+                                call: Some((request, inner, config, claims)),
+                            });
+                        }
+                        Err(refusal) => {
+                            let rejection = config.refuse(&request, refusal);
                             record_rejection(this.span, &rejection);
                             return Poll::Ready(Ok(reject(&config.shared.reject, rejection)));
                         }
                     }
+                }
+                StateProj::CheckingProof { future, call } => {
+                    let answer = ready!(future.as_mut().poll(cx));
+                    let Some((mut request, mut inner, config, claims)) = call.take() else {
+                        unreachable!("ResponseFuture polled after completion")
+                    };
+                    if let Err(refusal) = first_use(&answer) {
+                        let rejection = config.refuse(&request, refusal);
+                        record_rejection(this.span, &rejection);
+                        return Poll::Ready(Ok(reject(&config.shared.reject, rejection)));
+                    }
+                    admit(this.span, &mut request, claims);
+                    let future = inner.call(request);
+                    this.state.set(State::Inner { future });
                 }
                 StateProj::Inner { future } => return future.poll(cx),
                 StateProj::Rejected { response } => {
@@ -595,6 +710,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Verifying { .. } => "verifying",
+            State::CheckingProof { .. } => "checking proof",
             State::Inner { .. } => "inner",
             State::Rejected { .. } => "rejected",
         };

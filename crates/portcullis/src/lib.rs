@@ -75,6 +75,7 @@
 
 pub mod authentication;
 pub mod authorization;
+pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
@@ -87,6 +88,7 @@ pub mod token;
 
 pub use authentication::{Authentication, AuthenticationLayer, AuthenticationLayerBuilder, Mode};
 pub use authorization::{RequireScopes, RequireScopesLayer};
+pub use dpop::{DpopMode, DpopPolicy, DpopPolicyBuilder};
 pub use error::ConfigError;
 pub use metadata::{MetadataService, ProtectedResourceMetadata, WELL_KNOWN_PATH};
 /// Hybrid JWT-and-introspection verification (`portcullis_issuer::hybrid`).

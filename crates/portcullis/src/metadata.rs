@@ -56,6 +56,8 @@ pub struct ProtectedResourceMetadata {
     authorization_servers: Vec<String>,
     scopes: BTreeSet<String>,
     bearer_methods: Vec<&'static str>,
+    /// `dpop_signing_alg_values_supported` and `dpop_bound_access_tokens_required`.
+    dpop: Option<(Vec<Box<str>>, bool)>,
     route_scopes: Option<ScopeSource>,
 }
 
@@ -68,6 +70,7 @@ impl ProtectedResourceMetadata {
             authorization_servers: Vec::new(),
             scopes: BTreeSet::new(),
             bearer_methods: vec!["header"],
+            dpop: None,
             route_scopes: None,
         }
     }
@@ -91,6 +94,11 @@ impl ProtectedResourceMetadata {
             authorization_servers: Vec::new(),
             scopes: BTreeSet::new(),
             bearer_methods,
+            dpop: shared
+                .challenge
+                .dpop
+                .as_ref()
+                .map(|dpop| (dpop.algs.split(' ').map(Box::from).collect(), dpop.required)),
             route_scopes: Some(Arc::new(move || {
                 shared
                     .route_scopes
@@ -139,6 +147,13 @@ impl ProtectedResourceMetadata {
             "bearer_methods_supported".into(),
             self.bearer_methods.clone().into(),
         );
+        if let Some((algs, required)) = &self.dpop {
+            let algs: Vec<&str> = algs.iter().map(|alg| &**alg).collect();
+            document.insert("dpop_signing_alg_values_supported".into(), algs.into());
+            if *required {
+                document.insert("dpop_bound_access_tokens_required".into(), true.into());
+            }
+        }
         serde_json::Value::Object(document).to_string()
     }
 

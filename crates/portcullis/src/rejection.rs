@@ -35,13 +35,18 @@ pub enum RejectionKind {
     /// The issuer could not be consulted and nothing usable is cached: 503 with
     /// `Retry-After`. Never a 401, since the client did nothing wrong.
     Unavailable,
+    /// The DPoP proof is missing, invalid or replayed (RFC 9449 §7.1): 401 with the
+    /// `DPoP` challenge's `invalid_dpop_proof`.
+    InvalidDpopProof,
 }
 
 impl RejectionKind {
     /// The HTTP status.
     pub const fn status(self) -> StatusCode {
         match self {
-            RejectionKind::MissingToken | RejectionKind::InvalidToken => StatusCode::UNAUTHORIZED,
+            RejectionKind::MissingToken
+            | RejectionKind::InvalidToken
+            | RejectionKind::InvalidDpopProof => StatusCode::UNAUTHORIZED,
             RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
             RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => {
                 StatusCode::FORBIDDEN
@@ -58,7 +63,21 @@ impl RejectionKind {
             RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => {
                 Some(BearerError::InsufficientScope)
             }
-            RejectionKind::MissingToken | RejectionKind::Unavailable => None,
+            RejectionKind::MissingToken
+            | RejectionKind::Unavailable
+            | RejectionKind::InvalidDpopProof => None,
+        }
+    }
+
+    /// The challenge's `error` code, if it carries one: the RFC 6750 code, or RFC 9449's
+    /// `invalid_dpop_proof`.
+    pub const fn error_code(self) -> Option<&'static str> {
+        match self {
+            RejectionKind::InvalidDpopProof => Some("invalid_dpop_proof"),
+            _ => match self.bearer_error() {
+                Some(error) => Some(error.code()),
+                None => None,
+            },
         }
     }
 
@@ -68,7 +87,8 @@ impl RejectionKind {
         match self {
             RejectionKind::MissingToken
             | RejectionKind::InvalidRequest
-            | RejectionKind::InvalidToken => 16,
+            | RejectionKind::InvalidToken
+            | RejectionKind::InvalidDpopProof => 16,
             RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => 7,
             RejectionKind::Unavailable => 14,
         }
@@ -80,6 +100,16 @@ impl RejectionKind {
 pub(crate) struct ChallengeConfig {
     pub(crate) realm: Option<Box<str>>,
     pub(crate) resource_metadata: Option<Box<str>>,
+    pub(crate) dpop: Option<DpopChallenge>,
+}
+
+/// The `DPoP` challenge a layer with a DPoP policy offers (RFC 9449 §7.1).
+#[derive(Debug)]
+pub(crate) struct DpopChallenge {
+    /// The allowed proof algorithms, space-separated.
+    pub(crate) algs: Box<str>,
+    /// Bearer tokens are not accepted: no `Bearer` challenge.
+    pub(crate) required: bool,
 }
 
 impl ChallengeConfig {
@@ -100,13 +130,20 @@ impl ChallengeConfig {
         Ok(ChallengeConfig {
             realm,
             resource_metadata,
+            dpop: None,
         })
+    }
+
+    pub(crate) fn with_dpop(mut self, dpop: Option<DpopChallenge>) -> ChallengeConfig {
+        self.dpop = dpop;
+        self
     }
 
     pub(crate) fn default_shared() -> Arc<ChallengeConfig> {
         Arc::new(ChallengeConfig {
             realm: Some(crate::DEFAULT_REALM.into()),
             resource_metadata: None,
+            dpop: None,
         })
     }
 }
@@ -123,6 +160,8 @@ pub struct Rejection {
     retry_after: Option<Duration>,
     required_scope: Option<Arc<str>>,
     grpc: bool,
+    /// The token came with the `DPoP` scheme: the error goes in the `DPoP` challenge.
+    dpop_scheme: bool,
     challenge: Arc<ChallengeConfig>,
 }
 
@@ -140,8 +179,16 @@ impl Rejection {
             retry_after: None,
             required_scope: None,
             grpc,
+            dpop_scheme: false,
             challenge,
         }
+    }
+
+    /// Says the token came with the `DPoP` scheme, so the challenge that carries the
+    /// error is the `DPoP` one.
+    pub(crate) fn sent_with_dpop(mut self, dpop: bool) -> Rejection {
+        self.dpop_scheme = dpop;
+        self
     }
 
     pub(crate) fn from_verify_error(
@@ -159,6 +206,11 @@ impl Rejection {
             rejection.retry_after = Some(error.retry_after().unwrap_or(Duration::from_secs(5)));
         }
         rejection
+    }
+
+    pub(crate) fn with_retry_after(mut self, retry_after: Duration) -> Rejection {
+        self.retry_after = Some(retry_after);
+        self
     }
 
     pub(crate) fn with_required_scope(mut self, scope: Option<Arc<str>>) -> Rejection {
@@ -207,27 +259,63 @@ impl Rejection {
         self.grpc
     }
 
-    /// The `WWW-Authenticate` challenge, or `None` for [`RejectionKind::Unavailable`]
-    /// (an outage is not an authentication problem).
+    /// The `WWW-Authenticate` challenge that carries the error, or `None` for
+    /// [`RejectionKind::Unavailable`] (an outage is not an authentication problem):
+    /// the first of [`Self::challenges`].
     ///
     /// For example `Bearer realm="api", error="invalid_token", error_description="token
     /// expired"`: auth-params separated by `", "`, values quoted, `"` and `\` escaped.
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        self.challenges().into_iter().next()
+    }
+
+    /// Every `WWW-Authenticate` challenge, one header value each: `Bearer` (unless the
+    /// layer requires DPoP) and `DPoP algs="..."` (when it accepts DPoP), the one for
+    /// the scheme the request used first, with the error. Empty for
+    /// [`RejectionKind::Unavailable`].
+    pub fn challenges(&self) -> Vec<HeaderValue> {
         if self.kind == RejectionKind::Unavailable {
-            return None;
+            return Vec::new();
         }
+        let dpop = self.challenge.dpop.as_ref();
+        let bearer_offered = dpop.is_none_or(|d| !d.required);
+        let error_on_dpop = dpop.is_some()
+            && (self.dpop_scheme
+                || !bearer_offered
+                || self.kind == RejectionKind::InvalidDpopProof);
+        let mut out = Vec::with_capacity(2);
+        if let Some(dpop) = dpop.filter(|_| error_on_dpop) {
+            out.extend(self.challenge_for("DPoP", true, Some(&dpop.algs)));
+        }
+        if bearer_offered {
+            out.extend(self.challenge_for("Bearer", !error_on_dpop, None));
+        }
+        if let Some(dpop) = dpop.filter(|_| !error_on_dpop) {
+            out.extend(self.challenge_for("DPoP", false, Some(&dpop.algs)));
+        }
+        out
+    }
+
+    /// One challenge of `scheme`, with the error's parameters if `with_error`.
+    fn challenge_for(
+        &self,
+        scheme: &str,
+        with_error: bool,
+        algs: Option<&str>,
+    ) -> Option<HeaderValue> {
         let mut out = String::with_capacity(128);
-        out.push_str("Bearer");
-        let mut params: [Option<(&str, &str)>; 5] = [None; 5];
+        out.push_str(scheme);
+        let mut params: [Option<(&str, &str)>; 6] = [None; 6];
         params[0] = self.challenge.realm.as_deref().map(|v| ("realm", v));
-        if let Some(error) = self.kind.bearer_error() {
-            params[1] = Some(("error", error.code()));
+        if with_error && let Some(code) = self.kind.error_code() {
+            params[1] = Some(("error", code));
             params[2] = Some(("error_description", self.description));
+            if self.kind == RejectionKind::InsufficientScope {
+                params[3] = self.required_scope.as_deref().map(|v| ("scope", v));
+            }
         }
-        if self.kind == RejectionKind::InsufficientScope {
-            params[3] = self.required_scope.as_deref().map(|v| ("scope", v));
-        }
-        params[4] = self
+        params[4] = algs.map(|v| ("algs", v));
+        params[5] = self
             .challenge
             .resource_metadata
             .as_deref()
@@ -261,10 +349,7 @@ impl Rejection {
         let body = match self.kind {
             RejectionKind::MissingToken => "bearer token required\n".to_owned(),
             _ => {
-                let code = self
-                    .kind
-                    .bearer_error()
-                    .map_or("unavailable", BearerError::code);
+                let code = self.kind.error_code().unwrap_or("unavailable");
                 format!("{code}: {}\n", self.description)
             }
         };
@@ -294,8 +379,8 @@ impl Rejection {
     }
 
     fn insert_common_headers(&self, headers: &mut HeaderMap) {
-        if let Some(challenge) = self.www_authenticate() {
-            headers.insert(WWW_AUTHENTICATE, challenge);
+        for challenge in self.challenges() {
+            headers.append(WWW_AUTHENTICATE, challenge);
         }
         if let Some(retry_after) = self.retry_after {
             // Whole seconds, rounded up, at least one.

@@ -37,24 +37,30 @@ pub enum TokenSource {
 pub(crate) enum Extracted<'a> {
     /// No bearer credentials at all (possibly another scheme, such as Basic).
     None,
-    /// One token.
+    /// One token, sent as a bearer token.
     Token(Cow<'a, str>),
+    /// One token sent with `Authorization: DPoP` (RFC 9449 §7.1), when the layer
+    /// accepts DPoP: a proof must come with it.
+    DpopToken(Cow<'a, str>),
     /// The request is malformed (RFC 6750 `invalid_request`): repeated header,
     /// bad syntax, or a token sent in more than one way.
     Malformed(&'static str),
 }
 
-/// Takes the one bearer token out of a request, checking it is an RFC 6750
+/// Takes the one access token out of a request, checking it is an RFC 6750
 /// `b64token` (a token that is not is `Malformed`, so verifiers only see `b64token`s).
+/// `Authorization: DPoP` counts only when `dpop` is true; otherwise it is another
+/// scheme, as `Basic` is.
 pub(crate) fn extract<'a>(
     sources: &[TokenSource],
     headers: &'a HeaderMap,
     uri: &'a Uri,
+    dpop: bool,
 ) -> Extracted<'a> {
     let mut found = Extracted::None;
     for source in sources {
         let next = match source {
-            TokenSource::AuthorizationHeader => from_authorization(headers),
+            TokenSource::AuthorizationHeader => from_authorization(headers, dpop),
             TokenSource::Header(name) => from_header(headers, name),
             TokenSource::Cookie(name) => from_cookie(headers, name),
             TokenSource::Query(name) => from_query(uri, name),
@@ -62,10 +68,10 @@ pub(crate) fn extract<'a>(
         match next {
             Extracted::None => {}
             Extracted::Malformed(_) => return next,
-            Extracted::Token(_) if matches!(found, Extracted::Token(_)) => {
+            Extracted::Token(_) | Extracted::DpopToken(_) if !matches!(found, Extracted::None) => {
                 return Extracted::Malformed("more than one access token in the request");
             }
-            Extracted::Token(_) => found = next,
+            Extracted::Token(_) | Extracted::DpopToken(_) => found = next,
         }
     }
     found
@@ -88,7 +94,7 @@ pub(crate) fn is_b64token(token: &[u8]) -> bool {
         }) == 0
 }
 
-fn from_authorization(headers: &HeaderMap) -> Extracted<'_> {
+fn from_authorization(headers: &HeaderMap, dpop: bool) -> Extracted<'_> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Extracted::None;
@@ -101,16 +107,21 @@ fn from_authorization(headers: &HeaderMap) -> Extracted<'_> {
         Some(space) => (&bytes[..space], &bytes[space..]),
         None => (bytes, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        // Another scheme (Basic, DPoP, ...): no bearer credentials. RFC 6750 §3.1 says
-        // such a request gets a challenge without an error code.
+    let is_dpop = dpop && scheme.eq_ignore_ascii_case(b"dpop");
+    if !is_dpop && !scheme.eq_ignore_ascii_case(b"bearer") {
+        // Another scheme (Basic, DPoP when it is not accepted, ...): no credentials
+        // here. RFC 6750 §3.1 says such a request gets a challenge without an error code.
         return Extracted::None;
     }
     let token = trim_ascii_spaces(rest);
     if token.is_empty() {
-        return Extracted::Malformed("empty bearer token");
+        return Extracted::Malformed("empty access token");
     }
-    token_from_bytes(token)
+    // RFC 9449 §7.1: the DPoP scheme's token has the syntax of a bearer token.
+    match token_from_bytes(token) {
+        Extracted::Token(token) if is_dpop => Extracted::DpopToken(token),
+        other => other,
+    }
 }
 
 fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Extracted<'a> {
@@ -248,9 +259,9 @@ pub mod fuzzing {
         headers: &'a HeaderMap,
         uri: &'a Uri,
     ) -> Result<Option<Cow<'a, str>>, &'static str> {
-        match super::extract(sources, headers, uri) {
+        match super::extract(sources, headers, uri, false) {
             Extracted::None => Ok(None),
-            Extracted::Token(token) => Ok(Some(token)),
+            Extracted::Token(token) | Extracted::DpopToken(token) => Ok(Some(token)),
             Extracted::Malformed(reason) => Err(reason),
         }
     }
@@ -277,7 +288,37 @@ mod tests {
             &[TokenSource::AuthorizationHeader],
             headers,
             Box::leak(Box::new(Uri::from_static("/"))),
+            false,
         )
+    }
+
+    fn auth_with_dpop(value: &'static [u8]) -> Extracted<'static> {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        let headers = Box::leak(Box::new(headers));
+        extract(
+            &[TokenSource::AuthorizationHeader],
+            headers,
+            Box::leak(Box::new(Uri::from_static("/"))),
+            true,
+        )
+    }
+
+    #[test]
+    fn the_dpop_scheme_counts_only_when_accepted() {
+        assert_eq!(
+            auth_with_dpop(b"DPoP abc.def"),
+            Extracted::DpopToken(Cow::Owned("abc.def".into()))
+        );
+        assert_eq!(
+            auth_with_dpop(b"dpop   abc"),
+            Extracted::DpopToken(Cow::Owned("abc".into()))
+        );
+        assert_eq!(auth_with_dpop(b"Bearer abc"), token("abc"));
+        assert!(matches!(auth_with_dpop(b"DPoP a b"), Extracted::Malformed(_)));
+        assert!(matches!(auth_with_dpop(b"DPoP"), Extracted::Malformed(_)));
+        assert_eq!(auth_with_dpop(b"DPoPabc"), Extracted::None);
+        assert_eq!(auth(&[b"DPoP abc"]), Extracted::None);
     }
 
     fn token(t: &str) -> Extracted<'static> {
@@ -338,25 +379,25 @@ mod tests {
         headers.append(COOKIE, HeaderValue::from_static("theme=dark; at=\"ck\""));
         headers.append("x-token", HeaderValue::from_static("hdr"));
         let query = [TokenSource::Query("access_token".into())];
-        assert_eq!(extract(&query, &headers, &uri), token("tok/en"));
+        assert_eq!(extract(&query, &headers, &uri, false), token("tok/en"));
         let cookie = [TokenSource::Cookie("at".into())];
-        assert_eq!(extract(&cookie, &headers, &uri), token("ck"));
+        assert_eq!(extract(&cookie, &headers, &uri, false), token("ck"));
         let header = [TokenSource::Header(HeaderName::from_static("x-token"))];
-        assert_eq!(extract(&header, &headers, &uri), token("hdr"));
+        assert_eq!(extract(&header, &headers, &uri, false), token("hdr"));
         // Two ways at once: invalid_request (RFC 6750 §3.1).
         let both = [cookie[0].clone(), header[0].clone()];
         assert!(matches!(
-            extract(&both, &headers, &uri),
+            extract(&both, &headers, &uri, false),
             Extracted::Malformed(_)
         ));
         headers.append(COOKIE, HeaderValue::from_static("at=again"));
         assert!(matches!(
-            extract(&cookie, &headers, &uri),
+            extract(&cookie, &headers, &uri, false),
             Extracted::Malformed(_)
         ));
         let repeated: Uri = "/?access_token=a&access_token=b".parse().unwrap();
         assert!(matches!(
-            extract(&query, &headers, &repeated),
+            extract(&query, &headers, &repeated, false),
             Extracted::Malformed(_)
         ));
     }

@@ -37,6 +37,8 @@ pub enum DpopErrorKind {
     TooOld,
     /// `ath` is not the hash of the access token presented with the proof.
     AccessTokenHashMismatch,
+    /// The proof was used before (its key and `jti` are remembered by a replay store).
+    Replayed,
     /// The access token is bound to another key (`cnf.jkt` differs from the proof key's
     /// thumbprint), or is not bound to a key at all.
     KeyBindingMismatch,
@@ -60,6 +62,7 @@ impl DpopErrorKind {
             DpopErrorKind::IssuedInFuture => "DPoP proof issued in the future",
             DpopErrorKind::TooOld => "DPoP proof too old",
             DpopErrorKind::AccessTokenHashMismatch => "DPoP proof is for another access token",
+            DpopErrorKind::Replayed => "DPoP proof already used",
             DpopErrorKind::KeyBindingMismatch => "invalid DPoP key binding",
         }
     }
@@ -86,11 +89,14 @@ pub struct DpopError {
 }
 
 impl DpopError {
-    pub(crate) const fn new(kind: DpopErrorKind) -> DpopError {
+    /// An error of `kind`.
+    pub const fn new(kind: DpopErrorKind) -> DpopError {
         DpopError { kind, detail: None }
     }
 
-    pub(crate) const fn about(kind: DpopErrorKind, member: &'static str) -> DpopError {
+    /// An error of `kind` about `member` (a claim, a header member, or the `DPoP`
+    /// request header itself).
+    pub const fn about(kind: DpopErrorKind, member: &'static str) -> DpopError {
         DpopError {
             kind,
             detail: Some(member),
