@@ -5,6 +5,9 @@
 // a different algorithm: client `rs256` with RS256, `ps256` with PS256, `es256` with
 // ES256, `eddsa` with EdDSA (Ed25519). Every client's secret is `secret`.
 //
+// A client that sends a DPoP proof to the token endpoint gets a DPoP-bound token
+// (`cnf.jkt`, token type `DPoP`); `dpop-client.mjs` is such a client.
+//
 // Client `opaque` gets opaque (reference) access tokens, living 600 s, which resource
 // servers check by RFC 7662 introspection. Client `resource-server` is the resource
 // server's own credential for introspection: `client_secret_basic`, with a secret full
@@ -62,6 +65,8 @@ server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // DPoP-bound tokens (RFC 9449) for clients that send a proof to the token endpoint.
+      dPoP: { enabled: true },
       introspection: { enabled: true, allowedPolicy: async () => true },
       revocation: { enabled: true },
       resourceIndicators: {

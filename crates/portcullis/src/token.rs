@@ -315,7 +315,10 @@ mod tests {
             Extracted::DpopToken(Cow::Owned("abc".into()))
         );
         assert_eq!(auth_with_dpop(b"Bearer abc"), token("abc"));
-        assert!(matches!(auth_with_dpop(b"DPoP a b"), Extracted::Malformed(_)));
+        assert!(matches!(
+            auth_with_dpop(b"DPoP a b"),
+            Extracted::Malformed(_)
+        ));
         assert!(matches!(auth_with_dpop(b"DPoP"), Extracted::Malformed(_)));
         assert_eq!(auth_with_dpop(b"DPoPabc"), Extracted::None);
         assert_eq!(auth(&[b"DPoP abc"]), Extracted::None);

@@ -24,8 +24,8 @@ use axum::Router;
 use axum::routing::get;
 use common::*;
 use portcullis::{
-    AuthenticationLayer, HybridVerifier, IntrospectionVerifier, JwtVerifier, ScopeRequirement,
-    Validation,
+    AuthenticationLayer, DpopPolicy, HybridVerifier, IntrospectionVerifier, JwtVerifier,
+    ScopeRequirement, Validation,
 };
 use portcullis_issuer::{
     ClientAuth, DiscoveryMode, HttpClient, IssuerMetadata, RemoteKeySet, Secret,
@@ -112,21 +112,18 @@ async fn fetch_token(port: u16, client: &str, scope: &str, resource: &str) -> St
     json["access_token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn oidc_provider_tokens() {
-    let Some(provider) = start_provider() else {
-        return;
-    };
-    let port = provider.port;
-    let issuer = format!("http://127.0.0.1:{port}");
-
-    let keys = RemoteKeySet::from_issuer(&issuer).build().unwrap();
+/// JWTs checked against the provider's key set, opaque tokens introspected, on `clock`.
+async fn hybrid_verifier(
+    issuer: &str,
+    clock: &ManualClock,
+) -> HybridVerifier<JwtVerifier, IntrospectionVerifier> {
+    let keys = RemoteKeySet::from_issuer(issuer).build().unwrap();
     keys.ready().await;
-    let metadata = IssuerMetadata::discover(&HttpClient::new(), &issuer, DiscoveryMode::OpenId)
+    let metadata = IssuerMetadata::discover(&HttpClient::new(), issuer, DiscoveryMode::OpenId)
         .await
         .unwrap();
     let validation = Validation::builder()
-        .issuer(&issuer)
+        .issuer(issuer)
         .audience(RESOURCE)
         .algorithms([
             Algorithm::RS256,
@@ -136,7 +133,6 @@ async fn oidc_provider_tokens() {
         ])
         .build()
         .unwrap();
-    let clock = ManualClock::new(SystemTime::now());
     let introspection = IntrospectionVerifier::from_metadata(
         &metadata,
         ClientAuth::ClientSecretBasic {
@@ -150,10 +146,22 @@ async fn oidc_provider_tokens() {
     .clock(clock.clone())
     .build()
     .unwrap();
-    let verifier = HybridVerifier::new(
+    HybridVerifier::new(
         JwtVerifier::with_remote_keys(validation, keys).with_clock(clock.clone()),
         introspection,
-    );
+    )
+}
+
+#[tokio::test]
+async fn oidc_provider_tokens() {
+    let Some(provider) = start_provider() else {
+        return;
+    };
+    let port = provider.port;
+    let issuer = format!("http://127.0.0.1:{port}");
+
+    let clock = ManualClock::new(SystemTime::now());
+    let verifier = hybrid_verifier(&issuer, &clock).await;
     let authn = AuthenticationLayer::builder(verifier)
         .realm("interop")
         .build()
@@ -253,4 +261,70 @@ async fn oidc_provider_tokens() {
         "{}",
         refused.challenge()
     );
+}
+
+/// DPoP with a real client library (panva's oauth4webapi, `tests/interop/dpop-client.mjs`)
+/// building the proofs, against DPoP-bound tokens from the provider: a JWT (client
+/// `es256`) and an opaque token checked by introspection (client `opaque`, whose
+/// introspection response carries `cnf.jkt`).
+#[tokio::test]
+async fn oidc_provider_dpop() {
+    let Some(provider) = start_provider() else {
+        return;
+    };
+    let issuer = format!("http://127.0.0.1:{}", provider.port);
+    let clock = ManualClock::new(SystemTime::now());
+    let verifier = hybrid_verifier(&issuer, &clock).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let origin = format!("http://{addr}");
+    let authn = AuthenticationLayer::builder(verifier)
+        .realm("interop")
+        .dpop(DpopPolicy::builder(&origin).build().unwrap())
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route("/read", get(|| async { "read" }))
+        .layer(authn);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    for client in ["es256", "opaque"] {
+        let output = tokio::process::Command::new("node")
+            .arg("dpop-client.mjs")
+            .args([&issuer, client, RESOURCE, &format!("{origin}/read")])
+            .current_dir(&dir)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{client}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cases: Vec<(&str, &str, &str)> = stdout
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                Some((parts.next()?, parts.next()?, parts.next()?))
+            })
+            .collect();
+        let expected = [
+            ("valid", "200", None),
+            ("replayed", "401", Some(r#"error="invalid_dpop_proof""#)),
+            ("other-method", "401", Some(r#"error="invalid_dpop_proof""#)),
+            ("other-key", "401", Some(r#"error="invalid_token""#)),
+            ("bearer", "401", Some(r#"error="invalid_token""#)),
+            ("no-proof", "401", Some(r#"error="invalid_dpop_proof""#)),
+        ];
+        assert_eq!(cases.len(), expected.len(), "{client}: {stdout}");
+        for ((case, status, challenge), (name, want, error)) in cases.into_iter().zip(expected) {
+            assert_eq!((case, status), (name, want), "{client}: {challenge}");
+            if let Some(error) = error {
+                assert!(challenge.contains(error), "{client} {case}: {challenge}");
+            }
+        }
+    }
 }
