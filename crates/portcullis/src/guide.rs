@@ -3,6 +3,8 @@
 //!
 //! - [`layers`]: the tower layers, where the token comes from, responses,
 //!   observability, deployment caveats.
+//! - [`sender_constrained`]: DPoP (RFC 9449): what is checked, replays and replicas,
+//!   what it protects against and what it does not.
 //!
 //! The issuer side (discovery, remote key sets, introspection) has its guides in
 //! [`portcullis_issuer::guide`].
@@ -15,3 +17,6 @@
 #[doc = "[benchmarks-layers]: https://github.com/portcullis-rs/portcullis/blob/main/docs/benchmarks-layers.md"]
 #[doc = include_str!("../guide/layers.md")]
 pub mod layers {}
+
+#[doc = include_str!("../guide/sender-constrained.md")]
+pub mod sender_constrained {}
