@@ -30,6 +30,8 @@ pub(crate) enum Reason {
     InvalidRequest,
     MissingToken,
     InvalidToken,
+    /// A DPoP proof missing, invalid or replayed.
+    InvalidDpopProof,
     InsufficientScope,
     ClaimMismatch,
     IssuerUnavailable,
@@ -39,7 +41,7 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 13] = [
+    const ALL: [Reason; 14] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -47,6 +49,7 @@ impl Reason {
         Reason::InvalidRequest,
         Reason::MissingToken,
         Reason::InvalidToken,
+        Reason::InvalidDpopProof,
         Reason::InsufficientScope,
         Reason::ClaimMismatch,
         Reason::IssuerUnavailable,
@@ -65,6 +68,7 @@ impl Reason {
             Reason::InvalidRequest => "invalid_request",
             Reason::MissingToken => "missing_token",
             Reason::InvalidToken => "invalid_token",
+            Reason::InvalidDpopProof => "invalid_dpop_proof",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::IssuerUnavailable => "issuer_unavailable",

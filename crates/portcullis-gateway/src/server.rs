@@ -184,6 +184,9 @@ fn route_services(
     let config = &core.config;
     let config_error = |e: portcullis::ConfigError| StartError::other(e.message());
     let mut builder = AuthenticationLayer::builder(issuers.clone()).realm(config.realm.clone());
+    if let Some(policy) = &config.dpop {
+        builder = builder.dpop(policy.clone());
+    }
     if let Some(metadata) = &config.protected_resource {
         builder = builder.resource_metadata(metadata.url.clone());
     }

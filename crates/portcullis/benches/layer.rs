@@ -6,6 +6,11 @@
 //! Then cache hits (introspection and verified-token caches, the latter also behind a
 //! `MultiIssuerVerifier`) next to the no-auth baseline.
 //!
+//! With `PORTCULLIS_BENCH_PAIRED=<rounds>`, the paired timings instead, and DPoP: the
+//! same token (a cache hit) sent as a bearer token and with the DPoP scheme and a fresh
+//! ES256 proof each time (in-memory replay store), next to the proof's bare signature
+//! check.
+//!
 //! `cargo bench -p portcullis --bench layer`
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -374,6 +379,156 @@ fn layer(c: &mut Criterion) {
     }
     bench_algorithm(c, "ES256", SigningAlgorithm::ES256, Algorithm::ES256);
     bench_algorithm(c, "RS256", SigningAlgorithm::RS256, Algorithm::RS256);
+    if let Some(rounds) = paired_rounds() {
+        dpop_paired(rounds);
+    }
+}
+
+/// What a DPoP request costs over the same request with a bearer token: `rounds`
+/// alternations of 64 bearer requests, 64 DPoP requests (each with its own proof,
+/// made beforehand) and 64 bare signature checks of a proof; prints the medians and
+/// the median per-round `dpop − bearer − proof signature`, the part the issue bounds.
+#[allow(clippy::print_stdout)]
+fn dpop_paired(rounds: usize) {
+    use std::time::Instant;
+
+    use portcullis::DpopPolicy;
+    use portcullis_jwt::{Key, ManualClock};
+    use portcullis_testkit::access_token_hash;
+    use serde_json::json;
+
+    const BATCH: usize = 64;
+    const ORIGIN: &str = "https://api.bench";
+    fn median(values: &mut [f64]) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let issuer = SigningKey::generate(SigningAlgorithm::ES256);
+    let client = SigningKey::generate(SigningAlgorithm::ES256);
+    let client_key = Key::from_jwk(&client.public_jwk()).unwrap();
+    let jkt = base64_url(client_key.thumbprint());
+    let token = issuer
+        .token()
+        .standard_claims("https://issuer.bench", "https://api.bench", now)
+        .claim("cnf", json!({ "jkt": jkt }))
+        .sign();
+    // The bearer side: the same claims without the binding (a bound token sent as a
+    // bearer token is refused), padded to the same length.
+    let unbound = issuer
+        .token()
+        .standard_claims("https://issuer.bench", "https://api.bench", now)
+        .claim("pad", json!({ "jkt": jkt }))
+        .sign();
+    let keys = KeySet::from_jwks(&serde_json::to_vec(&jwks([&issuer])).unwrap()).unwrap();
+    let validation = Validation::builder()
+        .issuer("https://issuer.bench")
+        .audience("https://api.bench")
+        .build()
+        .unwrap();
+    let clock = ManualClock::at_unix(now);
+    let verifier = JwtVerifier::with_static_keys(validation, keys)
+        .with_clock(clock.clone())
+        .with_token_cache(TokenCache::<Claims>::builder().build().unwrap());
+    let handler = service_fn(|request: Request<()>| async move {
+        black_box(request.extensions().get::<Claims>().map(Claims::subject));
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let policy = DpopPolicy::builder(ORIGIN).clock(clock).build().unwrap();
+    let mut service = AuthenticationLayer::builder(verifier)
+        .dpop(policy)
+        .build()
+        .unwrap()
+        .layer(handler);
+    let bearer = HeaderValue::from_str(&format!("Bearer {unbound}")).unwrap();
+    let dpop = HeaderValue::from_str(&format!("DPoP {token}")).unwrap();
+    let ath = access_token_hash(&token);
+    let proofs: Vec<HeaderValue> = (0..rounds * BATCH + 2)
+        .map(|_| {
+            let proof = client
+                .dpop_proof("GET", &format!("{ORIGIN}/orders"), now)
+                .claim("ath", ath.clone())
+                .sign();
+            HeaderValue::from_str(&proof).unwrap()
+        })
+        .collect();
+    let mut proofs = proofs.into_iter();
+    let sample = proofs.next().unwrap();
+    let (signing_input, signature) = sample.to_str().unwrap().rsplit_once('.').unwrap();
+    let signature = base64_decode(signature);
+    let request = |authorization: &HeaderValue, proof: Option<HeaderValue>| {
+        let mut request = Request::builder().uri("/orders").body(()).unwrap();
+        request
+            .headers_mut()
+            .insert(header::AUTHORIZATION, authorization.clone());
+        if let Some(proof) = proof {
+            request.headers_mut().insert("dpop", proof);
+        }
+        request
+    };
+    // Warm: the first requests fill the token cache with both tokens.
+    let first = now_or_never(service.call(request(&bearer, None))).unwrap();
+    assert_eq!(first.status(), 200);
+    let first = now_or_never(service.call(request(&dpop, proofs.next()))).unwrap();
+    assert_eq!(first.status(), 200);
+    let per_call = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / BATCH as f64;
+    let (mut bearer_us, mut dpop_us, mut sig_us, mut extra) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        let requests: Vec<_> = (0..BATCH).map(|_| request(&bearer, None)).collect();
+        let started = Instant::now();
+        for request in requests {
+            let response = now_or_never(service.call(request)).unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        let b = per_call(started);
+        let requests: Vec<_> = (0..BATCH)
+            .map(|_| request(&dpop, proofs.next()))
+            .collect();
+        let started = Instant::now();
+        for request in requests {
+            let response = now_or_never(service.call(request)).unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        let d = per_call(started);
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            assert!(client_key.verify(
+                Algorithm::ES256,
+                black_box(signing_input.as_bytes()),
+                black_box(&signature)
+            ));
+        }
+        let s = per_call(started);
+        bearer_us.push(b);
+        dpop_us.push(d);
+        sig_us.push(s);
+        extra.push(d - b - s);
+    }
+    println!();
+    println!("| DPoP (ES256 proof) | bearer (µs) | DPoP (µs) | proof signature (µs) | DPoP − bearer − signature (µs) |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| cache hit | {:.2} | {:.2} | {:.2} | {:.2} |",
+        median(&mut bearer_us),
+        median(&mut dpop_us),
+        median(&mut sig_us),
+        median(&mut extra),
+    );
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
 }
 
 criterion_group! {

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::value::{
-    self, Addr, Alg, ClaimHeader, ClaimValue, Count, FetchUrl, List, MethodName, NonEmpty,
+    self, Addr, Alg, ClaimHeader, ClaimValue, Count, DpopModeName, FetchUrl, List, MethodName,
+    NonEmpty,
     ResourceUrl, RouteName, Scope, Separator, Span, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
@@ -31,8 +32,23 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) forward: ForwardSection,
     pub(super) protected_resource: Option<ProtectedResourceSection>,
+    pub(super) dpop: Option<DpopSection>,
     #[serde(default)]
     pub(super) log: LogSection,
+}
+
+/// `[dpop]`: DPoP-bound tokens (RFC 9449), checked by the library's policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DpopSection {
+    /// The origin clients address the gateway at; proofs' `htu` are compared with it
+    /// and the request path (checked by the library).
+    pub(super) origin: String,
+    pub(super) mode: Option<DpopModeName>,
+    pub(super) algorithms: Option<List<Alg>>,
+    pub(super) max_age: Option<Span<1000, 600>>,
+    pub(super) leeway: Option<Span<0, 300>>,
+    pub(super) replay_capacity: Option<Count<usize, 1, 10_000_000>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,7 @@ use portcullis_jwt::{ScopeRequirement, Validation};
 
 use crate::router::PathMatch;
 
+mod dpop;
 mod error;
 mod file;
 mod issuer;
@@ -45,6 +46,8 @@ pub struct Config {
     pub(crate) routes: Vec<RouteConfig>,
     pub(crate) forward: ForwardConfig,
     pub(crate) protected_resource: Option<ProtectedResource>,
+    /// DPoP-bound tokens (`[dpop]`), checked by the library's policy.
+    pub(crate) dpop: Option<portcullis::DpopPolicy>,
     /// One log line per request (target `portcullis_gateway::access`).
     pub(crate) access_log: bool,
 }

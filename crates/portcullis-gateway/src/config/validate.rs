@@ -116,6 +116,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .protected_resource
         .map(|section| protected_resource(section, &issuers));
     challenge(&realm, protected_resource.as_ref())?;
+    let dpop = file.dpop.map(super::dpop::policy).transpose()?;
 
     Ok(Config {
         source: origin.to_owned(),
@@ -135,6 +136,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         routes,
         forward,
         protected_resource,
+        dpop,
         access_log: file.log.access,
     })
 }

@@ -178,6 +178,19 @@ impl TryFrom<String> for UpstreamProtocol {
     }
 }
 
+/// `[dpop] mode`: whether bearer tokens are still accepted beside DPoP.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct DpopModeName(pub(super) portcullis::DpopMode);
+
+impl TryFrom<String> for DpopModeName {
+    type Error = String;
+    fn try_from(text: String) -> Result<DpopModeName, String> {
+        use portcullis::DpopMode::{Allowed, Required};
+        one_of(&text, &[("allowed", Allowed), ("required", Required)]).map(DpopModeName)
+    }
+}
+
 impl TryFrom<String> for ClientAuthMethod {
     type Error = String;
     fn try_from(text: String) -> Result<ClientAuthMethod, String> {

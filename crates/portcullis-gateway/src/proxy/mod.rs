@@ -133,6 +133,7 @@ fn reason_of(response: &Response<Body>) -> Reason {
         Some(rejection) => match rejection.kind() {
             RejectionKind::MissingToken => Reason::MissingToken,
             RejectionKind::InvalidToken => Reason::InvalidToken,
+            RejectionKind::InvalidDpopProof => Reason::InvalidDpopProof,
             RejectionKind::InsufficientScope => Reason::InsufficientScope,
             RejectionKind::InsufficientClaims => Reason::ClaimMismatch,
             RejectionKind::Unavailable => Reason::IssuerUnavailable,
