@@ -38,9 +38,7 @@ impl ClaimPath {
             )));
         }
         if text.chars().any(char::is_control) {
-            return Err(ConfigError::new(
-                "a claim path with a control character",
-            ));
+            return Err(ConfigError::new("a claim path with a control character"));
         }
         if let Some(pointer) = text.strip_prefix('/') {
             if pointer.split('/').count() > MAX_CLAIM_PATH_DEPTH {
@@ -130,7 +128,10 @@ mod tests {
             ClaimPath::parse("/cognito:groups").unwrap().split_first(),
             ("cognito:groups".into(), "")
         );
-        assert_eq!(ClaimPath::parse("/").unwrap().split_first(), ("".into(), ""));
+        assert_eq!(
+            ClaimPath::parse("/").unwrap().split_first(),
+            ("".into(), "")
+        );
     }
 
     #[test]

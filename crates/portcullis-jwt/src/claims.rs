@@ -287,7 +287,11 @@ impl Claims {
         };
         list.iter()
             .filter_map(serde_json::Value::as_str)
-            .chain(object.into_iter().flat_map(|map| map.keys().map(String::as_str)))
+            .chain(
+                object
+                    .into_iter()
+                    .flat_map(|map| map.keys().map(String::as_str)),
+            )
             .chain(single)
     }
 

@@ -139,7 +139,9 @@ impl Preset {
             .fold(builder, |b, claim| b.require_claim(*claim));
         self.claim_values()
             .iter()
-            .fold(builder, |b, (name, value)| b.require_claim_value(*name, *value))
+            .fold(builder, |b, (name, value)| {
+                b.require_claim_value(*name, *value)
+            })
     }
 
     fn roles_claim(self) -> Option<&'static str> {

@@ -424,8 +424,7 @@ where
     let mut list: Vec<Box<str>> = Vec::new();
     for name in names {
         let name = name.as_ref();
-        if name.is_empty() || name.len() > MAX_ROLE_LENGTH || name.chars().any(char::is_control)
-        {
+        if name.is_empty() || name.len() > MAX_ROLE_LENGTH || name.chars().any(char::is_control) {
             return Err(ConfigError::for_setting(
                 setting,
                 format!(
@@ -442,8 +441,7 @@ where
 
 impl fmt::Debug for ScopeRequirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.roles_all.is_empty() || !self.roles_any.is_empty() || !self.audiences.is_empty()
-        {
+        if !self.roles_all.is_empty() || !self.roles_any.is_empty() || !self.audiences.is_empty() {
             return f
                 .debug_struct("ScopeRequirement")
                 .field("all_of", &self.all)

@@ -235,7 +235,11 @@ impl ValidationBuilder {
     /// token without the claim is refused ([`ErrorKind::MissingClaim`]), one with
     /// another value or type too ([`ErrorKind::InvalidClaim`]), the claim's name as
     /// detail. Defaults to none.
-    pub fn require_claim_value(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn require_claim_value(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         let name = name.into().into_boxed_str();
         let value = value.into().into_boxed_str();
         match self.claim_values.iter_mut().find(|(n, _)| *n == name) {
@@ -621,10 +625,20 @@ impl Validation {
         });
         for (name, values) in &config.claim_values {
             match claims.get(name) {
-                None => return Err(Error::with_reason(ErrorKind::MissingClaim, name.to_string())),
-                Some(serde_json::Value::String(value))
-                    if values.iter().any(|v| **v == **value) => {}
-                Some(_) => return Err(Error::with_reason(ErrorKind::InvalidClaim, name.to_string())),
+                None => {
+                    return Err(Error::with_reason(
+                        ErrorKind::MissingClaim,
+                        name.to_string(),
+                    ));
+                }
+                Some(serde_json::Value::String(value)) if values.iter().any(|v| **v == **value) => {
+                }
+                Some(_) => {
+                    return Err(Error::with_reason(
+                        ErrorKind::InvalidClaim,
+                        name.to_string(),
+                    ));
+                }
             }
         }
         for check in &config.checks {

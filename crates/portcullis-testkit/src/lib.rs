@@ -28,6 +28,7 @@
 mod dpop;
 mod issuer;
 mod key;
+mod providers;
 mod token;
 
 pub use dpop::access_token_hash;
@@ -36,4 +37,5 @@ pub use issuer::{
     TestIssuer, TestIssuerBuilder,
 };
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
+pub use providers::Provider;
 pub use token::{TokenBuilder, encode_compact};
