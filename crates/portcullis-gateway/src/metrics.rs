@@ -31,6 +31,8 @@ pub(crate) enum Reason {
     MissingToken,
     InvalidToken,
     InsufficientScope,
+    /// The token lacks a role the route requires (`roles_all`, `roles_any`).
+    InsufficientRole,
     ClaimMismatch,
     IssuerUnavailable,
     BodyTooLarge,
@@ -39,7 +41,7 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 13] = [
+    const ALL: [Reason; 14] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -48,6 +50,7 @@ impl Reason {
         Reason::MissingToken,
         Reason::InvalidToken,
         Reason::InsufficientScope,
+        Reason::InsufficientRole,
         Reason::ClaimMismatch,
         Reason::IssuerUnavailable,
         Reason::BodyTooLarge,
@@ -66,6 +69,7 @@ impl Reason {
             Reason::MissingToken => "missing_token",
             Reason::InvalidToken => "invalid_token",
             Reason::InsufficientScope => "insufficient_scope",
+            Reason::InsufficientRole => "insufficient_role",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::IssuerUnavailable => "issuer_unavailable",
             Reason::BodyTooLarge => "body_too_large",

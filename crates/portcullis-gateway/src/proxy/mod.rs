@@ -135,6 +135,7 @@ fn reason_of(response: &Response<Body>) -> Reason {
             RejectionKind::InvalidToken => Reason::InvalidToken,
             RejectionKind::InsufficientScope => Reason::InsufficientScope,
             RejectionKind::InsufficientClaims => Reason::ClaimMismatch,
+            RejectionKind::InsufficientRole => Reason::InsufficientRole,
             RejectionKind::Unavailable => Reason::IssuerUnavailable,
             _ => Reason::InvalidRequest,
         },
