@@ -1,23 +1,25 @@
 //! Route conditions on verified claims, beyond scopes.
 
-use portcullis_jwt::Claims;
+use portcullis_jwt::{ClaimPath, Claims};
 use serde_json::Value;
 
 /// Whether every `claim_equals` and `claim_contains` condition holds.
 ///
+/// Each names its claim by a top-level name or a JSON Pointer (`/realm_access/roles`).
 /// `claim_equals`: JSON equality (`"1"` is not `1`). `claim_contains`: the claim is an
 /// array containing the value, or a space-separated string containing it as a word.
+/// A claim that is absent satisfies neither.
 pub(crate) fn claims_match(
     claims: &Claims,
-    equals: &[(String, Value)],
-    contains: &[(String, Value)],
+    equals: &[(ClaimPath, Value)],
+    contains: &[(ClaimPath, Value)],
 ) -> bool {
     equals
         .iter()
-        .all(|(name, expected)| claims.get(name) == Some(expected))
+        .all(|(path, expected)| claims.lookup(path) == Some(expected))
         && contains
             .iter()
-            .all(|(name, expected)| match claims.get(name) {
+            .all(|(path, expected)| match claims.lookup(path) {
                 Some(Value::Array(items)) => items.contains(expected),
                 Some(Value::String(text)) => expected
                     .as_str()

@@ -33,6 +33,8 @@ pub(crate) enum Reason {
     /// A DPoP proof missing, invalid or replayed.
     InvalidDpopProof,
     InsufficientScope,
+    /// The token lacks a role the route requires (`roles_all`, `roles_any`).
+    InsufficientRole,
     ClaimMismatch,
     IssuerUnavailable,
     BodyTooLarge,
@@ -41,7 +43,7 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 14] = [
+    const ALL: [Reason; 15] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -51,6 +53,7 @@ impl Reason {
         Reason::InvalidToken,
         Reason::InvalidDpopProof,
         Reason::InsufficientScope,
+        Reason::InsufficientRole,
         Reason::ClaimMismatch,
         Reason::IssuerUnavailable,
         Reason::BodyTooLarge,
@@ -70,6 +73,7 @@ impl Reason {
             Reason::InvalidToken => "invalid_token",
             Reason::InvalidDpopProof => "invalid_dpop_proof",
             Reason::InsufficientScope => "insufficient_scope",
+            Reason::InsufficientRole => "insufficient_role",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::IssuerUnavailable => "issuer_unavailable",
             Reason::BodyTooLarge => "body_too_large",

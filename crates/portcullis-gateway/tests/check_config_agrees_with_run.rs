@@ -57,6 +57,11 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         line("[[issuers]]", "http_timeout", quoted("5s")),
         line("[[issuers]]", "http_connect_timeout", quoted("2s")),
         line("[[issuers]]", "token_cache_capacity", "100".into()),
+        line("[[issuers]]", "preset", quoted("keycloak")),
+        line("[[issuers]]", "roles_claim", quoted("/realm_access/roles")),
+        line("[[issuers]]", "scope_claim", quoted("scope")),
+        line("[[issuers]]", "audience_claim", quoted("aud")),
+        line("[[issuers]]", "allow_scope_array", "false".into()),
         line("[[issuers]] ", "issuer", quoted("https://static.test")),
         line(
             "[[issuers]] ",
@@ -83,6 +88,13 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         line("[[routes]]", "name", quoted("api")),
         line("[[routes]]", "path_prefix", quoted("/api")),
         line("[[routes]]", "scopes_all", r#"["read"]"#.into()),
+        line("[[routes]]", "roles_any", r#"["orders-reader"]"#.into()),
+        line("[[routes]]", "audiences", r#"["https://api.test"]"#.into()),
+        line(
+            "[[routes]]",
+            "claim_equals",
+            r#"{ "/realm_access/roles/0" = "x" }"#.into(),
+        ),
         line("[forward]", "claims", r#"{ sub = "x-sub" }"#.into()),
         line("[forward]", "payload_header", quoted("x-claims")),
         line(
@@ -151,6 +163,17 @@ fn values() -> impl Strategy<Value = String> {
         r#""client_secret_post""#,
         r#""http2""#,
         r#""anonymous""#,
+        r#""keycloak""#,
+        r#""cognito""#,
+        r#""azure""#,
+        r#""client_id""#,
+        r#""/realm_access/roles""#,
+        r#""/a~2""#,
+        r#""/""#,
+        r#"["https://api.test", "other"]"#,
+        r#"["orders reader", ""]"#,
+        r#"{ "/a~" = "x" }"#,
+        r#"{ "/cognito:groups" = "x-groups" }"#,
     ]
     .into_iter()
     .map(str::to_owned)

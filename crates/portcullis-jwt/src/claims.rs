@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 
 use crate::algorithm::Algorithm;
+use crate::claim_path::ClaimPath;
 use crate::scope::Scopes;
+use crate::validation::AudienceClaim;
 
 /// A JWT NumericDate (RFC 7519 §2): seconds since the Unix epoch, possibly fractional.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
@@ -81,6 +83,11 @@ pub(crate) struct ClaimsInner {
     pub(crate) scopes: Scopes,
     pub(crate) confirmation: Option<crate::confirmation::Confirmation>,
     pub(crate) verified_by: VerifiedBy,
+    /// Where the roles are, as the validation that accepted the token says. A copy,
+    /// not a shared `Arc`, for the reason `VerifiedBy::Jwt`'s key id is one.
+    pub(crate) roles_claim: Option<ClaimPath>,
+    /// Which claim the audience rule read.
+    pub(crate) audience_claim: AudienceClaim,
     pub(crate) members: OnceLock<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -222,12 +229,95 @@ impl Claims {
     }
 
     /// Any top-level claim, as JSON. The payload is parsed into a map the first time this
-    /// is called and kept.
+    /// (or [`Claims::pointer`], [`Claims::lookup`], [`Claims::roles`]) is called and kept.
     pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.members().get(name)
+    }
+
+    fn members(&self) -> &serde_json::Map<String, serde_json::Value> {
         self.inner
             .members
             .get_or_init(|| serde_json::from_str(&self.inner.payload).unwrap_or_default())
-            .get(name)
+    }
+
+    /// The claim a JSON Pointer (RFC 6901) names, such as `/realm_access/roles`; `None`
+    /// if there is none, or if `pointer` is not a pointer (it must start with `/`;
+    /// [`Claims::get`] takes a name). Array elements are reached by index
+    /// (`/groups/0`).
+    pub fn pointer(&self, pointer: &str) -> Option<&serde_json::Value> {
+        if !pointer.starts_with('/') {
+            return None;
+        }
+        self.lookup(&ClaimPath::parse(pointer).ok()?)
+    }
+
+    /// The claim `path` names: a top-level member, or the value a JSON Pointer reaches.
+    pub fn lookup(&self, path: &ClaimPath) -> Option<&serde_json::Value> {
+        let (first, rest) = path.split_first();
+        let top = self.members().get(first.as_ref())?;
+        if rest.is_empty() {
+            Some(top)
+        } else {
+            top.pointer(rest)
+        }
+    }
+
+    /// Where this token's roles are read from (the roles claim of the validation that
+    /// accepted it), if anywhere.
+    pub fn roles_claim(&self) -> Option<&ClaimPath> {
+        self.inner.roles_claim.as_ref()
+    }
+
+    /// The roles (or groups, or permissions) the token grants, read at the roles claim:
+    /// the strings of an array of strings, the member names of an object (ZITADEL's
+    /// `urn:zitadel:iam:org:project:roles`), or one string as one role.
+    ///
+    /// Anything else grants no role at all: an array with one non-string element, a
+    /// number, `null`, a missing claim, no roles claim configured. Never partly
+    /// honoured, as for scopes.
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        let value = self
+            .inner
+            .roles_claim
+            .as_ref()
+            .and_then(|path| self.lookup(path));
+        let (list, object, single): (&[serde_json::Value], _, _) = match value {
+            Some(serde_json::Value::Array(items))
+                if items.iter().all(serde_json::Value::is_string) =>
+            {
+                (items, None, None)
+            }
+            Some(serde_json::Value::Object(map)) => (&[], Some(map), None),
+            Some(serde_json::Value::String(role)) => (&[], None, Some(role.as_str())),
+            _ => (&[], None, None),
+        };
+        list.iter()
+            .filter_map(serde_json::Value::as_str)
+            .chain(
+                object
+                    .into_iter()
+                    .flat_map(|map| map.keys().map(String::as_str)),
+            )
+            .chain(single)
+    }
+
+    /// Whether the token grants `role` ([`Claims::roles`]).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().any(|held| held == role)
+    }
+
+    /// The values the audience rule accepted the token on: `aud`, or `client_id` when
+    /// the validation read the audience there ([`AudienceClaim::ClientId`]).
+    pub fn accepted_audiences(&self) -> impl Iterator<Item = &str> {
+        let client_id = match self.inner.audience_claim {
+            AudienceClaim::ClientId => self.client_id(),
+            AudienceClaim::Aud => None,
+        };
+        let aud = match self.inner.audience_claim {
+            AudienceClaim::Aud => Some(self.audiences()),
+            AudienceClaim::ClientId => None,
+        };
+        aud.into_iter().flatten().chain(client_id)
     }
 
     /// The payload as the application's own type.

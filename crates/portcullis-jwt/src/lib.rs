@@ -60,6 +60,7 @@
 //! in the repository for how this crate fits the rest.
 
 mod algorithm;
+mod claim_path;
 mod claims;
 pub mod clock;
 mod confirmation;
@@ -67,12 +68,14 @@ pub mod dangerous;
 pub mod dpop;
 mod error;
 mod key;
+mod preset;
 mod scope;
 mod strict_json;
 mod token;
 mod validation;
 
 pub use algorithm::{Algorithm, AlgorithmSet, UnknownAlgorithm};
+pub use claim_path::{ClaimPath, MAX_CLAIM_PATH, MAX_CLAIM_PATH_DEPTH};
 pub use claims::{Claims, NumericDate, VerifiedBy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use confirmation::Confirmation;
@@ -81,10 +84,12 @@ pub use key::{
     JwksError, Key, KeySet, MAX_KEYS, MAX_RSA_BITS, MIN_HMAC_SECRET, MIN_RSA_BITS, SkipReason,
     SkippedKey,
 };
-pub use scope::{ScopeRequirement, Scopes, is_scope_token};
+pub use preset::Preset;
+pub use scope::{MAX_ROLE_LENGTH, ScopeRequirement, Scopes, Unmet, is_scope_token};
 pub use token::{
     DEFAULT_MAX_TOKEN_SIZE, Header, TokenType, UnverifiedToken, read_unverified_issuer,
 };
 pub use validation::{
-    DEFAULT_LEEWAY, MAX_LEEWAY, MAX_REQUIRED_CLAIMS, ScopeClaim, Validation, ValidationBuilder,
+    AudienceClaim, DEFAULT_LEEWAY, MAX_LEEWAY, MAX_REQUIRED_CLAIMS, ScopeClaim, Validation,
+    ValidationBuilder,
 };

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::ConfigError;
+use crate::claims::Claims;
+
 /// The scopes a token grants: a set of scope tokens.
 ///
 /// Built from the `scope` claim (a space-delimited string) or `scp` (an array of
@@ -151,12 +154,36 @@ fn is_scope_byte(b: u8) -> bool {
     (b.wrapping_sub(0x21) < 0x5E) & (b != b'"') & (b != b',') & (b != b'\\')
 }
 
-/// What a route requires of a token's scopes: every scope of an all-of list, and at
-/// least one of an any-of list, or both (`all_of(..)?.and_any_of(..)?`).
+/// What a route requires of a token: its scopes (every scope of an all-of list, and
+/// at least one of an any-of list, or both: `all_of(..)?.and_any_of(..)?`), and
+/// optionally its roles ([`ScopeRequirement::and_roles_all_of`],
+/// [`ScopeRequirement::and_roles_any_of`]) and one of a narrower set of audiences
+/// ([`ScopeRequirement::and_audience_any_of`]).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ScopeRequirement {
     all: Box<[Box<str>]>,
     any: Box<[Box<str>]>,
+    roles_all: Box<[Box<str>]>,
+    roles_any: Box<[Box<str>]>,
+    audiences: Box<[Box<str>]>,
+}
+
+/// The longest role name a requirement may list, in bytes.
+pub const MAX_ROLE_LENGTH: usize = 256;
+
+/// The first part of a [`ScopeRequirement`] a token does not meet, in the order they
+/// are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Unmet {
+    /// The token's accepted audiences ([`Claims::accepted_audiences`]) hold none of
+    /// the requirement's: the token was not minted for this resource (RFC 9068 §4:
+    /// `invalid_token`).
+    Audience,
+    /// A scope is missing (`insufficient_scope`).
+    Scope,
+    /// A role is missing ([`Claims::roles`]).
+    Role,
 }
 
 impl ScopeRequirement {
@@ -172,6 +199,9 @@ impl ScopeRequirement {
         Ok(ScopeRequirement {
             all: scope_list(scopes)?,
             any: Box::default(),
+            roles_all: Box::default(),
+            roles_any: Box::default(),
+            audiences: Box::default(),
         })
     }
 
@@ -213,13 +243,130 @@ impl ScopeRequirement {
         Ok(self)
     }
 
-    /// Whether `granted` satisfies the requirement.
+    /// Also requires every role of `roles` ([`Claims::roles`], read where the
+    /// validation's roles claim says). An empty list is always satisfied.
+    ///
+    /// # Errors
+    /// A role that is empty, longer than [`MAX_ROLE_LENGTH`] or has a control
+    /// character, or a requirement that already has a roles all-of list.
+    pub fn and_roles_all_of<I, S>(mut self, roles: I) -> Result<ScopeRequirement, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        if !self.roles_all.is_empty() {
+            return Err(ConfigError::for_setting(
+                "and_roles_all_of",
+                "the requirement already has a roles all-of list",
+            ));
+        }
+        self.roles_all = name_list(roles, "and_roles_all_of")?;
+        Ok(self)
+    }
+
+    /// Also requires at least one role of `roles`.
+    ///
+    /// # Errors
+    /// An empty list, a role as [`ScopeRequirement::and_roles_all_of`] refuses it, or a
+    /// requirement that already has a roles any-of list.
+    pub fn and_roles_any_of<I, S>(mut self, roles: I) -> Result<ScopeRequirement, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        if !self.roles_any.is_empty() {
+            return Err(ConfigError::for_setting(
+                "and_roles_any_of",
+                "the requirement already has a roles any-of list",
+            ));
+        }
+        let roles = name_list(roles, "and_roles_any_of")?;
+        if roles.is_empty() {
+            return Err(ConfigError::for_setting(
+                "and_roles_any_of",
+                "an any-of role requirement needs at least one role",
+            ));
+        }
+        self.roles_any = roles;
+        Ok(self)
+    }
+
+    /// Also requires the token to have been accepted for one of `audiences`
+    /// ([`Claims::accepted_audiences`]): a route narrower than its issuer's audiences.
+    ///
+    /// # Errors
+    /// An empty list, an empty audience, or a requirement that already has audiences.
+    pub fn and_audience_any_of<I, S>(
+        mut self,
+        audiences: I,
+    ) -> Result<ScopeRequirement, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        if !self.audiences.is_empty() {
+            return Err(ConfigError::for_setting(
+                "and_audience_any_of",
+                "the requirement already has audiences",
+            ));
+        }
+        let audiences = name_list(audiences, "and_audience_any_of")?;
+        if audiences.is_empty() {
+            return Err(ConfigError::for_setting(
+                "and_audience_any_of",
+                "an audience requirement needs at least one audience",
+            ));
+        }
+        self.audiences = audiences;
+        Ok(self)
+    }
+
+    /// Whether `granted` satisfies the scope part of the requirement.
     pub fn is_satisfied_by(&self, granted: &Scopes) -> bool {
         self.all.iter().all(|s| granted.contains(s))
             && (self.any.is_empty() || self.any.iter().any(|s| granted.contains(s)))
     }
 
-    /// Whether every listed scope is needed (no any-of list).
+    /// The first part of the requirement `claims` do not meet (audience, then scopes,
+    /// then roles), or `None` when they meet all of it.
+    pub fn unmet(&self, claims: &Claims) -> Option<Unmet> {
+        if !self.audiences.is_empty()
+            && !claims
+                .accepted_audiences()
+                .any(|held| self.audiences.iter().any(|a| **a == *held))
+        {
+            return Some(Unmet::Audience);
+        }
+        if !self.is_satisfied_by(claims.scopes()) {
+            return Some(Unmet::Scope);
+        }
+        if !self.roles_all.is_empty() || !self.roles_any.is_empty() {
+            let held = |role: &str| claims.has_role(role);
+            if !self.roles_all.iter().all(|r| held(r))
+                || !(self.roles_any.is_empty() || self.roles_any.iter().any(|r| held(r)))
+            {
+                return Some(Unmet::Role);
+            }
+        }
+        None
+    }
+
+    /// The roles all-of list.
+    pub fn roles_all(&self) -> impl Iterator<Item = &str> {
+        self.roles_all.iter().map(AsRef::as_ref)
+    }
+
+    /// The roles any-of list.
+    pub fn roles_any(&self) -> impl Iterator<Item = &str> {
+        self.roles_any.iter().map(AsRef::as_ref)
+    }
+
+    /// The audiences the requirement narrows to (empty: the issuer's).
+    pub fn audiences(&self) -> impl Iterator<Item = &str> {
+        self.audiences.iter().map(AsRef::as_ref)
+    }
+
+    /// Whether every listed scope is needed (no scope any-of list).
     pub fn requires_all(&self) -> bool {
         self.any.is_empty()
     }
@@ -267,8 +414,43 @@ where
     Ok(list.into_boxed_slice())
 }
 
+/// Checks and de-duplicates role names or audiences: non-empty, bounded, no control
+/// characters (role names may hold spaces: Okta group names do).
+fn name_list<I, S>(names: I, setting: &'static str) -> Result<Box<[Box<str>]>, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut list: Vec<Box<str>> = Vec::new();
+    for name in names {
+        let name = name.as_ref();
+        if name.is_empty() || name.len() > MAX_ROLE_LENGTH || name.chars().any(char::is_control) {
+            return Err(ConfigError::for_setting(
+                setting,
+                format!(
+                    "{name:?}: must be non-empty, at most {MAX_ROLE_LENGTH} bytes, without control characters"
+                ),
+            ));
+        }
+        if !list.iter().any(|n| n.as_ref() == name) {
+            list.push(name.into());
+        }
+    }
+    Ok(list.into_boxed_slice())
+}
+
 impl fmt::Debug for ScopeRequirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.roles_all.is_empty() || !self.roles_any.is_empty() || !self.audiences.is_empty() {
+            return f
+                .debug_struct("ScopeRequirement")
+                .field("all_of", &self.all)
+                .field("any_of", &self.any)
+                .field("roles_all_of", &self.roles_all)
+                .field("roles_any_of", &self.roles_any)
+                .field("audiences", &self.audiences)
+                .finish();
+        }
         match (self.all.is_empty(), self.any.is_empty()) {
             (_, true) => f.debug_tuple("AllOf").field(&self.all).finish(),
             (true, false) => f.debug_tuple("AnyOf").field(&self.any).finish(),

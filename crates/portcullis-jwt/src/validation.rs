@@ -5,11 +5,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::algorithm::AlgorithmSet;
+use crate::claim_path::ClaimPath;
 use crate::claims::{Audiences, Claims, ClaimsInner, NumericDate, Text, VerifiedBy};
 use crate::clock::unix_seconds;
 use crate::confirmation::{Confirmation, confirmation_of};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::key::{Key, KeySet};
+use crate::preset::Preset;
 use crate::scope::Scopes;
 use crate::strict_json::{self, Malformed, Member, ObjectSink, Value};
 use crate::token::{DEFAULT_MAX_TOKEN_SIZE, TokenType, UnverifiedToken, decode_segment};
@@ -40,6 +42,22 @@ pub enum ScopeClaim {
     Named(Box<str>),
 }
 
+/// Which claim the audience rule reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AudienceClaim {
+    /// `aud` (a string or an array of strings) must contain one of the configured
+    /// audiences (RFC 7519 §4.1.3, RFC 9068 §4). The default.
+    #[default]
+    Aud,
+    /// `client_id` must equal one of the configured audiences, which are then the
+    /// accepted client ids; `aud` is not read. For issuers whose access tokens carry no
+    /// `aud` at all, as Amazon Cognito's: the rule is moved, never dropped, so a token
+    /// without `client_id` is refused ([`ErrorKind::InvalidAudience`], detail
+    /// `client_id`).
+    ClientId,
+}
+
 type Check = dyn Fn(&Claims) -> Result<(), String> + Send + Sync;
 
 /// The rules an access token must meet. Built with [`Validation::builder`]; cheap to
@@ -68,6 +86,10 @@ struct Config {
     scope_claim: ScopeClaim,
     allow_scope_array: bool,
     required: Vec<Box<str>>,
+    claim_values: Vec<(Box<str>, Vec<Box<str>>)>,
+    roles_claim: Option<ClaimPath>,
+    audience_claim: AudienceClaim,
+    preset: Preset,
     checks: Vec<Arc<Check>>,
 }
 
@@ -87,6 +109,10 @@ pub struct ValidationBuilder {
     scope_claim: ScopeClaim,
     allow_scope_array: bool,
     required: Vec<Box<str>>,
+    claim_values: Vec<(Box<str>, Vec<Box<str>>)>,
+    roles_claim: Option<String>,
+    audience_claim: AudienceClaim,
+    preset: Preset,
     checks: Vec<Arc<Check>>,
 }
 
@@ -107,6 +133,10 @@ impl Validation {
             scope_claim: ScopeClaim::default(),
             allow_scope_array: false,
             required: Vec::new(),
+            claim_values: Vec::new(),
+            roles_claim: None,
+            audience_claim: AudienceClaim::Aud,
+            preset: Preset::Rfc9068,
             checks: Vec::new(),
         }
     }
@@ -201,6 +231,69 @@ impl ValidationBuilder {
         self
     }
 
+    /// A top-level claim that must be a string equal to `value`; call again with the
+    /// same name to accept several values (Keycloak's `typ`: `Bearer` or `DPoP`). A
+    /// token without the claim is refused ([`ErrorKind::MissingClaim`]), one with
+    /// another value or type too ([`ErrorKind::InvalidClaim`]), the claim's name as
+    /// detail. Defaults to none.
+    pub fn require_claim_value(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        let name = name.into().into_boxed_str();
+        let value = value.into().into_boxed_str();
+        match self.claim_values.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => self.claim_values.push((name, vec![value])),
+        }
+        self
+    }
+
+    /// Forgets every required claim and required claim value set so far (by
+    /// [`ValidationBuilder::require_claim`], [`ValidationBuilder::require_claim_value`] or
+    /// a [`Preset`]); `exp` and, under the RFC 9068 profile, its claims stay required.
+    pub fn clear_required_claims(mut self) -> Self {
+        self.required.clear();
+        self.claim_values.clear();
+        self
+    }
+
+    /// Where the token's roles (or groups, or permissions) are: a top-level claim name,
+    /// or a JSON Pointer (RFC 6901) such as `/realm_access/roles`. Read by
+    /// [`Claims::roles`] and the role requirements of
+    /// [`ScopeRequirement`](crate::ScopeRequirement). Defaults to none (no token grants a
+    /// role); a [`Preset`] sets its provider's.
+    pub fn roles_claim(mut self, path: impl Into<String>) -> Self {
+        self.roles_claim = Some(path.into());
+        self
+    }
+
+    /// Reads no roles at all (undoes a preset's roles claim).
+    pub fn without_roles_claim(mut self) -> Self {
+        self.roles_claim = None;
+        self
+    }
+
+    /// Which claim the audience rule reads. Defaults to [`AudienceClaim::Aud`]; the
+    /// configured audiences are the values it must hold either way, and the rule is
+    /// never skipped.
+    pub fn audience_claim(mut self, claim: AudienceClaim) -> Self {
+        self.audience_claim = claim;
+        self
+    }
+
+    /// Starts from a provider's token shape: the `typ` rule, where scopes and roles are
+    /// read, which claims are required, and (Cognito) which claim holds the audience.
+    /// See [`Preset`] for what each sets. Call it first: every later setting overrides
+    /// the preset's, one by one. A preset never touches the issuer, the audiences, the
+    /// algorithms, the leeway or the key rules, so it never weakens them. Defaults to
+    /// [`Preset::Rfc9068`], which is the builder's own defaults.
+    pub fn preset(mut self, preset: Preset) -> Self {
+        self.preset = preset;
+        preset.apply(self)
+    }
+
     /// A custom check run after every built-in one. `Err(reason)` refuses the token with
     /// [`ErrorKind::Rejected`]; the reason goes into [`Error::detail`] and, through the
     /// layers, to the client, so keep it short and free of secrets.
@@ -281,6 +374,24 @@ impl ValidationBuilder {
                 "an empty scope claim name",
             ));
         }
+        if self.claim_values.len() > MAX_REQUIRED_CLAIMS {
+            return Err(ConfigError::for_setting(
+                "require_claim_value",
+                format!("more than {MAX_REQUIRED_CLAIMS} required claim values"),
+            ));
+        }
+        if self.claim_values.iter().any(|(name, _)| name.is_empty()) {
+            return Err(ConfigError::for_setting(
+                "require_claim_value",
+                "an empty claim name",
+            ));
+        }
+        let roles_claim = self
+            .roles_claim
+            .as_deref()
+            .map(ClaimPath::parse)
+            .transpose()
+            .map_err(|e| ConfigError::for_setting("roles_claim", e.message()))?;
         Ok(Validation {
             inner: Arc::new(Config {
                 issuers: self.issuers,
@@ -296,6 +407,10 @@ impl ValidationBuilder {
                 scope_claim: self.scope_claim,
                 allow_scope_array: self.allow_scope_array,
                 required: self.required,
+                claim_values: self.claim_values,
+                roles_claim,
+                audience_claim: self.audience_claim,
+                preset: self.preset,
                 checks: self.checks,
             }),
         })
@@ -459,6 +574,7 @@ impl Validation {
                 iat: sink.iat,
                 iss: sink.iss.as_ref().map(|iss| iss.resolve(&payload)),
                 aud: &sink.aud,
+                client_id: sink.client_id.as_ref().map(|c| c.resolve(&payload)),
                 payload: &payload,
                 require_exp: matches!(verified_by, VerifiedBy::Jwt { .. }),
             },
@@ -504,9 +620,29 @@ impl Validation {
             scopes,
             confirmation: sink.cnf,
             verified_by,
+            roles_claim: config.roles_claim.clone(),
+            audience_claim: config.audience_claim,
             members: OnceLock::new(),
             payload: payload.into_boxed_str(),
         });
+        for (name, values) in &config.claim_values {
+            match claims.get(name) {
+                None => {
+                    return Err(Error::with_reason(
+                        ErrorKind::MissingClaim,
+                        name.to_string(),
+                    ));
+                }
+                Some(serde_json::Value::String(value)) if values.iter().any(|v| **v == **value) => {
+                }
+                Some(_) => {
+                    return Err(Error::with_reason(
+                        ErrorKind::InvalidClaim,
+                        name.to_string(),
+                    ));
+                }
+            }
+        }
         for check in &config.checks {
             check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
         }
@@ -529,6 +665,7 @@ impl Validation {
                 iat: inner.issued_at,
                 iss: claims.issuer(),
                 aud: &inner.audiences,
+                client_id: claims.client_id(),
                 payload: &inner.payload,
                 require_exp: matches!(claims.verified_by(), VerifiedBy::Jwt { .. }),
             },
@@ -578,12 +715,18 @@ impl Validation {
             }
         }
         if !config.any_audience {
-            let matches = claims
-                .aud
-                .iter(claims.payload)
-                .any(|aud| config.audiences.iter().any(|a| **a == *aud));
-            if !matches {
-                return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
+            let known = |value: &str| config.audiences.iter().any(|a| **a == *value);
+            match config.audience_claim {
+                AudienceClaim::Aud => {
+                    if !claims.aud.iter(claims.payload).any(known) {
+                        return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
+                    }
+                }
+                AudienceClaim::ClientId => {
+                    if !claims.client_id.is_some_and(known) {
+                        return Err(Error::with_detail(ErrorKind::InvalidAudience, "client_id"));
+                    }
+                }
             }
         }
         Ok(())
@@ -613,6 +756,21 @@ impl Validation {
     pub fn leeway(&self) -> Duration {
         Duration::from_secs_f64(self.inner.leeway)
     }
+
+    /// Where roles are read from, if anywhere.
+    pub fn roles_claim(&self) -> Option<&ClaimPath> {
+        self.inner.roles_claim.as_ref()
+    }
+
+    /// Which claim the audience rule reads.
+    pub fn audience_claim(&self) -> AudienceClaim {
+        self.inner.audience_claim
+    }
+
+    /// The preset the configuration started from ([`Preset::Rfc9068`] if none).
+    pub fn preset(&self) -> Preset {
+        self.inner.preset
+    }
 }
 
 impl fmt::Debug for Validation {
@@ -632,6 +790,10 @@ impl fmt::Debug for Validation {
             .field("scope_claim", &c.scope_claim)
             .field("allow_scope_array", &c.allow_scope_array)
             .field("required", &c.required)
+            .field("claim_values", &c.claim_values)
+            .field("roles_claim", &c.roles_claim)
+            .field("audience_claim", &c.audience_claim)
+            .field("preset", &c.preset)
             .field("checks", &c.checks.len())
             .finish()
     }
@@ -654,6 +816,7 @@ struct Registered<'a> {
     iat: Option<NumericDate>,
     iss: Option<&'a str>,
     aud: &'a Audiences,
+    client_id: Option<&'a str>,
     /// What `aud`'s spans point into.
     payload: &'a str,
     require_exp: bool,

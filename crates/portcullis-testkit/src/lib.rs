@@ -35,6 +35,7 @@ mod echo;
 pub mod fixture;
 mod issuer;
 mod key;
+mod providers;
 mod raw_client;
 mod server;
 mod token;
@@ -47,6 +48,7 @@ pub use issuer::{
     TestIssuer, TestIssuerBuilder,
 };
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
+pub use providers::Provider;
 pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
 pub use server::TestServer;
 pub use token::{TokenBuilder, encode_compact};

@@ -484,9 +484,7 @@ fn dpop_paired(rounds: usize) {
             assert_eq!(response.status(), 200);
         }
         let b = per_call(started);
-        let requests: Vec<_> = (0..BATCH)
-            .map(|_| request(&dpop, proofs.next()))
-            .collect();
+        let requests: Vec<_> = (0..BATCH).map(|_| request(&dpop, proofs.next())).collect();
         let started = Instant::now();
         for request in requests {
             let response = now_or_never(service.call(request)).unwrap();
@@ -508,7 +506,9 @@ fn dpop_paired(rounds: usize) {
         extra.push(d - b - s);
     }
     println!();
-    println!("| DPoP (ES256 proof) | bearer (µs) | DPoP (µs) | proof signature (µs) | DPoP − bearer − signature (µs) |");
+    println!(
+        "| DPoP (ES256 proof) | bearer (µs) | DPoP (µs) | proof signature (µs) | DPoP − bearer − signature (µs) |"
+    );
     println!("|---|---:|---:|---:|---:|");
     println!(
         "| cache hit | {:.2} | {:.2} | {:.2} | {:.2} |",

@@ -57,7 +57,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use portcullis_jwt::{Claims, ScopeRequirement};
+use portcullis_jwt::{Claims, ScopeRequirement, Unmet};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Span;
@@ -89,16 +89,21 @@ impl<R> Clone for Policy<R> {
 }
 
 impl<R> Policy<R> {
-    /// The refusal of `claims` that fall short of the policy, if they do: scopes are
-    /// checked first, then the claim conditions.
+    /// The refusal of `claims` that fall short of the policy, if they do: the route's
+    /// audiences first (a token minted for another resource is `invalid_token`, RFC 9068
+    /// §4), then scopes, roles, and the claim conditions.
     /// (`headers` are read only for a refusal, to answer a gRPC caller in kind.)
     fn refusal(&self, claims: &Claims, headers: &http::HeaderMap) -> Option<Rejection> {
         let challenge = || self.shared.challenge.clone();
-        if !self
-            .requirement
-            .as_ref()
-            .is_none_or(|r| r.is_satisfied_by(claims.scopes()))
-        {
+        let unmet = self.requirement.as_ref().and_then(|r| r.unmet(claims));
+        if unmet == Some(Unmet::Audience) {
+            Some(Rejection::new(
+                RejectionKind::InvalidToken,
+                "invalid audience",
+                challenge(),
+                is_grpc(headers),
+            ))
+        } else if unmet == Some(Unmet::Scope) {
             Some(
                 Rejection::new(
                     RejectionKind::InsufficientScope,
@@ -108,6 +113,13 @@ impl<R> Policy<R> {
                 )
                 .with_required_scope(self.scope_param.clone()),
             )
+        } else if unmet.is_some() {
+            Some(Rejection::new(
+                RejectionKind::InsufficientRole,
+                "insufficient role",
+                challenge(),
+                is_grpc(headers),
+            ))
         } else if !self.predicates.iter().all(|p| p(claims)) {
             Some(Rejection::new(
                 RejectionKind::InsufficientClaims,

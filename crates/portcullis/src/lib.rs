@@ -105,7 +105,9 @@ pub use token::TokenSource;
 #[doc(no_inline)]
 pub use portcullis_issuer::{IntrospectionVerifier, JwtVerifier, VerifyError, VerifyErrorKind};
 #[doc(no_inline)]
-pub use portcullis_jwt::{Claims, KeySet, ScopeRequirement, Scopes, Validation};
+pub use portcullis_jwt::{
+    ClaimPath, Claims, KeySet, Preset, ScopeRequirement, Scopes, Unmet, Validation,
+};
 
 /// The `realm` of challenges unless configured otherwise.
 pub const DEFAULT_REALM: &str = "api";

@@ -32,6 +32,11 @@ pub enum RejectionKind {
     /// does not hold: 403 `insufficient_scope`, as RFC 6750 has no closer code, without
     /// a `scope` parameter. Its own kind so logs and metrics can tell the two apart.
     InsufficientClaims,
+    /// The token is good and has the scopes, but not the roles the route requires
+    /// ([`ScopeRequirement::and_roles_all_of`](portcullis_jwt::ScopeRequirement::and_roles_all_of),
+    /// read where the issuer's roles claim says): 403 `insufficient_scope`, as RFC 6750
+    /// has no closer code, without a `scope` parameter.
+    InsufficientRole,
     /// The issuer could not be consulted and nothing usable is cached: 503 with
     /// `Retry-After`. Never a 401, since the client did nothing wrong.
     Unavailable,
@@ -48,9 +53,9 @@ impl RejectionKind {
             | RejectionKind::InvalidToken
             | RejectionKind::InvalidDpopProof => StatusCode::UNAUTHORIZED,
             RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => {
-                StatusCode::FORBIDDEN
-            }
+            RejectionKind::InsufficientScope
+            | RejectionKind::InsufficientClaims
+            | RejectionKind::InsufficientRole => StatusCode::FORBIDDEN,
             RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -60,9 +65,9 @@ impl RejectionKind {
         match self {
             RejectionKind::InvalidRequest => Some(BearerError::InvalidRequest),
             RejectionKind::InvalidToken => Some(BearerError::InvalidToken),
-            RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => {
-                Some(BearerError::InsufficientScope)
-            }
+            RejectionKind::InsufficientScope
+            | RejectionKind::InsufficientClaims
+            | RejectionKind::InsufficientRole => Some(BearerError::InsufficientScope),
             RejectionKind::MissingToken
             | RejectionKind::Unavailable
             | RejectionKind::InvalidDpopProof => None,
@@ -89,7 +94,9 @@ impl RejectionKind {
             | RejectionKind::InvalidRequest
             | RejectionKind::InvalidToken
             | RejectionKind::InvalidDpopProof => 16,
-            RejectionKind::InsufficientScope | RejectionKind::InsufficientClaims => 7,
+            RejectionKind::InsufficientScope
+            | RejectionKind::InsufficientClaims
+            | RejectionKind::InsufficientRole => 7,
             RejectionKind::Unavailable => 14,
         }
     }

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::value::{
-    self, Addr, Alg, ClaimHeader, ClaimValue, Count, DpopModeName, FetchUrl, List, MethodName,
-    NonEmpty,
-    ResourceUrl, RouteName, Scope, Separator, Span, UpstreamUrl,
+    self, Addr, Alg, Audience, AudienceClaimName, ClaimHeader, ClaimKey, ClaimValue, Count,
+    DpopModeName, FetchUrl, List, MethodName, NonEmpty, PresetName, ResourceUrl, Role, RouteName,
+    Scope, Separator, Span, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -100,6 +100,11 @@ pub(super) struct OperationsSection {
 pub(super) struct IssuerSection {
     pub(super) issuer: String,
     pub(super) audiences: Vec<String>,
+    /// The library preset the token rules start from; the keys below override it.
+    pub(super) preset: Option<PresetName>,
+    pub(super) roles_claim: Option<ClaimKey>,
+    pub(super) scope_claim: Option<NonEmpty>,
+    pub(super) audience_claim: Option<AudienceClaimName>,
     #[serde(default)]
     pub(super) discovery: bool,
     pub(super) jwks_uri: Option<FetchUrl>,
@@ -111,8 +116,7 @@ pub(super) struct IssuerSection {
     pub(super) require_access_token_type: Option<bool>,
     #[serde(default)]
     pub(super) required_claims: Vec<NonEmpty>,
-    #[serde(default)]
-    pub(super) allow_scope_array: bool,
+    pub(super) allow_scope_array: Option<bool>,
     pub(super) jwks_refresh: Option<Span<1, { 24 * 3600 }>>,
     pub(super) jwks_retry: Option<Span<1, 3600>>,
     /// Below a second, a key set would be fetched again and again.
@@ -155,10 +159,13 @@ pub(super) struct RouteSection {
     pub(super) anonymous: bool,
     pub(super) scopes_all: Option<List<Scope>>,
     pub(super) scopes_any: Option<List<Scope>>,
+    pub(super) roles_all: Option<List<Role>>,
+    pub(super) roles_any: Option<List<Role>>,
+    pub(super) audiences: Option<List<Audience>>,
     #[serde(default)]
-    pub(super) claim_equals: BTreeMap<String, ClaimValue>,
+    pub(super) claim_equals: BTreeMap<ClaimKey, ClaimValue>,
     #[serde(default)]
-    pub(super) claim_contains: BTreeMap<String, ClaimValue>,
+    pub(super) claim_contains: BTreeMap<ClaimKey, ClaimValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,7 +173,7 @@ pub(super) struct RouteSection {
 pub(super) struct ForwardSection {
     #[serde(rename = "authorization", deserialize_with = "value::forward")]
     pub(super) forward_authorization: bool,
-    pub(super) claims: BTreeMap<String, ClaimHeader>,
+    pub(super) claims: BTreeMap<ClaimKey, ClaimHeader>,
     pub(super) array_separator: Option<Separator>,
     pub(super) payload_header: Option<ClaimHeader>,
 }

@@ -10,7 +10,7 @@ use portcullis_issuer::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
     DEFAULT_TIMEOUT, DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN,
 };
-use portcullis_jwt::{AlgorithmSet, Validation};
+use portcullis_jwt::{AlgorithmSet, ScopeClaim, Validation};
 
 use super::error::KeyPath;
 use super::file::{IntrospectionSection, IssuerSection};
@@ -51,13 +51,30 @@ fn issuer_validation(
         Some(list) => list.0.iter().map(|alg| alg.0).collect(),
         None => AlgorithmSet::ASYMMETRIC,
     };
-    let mut builder = Validation::builder()
-        .issuer(section.issuer.clone())
-        .algorithms(algorithms)
-        .leeway(Span::or(section.leeway, portcullis_jwt::DEFAULT_LEEWAY))
-        .require_access_token_type(section.require_access_token_type.unwrap_or(true))
-        .allow_scope_array(section.allow_scope_array)
-        .max_token_size(max_token_bytes);
+    // The preset first: every key written after it overrides what it sets, one by one.
+    let mut builder = match section.preset {
+        Some(preset) => preset.0.builder(),
+        None => Validation::builder(),
+    }
+    .issuer(section.issuer.clone())
+    .algorithms(algorithms)
+    .leeway(Span::or(section.leeway, portcullis_jwt::DEFAULT_LEEWAY))
+    .max_token_size(max_token_bytes);
+    if let Some(require) = section.require_access_token_type {
+        builder = builder.require_access_token_type(require);
+    }
+    if let Some(allow) = section.allow_scope_array {
+        builder = builder.allow_scope_array(allow);
+    }
+    if let Some(claim) = &section.scope_claim {
+        builder = builder.scope_claim(ScopeClaim::Named(claim.0.clone().into_boxed_str()));
+    }
+    if let Some(path) = &section.roles_claim {
+        builder = builder.roles_claim(path.0.as_str());
+    }
+    if let Some(claim) = section.audience_claim {
+        builder = builder.audience_claim(claim.0);
+    }
     for audience in &section.audiences {
         builder = builder.audience(audience.clone());
     }
@@ -74,6 +91,8 @@ fn issuer_validation(
                 ("algorithms", "algorithms"),
                 ("leeway", "leeway"),
                 ("require_claim", "required_claims"),
+                ("roles_claim", "roles_claim"),
+                ("scope_claim", "scope_claim"),
                 ("max_token_size", "limits.max_token_bytes"),
             ],
         )

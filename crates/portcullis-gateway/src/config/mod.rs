@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, Method, Uri};
-use portcullis_jwt::{ScopeRequirement, Validation};
+use portcullis_jwt::{ClaimPath, ScopeRequirement, Validation};
 
 use crate::router::PathMatch;
 
@@ -175,18 +175,18 @@ pub(crate) struct RouteConfig {
 pub(crate) enum Requirement {
     Anonymous,
     Authenticated {
-        /// All-of and any-of scopes in one requirement (empty: any token of a
-        /// configured issuer).
+        /// All-of and any-of scopes, roles and the route's audiences in one library
+        /// requirement (empty: any token of a configured issuer).
         scopes: ScopeRequirement,
-        claim_equals: Vec<(String, serde_json::Value)>,
-        claim_contains: Vec<(String, serde_json::Value)>,
+        claim_equals: Vec<(ClaimPath, serde_json::Value)>,
+        claim_contains: Vec<(ClaimPath, serde_json::Value)>,
     },
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct ForwardConfig {
     pub(crate) forward_authorization: bool,
-    pub(crate) claims: Vec<(String, HeaderName)>,
+    pub(crate) claims: Vec<(ClaimPath, HeaderName)>,
     pub(crate) array_separator: String,
     pub(crate) payload_header: Option<HeaderName>,
 }

@@ -10,7 +10,7 @@ use portcullis_jwt::ScopeRequirement;
 use super::error::KeyPath;
 use super::file::{File, ForwardSection, ProtectedResourceSection, RouteSection};
 use super::issuer::issuer;
-use super::value::{ClaimValue, List, Scope, Span};
+use super::value::{Audience, ClaimKey, ClaimValue, List, Role, Scope, Span};
 use super::{
     Config, ConfigFileError, ForwardConfig, IssuerConfig, Limits, ProtectedResource, Requirement,
     RouteConfig, UpstreamConfig, UpstreamProtocol,
@@ -93,7 +93,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
     let mut routes = Vec::with_capacity(file.routes.len());
     for (i, section) in file.routes.into_iter().enumerate() {
         let at = routes_at.index(i);
-        let route = route(section, &at)?;
+        let route = route(section, &at, &issuers)?;
         if routes
             .iter()
             .any(|other: &RouteConfig| other.name == route.name)
@@ -181,7 +181,11 @@ fn protected_resource(
     }
 }
 
-fn route(section: RouteSection, at: &KeyPath) -> Result<RouteConfig, ConfigFileError> {
+fn route(
+    section: RouteSection,
+    at: &KeyPath,
+    issuers: &[IssuerConfig],
+) -> Result<RouteConfig, ConfigFileError> {
     let path = match (section.path, section.path_prefix, section.path_pattern) {
         (Some(path), None, None) | (None, Some(path), None) | (None, None, Some(path)) => path,
         _ => return Err(at.error("set exactly one of path, path_prefix or path_pattern")),
@@ -189,6 +193,9 @@ fn route(section: RouteSection, at: &KeyPath) -> Result<RouteConfig, ConfigFileE
     let condition = [
         ("scopes_all", section.scopes_all.is_some()),
         ("scopes_any", section.scopes_any.is_some()),
+        ("roles_all", section.roles_all.is_some()),
+        ("roles_any", section.roles_any.is_some()),
+        ("audiences", section.audiences.is_some()),
         ("claim_equals", !section.claim_equals.is_empty()),
         ("claim_contains", !section.claim_contains.is_empty()),
     ]
@@ -202,13 +209,22 @@ fn route(section: RouteSection, at: &KeyPath) -> Result<RouteConfig, ConfigFileE
         }
         (true, None) => Requirement::Anonymous,
         (false, _) => {
-            let claims = |map: std::collections::BTreeMap<_, ClaimValue>| {
+            let claims = |map: std::collections::BTreeMap<ClaimKey, ClaimValue>| {
                 map.into_iter()
-                    .map(|(claim, value)| (claim, value.0))
+                    .map(|(claim, value)| (claim.0, value.0))
                     .collect()
             };
+            let requirement = scopes(section.scopes_all, section.scopes_any, at)?;
+            let requirement = roles(
+                requirement,
+                section.roles_all,
+                section.roles_any,
+                at,
+                issuers,
+            )?;
+            let requirement = audiences(requirement, section.audiences, at, issuers)?;
             Requirement::Authenticated {
-                scopes: scopes(section.scopes_all, section.scopes_any, at)?,
+                scopes: requirement,
                 claim_equals: claims(section.claim_equals),
                 claim_contains: claims(section.claim_contains),
             }
@@ -241,17 +257,81 @@ fn scopes(
     }
 }
 
+/// A route's `roles_all` and `roles_any`, added to its requirement. Roles are read where
+/// the token's issuer says (`preset` or `roles_claim`); a route requiring roles when no
+/// issuer reads any could never be satisfied, so it is refused.
+fn roles(
+    requirement: ScopeRequirement,
+    all: Option<List<Role>>,
+    any: Option<List<Role>>,
+    at: &KeyPath,
+    issuers: &[IssuerConfig],
+) -> Result<ScopeRequirement, ConfigFileError> {
+    let key = match (&all, &any) {
+        (None, None) => return Ok(requirement),
+        (Some(_), _) => "roles_all",
+        (None, Some(_)) => "roles_any",
+    };
+    if !issuers.iter().any(|i| i.validation.roles_claim().is_some()) {
+        return Err(at.key(key).error(
+            "no issuer reads roles: set a preset or roles_claim on the [[issuers]] whose tokens carry them",
+        ));
+    }
+    let names = |roles: List<Role>| roles.0.into_iter().map(|r| r.0).collect::<Vec<_>>();
+    let requirement = match all {
+        None => requirement,
+        Some(all) => requirement
+            .and_roles_all_of(names(all))
+            .map_err(|e| at.key("roles_all").error(e.message()))?,
+    };
+    match any {
+        None => Ok(requirement),
+        Some(any) => requirement
+            .and_roles_any_of(names(any))
+            .map_err(|e| at.key("roles_any").error(e.message())),
+    }
+}
+
+/// A route's `audiences`: each must be one an issuer accepts, since the issuer's rule
+/// runs first (a route narrows, never widens).
+fn audiences(
+    requirement: ScopeRequirement,
+    audiences: Option<List<Audience>>,
+    at: &KeyPath,
+    issuers: &[IssuerConfig],
+) -> Result<ScopeRequirement, ConfigFileError> {
+    let Some(audiences) = audiences else {
+        return Ok(requirement);
+    };
+    let at = at.key("audiences");
+    for (i, audience) in audiences.0.iter().enumerate() {
+        if !issuers
+            .iter()
+            .any(|issuer| issuer.validation.audiences().any(|a| a == audience.0))
+        {
+            return Err(at.index(i).error(format!(
+                "{:?} is not among any issuer's audiences; a route narrows its issuer's \
+                 audiences, it cannot add one",
+                audience.0
+            )));
+        }
+    }
+    requirement
+        .and_audience_any_of(audiences.0.into_iter().map(|a| a.0))
+        .map_err(|e| at.error(e.message()))
+}
+
 fn forward(section: ForwardSection) -> Result<ForwardConfig, ConfigFileError> {
     let at = KeyPath::new("forward");
     let mut claims = Vec::with_capacity(section.claims.len());
     for (claim, header) in section.claims {
         if claims.iter().any(|(_, h)| *h == header.0) {
-            return Err(at.key("claims").key(&claim).error(format!(
+            return Err(at.key("claims").key(claim.0.as_str()).error(format!(
                 "header {:?} is already used for another claim",
                 header.0.as_str()
             )));
         }
-        claims.push((claim, header.0));
+        claims.push((claim.0, header.0));
     }
     let payload_header = section.payload_header.map(|h| h.0);
     if let Some(payload) = &payload_header

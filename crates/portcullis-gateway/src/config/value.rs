@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{HeaderName, Method, Uri};
-use portcullis_jwt::{Algorithm, AlgorithmSet, is_scope_token};
+use portcullis_jwt::{
+    Algorithm, AlgorithmSet, AudienceClaim, ClaimPath, Preset, ScopeRequirement, is_scope_token,
+};
 use serde::{Deserialize, Deserializer, de::Error as _};
 
 use super::{ClientAuthMethod, UpstreamProtocol};
@@ -336,6 +338,104 @@ impl TryFrom<String> for Scope {
             ));
         }
         Ok(Scope(scope))
+    }
+}
+
+/// `issuers[].preset`: a library preset, by name.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct PresetName(pub(super) Preset);
+
+impl TryFrom<String> for PresetName {
+    type Error = String;
+    fn try_from(name: String) -> Result<PresetName, String> {
+        name.parse()
+            .map(PresetName)
+            .map_err(|e: portcullis_jwt::ConfigError| e.message().to_owned())
+    }
+}
+
+/// `issuers[].audience_claim`: which claim holds the audience.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct AudienceClaimName(pub(super) AudienceClaim);
+
+impl TryFrom<String> for AudienceClaimName {
+    type Error = String;
+    fn try_from(text: String) -> Result<AudienceClaimName, String> {
+        one_of(
+            &text,
+            &[
+                ("aud", AudienceClaim::Aud),
+                ("client_id", AudienceClaim::ClientId),
+            ],
+        )
+        .map(AudienceClaimName)
+    }
+}
+
+/// A claim a key names: a top-level name, or a JSON Pointer with a leading `/`
+/// (`/realm_access/roles`). The library's rule ([`ClaimPath::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct ClaimKey(pub(super) ClaimPath);
+
+impl TryFrom<String> for ClaimKey {
+    type Error = String;
+    fn try_from(text: String) -> Result<ClaimKey, String> {
+        ClaimPath::parse(&text)
+            .map(ClaimKey)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+impl PartialOrd for ClaimKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ClaimKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.as_str().cmp(other.0.as_str())
+    }
+}
+
+/// One role name a route requires, checked by the library's own rule.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct Role(pub(super) String);
+
+impl Listed for Role {
+    const EMPTY: &str = "an empty role list; leave it out instead";
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(role: String) -> Result<Role, String> {
+        ScopeRequirement::all_of(Vec::<&str>::new())
+            .and_then(|r| r.and_roles_all_of([&role]))
+            .map(|_| Role(role))
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// One audience a route narrows to.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct Audience(pub(super) String);
+
+impl Listed for Audience {
+    const EMPTY: &str = "an empty audience list; leave it out to accept the issuer's audiences";
+}
+
+impl TryFrom<String> for Audience {
+    type Error = String;
+    fn try_from(audience: String) -> Result<Audience, String> {
+        ScopeRequirement::all_of(Vec::<&str>::new())
+            .and_then(|r| r.and_audience_any_of([&audience]))
+            .map(|_| Audience(audience))
+            .map_err(|e| e.message().to_owned())
     }
 }
 

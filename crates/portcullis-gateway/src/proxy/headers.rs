@@ -64,7 +64,7 @@ pub(crate) fn rewrite_headers(
     let Some(claims) = claims else { return };
     for (claim, name) in &forward.claims {
         if let Some(value) = claims
-            .get(claim)
+            .lookup(claim)
             .and_then(|v| claim_value(v, &forward.array_separator))
         {
             headers.insert(name.clone(), value);
@@ -131,8 +131,14 @@ mod tests {
         let forward = ForwardConfig {
             forward_authorization: false,
             claims: vec![
-                ("sub".to_owned(), HeaderName::from_static("x-auth-subject")),
-                ("tid".to_owned(), HeaderName::from_static("x_tenant")),
+                (
+                    portcullis_jwt::ClaimPath::parse("sub").unwrap(),
+                    HeaderName::from_static("x-auth-subject"),
+                ),
+                (
+                    portcullis_jwt::ClaimPath::parse("/ext/tid").unwrap(),
+                    HeaderName::from_static("x_tenant"),
+                ),
             ],
             array_separator: ",".to_owned(),
             payload_header: Some(HeaderName::from_static("x-auth-claims")),

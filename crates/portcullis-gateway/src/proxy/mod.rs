@@ -136,6 +136,7 @@ fn reason_of(response: &Response<Body>) -> Reason {
             RejectionKind::InvalidDpopProof => Reason::InvalidDpopProof,
             RejectionKind::InsufficientScope => Reason::InsufficientScope,
             RejectionKind::InsufficientClaims => Reason::ClaimMismatch,
+            RejectionKind::InsufficientRole => Reason::InsufficientRole,
             RejectionKind::Unavailable => Reason::IssuerUnavailable,
             _ => Reason::InvalidRequest,
         },

@@ -1,0 +1,226 @@
+//! Presets in the gateway: `preset = "..."` on an issuer, roles and audiences per
+//! route, claims named by JSON Pointer in conditions and forwarded headers; each
+//! refused key at its key path; and, for every provider's token shape, every claim
+//! removed in turn is answered 200, 401 or 403, never a 500.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::Http;
+use http::StatusCode;
+use portcullis_gateway::Config;
+use portcullis_testkit::EchoUpstream;
+use portcullis_testkit::fixture::unix_now;
+use portcullis_testkit::{Provider, SigningAlgorithm, SigningKey, jwks};
+use serde_json::Value;
+
+const ISS: &str = "https://issuer.test/";
+const AUD: &str = "orders-api";
+
+fn key() -> &'static SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| SigningKey::generate(SigningAlgorithm::ES256))
+}
+
+const BASE: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://127.0.0.1:9"
+"#;
+
+/// The key path and message at which `text` (after [`BASE`]) is refused.
+fn refused(text: &str) -> (String, String) {
+    let error = Config::from_toml(&format!("{BASE}{text}"), "gateway.toml").unwrap_err();
+    (error.path().to_owned(), error.message().to_owned())
+}
+
+fn issuer(extra: &str) -> String {
+    format!(
+        "[[issuers]]\nissuer = \"{ISS}\"\naudiences = [\"{AUD}\", \"billing-api\"]\n\
+         jwks_uri = \"https://issuer.test/jwks\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn new_keys_are_checked_as_read_at_their_key_paths() {
+    let (path, message) = refused(&issuer("preset = \"azure\""));
+    assert_eq!(path, "issuers[0].preset");
+    assert!(
+        message.contains("keycloak") && message.contains("spring-authorization-server"),
+        "{message}"
+    );
+    assert_eq!(
+        refused(&issuer("roles_claim = \"/a~2\"")).0,
+        "issuers[0].roles_claim"
+    );
+    assert_eq!(
+        refused(&issuer("roles_claim = \"\"")).0,
+        "issuers[0].roles_claim"
+    );
+    assert_eq!(
+        refused(&issuer("audience_claim = \"azp\"")).0,
+        "issuers[0].audience_claim"
+    );
+    assert_eq!(
+        refused(&issuer("scope_claim = \"\"")).0,
+        "issuers[0].scope_claim"
+    );
+    let route = |keys: &str| {
+        format!(
+            "{}[[routes]]\npath = \"/a\"\n{keys}\n",
+            issuer("preset = \"keycloak\"")
+        )
+    };
+    assert_eq!(
+        refused(&route("roles_all = [\"\"]")).0,
+        "routes[0].roles_all[0]"
+    );
+    assert_eq!(refused(&route("roles_any = []")).0, "routes[0].roles_any");
+    assert_eq!(
+        refused(&route("audiences = [\"other-api\"]")).0,
+        "routes[0].audiences[0]"
+    );
+    assert_eq!(
+        refused(&route("audiences = [\"billing-api\", \"x\"]")).0,
+        "routes[0].audiences[1]"
+    );
+    let (path, _) = refused(&route("claim_equals = { \"/a~\" = \"x\" }"));
+    assert!(path.starts_with("routes[0].claim_equals"), "{path}");
+    let (path, _) = refused(&route("roles_any = [\"admin\"]\nrequire = \"anonymous\""));
+    assert_eq!(path, "routes[0].roles_any");
+    // Roles with no issuer reading any could never be met.
+    let no_roles = format!(
+        "{}[[routes]]\npath = \"/a\"\nroles_any = [\"admin\"]\n",
+        issuer("")
+    );
+    let (path, message) = refused(&no_roles);
+    assert_eq!(path, "routes[0].roles_any");
+    assert!(message.contains("roles_claim"), "{message}");
+    // A preset's relaxed profile can be put back key by key; it is accepted as written.
+    Config::from_toml(
+        &format!(
+            "{BASE}{}[[routes]]\npath = \"/a\"\nroles_any = [\"admin\"]\naudiences = [\"billing-api\"]\n\
+             claim_equals = {{ \"/realm_access/roles/0\" = \"x\", azp = \"web\" }}\n\
+             [forward]\nclaims = {{ \"/realm_access/roles\" = \"x-roles\", sub = \"x-sub\" }}\n",
+            issuer("preset = \"keycloak\"\nrequire_access_token_type = true\nallow_scope_array = true")
+        ),
+        "gateway.toml",
+    )
+    .unwrap();
+}
+
+/// One gateway per provider, with its preset, a route requiring its scope and role, a
+/// route narrowed to another audience, and its roles forwarded by pointer.
+#[tokio::test]
+async fn each_provider_through_the_gateway() {
+    let upstream = EchoUpstream::start().await;
+    let http = Http::http1();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, jwks([key()]).to_string()).unwrap();
+    for provider in Provider::ALL {
+        let name = provider.name();
+        let roles_claim = match provider {
+            Provider::Rfc9068 | Provider::SpringAuthorizationServer => "roles_claim = \"/roles\"",
+            _ => "",
+        };
+        let scopes = provider
+            .scope()
+            .map_or(String::new(), |s| format!("scopes_all = [\"{s}\"]"));
+        let roles = provider
+            .role()
+            .map_or(String::new(), |r| format!("roles_any = [\"{r}\"]"));
+        let text = format!(
+            r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{upstream}"
+[[issuers]]
+issuer = "{ISS}"
+audiences = ["{AUD}", "billing-api"]
+jwks_file = "{keys}"
+preset = "{name}"
+{roles_claim}
+[[routes]]
+path = "/orders"
+{scopes}
+{roles}
+[[routes]]
+path = "/billing"
+audiences = ["billing-api"]
+[forward]
+claims = {{ sub = "x-sub", "/iss" = "x-iss" }}
+"#,
+            upstream = upstream.addr(),
+            keys = keys.display(),
+        );
+        let config = Config::from_toml(&text, "gateway.toml").unwrap();
+        config.check_sources().unwrap();
+        let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
+        let addr = gateway.local_addrs()[0];
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(gateway.serve(async {
+            let _ = stopped.await;
+        }));
+        let url = |path: &str| format!("http://{addr}{path}");
+
+        let token = provider.access_token(key(), ISS, AUD, unix_now()).sign();
+        let answer = http.get(&url("/orders"), Some(&token), &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{name}");
+        assert_eq!(answer.json()["headers"]["x-iss"], ISS, "{name}");
+        let answer = http.get(&url("/billing"), Some(&token), &[]).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{name}");
+
+        let claims: serde_json::Map<String, Value> = serde_json::from_str(
+            &provider
+                .access_token(key(), ISS, AUD, unix_now())
+                .claims_json(),
+        )
+        .unwrap();
+        for claim in claims.keys() {
+            let token = provider
+                .access_token(key(), ISS, AUD, unix_now())
+                .without_claim(claim)
+                .sign();
+            let status = http.get(&url("/orders"), Some(&token), &[]).await.status;
+            assert!(
+                [
+                    StatusCode::OK,
+                    StatusCode::UNAUTHORIZED,
+                    StatusCode::FORBIDDEN
+                ]
+                .contains(&status),
+                "{name} without {claim}: {status}"
+            );
+        }
+        // A role the token lacks: 403.
+        if let Some(role) = provider.role() {
+            let token = provider
+                .access_token(key(), ISS, AUD, unix_now())
+                .claim(role_claim(provider), Value::Array(Vec::new()))
+                .sign();
+            let status = http.get(&url("/orders"), Some(&token), &[]).await.status;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name} without {role}");
+        }
+        stop.send(()).unwrap();
+        serving.await.unwrap().unwrap();
+    }
+}
+
+/// The top-level claim holding each provider's roles.
+fn role_claim(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Keycloak => "realm_access",
+        Provider::Entra => "roles",
+        Provider::Auth0 => "permissions",
+        Provider::Okta => "groups",
+        Provider::Cognito => "cognito:groups",
+        Provider::Zitadel => "urn:zitadel:iam:org:project:roles",
+        _ => "roles",
+    }
+}
