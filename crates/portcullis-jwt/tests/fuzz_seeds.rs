@@ -1,7 +1,9 @@
-//! The committed seeds of the `jwks` fuzz target, run through the property the target
+//! The committed seeds of the `jwks` and `dpop` fuzz targets, run through the property the target
 //! asserts (`fuzz/properties/jwks.rs`, compiled here too). The `verify` target's seeds
 //! are checked by `fuzz_seeds_are_what_their_names_say` in `properties.rs`.
 
+#[path = "../../../fuzz/properties/dpop.rs"]
+mod dpop;
 #[path = "../../../fuzz/properties/json.rs"]
 mod json;
 #[path = "../../../fuzz/properties/jwks.rs"]
@@ -12,6 +14,11 @@ mod seeds;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_jwt::KeySet;
+
+#[test]
+fn dpop_seeds_hold_the_property() {
+    seeds::check_all(env!("CARGO_MANIFEST_DIR"), "dpop", dpop::check);
+}
 
 #[test]
 fn jwks_seeds_hold_the_property() {

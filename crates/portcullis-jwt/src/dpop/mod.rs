@@ -40,6 +40,7 @@
 
 mod error;
 mod htu;
+mod known_keys;
 mod proof;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,6 +52,7 @@ use crate::algorithm::AlgorithmSet;
 use crate::claims::Claims;
 use crate::confirmation::Confirmation;
 use crate::error::ConfigError;
+use known_keys::KnownKeys;
 
 pub use error::{DpopError, DpopErrorKind};
 
@@ -80,6 +82,8 @@ pub struct DpopValidation {
     max_age: Duration,
     leeway: Duration,
     max_size: usize,
+    /// Parsed keys of proofs that verified, shared by clones.
+    known_keys: KnownKeys,
 }
 
 /// Configures a [`DpopValidation`].
@@ -161,6 +165,7 @@ impl DpopValidationBuilder {
             max_age: self.max_age,
             leeway: self.leeway,
             max_size: self.max_size,
+            known_keys: KnownKeys::default(),
         })
     }
 }
@@ -306,7 +311,7 @@ impl DpopValidation {
         if proof.len() > self.max_size {
             return Err(DpopErrorKind::TooLarge.into());
         }
-        let read = proof::read(proof)?;
+        let read = proof::read(proof, &self.known_keys)?;
         if !self.algorithms.contains(read.alg) || !read.key.supports(read.alg) {
             return Err(DpopError::about(DpopErrorKind::AlgorithmNotAllowed, "alg"));
         }
@@ -315,6 +320,9 @@ impl DpopValidation {
             .verify(read.alg, read.signing_input, &read.signature)
         {
             return Err(DpopErrorKind::InvalidSignature.into());
+        }
+        if let Some(jwk) = &read.new_jwk {
+            self.known_keys.remember(jwk, &read.key);
         }
         let claims = read.claims;
         if let Some(member) = claims.wrong_type {
@@ -369,5 +377,15 @@ impl DpopValidation {
             return Err(DpopError::about(DpopErrorKind::TooOld, "iat"));
         }
         Ok(issued_at)
+    }
+}
+
+/// Not public API: the `htu` normalization, reachable for the `dpop` fuzz target and its
+/// seed test (`fuzz/properties/dpop.rs`). May change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The comparison form of an `http`/`https` URI, or `None`.
+    pub fn normalize_htu(uri: &str) -> Option<String> {
+        super::htu::normalize(uri)
     }
 }

@@ -9,6 +9,7 @@ use crate::strict_json::{self, Malformed, Member, ObjectSink, Value};
 use crate::token::decode_segment;
 
 use super::error::{DpopError, DpopErrorKind};
+use super::known_keys::KnownKeys;
 
 /// The `typ` of a DPoP proof (RFC 9449 §4.2), compared case-insensitively as a media
 /// type (RFC 7515 §4.1.9), with or without `application/`.
@@ -22,6 +23,9 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 pub(super) struct ReadProof<'a> {
     pub(super) alg: Algorithm,
     pub(super) key: Key,
+    /// The text of the header's `jwk` when it was parsed here (not known before), for
+    /// remembering the parse once the proof verified.
+    pub(super) new_jwk: Option<String>,
     pub(super) signing_input: &'a [u8],
     pub(super) signature: Vec<u8>,
     pub(super) claims: ProofClaims,
@@ -42,7 +46,7 @@ pub(super) struct ProofClaims {
 
 /// Reads `proof`: three base64url segments, a header naming `typ` `dpop+jwt`, a
 /// supported `alg` and a public `jwk`, and a payload that is one strict JSON object.
-pub(super) fn read(proof: &str) -> Result<ReadProof<'_>, DpopError> {
+pub(super) fn read<'a>(proof: &'a str, known: &KnownKeys) -> Result<ReadProof<'a>, DpopError> {
     let malformed = |what| DpopError::about(DpopErrorKind::Malformed, what);
     let mut segments = proof.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
@@ -78,8 +82,11 @@ pub(super) fn read(proof: &str) -> Result<ReadProof<'_>, DpopError> {
         Some(_) => return Err(DpopError::about(DpopErrorKind::AlgorithmNotAllowed, "alg")),
         None => return Err(DpopError::about(DpopErrorKind::MissingClaim, "alg")),
     };
-    let key = match header.jwk {
-        Some(Some(jwk)) => public_key(jwk)?,
+    let (key, new_jwk) = match header.jwk {
+        Some(Some(jwk)) => match known.get(jwk) {
+            Some(key) => (key, None),
+            None => (public_key(jwk)?, Some(jwk.to_owned())),
+        },
         Some(None) => return Err(DpopError::about(DpopErrorKind::InvalidKey, "jwk")),
         None => return Err(DpopError::about(DpopErrorKind::MissingClaim, "jwk")),
     };
@@ -88,6 +95,7 @@ pub(super) fn read(proof: &str) -> Result<ReadProof<'_>, DpopError> {
     Ok(ReadProof {
         alg,
         key,
+        new_jwk,
         signing_input: &proof.as_bytes()[..header_b64.len() + 1 + payload_b64.len()],
         signature,
         claims,
