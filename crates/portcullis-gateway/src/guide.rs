@@ -9,5 +9,6 @@
 // label wins).
 #[doc = "[gateway-toml]: https://github.com/portcullis-rs/portcullis/blob/main/examples/gateway.toml"]
 #[doc = "[layers-guide]: portcullis::guide::layers"]
+#[doc = "[sender-constrained-guide]: portcullis::guide::sender_constrained"]
 #[doc = include_str!("../guide/gateway.md")]
 pub mod gateway {}
