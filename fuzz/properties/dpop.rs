@@ -20,11 +20,19 @@ pub(crate) fn check(data: &[u8]) {
             .strip_prefix("https://")
             .or_else(|| once.strip_prefix("http://"))
             .unwrap_or_else(|| panic!("{text:?} normalized to {once:?}: not http(s)"));
-        assert!(!once.contains(['?', '#']), "{text:?} kept a query or fragment: {once:?}");
-        let path = rest.find('/').map_or("", |i| &rest[i..]);
-        assert!(path.starts_with('/'), "{text:?} normalized to {once:?}: no path");
         assert!(
-            !path.split('/').any(|segment| segment == "." || segment == ".."),
+            !once.contains(['?', '#']),
+            "{text:?} kept a query or fragment: {once:?}"
+        );
+        let path = rest.find('/').map_or("", |i| &rest[i..]);
+        assert!(
+            path.starts_with('/'),
+            "{text:?} normalized to {once:?}: no path"
+        );
+        assert!(
+            !path
+                .split('/')
+                .any(|segment| segment == "." || segment == ".."),
             "{text:?} kept a dot segment: {once:?}"
         );
         assert_eq!(
@@ -33,7 +41,9 @@ pub(crate) fn check(data: &[u8]) {
             "{text:?} normalized to {once:?}, which is not a fixed point"
         );
     }
-    let validation = DpopValidation::builder().build().expect("the defaults build");
+    let validation = DpopValidation::builder()
+        .build()
+        .expect("the defaults build");
     let request = DpopRequest::new("GET", "https://api.example/orders").access_token("a.b.c");
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let _ = validation.verify(text, &request, now);
