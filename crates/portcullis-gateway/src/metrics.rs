@@ -32,6 +32,8 @@ pub(crate) enum Reason {
     InvalidToken,
     /// A DPoP proof missing, invalid or replayed.
     InvalidDpopProof,
+    /// A DPoP proof without the gateway's current nonce (the client retries with it).
+    DpopNonceRequired,
     InsufficientScope,
     /// The token lacks a role the route requires (`roles_all`, `roles_any`).
     InsufficientRole,
@@ -43,7 +45,7 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 15] = [
+    const ALL: [Reason; 16] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -52,6 +54,7 @@ impl Reason {
         Reason::MissingToken,
         Reason::InvalidToken,
         Reason::InvalidDpopProof,
+        Reason::DpopNonceRequired,
         Reason::InsufficientScope,
         Reason::InsufficientRole,
         Reason::ClaimMismatch,
@@ -72,6 +75,7 @@ impl Reason {
             Reason::MissingToken => "missing_token",
             Reason::InvalidToken => "invalid_token",
             Reason::InvalidDpopProof => "invalid_dpop_proof",
+            Reason::DpopNonceRequired => "use_dpop_nonce",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::InsufficientRole => "insufficient_role",
             Reason::ClaimMismatch => "claim_mismatch",

@@ -52,11 +52,35 @@ fn the_dpop_section_is_checked_at_its_key_paths() {
         "dpop.replay_capacity"
     );
     assert_eq!(refused("[dpop]\nmode = \"required\"\n").0, "dpop");
+    let origin = "[dpop]\norigin = \"https://api.test\"\n";
+    assert_eq!(
+        refused(&format!("{origin}nonce_window = \"30s\"\n")).0,
+        "dpop.nonces"
+    );
+    assert_eq!(
+        refused(&format!(
+            "{origin}nonces = true\nnonce_secret_env = \"PORTCULLIS_TEST_UNSET_SECRET\"\n"
+        ))
+        .0,
+        "dpop.nonce_secret_env"
+    );
+    assert_eq!(
+        refused(&format!(
+            "{origin}nonces = true\nnonce_secret_env = \"A\"\nnonce_secret_file = \"b\"\n"
+        ))
+        .0,
+        "dpop"
+    );
+    assert_eq!(
+        refused(&format!("{origin}nonces = true\nnonce_window = \"2h\"\n")).0,
+        "dpop.nonce_window"
+    );
     assert!(
         Config::from_toml(
             &format!(
                 "{BASE}[dpop]\norigin = \"https://api.test\"\nmode = \"required\"\n\
-                 algorithms = [\"ES256\", \"EdDSA\"]\nmax_age = \"30s\"\nleeway = \"0s\"\n"
+                 algorithms = [\"ES256\", \"EdDSA\"]\nmax_age = \"30s\"\nleeway = \"0s\"\n\
+                 nonces = true\nnonce_window = \"2m\"\n"
             ),
             "gateway.toml"
         )

@@ -15,7 +15,9 @@
 //! where the request's path is the one the client addressed (not inside a router that
 //! strips a prefix), or include that prefix in the origin.
 //!
-//! Not yet: server-issued nonces (`DPoP-Nonce`, `use_dpop_nonce`).
+//! With [`DpopPolicyBuilder::nonces`], proofs must also carry a nonce the layer issued
+//! (RFC 9449 §9): a proof without one, or with a stale one, is answered `401
+//! use_dpop_nonce` with a fresh nonce in `DPoP-Nonce`, and the client retries.
 //!
 //! [`AuthenticationLayerBuilder::dpop`]: crate::AuthenticationLayerBuilder::dpop
 
@@ -28,7 +30,7 @@ use http::{HeaderMap, Method, Uri};
 use portcullis_issuer::{
     InMemoryProofReplayStore, ProofId, ProofReplayStore, ProofUse, ProofUseCheck, ProofUseFuture,
 };
-use portcullis_jwt::dpop::{DpopError, DpopErrorKind, DpopRequest, DpopValidation};
+use portcullis_jwt::dpop::{DpopError, DpopErrorKind, DpopNonces, DpopRequest, DpopValidation};
 use portcullis_jwt::{Claims, Clock, Confirmation, SystemClock};
 
 use crate::ConfigError;
@@ -61,6 +63,7 @@ struct PolicyInner {
     validation: DpopValidation,
     origin: Box<str>,
     replay: Arc<dyn ProofReplayStore>,
+    nonces: Option<DpopNonces>,
     clock: Arc<dyn Clock>,
     /// The allowed algorithms, space-separated, for the challenge's `algs`.
     algs: Box<str>,
@@ -73,6 +76,7 @@ pub struct DpopPolicyBuilder {
     mode: DpopMode,
     validation: Option<DpopValidation>,
     replay: Option<Arc<dyn ProofReplayStore>>,
+    nonces: Option<DpopNonces>,
     clock: Arc<dyn Clock>,
 }
 
@@ -87,6 +91,7 @@ impl DpopPolicy {
             mode: DpopMode::Allowed,
             validation: None,
             replay: None,
+            nonces: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -136,6 +141,14 @@ impl DpopPolicyBuilder {
         self
     }
 
+    /// Require proofs to carry a nonce the layer issued (RFC 9449 §9), so that no proof
+    /// can be made in advance. Defaults to none. Replicas need [`DpopNonces::new`] with
+    /// a shared secret.
+    pub fn nonces(mut self, nonces: DpopNonces) -> Self {
+        self.nonces = Some(nonces);
+        self
+    }
+
     /// Where "now" comes from. Defaults to the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -177,6 +190,7 @@ impl DpopPolicyBuilder {
                 replay: self
                     .replay
                     .unwrap_or_else(|| Arc::new(InMemoryProofReplayStore::default())),
+                nonces: self.nonces,
                 clock: self.clock,
                 algs: algs.into_boxed_str(),
             }),
@@ -203,6 +217,8 @@ pub(crate) enum DpopRefusal {
     /// A bearer token where DPoP is required, or a DPoP-bound token sent as a bearer
     /// token: 401 `invalid_token`.
     Token(&'static str),
+    /// The proof lacks the current nonce: 401 `use_dpop_nonce` with this fresh one.
+    Nonce(String),
     /// The replay store could not answer: 503, never a pass.
     StoreUnavailable,
 }
@@ -218,6 +234,14 @@ impl DpopRefusal {
                 };
                 Rejection::new(kind, error.description(), challenge, grpc).sent_with_dpop(true)
             }
+            DpopRefusal::Nonce(nonce) => Rejection::new(
+                RejectionKind::UseDpopNonce,
+                DpopErrorKind::UseNonce.description(),
+                challenge,
+                grpc,
+            )
+            .sent_with_dpop(true)
+            .with_dpop_nonce(nonce),
             DpopRefusal::Token(description) => {
                 Rejection::new(RejectionKind::InvalidToken, description, challenge, grpc)
             }
@@ -284,6 +308,11 @@ pub(crate) fn check_proof(
         .validation
         .verify(proof, &request, now)
         .map_err(DpopRefusal::Proof)?;
+    if let Some(nonces) = &inner.nonces
+        && nonces.check(verified.nonce(), now).is_err()
+    {
+        return Err(DpopRefusal::Nonce(nonces.issue(now)));
+    }
     verified.check_binding(claims).map_err(DpopRefusal::Proof)?;
     let (thumbprint, jti) = verified.replay_key();
     let id = ProofId::new(&thumbprint, jti);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use portcullis_issuer::{VerifyError, VerifyErrorKind};
 use portcullis_jwt::BearerError;
@@ -43,6 +43,9 @@ pub enum RejectionKind {
     /// The DPoP proof is missing, invalid or replayed (RFC 9449 §7.1): 401 with the
     /// `DPoP` challenge's `invalid_dpop_proof`.
     InvalidDpopProof,
+    /// The DPoP proof lacks the server's current nonce (RFC 9449 §9): 401 with the
+    /// `DPoP` challenge's `use_dpop_nonce` and a fresh nonce in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl RejectionKind {
@@ -51,7 +54,8 @@ impl RejectionKind {
         match self {
             RejectionKind::MissingToken
             | RejectionKind::InvalidToken
-            | RejectionKind::InvalidDpopProof => StatusCode::UNAUTHORIZED,
+            | RejectionKind::InvalidDpopProof
+            | RejectionKind::UseDpopNonce => StatusCode::UNAUTHORIZED,
             RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
             RejectionKind::InsufficientScope
             | RejectionKind::InsufficientClaims
@@ -70,7 +74,8 @@ impl RejectionKind {
             | RejectionKind::InsufficientRole => Some(BearerError::InsufficientScope),
             RejectionKind::MissingToken
             | RejectionKind::Unavailable
-            | RejectionKind::InvalidDpopProof => None,
+            | RejectionKind::InvalidDpopProof
+            | RejectionKind::UseDpopNonce => None,
         }
     }
 
@@ -79,6 +84,7 @@ impl RejectionKind {
     pub const fn error_code(self) -> Option<&'static str> {
         match self {
             RejectionKind::InvalidDpopProof => Some("invalid_dpop_proof"),
+            RejectionKind::UseDpopNonce => Some("use_dpop_nonce"),
             _ => match self.bearer_error() {
                 Some(error) => Some(error.code()),
                 None => None,
@@ -93,7 +99,8 @@ impl RejectionKind {
             RejectionKind::MissingToken
             | RejectionKind::InvalidRequest
             | RejectionKind::InvalidToken
-            | RejectionKind::InvalidDpopProof => 16,
+            | RejectionKind::InvalidDpopProof
+            | RejectionKind::UseDpopNonce => 16,
             RejectionKind::InsufficientScope
             | RejectionKind::InsufficientClaims
             | RejectionKind::InsufficientRole => 7,
@@ -169,6 +176,8 @@ pub struct Rejection {
     grpc: bool,
     /// The token came with the `DPoP` scheme: the error goes in the `DPoP` challenge.
     dpop_scheme: bool,
+    /// A fresh DPoP nonce for the client (`DPoP-Nonce`, RFC 9449 §9).
+    dpop_nonce: Option<Box<str>>,
     challenge: Arc<ChallengeConfig>,
 }
 
@@ -187,8 +196,20 @@ impl Rejection {
             required_scope: None,
             grpc,
             dpop_scheme: false,
+            dpop_nonce: None,
             challenge,
         }
+    }
+
+    /// Sends the client this DPoP nonce (`DPoP-Nonce`).
+    pub(crate) fn with_dpop_nonce(mut self, nonce: String) -> Rejection {
+        self.dpop_nonce = Some(nonce.into_boxed_str());
+        self
+    }
+
+    /// The DPoP nonce sent with the refusal, for [`RejectionKind::UseDpopNonce`].
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
     }
 
     /// Says the token came with the `DPoP` scheme, so the challenge that carries the
@@ -289,7 +310,10 @@ impl Rejection {
         let error_on_dpop = dpop.is_some()
             && (self.dpop_scheme
                 || !bearer_offered
-                || self.kind == RejectionKind::InvalidDpopProof);
+                || matches!(
+                    self.kind,
+                    RejectionKind::InvalidDpopProof | RejectionKind::UseDpopNonce
+                ));
         let mut out = Vec::with_capacity(2);
         if let Some(dpop) = dpop.filter(|_| error_on_dpop) {
             out.extend(self.challenge_for("DPoP", true, Some(&dpop.algs)));
@@ -388,6 +412,13 @@ impl Rejection {
     fn insert_common_headers(&self, headers: &mut HeaderMap) {
         for challenge in self.challenges() {
             headers.append(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(nonce) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|nonce| HeaderValue::from_str(nonce).ok())
+        {
+            headers.insert(HeaderName::from_static("dpop-nonce"), nonce);
         }
         if let Some(retry_after) = self.retry_after {
             // Whole seconds, rounded up, at least one.

@@ -18,6 +18,7 @@ use portcullis::{AuthenticationLayer, Claims, DpopPolicy, Rejection, RejectionKi
 use portcullis_issuer::{
     InMemoryProofReplayStore, ProofId, ProofReplayStore, ProofReplayStoreError, ProofUseCheck,
 };
+use portcullis_jwt::dpop::DpopNonces;
 use portcullis_jwt::{Key, ManualClock};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, access_token_hash};
 use serde_json::json;
@@ -462,4 +463,62 @@ fn origins_must_be_absolute_http_uris() {
     ] {
         assert!(DpopPolicy::builder(origin).build().is_ok(), "{origin}");
     }
+}
+
+#[tokio::test]
+async fn with_nonces_a_proof_without_the_current_nonce_is_sent_back_for_it() {
+    let clock = ManualClock::at_unix(NOW);
+    let nonces = DpopNonces::new(&[9; 32], std::time::Duration::from_secs(60)).unwrap();
+    let service = guarded(Some(
+        DpopPolicy::builder(ORIGIN)
+            .clock(clock.clone())
+            .nonces(nonces)
+            .build()
+            .unwrap(),
+    ));
+    let token = bound_token(client_key());
+    let without = call(
+        &service,
+        dpop_request("GET", &token, &[&proof_for(client_key(), "GET", &token)]),
+    )
+    .await;
+    assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        without.extensions().get::<Rejection>().unwrap().kind(),
+        RejectionKind::UseDpopNonce
+    );
+    assert!(
+        challenges(&without)[0].starts_with(r#"DPoP realm="api", error="use_dpop_nonce""#),
+        "{:?}",
+        challenges(&without)
+    );
+    let nonce = without.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+
+    let with_nonce = |nonce: &str| {
+        client_key()
+            .dpop_proof("GET", &format!("{ORIGIN}{PATH}"), NOW)
+            .claim("ath", access_token_hash(&token))
+            .claim("nonce", nonce)
+            .sign()
+    };
+    let retried = call(
+        &service,
+        dpop_request("GET", &token, &[&with_nonce(&nonce)]),
+    )
+    .await;
+    assert_eq!(retried.status(), StatusCode::OK);
+
+    // Two windows later the nonce is stale, even in a proof made at the new time.
+    clock.advance(std::time::Duration::from_secs(120));
+    let later = client_key()
+        .dpop_proof("GET", &format!("{ORIGIN}{PATH}"), NOW + 120)
+        .claim("ath", access_token_hash(&token))
+        .claim("nonce", nonce.as_str())
+        .sign();
+    let stale = call(&service, dpop_request("GET", &token, &[&later])).await;
+    assert_eq!(
+        stale.extensions().get::<Rejection>().unwrap().kind(),
+        RejectionKind::UseDpopNonce
+    );
+    assert_ne!(stale.headers()["dpop-nonce"], nonce.as_str());
 }

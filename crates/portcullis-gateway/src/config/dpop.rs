@@ -3,10 +3,12 @@
 
 use portcullis::DpopPolicy;
 use portcullis_issuer::InMemoryProofReplayStore;
-use portcullis_jwt::dpop::DpopValidation;
+use portcullis_issuer::Secret;
+use portcullis_jwt::dpop::{DEFAULT_NONCE_WINDOW, DpopNonces, DpopValidation};
 
 use super::error::{ConfigFileError, KeyPath};
 use super::file::DpopSection;
+use super::issuer::resolve;
 use super::library_error;
 use super::value::Span;
 
@@ -18,9 +20,11 @@ const KEYS: [(&str, &str); 4] = [
     ("leeway", "leeway"),
 ];
 
-/// The DPoP policy `section` describes.
-pub(super) fn policy(section: DpopSection) -> Result<DpopPolicy, ConfigFileError> {
+/// The DPoP policy `section` describes (`origin`: where the config file is, to resolve
+/// `nonce_secret_file`).
+pub(super) fn policy(section: DpopSection, origin: &str) -> Result<DpopPolicy, ConfigFileError> {
     let at = KeyPath::new("dpop");
+    let nonces = nonces(&section, &at, origin)?;
     let mut validation = DpopValidation::builder()
         .max_age(Span::or(
             section.max_age,
@@ -45,5 +49,48 @@ pub(super) fn policy(section: DpopSection) -> Result<DpopPolicy, ConfigFileError
             .map_err(|e| library_error(&at, &e, &[("replay_capacity", "replay_capacity")]))?;
         builder = builder.replay_store(store);
     }
+    if let Some(nonces) = nonces {
+        builder = builder.nonces(nonces);
+    }
     builder.build().map_err(|e| library_error(&at, &e, &KEYS))
+}
+
+/// The nonces `section` asks for: off unless `nonces = true`; the secret from the
+/// environment or a file (replicas share it), else random for this process.
+fn nonces(
+    section: &DpopSection,
+    at: &KeyPath,
+    origin: &str,
+) -> Result<Option<DpopNonces>, ConfigFileError> {
+    let window = Span::or(section.nonce_window, DEFAULT_NONCE_WINDOW);
+    let secret = match (&section.nonce_secret_env, &section.nonce_secret_file) {
+        (None, None) => None,
+        (Some(variable), None) => {
+            Some(Secret::from_env(variable).map_err(|m| at.key("nonce_secret_env").error(m))?)
+        }
+        (None, Some(path)) => Some(
+            Secret::from_file(&resolve(origin, path))
+                .map_err(|m| at.key("nonce_secret_file").error(m))?,
+        ),
+        (Some(_), Some(_)) => {
+            return Err(at.error("set at most one of nonce_secret_env and nonce_secret_file"));
+        }
+    };
+    if section.nonces != Some(true) {
+        if secret.is_some() || section.nonce_window.is_some() {
+            return Err(at
+                .key("nonces")
+                .error("nonce settings are given but nonces are off (nonces = true)"));
+        }
+        return Ok(None);
+    }
+    let keys = [
+        ("nonce_secret", "nonce_secret_env"),
+        ("nonce_window", "nonce_window"),
+    ];
+    let nonces = match secret {
+        Some(secret) => DpopNonces::new(secret.expose().as_bytes(), window),
+        None => DpopNonces::random(window),
+    };
+    nonces.map(Some).map_err(|e| library_error(at, &e, &keys))
 }

@@ -49,6 +49,13 @@ pub(super) struct DpopSection {
     pub(super) max_age: Option<Span<1000, 600>>,
     pub(super) leeway: Option<Span<0, 300>>,
     pub(super) replay_capacity: Option<Count<usize, 1, 10_000_000>>,
+    /// Require server-issued nonces in proofs (RFC 9449 §9).
+    pub(super) nonces: Option<bool>,
+    pub(super) nonce_window: Option<Span<1000, 3600>>,
+    /// Where the nonce secret shared by replicas is read from; without either, a random
+    /// secret of this process.
+    pub(super) nonce_secret_env: Option<String>,
+    pub(super) nonce_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

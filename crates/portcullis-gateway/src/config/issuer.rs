@@ -213,7 +213,7 @@ fn key_set_timing(section: &IssuerSection, at: &KeyPath) -> Result<KeySetTiming,
 }
 
 /// A relative path in the file is relative to the file's directory.
-fn resolve(origin: &str, path: &Path) -> PathBuf {
+pub(super) fn resolve(origin: &str, path: &Path) -> PathBuf {
     if path.is_absolute() {
         return path.to_owned();
     }

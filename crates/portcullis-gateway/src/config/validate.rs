@@ -116,7 +116,10 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .protected_resource
         .map(|section| protected_resource(section, &issuers));
     challenge(&realm, protected_resource.as_ref())?;
-    let dpop = file.dpop.map(super::dpop::policy).transpose()?;
+    let dpop = file
+        .dpop
+        .map(|section| super::dpop::policy(section, origin))
+        .transpose()?;
 
     Ok(Config {
         source: origin.to_owned(),

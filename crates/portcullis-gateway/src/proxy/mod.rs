@@ -134,6 +134,7 @@ fn reason_of(response: &Response<Body>) -> Reason {
             RejectionKind::MissingToken => Reason::MissingToken,
             RejectionKind::InvalidToken => Reason::InvalidToken,
             RejectionKind::InvalidDpopProof => Reason::InvalidDpopProof,
+            RejectionKind::UseDpopNonce => Reason::DpopNonceRequired,
             RejectionKind::InsufficientScope => Reason::InsufficientScope,
             RejectionKind::InsufficientClaims => Reason::ClaimMismatch,
             RejectionKind::InsufficientRole => Reason::InsufficientRole,

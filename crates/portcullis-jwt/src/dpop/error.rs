@@ -39,6 +39,9 @@ pub enum DpopErrorKind {
     AccessTokenHashMismatch,
     /// The proof was used before (its key and `jti` are remembered by a replay store).
     Replayed,
+    /// The server requires a nonce it issued, and the proof has none, or a stale one
+    /// (RFC 9449 §9): the client is to retry with the nonce in `DPoP-Nonce`.
+    UseNonce,
     /// The access token is bound to another key (`cnf.jkt` differs from the proof key's
     /// thumbprint), or is not bound to a key at all.
     KeyBindingMismatch,
@@ -63,16 +66,19 @@ impl DpopErrorKind {
             DpopErrorKind::TooOld => "DPoP proof too old",
             DpopErrorKind::AccessTokenHashMismatch => "DPoP proof is for another access token",
             DpopErrorKind::Replayed => "DPoP proof already used",
+            DpopErrorKind::UseNonce => "DPoP proof needs the server's nonce",
             DpopErrorKind::KeyBindingMismatch => "invalid DPoP key binding",
         }
     }
 
-    /// The error code of the `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1, §12.2):
-    /// `invalid_token` when the access token is not bound to the proof's key (the token,
-    /// not the proof, is wrong for this request), `invalid_dpop_proof` otherwise.
+    /// The error code of the `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1, §9,
+    /// §12.2): `invalid_token` when the access token is not bound to the proof's key
+    /// (the token, not the proof, is wrong for this request), `use_dpop_nonce` when a
+    /// nonce is needed, `invalid_dpop_proof` otherwise.
     pub const fn code(self) -> &'static str {
         match self {
             DpopErrorKind::KeyBindingMismatch => "invalid_token",
+            DpopErrorKind::UseNonce => "use_dpop_nonce",
             _ => "invalid_dpop_proof",
         }
     }

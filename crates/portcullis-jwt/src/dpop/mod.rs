@@ -8,7 +8,7 @@
 //! the proof's key to the token's `cnf.jkt` (§6). What needs state is the caller's:
 //! refusing a proof seen before (remember [`DpopProof::replay_key`] until
 //! [`DpopProof::replay_window_end`]) and, if it issues nonces, checking
-//! [`DpopProof::nonce`].
+//! [`DpopProof::nonce`] with [`DpopNonces`].
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
@@ -41,6 +41,7 @@
 mod error;
 mod htu;
 mod known_keys;
+mod nonce;
 mod proof;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,6 +56,7 @@ use crate::error::ConfigError;
 use known_keys::KnownKeys;
 
 pub use error::{DpopError, DpopErrorKind};
+pub use nonce::{DEFAULT_NONCE_WINDOW, DpopNonces, MIN_NONCE_SECRET};
 
 /// How old a proof may be by default: 60 seconds. A proof is made for one request,
 /// right before it is sent.
