@@ -21,6 +21,7 @@ fn main() {
     let n: u64 = args.next().map_or(10_000, |n| n.parse().unwrap());
     let alg = std::env::var("PEERS_ALG").unwrap_or_else(|_| "RS256".into());
     let fixture = Fixture::named(&alg);
+    let name = fixture.name;
     let router = match mode.as_str() {
         "baseline" => unprotected(),
         "hit" => portcullis(fixture.cached_verifier()),

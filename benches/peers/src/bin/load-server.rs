@@ -18,6 +18,7 @@ fn main() {
     let alg = std::env::var("PEERS_ALG").unwrap_or_else(|_| "RS256".into());
     let workers = std::env::var("PEERS_WORKERS").map_or(1, |w| w.parse().unwrap());
     let fixture = Fixture::named(&alg);
+    let name = fixture.name;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
