@@ -3,7 +3,7 @@
 //! to accept the valid token and refuse a tampered one before anything is timed.
 #![allow(missing_docs, clippy::unwrap_used, clippy::missing_panics_doc)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use axum::routing::get;
@@ -21,37 +21,12 @@ pub const ISSUER: &str = "https://issuer.bench";
 pub const AUDIENCE: &str = "https://api.bench";
 
 /// The algorithms compared, in table order.
-pub const ALGORITHMS: [(&str, SigningAlgorithm, Algorithm, jsonwebtoken::Algorithm); 5] = [
-    (
-        "RS256",
-        SigningAlgorithm::RS256,
-        Algorithm::RS256,
-        jsonwebtoken::Algorithm::RS256,
-    ),
-    (
-        "PS256",
-        SigningAlgorithm::PS256,
-        Algorithm::PS256,
-        jsonwebtoken::Algorithm::PS256,
-    ),
-    (
-        "ES256",
-        SigningAlgorithm::ES256,
-        Algorithm::ES256,
-        jsonwebtoken::Algorithm::ES256,
-    ),
-    (
-        "ES384",
-        SigningAlgorithm::ES384,
-        Algorithm::ES384,
-        jsonwebtoken::Algorithm::ES384,
-    ),
-    (
-        "EdDSA",
-        SigningAlgorithm::EdDSA,
-        Algorithm::EdDSA,
-        jsonwebtoken::Algorithm::EdDSA,
-    ),
+pub const ALGORITHMS: [SigningAlgorithm; 5] = [
+    SigningAlgorithm::RS256,
+    SigningAlgorithm::PS256,
+    SigningAlgorithm::ES256,
+    SigningAlgorithm::ES384,
+    SigningAlgorithm::EdDSA,
 ];
 
 /// What the peers deserialise claims into: the registered claims a resource server
@@ -65,12 +40,7 @@ pub struct PeerClaims {
     pub scope: Option<String>,
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+pub use portcullis_testkit::fixture::unix_now;
 
 /// One algorithm's key, JWKS and tokens.
 pub struct Fixture {
@@ -85,12 +55,11 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub fn new(
-        name: &'static str,
-        alg: SigningAlgorithm,
-        algorithm: Algorithm,
-        jwt_alg: jsonwebtoken::Algorithm,
-    ) -> Fixture {
+    /// The fixture of `alg`, named as in the `alg` header by every library.
+    pub fn new(alg: SigningAlgorithm) -> Fixture {
+        let name = alg.name();
+        let algorithm = Algorithm::from_name(name).unwrap();
+        let jwt_alg = name.parse().unwrap();
         let key = SigningKey::generate(alg);
         let token = mint(&key, unix_now(), "read write");
         let tampered = tamper(&token);
@@ -107,10 +76,13 @@ impl Fixture {
     }
 
     pub fn all() -> Vec<Fixture> {
-        ALGORITHMS
-            .iter()
-            .map(|&(name, alg, algorithm, jwt_alg)| Fixture::new(name, alg, algorithm, jwt_alg))
-            .collect()
+        ALGORITHMS.into_iter().map(Fixture::new).collect()
+    }
+
+    /// The fixture of the compared algorithm called `name`.
+    pub fn named(name: &str) -> Fixture {
+        let alg = ALGORITHMS.into_iter().find(|a| a.name() == name);
+        Fixture::new(alg.unwrap_or_else(|| panic!("{name} is not compared")))
     }
 
     pub fn jwks_text(&self) -> String {
@@ -461,75 +433,37 @@ pub async fn status07(router: &axum07::Router, token: Option<&str>) -> u16 {
 /// Panics unless `router` answers 200 to the valid token and 401 to the tampered one
 /// and to none: a peer misconfigured into accepting everything must not be timed.
 pub async fn assert_guards(label: &str, fixture: &Fixture, router: &impl RequestService) {
-    assert_eq!(
-        status(router, Some(&fixture.token)).await,
-        200,
-        "{label} {}: valid",
-        fixture.name
-    );
-    assert_eq!(
-        status(router, Some(&fixture.tampered)).await,
-        401,
-        "{label} {}: tampered",
-        fixture.name
-    );
-    assert_eq!(
-        status(router, None).await,
-        401,
-        "{label} {}: no token",
-        fixture.name
-    );
-    // Twice: the second valid request is the cache hit where there is a cache, and the
-    // tampered one after it must still fail.
-    assert_eq!(
-        status(router, Some(&fixture.token)).await,
-        200,
-        "{label} {}: valid again",
-        fixture.name
-    );
-    assert_eq!(
-        status(router, Some(&fixture.tampered)).await,
-        401,
-        "{label} {}: tampered again",
-        fixture.name
-    );
-    for token in wrong_claims_tokens(fixture) {
-        assert_eq!(
-            status(router, Some(&token)).await,
-            401,
-            "{label} {}: iss/aud",
-            fixture.name
-        );
+    for (token, expected, what) in guard_checks(fixture, true) {
+        let answer = status(router, token.as_deref()).await;
+        assert_eq!(answer, expected, "{label} {}: {what}", fixture.name);
     }
 }
 
 pub async fn assert_guards07(label: &str, fixture: &Fixture, router: &axum07::Router) {
-    assert_eq!(
-        status07(router, Some(&fixture.token)).await,
-        200,
-        "{label} {}: valid",
-        fixture.name
-    );
-    assert_eq!(
-        status07(router, Some(&fixture.tampered)).await,
-        401,
-        "{label} {}: tampered",
-        fixture.name
-    );
-    assert_eq!(
-        status07(router, None).await,
-        401,
-        "{label} {}: no token",
-        fixture.name
-    );
-    for token in wrong_claims_tokens(fixture) {
-        assert_eq!(
-            status07(router, Some(&token)).await,
-            401,
-            "{label} {}: iss/aud",
-            fixture.name
-        );
+    for (token, expected, what) in guard_checks(fixture, false) {
+        let answer = status07(router, token.as_deref()).await;
+        assert_eq!(answer, expected, "{label} {}: {what}", fixture.name);
     }
+}
+
+/// The requests a guard is checked with (token, status expected, what it is): the valid
+/// token, the tampered one, none, and tokens for another issuer or audience. With
+/// `twice`, the valid and tampered ones again: the second valid request is the cache hit
+/// where there is a cache, and the tampered one after it must still fail.
+fn guard_checks(fixture: &Fixture, twice: bool) -> Vec<(Option<String>, u16, &'static str)> {
+    let valid = Some(fixture.token.clone());
+    let tampered = Some(fixture.tampered.clone());
+    let mut checks = vec![
+        (valid.clone(), 200, "valid"),
+        (tampered.clone(), 401, "tampered"),
+        (None, 401, "no token"),
+    ];
+    if twice {
+        checks.push((valid, 200, "valid again"));
+        checks.push((tampered, 401, "tampered again"));
+    }
+    checks.extend(wrong_claims_tokens(fixture).map(|token| (Some(token), 401, "iss/aud")));
+    checks
 }
 
 /// The non-layer configurations: raw, portcullis-jwt and jsonwebtoken.

@@ -5,41 +5,23 @@
 //! `cargo bench -p portcullis-issuer --bench token_cache`
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_issuer::{JwtVerifier, TokenCache};
-use portcullis_jwt::{Claims, KeySet, Validation};
-use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
+use portcullis_jwt::Claims;
+use portcullis_testkit::{SigningAlgorithm, SigningKey};
 
-fn now_or_never<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("waited"),
-    }
-}
+#[path = "../../../benches/harness/src/fixture.rs"]
+mod fixture;
+use fixture::now_or_never;
 
 fn token_cache(c: &mut Criterion) {
     let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = key
-        .token()
-        .standard_claims("https://issuer.bench", "https://api.bench", now)
-        .claim("scope", "read write")
-        .sign();
-    let keys = KeySet::from_jwks(&serde_json::to_vec(&jwks([&key])).unwrap()).unwrap();
-    let validation = Validation::builder()
-        .issuer("https://issuer.bench")
-        .audience("https://api.bench")
-        .build()
-        .unwrap();
+    let token = fixture::token(&key).claim("scope", "read write").sign();
+    let keys = fixture::key_set(&key);
+    let validation = fixture::rules().build().unwrap();
     let cache = TokenCache::<Claims>::builder().build().unwrap();
     let verifier = JwtVerifier::with_static_keys(validation, keys).with_token_cache(cache.clone());
     now_or_never(verifier.verify(&token)).unwrap();

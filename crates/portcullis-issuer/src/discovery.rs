@@ -1,7 +1,5 @@
 //! Authorization server metadata: OpenID Connect discovery and RFC 8414.
 
-use std::fmt;
-
 use http::Uri;
 use serde::Deserialize;
 
@@ -24,7 +22,7 @@ pub enum DiscoveryMode {
 
 /// What an authorization server says about itself, after checking that its `issuer`
 /// is exactly the configured one (RFC 8414 §3.3).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuerMetadata {
     issuer: String,
     jwks_uri: Option<String>,
@@ -152,17 +150,6 @@ impl IssuerMetadata {
     /// allow-list is configured, never taken from here.
     pub fn signing_algorithms(&self) -> &[String] {
         &self.signing_algorithms
-    }
-}
-
-impl fmt::Debug for IssuerMetadata {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuerMetadata")
-            .field("issuer", &self.issuer)
-            .field("jwks_uri", &self.jwks_uri)
-            .field("introspection_endpoint", &self.introspection_endpoint)
-            .field("signing_algorithms", &self.signing_algorithms)
-            .finish_non_exhaustive()
     }
 }
 

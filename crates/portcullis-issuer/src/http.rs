@@ -31,9 +31,30 @@ type SendFuture = Pin<Box<dyn Future<Output = Result<Response<TransportBody>, Bo
 
 trait Transport: Send + Sync + 'static {
     fn send(&self, request: Request<Full<Bytes>>) -> SendFuture;
+    /// What `Debug` shows: the built-in transport or a custom one.
+    fn name(&self) -> &'static str;
 }
 
-struct ServiceTransport<S>(S);
+impl fmt::Debug for dyn Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A custom TLS configuration, shown as set rather than as its root store.
+struct TlsConfig(rustls::ClientConfig);
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsConfig(..)")
+    }
+}
+
+/// A tower service as the transport; `custom` unless it is the built-in client.
+struct ServiceTransport<S> {
+    service: S,
+    custom: bool,
+}
 
 impl<S, B> Transport for ServiceTransport<S>
 where
@@ -46,7 +67,7 @@ where
 {
     fn send(&self, request: Request<Full<Bytes>>) -> SendFuture {
         // Clone-and-ready, as tower services expect: the clone is ours alone.
-        let mut service = self.0.clone();
+        let mut service = self.service.clone();
         Box::pin(async move {
             poll_fn(|cx| service.poll_ready(cx))
                 .await
@@ -61,6 +82,14 @@ where
             }))
         })
     }
+
+    fn name(&self) -> &'static str {
+        if self.custom {
+            "CustomTransport"
+        } else {
+            "BuiltinTransport"
+        }
+    }
 }
 
 /// The HTTP client for discovery, JWK Sets and introspection, with the rules
@@ -73,14 +102,20 @@ where
 /// client, for a custom CA, a proxy, or mTLS. The rules above apply to it too.
 ///
 /// Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: Arc<ClientInner>,
 }
 
+#[derive(Debug)]
 struct ClientInner {
     transport: Box<dyn Transport>,
-    custom_transport: bool,
+    settings: Settings,
+}
+
+/// The builder's settings, kept by the client.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
     timeout: Duration,
     connect_timeout: Duration,
     max_body_size: usize,
@@ -88,13 +123,11 @@ struct ClientInner {
 }
 
 /// Configures an [`HttpClient`]. Start with [`HttpClient::builder`].
+#[derive(Debug)]
 #[must_use]
 pub struct HttpClientBuilder {
-    timeout: Duration,
-    connect_timeout: Duration,
-    max_body_size: usize,
-    allow_plain_http: bool,
-    tls: Option<rustls::ClientConfig>,
+    settings: Settings,
+    tls: Option<TlsConfig>,
     transport: Option<Box<dyn Transport>>,
 }
 
@@ -112,10 +145,12 @@ impl HttpClient {
     /// Configures a client.
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder {
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            max_body_size: DEFAULT_MAX_BODY_SIZE,
-            allow_plain_http: false,
+            settings: Settings {
+                timeout: DEFAULT_TIMEOUT,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                max_body_size: DEFAULT_MAX_BODY_SIZE,
+                allow_plain_http: false,
+            },
             tls: None,
             transport: None,
         }
@@ -123,12 +158,12 @@ impl HttpClient {
 
     /// The total timeout of one request.
     pub fn timeout(&self) -> Duration {
-        self.inner.timeout
+        self.inner.settings.timeout
     }
 
     /// The response body cap.
     pub fn max_body_size(&self) -> usize {
-        self.inner.max_body_size
+        self.inner.settings.max_body_size
     }
 
     /// Checks that `url` may be fetched under this client's rules.
@@ -136,7 +171,7 @@ impl HttpClient {
     /// # Errors
     /// [`FetchErrorKind::InsecureUrl`].
     pub fn check_url(&self, url: &str) -> Result<Uri, FetchError> {
-        check_url(url, self.inner.allow_plain_http)
+        check_url(url, self.inner.settings.allow_plain_http)
     }
 
     /// GETs `url` and returns the body, after every rule: scheme, timeouts, 200 only,
@@ -191,6 +226,11 @@ impl HttpClient {
         content_types: &[&str],
     ) -> Result<Fetched, FetchError> {
         let inner = &*self.inner;
+        let Settings {
+            timeout,
+            max_body_size,
+            ..
+        } = inner.settings;
         let attempt = async {
             let mut request = request
                 .map_err(|e| FetchError::new(FetchErrorKind::InsecureUrl).with_source(e.into()))?;
@@ -212,17 +252,17 @@ impl HttpClient {
             }
             check_content_type(response.headers(), content_types)?;
             let (parts, body) = response.into_parts();
-            let body = read_capped(body, &parts.headers, inner.max_body_size).await?;
+            let body = read_capped(body, &parts.headers, max_body_size).await?;
             Ok(Fetched {
                 status,
                 headers: parts.headers,
                 body,
             })
         };
-        match tokio::time::timeout(inner.timeout, attempt).await {
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::new(FetchErrorKind::Timeout)
-                .with_detail(format!("no complete answer within {:?}", inner.timeout))),
+                .with_detail(format!("no complete answer within {timeout:?}"))),
         }
         .map_err(|e| e.with_url(url))
     }
@@ -234,37 +274,25 @@ impl Default for HttpClient {
     }
 }
 
-impl fmt::Debug for HttpClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpClient")
-            .field("custom_transport", &self.inner.custom_transport)
-            .field("timeout", &self.inner.timeout)
-            .field("connect_timeout", &self.inner.connect_timeout)
-            .field("max_body_size", &self.inner.max_body_size)
-            .field("allow_plain_http", &self.inner.allow_plain_http)
-            .finish()
-    }
-}
-
 impl HttpClientBuilder {
     /// The total time one request may take, from connecting to the last body byte.
     /// Defaults to [`DEFAULT_TIMEOUT`] (5 s). Applies to custom transports too.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
     /// The time a TCP connection may take to establish. Defaults to
     /// [`DEFAULT_CONNECT_TIMEOUT`] (3 s). Built-in transport only.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout = timeout;
         self
     }
 
     /// The largest response body read; a longer one is an error, detected while
     /// reading. Defaults to [`DEFAULT_MAX_BODY_SIZE`] (1 MiB).
     pub fn max_body_size(mut self, bytes: usize) -> Self {
-        self.max_body_size = bytes;
+        self.settings.max_body_size = bytes;
         self
     }
 
@@ -272,7 +300,7 @@ impl HttpClientBuilder {
     /// certificates). Defaults to TLS 1.2+ with the aws-lc-rs provider and the
     /// Mozilla root store compiled in (`webpki-roots`).
     pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
-        self.tls = Some(config);
+        self.tls = Some(TlsConfig(config));
         self
     }
 
@@ -291,12 +319,15 @@ impl HttpClientBuilder {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        self.transport = Some(Box::new(ServiceTransport(service)));
+        self.transport = Some(Box::new(ServiceTransport {
+            service,
+            custom: true,
+        }));
         self
     }
 
     pub(crate) fn plain_http(mut self) -> Self {
-        self.allow_plain_http = true;
+        self.settings.allow_plain_http = true;
         self
     }
 
@@ -305,58 +336,42 @@ impl HttpClientBuilder {
     /// # Errors
     /// A zero timeout or body cap, or a connect timeout longer than the total timeout.
     pub fn build(self) -> Result<HttpClient, ConfigError> {
-        if self.timeout.is_zero() {
+        if self.settings.timeout.is_zero() {
             return Err(ConfigError::for_setting(
                 "timeout",
                 "HTTP timeouts must be positive",
             ));
         }
-        if self.connect_timeout.is_zero() || self.connect_timeout > self.timeout {
+        if self.settings.connect_timeout.is_zero()
+            || self.settings.connect_timeout > self.settings.timeout
+        {
             return Err(ConfigError::for_setting(
                 "connect_timeout",
                 "the connect timeout must be positive and not exceed the total timeout",
             ));
         }
-        if self.max_body_size == 0 {
+        if self.settings.max_body_size == 0 {
             return Err(ConfigError::for_setting(
                 "max_body_size",
                 "the response body cap must be positive",
             ));
         }
-        if self.allow_plain_http {
+        if self.settings.allow_plain_http {
             tracing::warn!(
                 "plain http allowed to any host: tokens could be verified with keys an \
                  attacker on the network supplied"
             );
         }
-        let custom_transport = self.transport.is_some();
         let transport = match self.transport {
             Some(transport) => transport,
-            None => builtin_transport(self.tls, self.connect_timeout)?,
+            None => builtin_transport(self.tls.map(|tls| tls.0), self.settings.connect_timeout)?,
         };
         Ok(HttpClient {
             inner: Arc::new(ClientInner {
                 transport,
-                custom_transport,
-                timeout: self.timeout,
-                connect_timeout: self.connect_timeout,
-                max_body_size: self.max_body_size,
-                allow_plain_http: self.allow_plain_http,
+                settings: self.settings,
             }),
         })
-    }
-}
-
-impl fmt::Debug for HttpClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpClientBuilder")
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("max_body_size", &self.max_body_size)
-            .field("allow_plain_http", &self.allow_plain_http)
-            .field("custom_tls", &self.tls.is_some())
-            .field("custom_transport", &self.transport.is_some())
-            .finish()
     }
 }
 
@@ -393,7 +408,10 @@ fn builtin_transport(
         .enable_http1()
         .wrap_connector(http);
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
-    Ok(Box::new(ServiceTransport(client)))
+    Ok(Box::new(ServiceTransport {
+        service: client,
+        custom: false,
+    }))
 }
 
 /// An answer that passed every check: a 200, or another status the request allowed.
@@ -498,6 +516,40 @@ fn is_loopback(host: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A transport that never answers.
+    #[derive(Clone)]
+    struct Refuse;
+
+    impl Service<Request<Full<Bytes>>> for Refuse {
+        type Response = Response<Full<Bytes>>;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<Self::Response, BoxError>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), BoxError>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+            std::future::ready(Err("refused".into()))
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_settings_and_which_transport() {
+        let builtin = format!("{:?}", HttpClient::new());
+        assert!(builtin.contains("BuiltinTransport"), "{builtin}");
+        assert!(builtin.contains("max_body_size: 1048576"), "{builtin}");
+        let custom = HttpClient::builder().transport(Refuse);
+        let debug = format!("{custom:?}");
+        assert!(debug.contains("CustomTransport"), "{debug}");
+        assert!(debug.contains("tls: None"), "{debug}");
+        let debug = format!("{:?}", custom.build().unwrap());
+        assert!(debug.contains("CustomTransport"), "{debug}");
+    }
 
     #[test]
     fn scheme_policy() {

@@ -334,6 +334,7 @@ struct Inner {
 }
 
 /// Configures an [`IntrospectionVerifier`].
+#[derive(Debug)]
 #[must_use]
 pub struct IntrospectionVerifierBuilder {
     endpoint: String,
@@ -705,16 +706,6 @@ impl fmt::Debug for IntrospectionVerifier {
     }
 }
 
-impl fmt::Debug for IntrospectionVerifierBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntrospectionVerifierBuilder")
-            .field("endpoint", &self.endpoint)
-            .field("auth", &self.auth)
-            .field("cache_ttl", &self.cache_ttl)
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,6 +722,21 @@ mod tests {
         assert_eq!(decoded, "my+client%3A1:p%40ss%3Aw%2Frd%2B%25%C3%A9+%3D");
         // Exactly one unencoded colon separates id and secret.
         assert_eq!(decoded.matches(':').count(), 1);
+    }
+
+    #[test]
+    fn debug_never_shows_the_client_secret() {
+        let validation = Validation::builder()
+            .issuer("https://issuer.test")
+            .audience("https://api.test")
+            .build()
+            .unwrap();
+        let auth = ClientAuth::Bearer(Secret::new("very-secret"));
+        let builder =
+            IntrospectionVerifier::builder("https://issuer.test/introspect", auth, validation);
+        let debug = format!("{builder:?}");
+        assert!(debug.contains("Secret(***)"), "{debug}");
+        assert!(!debug.contains("very-secret"), "{debug}");
     }
 
     #[test]

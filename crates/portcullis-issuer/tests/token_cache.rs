@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use portcullis_issuer::{JwtVerifier, RemoteKeySet, TokenCache, VerifyErrorKind};
 use portcullis_jwt::{
-    Algorithm, Claims, ErrorKind, Key, KeySet, ManualClock, Validation, VerifiedBy,
+    Algorithm, Claims, ErrorKind, Key, KeySet, ManualClock, Validation, ValidationBuilder,
+    VerifiedBy,
 };
 use portcullis_testkit::fixture::{AUDIENCE, ISSUER, NOW};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer, jwks};
@@ -27,12 +28,13 @@ fn static_verifier(key: &SigningKey, clock: &ManualClock, validation: Validation
         .with_token_cache(cache(clock, 1_000))
 }
 
+/// The fixture's issuer and audience; a test adds the rule it is about.
+fn rules() -> ValidationBuilder {
+    Validation::builder().issuer(ISSUER).audience(AUDIENCE)
+}
+
 fn validation() -> Validation {
-    Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .build()
-        .unwrap()
+    rules().build().unwrap()
 }
 
 #[tokio::test]
@@ -60,9 +62,7 @@ async fn hits_skip_verification_and_expire_with_the_token() {
 async fn time_rules_run_on_every_hit() {
     let key = SigningKey::generate(SigningAlgorithm::ES256);
     let clock = ManualClock::at_unix(NOW);
-    let v = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
+    let v = rules()
         .leeway(Duration::ZERO)
         .max_token_age(Duration::from_secs(60))
         .build()
@@ -201,12 +201,7 @@ async fn capacity_bounds_the_cache() {
     let clock = ManualClock::at_unix(NOW);
     let keys =
         KeySet::from_keys([Key::hmac_secret(Some(key.kid()), Algorithm::HS256, &secret).unwrap()]);
-    let validation = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .algorithms([Algorithm::HS256])
-        .build()
-        .unwrap();
+    let validation = rules().algorithms([Algorithm::HS256]).build().unwrap();
     let cache = cache(&clock, 500);
     let verifier = JwtVerifier::with_static_keys(validation, keys)
         .with_clock(clock.clone())

@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portcullis_jwt::dangerous::DangerousValidation as _;
 use portcullis_jwt::{
-    Algorithm, AlgorithmSet, ErrorKind, Key, KeySet, ScopeClaim, SkipReason, Validation, VerifiedBy,
+    Algorithm, AlgorithmSet, ErrorKind, Key, KeySet, ScopeClaim, SkipReason, Validation,
+    ValidationBuilder, VerifiedBy,
 };
 use portcullis_testkit::fixture::{AUDIENCE, ISSUER, NOW};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, encode_compact, jwks};
@@ -16,20 +16,6 @@ use serde_json::json;
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
-}
-
-fn key(alg: SigningAlgorithm) -> &'static SigningKey {
-    static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| {
-        SigningAlgorithm::ALL
-            .iter()
-            .map(|a| SigningKey::generate(*a).with_kid(format!("kid-{a}")))
-            .collect()
-    });
-    &keys[SigningAlgorithm::ALL
-        .iter()
-        .position(|a| *a == alg)
-        .unwrap()]
 }
 
 fn to_alg(alg: SigningAlgorithm) -> Algorithm {
@@ -40,16 +26,17 @@ fn keyset(keys: &[&SigningKey]) -> KeySet {
     KeySet::from_jwks(jwks(keys.iter().copied()).to_string().as_bytes()).unwrap()
 }
 
+/// The fixture's issuer and audience; a test adds the rule it is about.
+fn rules() -> ValidationBuilder {
+    Validation::builder().issuer(ISSUER).audience(AUDIENCE)
+}
+
 fn validation() -> Validation {
-    Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .build()
-        .unwrap()
+    rules().build().unwrap()
 }
 
 fn rs256() -> &'static SigningKey {
-    key(SigningAlgorithm::RS256)
+    SigningKey::shared(SigningAlgorithm::RS256)
 }
 
 fn good(key: &SigningKey) -> portcullis_testkit::TokenBuilder<'_> {
@@ -70,7 +57,7 @@ fn every_asymmetric_algorithm_verifies() {
         .into_iter()
         .filter(|a| !a.is_symmetric())
     {
-        let k = key(alg);
+        let k = SigningKey::shared(alg);
         let keys = keyset(&[k]);
         assert_eq!(keys.len(), 1, "{alg}: {:?}", keys.skipped());
         let token = good(k).claim("scope", "read write").sign();
@@ -105,7 +92,7 @@ fn hmac_verifies_only_with_an_application_secret() {
         SigningAlgorithm::HS384,
         SigningAlgorithm::HS512,
     ] {
-        let k = key(alg);
+        let k = SigningKey::shared(alg);
         // From a JWK Set: skipped, never loaded.
         let from_document = keyset(&[k]);
         assert!(from_document.is_empty());
@@ -120,12 +107,7 @@ fn hmac_verifies_only_with_an_application_secret() {
             kind_of(&validation(), &token, &keys, at(NOW)),
             ErrorKind::AlgorithmNotAllowed
         );
-        let hmac = Validation::builder()
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .algorithms(AlgorithmSet::HMAC)
-            .build()
-            .unwrap();
+        let hmac = rules().algorithms(AlgorithmSet::HMAC).build().unwrap();
         hmac.verify(&token, &keys, at(NOW)).unwrap();
     }
 }
@@ -150,22 +132,8 @@ fn secure_defaults_demand_issuer_and_audience() {
             .build()
             .is_err()
     );
-    assert!(
-        Validation::builder()
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .algorithms(AlgorithmSet::EMPTY)
-            .build()
-            .is_err()
-    );
-    assert!(
-        Validation::builder()
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .leeway(Duration::from_secs(301))
-            .build()
-            .is_err()
-    );
+    assert!(rules().algorithms(AlgorithmSet::EMPTY).build().is_err());
+    assert!(rules().leeway(Duration::from_secs(301)).build().is_err());
     assert!(
         Validation::builder()
             .dangerous_accept_any_issuer()
@@ -177,14 +145,9 @@ fn secure_defaults_demand_issuer_and_audience() {
 
 #[test]
 fn algorithm_allow_list_comes_from_configuration() {
-    let k = key(SigningAlgorithm::ES256);
+    let k = SigningKey::shared(SigningAlgorithm::ES256);
     let keys = keyset(&[k]);
-    let only_rs = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .algorithms([Algorithm::RS256])
-        .build()
-        .unwrap();
+    let only_rs = rules().algorithms([Algorithm::RS256]).build().unwrap();
     assert_eq!(
         kind_of(&only_rs, &good(k).sign(), &keys, at(NOW)),
         ErrorKind::AlgorithmNotAllowed
@@ -208,14 +171,10 @@ fn a_key_with_alg_verifies_only_that_alg() {
     let mut jwk = k.public_jwk();
     jwk.as_object_mut().unwrap().remove("alg");
     let keys = KeySet::from_jwks(json!({ "keys": [jwk] }).to_string().as_bytes()).unwrap();
-    for alg in [
-        SigningAlgorithm::RS256,
-        SigningAlgorithm::RS384,
-        SigningAlgorithm::RS512,
-        SigningAlgorithm::PS256,
-        SigningAlgorithm::PS384,
-        SigningAlgorithm::PS512,
-    ] {
+    let rsa = SigningAlgorithm::ALL
+        .into_iter()
+        .filter(|a| matches!(&a.name()[..2], "RS" | "PS"));
+    for alg in rsa {
         let signer = SigningKey::from_private_jwk(alg, &k.private_jwk())
             .unwrap()
             .with_kid(k.kid());
@@ -228,7 +187,7 @@ fn a_key_with_alg_verifies_only_that_alg() {
 #[test]
 fn key_selection_by_kid() {
     let a = rs256();
-    let b = key(SigningAlgorithm::ES256);
+    let b = SigningKey::shared(SigningAlgorithm::ES256);
     let keys = keyset(&[a, b]);
     validation()
         .verify(&good(a).sign(), &keys, at(NOW))
@@ -259,7 +218,7 @@ fn key_selection_by_kid() {
 #[test]
 fn a_token_without_kid_needs_exactly_one_candidate() {
     let a = rs256();
-    let b = key(SigningAlgorithm::ES256);
+    let b = SigningKey::shared(SigningAlgorithm::ES256);
     let token = good(a).without_header("kid").sign();
     // One RSA key: accepted.
     validation()
@@ -272,12 +231,7 @@ fn a_token_without_kid_needs_exactly_one_candidate() {
         ErrorKind::NoMatchingKey
     );
     // Configured to require a kid.
-    let strict = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .require_kid(true)
-        .build()
-        .unwrap();
+    let strict = rules().require_kid(true).build().unwrap();
     assert_eq!(
         kind_of(&strict, &token, &keyset(&[a]), at(NOW)),
         ErrorKind::NoMatchingKey
@@ -302,12 +256,7 @@ fn expiry_with_leeway_exactly() {
         kind_of(&v, &token, &keys, at(NOW + 330)),
         ErrorKind::Expired
     );
-    let no_leeway = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .leeway(Duration::ZERO)
-        .build()
-        .unwrap();
+    let no_leeway = rules().leeway(Duration::ZERO).build().unwrap();
     no_leeway.verify(&token, &keys, at(NOW + 299)).unwrap();
     assert_eq!(
         kind_of(&no_leeway, &token, &keys, at(NOW + 300)),
@@ -368,9 +317,7 @@ fn not_before_and_issued_at_with_leeway() {
 fn maximum_token_age() {
     let k = rs256();
     let keys = keyset(&[k]);
-    let v = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
+    let v = rules()
         .leeway(Duration::ZERO)
         .max_token_age(Duration::from_secs(60))
         .build()
@@ -430,12 +377,7 @@ fn access_token_type_switch() {
     let k = rs256();
     let keys = keyset(&[k]);
     let strict = validation();
-    let relaxed = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .require_access_token_type(false)
-        .build()
-        .unwrap();
+    let relaxed = rules().require_access_token_type(false).build().unwrap();
     for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
         let token = good(k).header("typ", typ).sign();
         strict.verify(&token, &keys, at(NOW)).unwrap();
@@ -504,9 +446,7 @@ fn scopes_from_scope_or_scp_or_a_named_claim() {
         assert_eq!(err.kind(), ErrorKind::InvalidClaim, "{bad}");
         assert_eq!(err.detail(), Some("scope"), "{bad}");
     }
-    let named = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
+    let named = rules()
         .scope_claim(ScopeClaim::Named("permissions".into()))
         .build()
         .unwrap();
@@ -534,12 +474,7 @@ fn scope_arrays_only_when_allowed() {
     let err = validation().verify(&token, &keys, at(NOW)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidClaim);
     assert_eq!(err.detail(), Some("scope"));
-    let spring = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .allow_scope_array(true)
-        .build()
-        .unwrap();
+    let spring = rules().allow_scope_array(true).build().unwrap();
     let claims = spring.verify(&token, &keys, at(NOW)).unwrap();
     assert_eq!(
         claims.scopes().iter().collect::<Vec<_>>(),
@@ -559,12 +494,7 @@ fn scope_arrays_only_when_allowed() {
 fn rfc_9068_profile_requires_its_claims() {
     let k = rs256();
     let keys = keyset(&[k]);
-    let relaxed = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .require_access_token_type(false)
-        .build()
-        .unwrap();
+    let relaxed = rules().require_access_token_type(false).build().unwrap();
     for claim in ["sub", "client_id", "iat", "jti"] {
         let token = good(k).without_claim(claim).sign();
         let err = validation().verify(&token, &keys, at(NOW)).unwrap_err();
@@ -578,9 +508,7 @@ fn rfc_9068_profile_requires_its_claims() {
 fn required_claims_and_custom_checks() {
     let k = rs256();
     let keys = keyset(&[k]);
-    let v = Validation::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
+    let v = rules()
         .require_claim("jti")
         .require_claim("tenant")
         .check(
@@ -628,17 +556,17 @@ fn claims_give_raw_and_typed_access() {
 fn unusable_keys_are_skipped_one_by_one() {
     let good_key = rs256();
     let weak = weak_rsa_jwk();
-    let mut enc = key(SigningAlgorithm::RS384).public_jwk();
+    let mut enc = SigningKey::shared(SigningAlgorithm::RS384).public_jwk();
     enc["use"] = json!("enc");
-    let mut no_verify = key(SigningAlgorithm::RS512).public_jwk();
+    let mut no_verify = SigningKey::shared(SigningAlgorithm::RS512).public_jwk();
     no_verify["key_ops"] = json!(["encrypt"]);
-    let mut oaep = key(SigningAlgorithm::PS256).public_jwk();
+    let mut oaep = SigningKey::shared(SigningAlgorithm::PS256).public_jwk();
     oaep["alg"] = json!("RSA-OAEP");
-    let mut mismatch = key(SigningAlgorithm::ES256).public_jwk();
+    let mut mismatch = SigningKey::shared(SigningAlgorithm::ES256).public_jwk();
     mismatch["alg"] = json!("ES384");
-    let mut short_x = key(SigningAlgorithm::ES384).public_jwk();
+    let mut short_x = SigningKey::shared(SigningAlgorithm::ES384).public_jwk();
     short_x["x"] = json!("AAAA");
-    let mut off_curve = key(SigningAlgorithm::ES512).public_jwk();
+    let mut off_curve = SigningKey::shared(SigningAlgorithm::ES512).public_jwk();
     let x = off_curve["x"].as_str().unwrap().to_owned();
     off_curve["y"] = json!(x);
     let ed448 = json!({"kty":"OKP","crv":"Ed448","x":"AAAA","kid":"ed448"});
@@ -648,7 +576,7 @@ fn unusable_keys_are_skipped_one_by_one() {
     let document = json!({"keys": [
         good_key.public_jwk(), weak, enc, no_verify, oaep, mismatch, short_x,
         off_curve, ed448, unknown_kty, wrong_type, "not an object", positional,
-        key(SigningAlgorithm::HS256).public_jwk(),
+        SigningKey::shared(SigningAlgorithm::HS256).public_jwk(),
     ]});
     let keys = KeySet::from_jwks(document.to_string().as_bytes()).unwrap();
     assert_eq!(keys.len(), 1);
@@ -719,7 +647,7 @@ fn a_document_that_is_not_utf8_is_an_error() {
 
 #[test]
 fn the_number_of_keys_is_bounded() {
-    let jwk = key(SigningAlgorithm::EdDSA).public_jwk();
+    let jwk = SigningKey::shared(SigningAlgorithm::EdDSA).public_jwk();
     let keys: Vec<_> = (0..300)
         .map(|i| {
             let mut k = jwk.clone();
@@ -739,7 +667,7 @@ fn the_number_of_keys_is_bounded() {
 
 #[test]
 fn duplicate_kids_keep_the_first_key() {
-    let a = key(SigningAlgorithm::ES256);
+    let a = SigningKey::shared(SigningAlgorithm::ES256);
     let impostor = SigningKey::generate(SigningAlgorithm::ES256).with_kid(a.kid());
     let keys = keyset(&[a, &impostor]);
     assert_eq!(keys.len(), 1);

@@ -15,49 +15,31 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::{HeaderValue, Request, Response, header};
+use http::{HeaderValue, Request, Response};
 use portcullis::{
-    AuthenticationLayer, Claims, IntrospectionVerifier, JwtVerifier, KeySet, MultiIssuerVerifier,
-    Validation, Verifier, VerifyError,
+    AuthenticationLayer, Claims, IntrospectionVerifier, JwtVerifier, MultiIssuerVerifier,
+    Validation,
 };
 use portcullis_issuer::{ClientAuth, Secret, TokenCache};
 use portcullis_jwt::Algorithm;
+use portcullis_testkit::fixture::unix_now;
 use portcullis_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET};
-use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
+use portcullis_testkit::{SigningAlgorithm, SigningKey};
 use tower::{Layer, Service, service_fn};
 
-fn now_or_never<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the layer waited"),
-    }
-}
+#[path = "../../../benches/harness/src/fixture.rs"]
+mod fixture;
+use fixture::{AUDIENCE, Fixed, now_or_never};
 
 fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorithm: Algorithm) {
     let key = SigningKey::generate(alg);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = key
-        .token()
-        .standard_claims("https://issuer.bench", "https://api.bench", now)
-        .claim("scope", "read write")
-        .sign();
-    let keys = KeySet::from_jwks(&serde_json::to_vec(&jwks([&key])).unwrap()).unwrap();
-    let validation = Validation::builder()
-        .issuer("https://issuer.bench")
-        .audience("https://api.bench")
-        .algorithms([algorithm])
-        .build()
-        .unwrap();
+    let token = fixture::token(&key).claim("scope", "read write").sign();
+    let keys = fixture::key_set(&key);
+    let validation = fixture::rules().algorithms([algorithm]).build().unwrap();
 
     // Raw signature verification: the key's pre-parsed aws-lc-rs public key over the
     // signing input and the already-decoded signature (what every verifier must pay).
@@ -77,7 +59,7 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
             black_box(claims.subject());
             Ok::<_, Infallible>(Response::new(String::new()))
         }));
-    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let bearer = fixture::bearer(&token);
     if let Some(rounds) = paired_rounds() {
         paired(
             name,
@@ -127,13 +109,7 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
 
     group.bench_function("layer", |b| {
         b.iter_batched(
-            || {
-                let mut request = Request::new(());
-                request
-                    .headers_mut()
-                    .insert(header::AUTHORIZATION, bearer.clone());
-                request
-            },
+            || fixture::request(&bearer),
             |request| {
                 let response = now_or_never(service.call(request)).unwrap();
                 assert_eq!(response.status(), 200);
@@ -155,13 +131,7 @@ fn bench_algorithm(c: &mut Criterion, name: &str, alg: SigningAlgorithm, algorit
     ));
     group.bench_function("layer_without_verification", |b| {
         b.iter_batched(
-            || {
-                let mut request = Request::new(());
-                request
-                    .headers_mut()
-                    .insert(header::AUTHORIZATION, bearer.clone());
-                request
-            },
+            || fixture::request(&bearer),
             |request| now_or_never(overhead.call(request)).unwrap(),
             BatchSize::SmallInput,
         )
@@ -212,15 +182,7 @@ fn paired(name: &str, rounds: usize, mut run: impl FnMut(Kind), bearer: &HeaderV
             run(Kind::Verify);
         }
         let v = per_call(started);
-        let requests: Vec<Request<()>> = (0..BATCH)
-            .map(|_| {
-                let mut request = Request::new(());
-                request
-                    .headers_mut()
-                    .insert(header::AUTHORIZATION, bearer.clone());
-                request
-            })
-            .collect();
+        let requests: Vec<Request<()>> = (0..BATCH).map(|_| fixture::request(bearer)).collect();
         let started = Instant::now();
         for request in requests {
             run(Kind::Layer(request));
@@ -240,17 +202,6 @@ fn paired(name: &str, rounds: usize, mut run: impl FnMut(Kind), bearer: &HeaderV
         median(&mut layer),
         median(&mut layer_ratio),
     );
-}
-
-struct Fixed(Claims);
-
-impl Verifier for Fixed {
-    type Future = std::future::Ready<Result<Claims, VerifyError>>;
-
-    fn verify(&self, token: &str) -> portcullis::Verification<Self::Future> {
-        black_box(token);
-        portcullis::Verification::Done(Ok(self.0.clone()))
-    }
 }
 
 /// Times `service` answering 200 to requests built by `make` (each a cache hit).
@@ -287,13 +238,10 @@ fn cached(c: &mut Criterion) {
         .build()
         .unwrap();
     let issuer = runtime.block_on(portcullis_testkit::TestIssuer::start());
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_now();
     let validation = Validation::builder()
         .issuer(issuer.url())
-        .audience("https://api.bench")
+        .audience(AUDIENCE)
         .build()
         .unwrap();
     let handler = || {
@@ -303,18 +251,12 @@ fn cached(c: &mut Criterion) {
         })
     };
     let request_with = |token: &str| {
-        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
-        move || {
-            let mut request = Request::new(());
-            request
-                .headers_mut()
-                .insert(header::AUTHORIZATION, bearer.clone());
-            request
-        }
+        let bearer = fixture::bearer(token);
+        move || fixture::request(&bearer)
     };
     let mut group = c.benchmark_group("cached");
 
-    let opaque = issuer.mint_opaque("https://api.bench", now, "read write");
+    let opaque = issuer.mint_opaque(AUDIENCE, now, "read write");
     let mut baseline = handler();
     let make = request_with(&opaque);
     group.bench_function("no_auth_baseline", |b| {
@@ -345,10 +287,10 @@ fn cached(c: &mut Criterion) {
     let key = SigningKey::generate(SigningAlgorithm::ES256);
     let jwt = key
         .token()
-        .standard_claims(&issuer.url(), "https://api.bench", now)
+        .standard_claims(&issuer.url(), AUDIENCE, now)
         .claim("scope", "read write")
         .sign();
-    let keys = KeySet::from_jwks(&serde_json::to_vec(&jwks([&key])).unwrap()).unwrap();
+    let keys = fixture::key_set(&key);
     let cache = TokenCache::<Claims>::builder().build().unwrap();
     let verifier = JwtVerifier::with_static_keys(validation, keys).with_token_cache(cache);
     runtime

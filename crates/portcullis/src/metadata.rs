@@ -44,12 +44,20 @@ use crate::token::TokenSource;
 /// Where RFC 9728 §3 puts the document (for a resource without a path component).
 pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";
 
-type ScopeSource = Arc<dyn Fn() -> Vec<Box<str>> + Send + Sync + 'static>;
+/// Reads the layer's route scopes when the document is rendered.
+#[derive(Clone)]
+struct ScopeSource(Arc<dyn Fn() -> Vec<Box<str>> + Send + Sync + 'static>);
+
+impl fmt::Debug for ScopeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ScopeSource(..)")
+    }
+}
 
 /// An RFC 9728 metadata document. Build it with
 /// [`AuthenticationLayer::metadata`](crate::AuthenticationLayer::metadata) (scopes and
 /// bearer methods follow the layer) or [`ProtectedResourceMetadata::new`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct ProtectedResourceMetadata {
     resource: String,
@@ -99,7 +107,7 @@ impl ProtectedResourceMetadata {
                 .dpop
                 .as_ref()
                 .map(|dpop| (dpop.algs.split(' ').map(Box::from).collect(), dpop.required)),
-            route_scopes: Some(Arc::new(move || {
+            route_scopes: Some(ScopeSource(Arc::new(move || {
                 shared
                     .route_scopes
                     .lock()
@@ -107,7 +115,7 @@ impl ProtectedResourceMetadata {
                     .iter()
                     .cloned()
                     .collect()
-            })),
+            }))),
         }
     }
 
@@ -127,7 +135,7 @@ impl ProtectedResourceMetadata {
     pub fn to_json(&self) -> String {
         let mut scopes = self.scopes.clone();
         if let Some(route_scopes) = &self.route_scopes {
-            scopes.extend(route_scopes().into_iter().map(String::from));
+            scopes.extend((route_scopes.0)().into_iter().map(String::from));
         }
         let mut document = serde_json::Map::new();
         document.insert("resource".into(), self.resource.clone().into());
@@ -163,17 +171,6 @@ impl ProtectedResourceMetadata {
         MetadataService {
             metadata: Arc::new(self),
         }
-    }
-}
-
-impl fmt::Debug for ProtectedResourceMetadata {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProtectedResourceMetadata")
-            .field("resource", &self.resource)
-            .field("authorization_servers", &self.authorization_servers)
-            .field("scopes", &self.scopes)
-            .field("bearer_methods", &self.bearer_methods)
-            .finish_non_exhaustive()
     }
 }
 

@@ -20,8 +20,8 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "hit".into());
     let n: u64 = args.next().map_or(10_000, |n| n.parse().unwrap());
     let alg = std::env::var("PEERS_ALG").unwrap_or_else(|_| "RS256".into());
-    let &(name, signing, algorithm, jwt_alg) = ALGORITHMS.iter().find(|a| a.0 == alg).unwrap();
-    let fixture = Fixture::new(name, signing, algorithm, jwt_alg);
+    let fixture = Fixture::named(&alg);
+    let name = fixture.name;
     let router = match mode.as_str() {
         "baseline" => unprotected(),
         "hit" => portcullis(fixture.cached_verifier()),

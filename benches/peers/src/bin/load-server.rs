@@ -17,8 +17,8 @@ fn main() {
         .unwrap_or_else(|| "/tmp/portcullis-load-token".into());
     let alg = std::env::var("PEERS_ALG").unwrap_or_else(|_| "RS256".into());
     let workers = std::env::var("PEERS_WORKERS").map_or(1, |w| w.parse().unwrap());
-    let &(name, signing, algorithm, jwt_alg) = ALGORITHMS.iter().find(|a| a.0 == alg).unwrap();
-    let fixture = Fixture::new(name, signing, algorithm, jwt_alg);
+    let fixture = Fixture::named(&alg);
+    let name = fixture.name;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

@@ -1,6 +1,5 @@
 //! Configuring a [`RemoteKeySet`]: every setting with its default, checked when built.
 
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::http::HttpClient;
 
 /// Configures a [`RemoteKeySet`]. Start with [`RemoteKeySet::from_jwks_url`] or
 /// [`RemoteKeySet::from_issuer`].
+#[derive(Debug)]
 #[must_use]
 pub struct RemoteKeySetBuilder {
     source: Result<Source, ConfigError>,
@@ -238,18 +238,6 @@ impl RemoteKeySetBuilder {
     }
 }
 
-impl fmt::Debug for RemoteKeySetBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteKeySetBuilder")
-            .field("default_ttl", &self.default_ttl)
-            .field("min_ttl", &self.min_ttl)
-            .field("max_ttl", &self.max_ttl)
-            .field("unknown_kid_cooldown", &self.unknown_kid_cooldown)
-            .field("max_staleness", &self.max_staleness)
-            .field("startup", &self.startup)
-            .finish_non_exhaustive()
-    }
-}
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -50,6 +50,7 @@ pub enum Startup {
     Lazy,
 }
 
+#[derive(Debug)]
 enum Source {
     Jwks(Uri),
     Issuer { issuer: String, mode: DiscoveryMode },
