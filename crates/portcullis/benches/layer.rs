@@ -334,9 +334,10 @@ fn layer(c: &mut Criterion) {
 fn dpop_paired(rounds: usize) {
     use std::time::Instant;
 
-    use portcullis::DpopPolicy;
+    use http::header;
+    use portcullis::{DpopPolicy, KeySet};
     use portcullis_jwt::{Key, ManualClock};
-    use portcullis_testkit::access_token_hash;
+    use portcullis_testkit::{access_token_hash, jwks};
     use serde_json::json;
 
     const BATCH: usize = 64;
@@ -345,10 +346,7 @@ fn dpop_paired(rounds: usize) {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_now();
     let issuer = SigningKey::generate(SigningAlgorithm::ES256);
     let client = SigningKey::generate(SigningAlgorithm::ES256);
     let client_key = Key::from_jwk(&client.public_jwk()).unwrap();
