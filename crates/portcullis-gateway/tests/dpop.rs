@@ -8,7 +8,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{AUDIENCE, Gateway, Http, config, es256_issuer};
+use common::{AUDIENCE, Gateway, Http, MINIMAL, config, es256_issuer, refused};
 use http::StatusCode;
 use portcullis_gateway::Config;
 use portcullis_jwt::Key;
@@ -19,18 +19,6 @@ use serde_json::json;
 /// The origin clients use to reach the gateway (through a TLS terminator, say): proofs
 /// name it, whatever address the gateway listens on.
 const ORIGIN: &str = "https://api.test";
-
-const BASE: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://127.0.0.1:9"
-"#;
-
-fn refused(text: &str) -> (String, String) {
-    let error = Config::from_toml(&format!("{BASE}{text}"), "gateway.toml").unwrap_err();
-    (error.path().to_owned(), error.message().to_owned())
-}
 
 #[test]
 fn the_dpop_section_is_checked_at_its_key_paths() {
@@ -78,7 +66,7 @@ fn the_dpop_section_is_checked_at_its_key_paths() {
     assert!(
         Config::from_toml(
             &format!(
-                "{BASE}[dpop]\norigin = \"https://api.test\"\nmode = \"required\"\n\
+                "{MINIMAL}[dpop]\norigin = \"https://api.test\"\nmode = \"required\"\n\
                  algorithms = [\"ES256\", \"EdDSA\"]\nmax_age = \"30s\"\nleeway = \"0s\"\n\
                  nonces = true\nnonce_window = \"2m\"\n"
             ),

@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::Http;
+use common::{Http, MINIMAL, refused};
 use http::StatusCode;
 use portcullis_gateway::Config;
 use portcullis_testkit::EchoUpstream;
@@ -23,19 +23,6 @@ const AUD: &str = "orders-api";
 fn key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
     KEY.get_or_init(|| SigningKey::generate(SigningAlgorithm::ES256))
-}
-
-const BASE: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://127.0.0.1:9"
-"#;
-
-/// The key path and message at which `text` (after [`BASE`]) is refused.
-fn refused(text: &str) -> (String, String) {
-    let error = Config::from_toml(&format!("{BASE}{text}"), "gateway.toml").unwrap_err();
-    (error.path().to_owned(), error.message().to_owned())
 }
 
 fn issuer(extra: &str) -> String {
@@ -103,7 +90,7 @@ fn new_keys_are_checked_as_read_at_their_key_paths() {
     // A preset's relaxed profile can be put back key by key; it is accepted as written.
     Config::from_toml(
         &format!(
-            "{BASE}{}[[routes]]\npath = \"/a\"\nroles_any = [\"admin\"]\naudiences = [\"billing-api\"]\n\
+            "{MINIMAL}{}[[routes]]\npath = \"/a\"\nroles_any = [\"admin\"]\naudiences = [\"billing-api\"]\n\
              claim_equals = {{ \"/realm_access/roles/0\" = \"x\", azp = \"web\" }}\n\
              [forward]\nclaims = {{ \"/realm_access/roles\" = \"x-roles\", sub = \"x-sub\" }}\n",
             issuer("preset = \"keycloak\"\nrequire_access_token_type = true\nallow_scope_array = true")

@@ -226,3 +226,15 @@ impl Http {
         self.send(builder.body(Empty::new().boxed()).unwrap()).await
     }
 }
+
+/// The smallest configuration that runs, for tests that add one section and expect it
+/// refused (see [`refused`]).
+pub const MINIMAL: &str =
+    "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"http://127.0.0.1:9\"\n";
+
+/// The key path and message at which `text`, after [`MINIMAL`], is refused.
+pub fn refused(text: &str) -> (String, String) {
+    let error = portcullis_gateway::Config::from_toml(&format!("{MINIMAL}{text}"), "gateway.toml")
+        .unwrap_err();
+    (error.path().to_owned(), error.message().to_owned())
+}
