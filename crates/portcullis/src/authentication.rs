@@ -66,7 +66,9 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::authorization::RequireScopesLayer;
-use crate::dpop::{DpopCheck, DpopPolicy, DpopRefusal, check_bearer, check_proof, first_use};
+use crate::dpop::{
+    DpopCheck, DpopPolicy, DpopRefusal, check_bearer, check_proof, first_use, refuse_bearer,
+};
 use crate::grpc::is_grpc;
 use crate::layer_shared::{Anonymous, LayerShared, record_rejection, reject};
 use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
@@ -102,7 +104,7 @@ impl<V, R> Config<V, R> {
         claims: &Claims,
     ) -> Result<DpopCheck, DpopRefusal> {
         match (dpop_token, &self.dpop) {
-            (None, policy) => check_bearer(policy.as_ref(), claims).map(|()| DpopCheck::Pass),
+            (None, _) => check_bearer(claims).map(|()| DpopCheck::Pass),
             (Some(token), Some(policy)) => check_proof(
                 policy,
                 request.method(),
@@ -493,6 +495,11 @@ where
                 return self.invalid_request(span, &request, reason);
             }
         };
+        if !dpop_scheme && let Some(refusal) = refuse_bearer(config.dpop.as_ref()) {
+            drop(token);
+            let rejection = config.refuse(&request, refusal);
+            return ResponseFuture::rejected(span, &shared.reject, rejection);
+        }
         let verify = match config.verifier.verify(&token) {
             Verification::Pending(verify) => verify,
             // Answered at once (keys at hand, a cached result): the inner service,

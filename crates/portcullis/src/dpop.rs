@@ -264,15 +264,17 @@ pub(crate) enum DpopCheck {
     Pending(ProofUseFuture),
 }
 
-/// The checks for a token sent as a bearer token: refused if DPoP is required, or if
-/// the token is bound to a DPoP key.
-pub(crate) fn check_bearer(
-    policy: Option<&DpopPolicy>,
-    claims: &Claims,
-) -> Result<(), DpopRefusal> {
-    if policy.is_some_and(|p| p.inner.mode == DpopMode::Required) {
-        return Err(DpopRefusal::Token("this resource requires DPoP"));
-    }
+/// A bearer token where DPoP is required: refused before the token is verified (no
+/// issuer is asked about a token that cannot pass).
+pub(crate) fn refuse_bearer(policy: Option<&DpopPolicy>) -> Option<DpopRefusal> {
+    policy
+        .filter(|p| p.inner.mode == DpopMode::Required)
+        .map(|_| DpopRefusal::Token("this resource requires DPoP"))
+}
+
+/// The check for a verified token sent as a bearer token: refused if it is bound to a
+/// DPoP key (RFC 9449 §7.2).
+pub(crate) fn check_bearer(claims: &Claims) -> Result<(), DpopRefusal> {
     if matches!(claims.confirmation(), Some(Confirmation::DpopKey(_))) {
         return Err(DpopRefusal::Token(
             "DPoP-bound token sent as a bearer token",

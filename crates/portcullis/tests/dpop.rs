@@ -522,3 +522,20 @@ async fn with_nonces_a_proof_without_the_current_nonce_is_sent_back_for_it() {
     );
     assert_ne!(stale.headers()["dpop-nonce"], nonce.as_str());
 }
+
+#[tokio::test]
+async fn required_mode_refuses_a_bearer_token_without_asking_the_issuer() {
+    // The issuer is down: had the token been verified, the answer would be 503.
+    let service = AuthenticationLayer::builder(Down)
+        .dpop(policy().required().build().unwrap())
+        .build()
+        .unwrap()
+        .layer(service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }));
+    let response = service
+        .oneshot(bearer_request(&common::token("read")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
