@@ -212,6 +212,36 @@ fn checked_after_the_audience_and_before_scopes_and_roles() {
     assert_eq!(requirement.unmet_at(&strong, now), Some(Unmet::Scope));
     let enough = claims(|t| t.claim("acr", "gold").claim("scope", "write"));
     assert_eq!(requirement.unmet_at(&enough, now), None);
+
+    // Roles come after the step-up too.
+    let validation = Validation::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .roles_claim("roles")
+        .build()
+        .unwrap();
+    let with_roles = |acr: &str, roles: &[&str]| {
+        let token = key()
+            .token()
+            .standard_claims(ISS, AUD, NOW)
+            .claim("acr", acr)
+            .claim("roles", json!(roles))
+            .sign();
+        validation.verify(&token, keys(), now).unwrap()
+    };
+    let requirement = acr(&["gold"]).and_roles_all_of(["teller"]).unwrap();
+    assert_eq!(
+        requirement.unmet_at(&with_roles("bronze", &[]), now),
+        Some(Unmet::UserAuthentication)
+    );
+    assert_eq!(
+        requirement.unmet_at(&with_roles("gold", &[]), now),
+        Some(Unmet::Role)
+    );
+    assert_eq!(
+        requirement.unmet_at(&with_roles("gold", &["teller"]), now),
+        None
+    );
 }
 
 #[test]
