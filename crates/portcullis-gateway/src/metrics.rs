@@ -35,6 +35,9 @@ pub(crate) enum Reason {
     InsufficientScope,
     /// The token lacks a role the route requires (`roles_all`, `roles_any`).
     InsufficientRole,
+    /// The user's authentication is weaker or older than the route's step-up
+    /// requirement (`acr_values`, `max_age`; RFC 9470).
+    InsufficientUserAuthentication,
     ClaimMismatch,
     IssuerUnavailable,
     BodyTooLarge,
@@ -43,7 +46,7 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 15] = [
+    const ALL: [Reason; 16] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -54,6 +57,7 @@ impl Reason {
         Reason::InvalidDpopProof,
         Reason::InsufficientScope,
         Reason::InsufficientRole,
+        Reason::InsufficientUserAuthentication,
         Reason::ClaimMismatch,
         Reason::IssuerUnavailable,
         Reason::BodyTooLarge,
@@ -74,6 +78,7 @@ impl Reason {
             Reason::InvalidDpopProof => "invalid_dpop_proof",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::InsufficientRole => "insufficient_role",
+            Reason::InsufficientUserAuthentication => "insufficient_user_authentication",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::IssuerUnavailable => "issuer_unavailable",
             Reason::BodyTooLarge => "body_too_large",
