@@ -341,6 +341,30 @@ async fn the_error_is_on_the_challenge_of_the_scheme_used() {
     );
     assert_eq!(sent[1], r#"Bearer realm="api""#);
 
+    // Every refusal of the route follows the scheme: a scope refusal too.
+    let scoped = ScopeRequirement::all_of(["transfer"])
+        .unwrap()
+        .and_acr_values([GOLD])
+        .unwrap();
+    let strong = token_with(|t| t.claim("acr", GOLD).claim("cnf", json!({ "jkt": jkt })));
+    let proof = client
+        .dpop_proof("GET", &format!("{ORIGIN}{PATH}"), NOW)
+        .claim("ath", access_token_hash(&strong))
+        .sign();
+    let dpop = Request::builder()
+        .uri(PATH)
+        .header(header::AUTHORIZATION, format!("DPoP {strong}"))
+        .header(&DPOP, proof)
+        .body(String::new())
+        .unwrap();
+    let response = call_with(&authn, scoped, &clock, dpop).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let sent = challenges(&response);
+    assert!(
+        sent[0].starts_with(r#"DPoP realm="api", error="insufficient_scope""#),
+        "{sent:?}"
+    );
+
     // The same route, a bearer token: the error on the Bearer challenge.
     let bearer = token_with(|t| t.claim("acr", "weak"));
     let response = call_with(&authn, acr_route(), &clock, request(&bearer)).await;
