@@ -37,6 +37,9 @@ pub(crate) enum Reason {
     InsufficientScope,
     /// The token lacks a role the route requires (`roles_all`, `roles_any`).
     InsufficientRole,
+    /// The user's authentication is weaker or older than the route's step-up
+    /// requirement (`acr_values`, `max_age`; RFC 9470).
+    InsufficientUserAuthentication,
     ClaimMismatch,
     IssuerUnavailable,
     BodyTooLarge,
@@ -45,7 +48,7 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 16] = [
+    const ALL: [Reason; 17] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -57,6 +60,7 @@ impl Reason {
         Reason::DpopNonceRequired,
         Reason::InsufficientScope,
         Reason::InsufficientRole,
+        Reason::InsufficientUserAuthentication,
         Reason::ClaimMismatch,
         Reason::IssuerUnavailable,
         Reason::BodyTooLarge,
@@ -78,6 +82,7 @@ impl Reason {
             Reason::DpopNonceRequired => "use_dpop_nonce",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::InsufficientRole => "insufficient_role",
+            Reason::InsufficientUserAuthentication => "insufficient_user_authentication",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::IssuerUnavailable => "issuer_unavailable",
             Reason::BodyTooLarge => "body_too_large",

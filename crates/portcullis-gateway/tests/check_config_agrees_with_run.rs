@@ -90,6 +90,8 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         line("[[routes]]", "scopes_all", r#"["read"]"#.into()),
         line("[[routes]]", "roles_any", r#"["orders-reader"]"#.into()),
         line("[[routes]]", "audiences", r#"["https://api.test"]"#.into()),
+        line("[[routes]]", "acr_values", r#"["urn:example:mfa"]"#.into()),
+        line("[[routes]]", "max_age", quoted("5m")),
         line(
             "[[routes]]",
             "claim_equals",
@@ -174,6 +176,9 @@ fn values() -> impl Strategy<Value = String> {
         r#"["orders reader", ""]"#,
         r#"{ "/a~" = "x" }"#,
         r#"{ "/cognito:groups" = "x-groups" }"#,
+        r#"["urn:example:mfa", "two words"]"#,
+        r#"["a\"b"]"#,
+        r#""1500ms""#,
     ]
     .into_iter()
     .map(str::to_owned)

@@ -88,6 +88,9 @@ pub(crate) struct ClaimsInner {
     pub(crate) roles_claim: Option<ClaimPath>,
     /// Which claim the audience rule read.
     pub(crate) audience_claim: AudienceClaim,
+    /// The clock-skew allowance of the validation that accepted the token, in seconds,
+    /// for the time rules checked after verification (a route's `max_age`).
+    pub(crate) leeway: f64,
     pub(crate) members: OnceLock<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -162,6 +165,11 @@ impl Claims {
 
     pub(crate) fn inner(&self) -> &ClaimsInner {
         &self.inner
+    }
+
+    /// The leeway of the validation that accepted the token, in seconds.
+    pub(crate) fn leeway_secs(&self) -> f64 {
+        self.inner.leeway
     }
 
     fn text<'a>(&'a self, text: Option<&'a Text>) -> Option<&'a str> {

@@ -85,7 +85,9 @@ pub use key::{
     SkippedKey,
 };
 pub use preset::Preset;
-pub use scope::{MAX_ROLE_LENGTH, ScopeRequirement, Scopes, Unmet, is_scope_token};
+pub use scope::{
+    MAX_ACR_VALUE_LENGTH, MAX_ROLE_LENGTH, ScopeRequirement, Scopes, Unmet, is_scope_token,
+};
 pub use token::{
     DEFAULT_MAX_TOKEN_SIZE, Header, TokenType, UnverifiedToken, read_unverified_issuer,
 };

@@ -1,9 +1,11 @@
 //! OAuth 2.0 scopes (RFC 6749 §3.3) and requirements on them.
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use crate::ConfigError;
-use crate::claims::Claims;
+use crate::claims::{Claims, NumericDate};
+use crate::clock::unix_seconds;
 
 /// The scopes a token grants: a set of scope tokens.
 ///
@@ -157,8 +159,9 @@ fn is_scope_byte(b: u8) -> bool {
 /// What a route requires of a token: its scopes (every scope of an all-of list, and
 /// at least one of an any-of list, or both: `all_of(..)?.and_any_of(..)?`), and
 /// optionally its roles ([`ScopeRequirement::and_roles_all_of`],
-/// [`ScopeRequirement::and_roles_any_of`]) and one of a narrower set of audiences
-/// ([`ScopeRequirement::and_audience_any_of`]).
+/// [`ScopeRequirement::and_roles_any_of`]), one of a narrower set of audiences
+/// ([`ScopeRequirement::and_audience_any_of`]) and how the user authenticated (RFC 9470
+/// step-up: [`ScopeRequirement::and_acr_values`], [`ScopeRequirement::and_max_age`]).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ScopeRequirement {
     all: Box<[Box<str>]>,
@@ -166,10 +169,15 @@ pub struct ScopeRequirement {
     roles_all: Box<[Box<str>]>,
     roles_any: Box<[Box<str>]>,
     audiences: Box<[Box<str>]>,
+    acr_values: Box<[Box<str>]>,
+    max_age: Option<Duration>,
 }
 
 /// The longest role name a requirement may list, in bytes.
 pub const MAX_ROLE_LENGTH: usize = 256;
+
+/// The longest `acr` value a requirement may list, in bytes.
+pub const MAX_ACR_VALUE_LENGTH: usize = 256;
 
 /// The first part of a [`ScopeRequirement`] a token does not meet, in the order they
 /// are checked.
@@ -180,6 +188,12 @@ pub enum Unmet {
     /// the requirement's: the token was not minted for this resource (RFC 9068 §4:
     /// `invalid_token`).
     Audience,
+    /// The user's authentication falls short (RFC 9470 §3:
+    /// `insufficient_user_authentication`): the token's `acr` is not one of
+    /// [`ScopeRequirement::and_acr_values`], or its `auth_time` is older than
+    /// [`ScopeRequirement::and_max_age`] allows (or either claim is missing or not of
+    /// its type).
+    UserAuthentication,
     /// A scope is missing (`insufficient_scope`).
     Scope,
     /// A role is missing ([`Claims::roles`]).
@@ -202,6 +216,8 @@ impl ScopeRequirement {
             roles_all: Box::default(),
             roles_any: Box::default(),
             audiences: Box::default(),
+            acr_values: Box::default(),
+            max_age: None,
         })
     }
 
@@ -321,21 +337,121 @@ impl ScopeRequirement {
         Ok(self)
     }
 
+    /// Also requires the token's `acr` claim (the authentication context class the
+    /// user authenticated with, OpenID Connect Core §2) to be one of `values`, listed in
+    /// order of preference as RFC 9470 §3's `acr_values` challenge parameter sends them
+    /// to the client. A token without `acr`, or with one that is not a string, falls
+    /// short.
+    ///
+    /// # Errors
+    /// An empty list, a value that is empty, longer than [`MAX_ACR_VALUE_LENGTH`] or
+    /// not printable ASCII without space, `"` or `\` (the challenge lists them
+    /// space-separated in a quoted string), or a requirement that already has `acr`
+    /// values.
+    pub fn and_acr_values<I, S>(mut self, values: I) -> Result<ScopeRequirement, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        const SETTING: &str = "and_acr_values";
+        if !self.acr_values.is_empty() {
+            return Err(ConfigError::for_setting(
+                SETTING,
+                "the requirement already has acr values",
+            ));
+        }
+        let mut list: Vec<Box<str>> = Vec::new();
+        for value in values {
+            let value = value.as_ref();
+            if !is_acr_value(value) {
+                return Err(ConfigError::for_setting(
+                    SETTING,
+                    format!(
+                        "{value:?}: must be non-empty, at most {MAX_ACR_VALUE_LENGTH} bytes of \
+                         printable ASCII without space, '\"' or '\\'"
+                    ),
+                ));
+            }
+            if !list.iter().any(|v| v.as_ref() == value) {
+                list.push(value.into());
+            }
+        }
+        if list.is_empty() {
+            return Err(ConfigError::for_setting(
+                SETTING,
+                "an acr requirement needs at least one value",
+            ));
+        }
+        self.acr_values = list.into_boxed_slice();
+        Ok(self)
+    }
+
+    /// Also requires the user to have authenticated at most `max_age` ago: the token's
+    /// `auth_time` (OpenID Connect Core §2), with the leeway of the validation that
+    /// accepted the token, at the time [`ScopeRequirement::unmet_at`] is given. A token
+    /// without `auth_time`, with one that is not a number, or with one further in the
+    /// future than the leeway, falls short. Zero asks for an authentication within the
+    /// leeway.
+    ///
+    /// # Errors
+    /// A `max_age` that is not a whole number of seconds (RFC 9470 §3's `max_age`
+    /// challenge parameter counts seconds, and the rule checked must be the one the
+    /// client is told), or a requirement that already has one.
+    pub fn and_max_age(mut self, max_age: Duration) -> Result<ScopeRequirement, ConfigError> {
+        const SETTING: &str = "and_max_age";
+        if self.max_age.is_some() {
+            return Err(ConfigError::for_setting(
+                SETTING,
+                "the requirement already has a max_age",
+            ));
+        }
+        if max_age.subsec_nanos() != 0 {
+            return Err(ConfigError::for_setting(
+                SETTING,
+                format!("{max_age:?} is not a whole number of seconds"),
+            ));
+        }
+        self.max_age = Some(max_age);
+        Ok(self)
+    }
+
     /// Whether `granted` satisfies the scope part of the requirement.
     pub fn is_satisfied_by(&self, granted: &Scopes) -> bool {
         self.all.iter().all(|s| granted.contains(s))
             && (self.any.is_empty() || self.any.iter().any(|s| granted.contains(s)))
     }
 
-    /// The first part of the requirement `claims` do not meet (audience, then scopes,
-    /// then roles), or `None` when they meet all of it.
+    /// The first part of the requirement `claims` do not meet at `now` (audience, then
+    /// user authentication, then scopes, then roles), or `None` when they meet all of it.
+    ///
+    /// The order is the order of the answers: a token minted for another resource is
+    /// refused outright (401 `invalid_token`); a token whose user authentication falls
+    /// short must be replaced after the user authenticates again (401), and the new
+    /// token may carry other scopes and roles, so asking for scopes first (403) would
+    /// send the client to the authorization server twice.
+    pub fn unmet_at(&self, claims: &Claims, now: SystemTime) -> Option<Unmet> {
+        self.first_unmet(claims, Some(now))
+    }
+
+    /// [`ScopeRequirement::unmet_at`] without a time: the same answer for a requirement
+    /// without [`ScopeRequirement::and_max_age`]; with one, which it cannot check,
+    /// never `None` (it fails closed: [`Unmet::UserAuthentication`] unless the audience
+    /// is unmet).
     pub fn unmet(&self, claims: &Claims) -> Option<Unmet> {
+        self.first_unmet(claims, None)
+    }
+
+    /// The first unmet part, at `now` if known (a `max_age` is unmet when it is not).
+    fn first_unmet(&self, claims: &Claims, now: Option<SystemTime>) -> Option<Unmet> {
         if !self.audiences.is_empty()
             && !claims
                 .accepted_audiences()
                 .any(|held| self.audiences.iter().any(|a| **a == *held))
         {
             return Some(Unmet::Audience);
+        }
+        if !self.user_authentication_met(claims, now) {
+            return Some(Unmet::UserAuthentication);
         }
         if !self.is_satisfied_by(claims.scopes()) {
             return Some(Unmet::Scope);
@@ -351,6 +467,38 @@ impl ScopeRequirement {
         None
     }
 
+    /// Whether `claims` meet the `acr` and `max_age` parts at `now` (`None`: unknown,
+    /// so a `max_age` is not met).
+    fn user_authentication_met(&self, claims: &Claims, now: Option<SystemTime>) -> bool {
+        if !self.acr_values.is_empty() {
+            let acr = match claims.get("acr") {
+                Some(serde_json::Value::String(acr)) => acr.as_str(),
+                _ => return false,
+            };
+            if !self.acr_values.iter().any(|v| **v == *acr) {
+                return false;
+            }
+        }
+        if let Some(max_age) = self.max_age {
+            let Some(now) = now else { return false };
+            let auth_time = match claims.get("auth_time") {
+                Some(serde_json::Value::Number(n)) => {
+                    n.as_f64().and_then(NumericDate::from_seconds)
+                }
+                _ => None,
+            };
+            let Some(auth_time) = auth_time else {
+                return false;
+            };
+            let (now, leeway) = (unix_seconds(now), claims.leeway_secs());
+            let age = now - auth_time.as_seconds_f64();
+            if age > max_age.as_secs_f64() + leeway || -age > leeway {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The roles all-of list.
     pub fn roles_all(&self) -> impl Iterator<Item = &str> {
         self.roles_all.iter().map(AsRef::as_ref)
@@ -364,6 +512,31 @@ impl ScopeRequirement {
     /// The audiences the requirement narrows to (empty: the issuer's).
     pub fn audiences(&self) -> impl Iterator<Item = &str> {
         self.audiences.iter().map(AsRef::as_ref)
+    }
+
+    /// The `acr` values one of which the token must carry, in order of preference
+    /// (empty: any, or none).
+    pub fn acr_values(&self) -> impl Iterator<Item = &str> {
+        self.acr_values.iter().map(AsRef::as_ref)
+    }
+
+    /// The longest time since the user authenticated, if the requirement has one.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// Whether the requirement says how the user must have authenticated (`acr`
+    /// values or a `max_age`): whether it can be unmet as
+    /// [`Unmet::UserAuthentication`].
+    pub fn requires_user_authentication(&self) -> bool {
+        !self.acr_values.is_empty() || self.max_age.is_some()
+    }
+
+    /// The space-separated `acr` values, in order of preference, as the `acr_values`
+    /// auth-param of an RFC 9470 `insufficient_user_authentication` challenge expects
+    /// them (empty when there are none).
+    pub fn to_acr_values_string(&self) -> String {
+        self.acr_values.join(" ")
     }
 
     /// Whether every listed scope is needed (no scope any-of list).
@@ -414,6 +587,17 @@ where
     Ok(list.into_boxed_slice())
 }
 
+/// An `acr` value the requirement may list: non-empty, bounded, and printable ASCII
+/// without space, `"` or `\`, so it is one item of a space-separated list in a
+/// quoted-string without escapes.
+fn is_acr_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_ACR_VALUE_LENGTH
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}
+
 /// Checks and de-duplicates role names or audiences: non-empty, bounded, no control
 /// characters (role names may hold spaces: Okta group names do).
 fn name_list<I, S>(names: I, setting: &'static str) -> Result<Box<[Box<str>]>, ConfigError>
@@ -441,7 +625,11 @@ where
 
 impl fmt::Debug for ScopeRequirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.roles_all.is_empty() || !self.roles_any.is_empty() || !self.audiences.is_empty() {
+        if !self.roles_all.is_empty()
+            || !self.roles_any.is_empty()
+            || !self.audiences.is_empty()
+            || self.requires_user_authentication()
+        {
             return f
                 .debug_struct("ScopeRequirement")
                 .field("all_of", &self.all)
@@ -449,6 +637,8 @@ impl fmt::Debug for ScopeRequirement {
                 .field("roles_all_of", &self.roles_all)
                 .field("roles_any_of", &self.roles_any)
                 .field("audiences", &self.audiences)
+                .field("acr_values", &self.acr_values)
+                .field("max_age", &self.max_age)
                 .finish();
         }
         match (self.all.is_empty(), self.any.is_empty()) {

@@ -622,6 +622,7 @@ impl Validation {
             verified_by,
             roles_claim: config.roles_claim.clone(),
             audience_claim: config.audience_claim,
+            leeway: config.leeway,
             members: OnceLock::new(),
             payload: payload.into_boxed_str(),
         });

@@ -1,10 +1,13 @@
-//! Per-route authorization: required scopes (all-of, any-of) and claim predicates.
+//! Per-route authorization: required scopes (all-of, any-of), roles, audiences, step-up
+//! (RFC 9470) and claim predicates.
 //!
 //! Put it behind an [`AuthenticationLayer`](crate::AuthenticationLayer), for example
 //! with axum's `route_layer`, or anywhere in a tower stack. A request without
 //! [`Claims`] (anonymous in optional mode, or no authentication layer at all) gets 401;
 //! a token that does not satisfy the requirement gets 403 `insufficient_scope` with
-//! `scope="..."` naming what the route needs.
+//! `scope="..."` naming what the route needs; a token whose user authentication is too
+//! weak or too old for the route gets 401 `insufficient_user_authentication` with
+//! `acr_values="..."` and/or `max_age="..."` (see the guide's step-up section).
 //!
 //! ```
 //! # use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
@@ -57,7 +60,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use portcullis_jwt::{Claims, ScopeRequirement, Unmet};
+use portcullis_jwt::{Claims, Clock, ScopeRequirement, SystemClock, Unmet};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Span;
@@ -65,15 +68,20 @@ use tracing::Span;
 use crate::ConfigError;
 use crate::grpc::is_grpc;
 use crate::layer_shared::{Anonymous, LayerShared, record_rejection, reject};
-use crate::rejection::{ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind};
-use crate::token::TokenSource;
+use crate::rejection::{
+    ChallengeConfig, DefaultRejection, Reject, Rejection, RejectionKind, StepUpChallenge,
+};
+use crate::token::{Extracted, TokenSource, extract};
 
 type Predicate = Arc<dyn Fn(&Claims) -> bool + Send + Sync + 'static>;
 
 struct Policy<R> {
     requirement: Option<ScopeRequirement>,
     scope_param: Option<Arc<str>>,
+    step_up: Option<Arc<StepUpChallenge>>,
     predicates: Vec<Predicate>,
+    /// "Now" for the requirement's `max_age`; read only when it has one.
+    clock: Arc<dyn Clock>,
     shared: Arc<LayerShared<R>>,
 }
 
@@ -82,54 +90,74 @@ impl<R> Clone for Policy<R> {
         Policy {
             requirement: self.requirement.clone(),
             scope_param: self.scope_param.clone(),
+            step_up: self.step_up.clone(),
             predicates: self.predicates.clone(),
+            clock: self.clock.clone(),
             shared: self.shared.clone(),
         }
     }
 }
 
 impl<R> Policy<R> {
-    /// The refusal of `claims` that fall short of the policy, if they do: the route's
-    /// audiences first (a token minted for another resource is `invalid_token`, RFC 9068
-    /// §4), then scopes, roles, and the claim conditions.
-    /// (`headers` are read only for a refusal, to answer a gRPC caller in kind.)
-    fn refusal(&self, claims: &Claims, headers: &http::HeaderMap) -> Option<Rejection> {
-        let challenge = || self.shared.challenge.clone();
-        let unmet = self.requirement.as_ref().and_then(|r| r.unmet(claims));
-        if unmet == Some(Unmet::Audience) {
-            Some(Rejection::new(
-                RejectionKind::InvalidToken,
-                "invalid audience",
-                challenge(),
-                is_grpc(headers),
-            ))
-        } else if unmet == Some(Unmet::Scope) {
-            Some(
-                Rejection::new(
-                    RejectionKind::InsufficientScope,
-                    "insufficient scope",
-                    challenge(),
-                    is_grpc(headers),
-                )
-                .with_required_scope(self.scope_param.clone()),
+    /// The refusal of `claims` that fall short of the policy, if they do, in the order
+    /// of [`ScopeRequirement::unmet_at`]: the route's audiences first (a token minted
+    /// for another resource is `invalid_token`, RFC 9068 §4, whatever else it holds);
+    /// then step-up (401: the client must come back with a token from a new user
+    /// authentication, which may carry other scopes and roles, so a 403 for them first
+    /// would cost it a second trip to the authorization server); then scopes and roles
+    /// (403), and the claim conditions.
+    fn refusal<B>(&self, claims: &Claims, request: &Request<B>) -> Option<Rejection> {
+        let unmet = self.requirement.as_ref().and_then(|r| match r.max_age() {
+            Some(_) => r.unmet_at(claims, self.clock.now()),
+            None => r.unmet(claims),
+        });
+        let refused = |kind, description| {
+            Rejection::new(
+                kind,
+                description,
+                self.shared.challenge.clone(),
+                is_grpc(request.headers()),
             )
-        } else if unmet.is_some() {
-            Some(Rejection::new(
+            .sent_with_dpop(self.sent_with_dpop(request))
+        };
+        match unmet {
+            Some(Unmet::Audience) => Some(refused(RejectionKind::InvalidToken, "invalid audience")),
+            Some(Unmet::UserAuthentication) => Some(match &self.step_up {
+                Some(step_up) => refused(
+                    RejectionKind::InsufficientUserAuthentication,
+                    step_up.description(),
+                )
+                .with_step_up(step_up.clone()),
+                // Not reached: a requirement that can be unmet so has a challenge.
+                None => refused(
+                    RejectionKind::InsufficientUserAuthentication,
+                    "insufficient user authentication",
+                ),
+            }),
+            Some(Unmet::Scope) => Some(
+                refused(RejectionKind::InsufficientScope, "insufficient scope")
+                    .with_required_scope(self.scope_param.clone()),
+            ),
+            Some(_) => Some(refused(
                 RejectionKind::InsufficientRole,
                 "insufficient role",
-                challenge(),
-                is_grpc(headers),
-            ))
-        } else if !self.predicates.iter().all(|p| p(claims)) {
-            Some(Rejection::new(
+            )),
+            None if !self.predicates.iter().all(|p| p(claims)) => Some(refused(
                 RejectionKind::InsufficientClaims,
                 "claim condition not met",
-                challenge(),
-                is_grpc(headers),
-            ))
-        } else {
-            None
+            )),
+            None => None,
         }
+    }
+
+    /// Whether the refused request brought its token with the `DPoP` scheme, so the
+    /// refusal's error goes in the `DPoP` challenge. Only refusals pay for the look.
+    fn sent_with_dpop<B>(&self, request: &Request<B>) -> bool {
+        self.shared.challenge.dpop.is_some()
+            && matches!(
+                extract(&self.shared.sources, request.headers(), request.uri(), true),
+                Extracted::DpopToken(_)
+            )
     }
 }
 
@@ -190,19 +218,28 @@ impl<R> RequireScopesLayer<R> {
             .map(ScopeRequirement::to_scope_string)
             .filter(|s| !s.is_empty())
             .map(Arc::from);
+        let step_up = requirement
+            .as_ref()
+            .and_then(StepUpChallenge::of)
+            .map(Arc::new);
         RequireScopesLayer {
             policy: Arc::new(Policy {
                 requirement,
                 scope_param,
+                step_up,
                 predicates: Vec::new(),
+                clock: Arc::new(SystemClock),
                 shared,
             }),
         }
     }
 
-    /// Also requires `predicate` to hold for the claims (a tenant, an `acr`, a group).
+    /// Also requires `predicate` to hold for the claims (a tenant, a group).
     /// A failing predicate is answered 403 `insufficient_scope` (RFC 6750 has no closer
     /// code) without a `scope` parameter, as [`RejectionKind::InsufficientClaims`].
+    /// For the user's authentication (`acr`, `auth_time`), use the requirement's
+    /// [`ScopeRequirement::and_acr_values`] and [`ScopeRequirement::and_max_age`]
+    /// instead: RFC 9470 answers those with a 401 that tells the client what to do.
     #[must_use]
     pub fn and_claims<F>(self, predicate: F) -> Self
     where
@@ -210,6 +247,17 @@ impl<R> RequireScopesLayer<R> {
     {
         let mut policy = Arc::unwrap_or_clone(self.policy);
         policy.predicates.push(Arc::new(predicate));
+        RequireScopesLayer {
+            policy: Arc::new(policy),
+        }
+    }
+
+    /// Where "now" comes from for the requirement's
+    /// [`max_age`](ScopeRequirement::and_max_age). Defaults to [`SystemClock`].
+    #[must_use]
+    pub fn clock(self, clock: impl Clock) -> Self {
+        let mut policy = Arc::unwrap_or_clone(self.policy);
+        policy.clock = Arc::new(clock);
         RequireScopesLayer {
             policy: Arc::new(policy),
         }
@@ -289,7 +337,7 @@ where
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let policy = &*self.policy;
         let rejection = match request.extensions().get::<Claims>() {
-            Some(claims) => match policy.refusal(claims, request.headers()) {
+            Some(claims) => match policy.refusal(claims, &request) {
                 None => {
                     return ResponseFuture {
                         state: State::Inner {

@@ -9,7 +9,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use portcullis_issuer::{VerifyError, VerifyErrorKind};
-use portcullis_jwt::BearerError;
+use portcullis_jwt::{BearerError, ScopeRequirement};
 
 use crate::ConfigError;
 
@@ -46,6 +46,14 @@ pub enum RejectionKind {
     /// The DPoP proof lacks the server's current nonce (RFC 9449 §9): 401 with the
     /// `DPoP` challenge's `use_dpop_nonce` and a fresh nonce in `DPoP-Nonce`.
     UseDpopNonce,
+    /// The token is good, but the user's authentication behind it falls short of the
+    /// route's step-up requirement
+    /// ([`ScopeRequirement::and_acr_values`](portcullis_jwt::ScopeRequirement::and_acr_values),
+    /// [`ScopeRequirement::and_max_age`](portcullis_jwt::ScopeRequirement::and_max_age)):
+    /// 401 `insufficient_user_authentication` (RFC 9470 §3) with `acr_values="..."`
+    /// and/or `max_age="..."`, so the client can ask the authorization server for a
+    /// token from a stronger or fresher authentication.
+    InsufficientUserAuthentication,
 }
 
 impl RejectionKind {
@@ -55,7 +63,8 @@ impl RejectionKind {
             RejectionKind::MissingToken
             | RejectionKind::InvalidToken
             | RejectionKind::InvalidDpopProof
-            | RejectionKind::UseDpopNonce => StatusCode::UNAUTHORIZED,
+            | RejectionKind::UseDpopNonce
+            | RejectionKind::InsufficientUserAuthentication => StatusCode::UNAUTHORIZED,
             RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
             RejectionKind::InsufficientScope
             | RejectionKind::InsufficientClaims
@@ -64,7 +73,8 @@ impl RejectionKind {
         }
     }
 
-    /// The RFC 6750 error code, if the challenge carries one.
+    /// The RFC 6750 error code, if the challenge carries one (`None` for the codes of
+    /// other RFCs: see [`Self::error_code`]).
     pub const fn bearer_error(self) -> Option<BearerError> {
         match self {
             RejectionKind::InvalidRequest => Some(BearerError::InvalidRequest),
@@ -75,16 +85,20 @@ impl RejectionKind {
             RejectionKind::MissingToken
             | RejectionKind::Unavailable
             | RejectionKind::InvalidDpopProof
-            | RejectionKind::UseDpopNonce => None,
+            | RejectionKind::UseDpopNonce
+            | RejectionKind::InsufficientUserAuthentication => None,
         }
     }
 
-    /// The challenge's `error` code, if it carries one: the RFC 6750 code, or RFC 9449's
-    /// `invalid_dpop_proof`.
+    /// The challenge's `error` code, if it carries one: the RFC 6750 code, RFC 9449's
+    /// `invalid_dpop_proof` or RFC 9470's `insufficient_user_authentication`.
     pub const fn error_code(self) -> Option<&'static str> {
         match self {
             RejectionKind::InvalidDpopProof => Some("invalid_dpop_proof"),
             RejectionKind::UseDpopNonce => Some("use_dpop_nonce"),
+            RejectionKind::InsufficientUserAuthentication => {
+                Some("insufficient_user_authentication")
+            }
             _ => match self.bearer_error() {
                 Some(error) => Some(error.code()),
                 None => None,
@@ -100,7 +114,8 @@ impl RejectionKind {
             | RejectionKind::InvalidRequest
             | RejectionKind::InvalidToken
             | RejectionKind::InvalidDpopProof
-            | RejectionKind::UseDpopNonce => 16,
+            | RejectionKind::UseDpopNonce
+            | RejectionKind::InsufficientUserAuthentication => 16,
             RejectionKind::InsufficientScope
             | RejectionKind::InsufficientClaims
             | RejectionKind::InsufficientRole => 7,
@@ -124,6 +139,48 @@ pub(crate) struct DpopChallenge {
     pub(crate) algs: Box<str>,
     /// Bearer tokens are not accepted: no `Bearer` challenge.
     pub(crate) required: bool,
+}
+
+/// What a route's step-up requirement tells a client that falls short of it (RFC 9470
+/// §3): built once per route, shared by its refusals.
+#[derive(Debug)]
+pub(crate) struct StepUpChallenge {
+    /// The `acr` values, space-separated in order of preference.
+    acr_values: Option<Box<str>>,
+    /// The `max_age`, and its whole seconds as the challenge writes them.
+    max_age: Option<(Duration, Box<str>)>,
+    /// Says which part the route asks for (`acr` values, a recent authentication or
+    /// both), as RFC 9470's examples do.
+    description: &'static str,
+}
+
+impl StepUpChallenge {
+    /// The challenge of `requirement`'s step-up part, if it has one. Its values were
+    /// checked when it was built (`acr` values printable ASCII, `max_age` whole seconds).
+    pub(crate) fn of(requirement: &ScopeRequirement) -> Option<StepUpChallenge> {
+        let acr_values = Some(requirement.to_acr_values_string())
+            .filter(|values| !values.is_empty())
+            .map(String::into_boxed_str);
+        let max_age = requirement
+            .max_age()
+            .map(|age| (age, age.as_secs().to_string().into_boxed_str()));
+        let description = match (&acr_values, &max_age) {
+            (None, None) => return None,
+            (Some(_), None) => "a different authentication level is required",
+            (None, Some(_)) => "a more recent authentication is required",
+            (Some(_), Some(_)) => "a different or more recent authentication is required",
+        };
+        Some(StepUpChallenge {
+            acr_values,
+            max_age,
+            description,
+        })
+    }
+
+    /// The `error_description` of its refusals.
+    pub(crate) fn description(&self) -> &'static str {
+        self.description
+    }
 }
 
 impl ChallengeConfig {
@@ -173,6 +230,7 @@ pub struct Rejection {
     token_error: Option<portcullis_jwt::ErrorKind>,
     retry_after: Option<Duration>,
     required_scope: Option<Arc<str>>,
+    step_up: Option<Arc<StepUpChallenge>>,
     grpc: bool,
     /// The token came with the `DPoP` scheme: the error goes in the `DPoP` challenge.
     dpop_scheme: bool,
@@ -194,6 +252,7 @@ impl Rejection {
             token_error: None,
             retry_after: None,
             required_scope: None,
+            step_up: None,
             grpc,
             dpop_scheme: false,
             dpop_nonce: None,
@@ -246,6 +305,11 @@ impl Rejection {
         self
     }
 
+    pub(crate) fn with_step_up(mut self, step_up: Arc<StepUpChallenge>) -> Rejection {
+        self.step_up = Some(step_up);
+        self
+    }
+
     /// The kind of refusal.
     pub fn kind(&self) -> RejectionKind {
         self.kind
@@ -280,6 +344,18 @@ impl Rejection {
     /// [`RejectionKind::InsufficientScope`] when the route requires scopes.
     pub fn required_scope(&self) -> Option<&str> {
         self.required_scope.as_deref()
+    }
+
+    /// The `acr` values the route accepts (space-separated, in order of preference), for
+    /// [`RejectionKind::InsufficientUserAuthentication`] when the route requires some.
+    pub fn required_acr_values(&self) -> Option<&str> {
+        self.step_up.as_ref()?.acr_values.as_deref()
+    }
+
+    /// The longest time since the user's authentication the route accepts, for
+    /// [`RejectionKind::InsufficientUserAuthentication`] when the route sets one.
+    pub fn required_max_age(&self) -> Option<Duration> {
+        self.step_up.as_ref()?.max_age.as_ref().map(|(age, _)| *age)
     }
 
     /// Whether the request was a gRPC request (`content-type: application/grpc*`).
@@ -336,7 +412,7 @@ impl Rejection {
     ) -> Option<HeaderValue> {
         let mut out = String::with_capacity(128);
         out.push_str(scheme);
-        let mut params: [Option<(&str, &str)>; 6] = [None; 6];
+        let mut params: [Option<(&str, &str)>; 8] = [None; 8];
         params[0] = self.challenge.realm.as_deref().map(|v| ("realm", v));
         if with_error && let Some(code) = self.kind.error_code() {
             params[1] = Some(("error", code));
@@ -344,9 +420,15 @@ impl Rejection {
             if self.kind == RejectionKind::InsufficientScope {
                 params[3] = self.required_scope.as_deref().map(|v| ("scope", v));
             }
+            if self.kind == RejectionKind::InsufficientUserAuthentication
+                && let Some(step_up) = &self.step_up
+            {
+                params[4] = step_up.acr_values.as_deref().map(|v| ("acr_values", v));
+                params[5] = step_up.max_age.as_ref().map(|(_, v)| ("max_age", &**v));
+            }
         }
-        params[4] = algs.map(|v| ("algs", v));
-        params[5] = self
+        params[6] = algs.map(|v| ("algs", v));
+        params[7] = self
             .challenge
             .resource_metadata
             .as_deref()
@@ -436,6 +518,7 @@ impl fmt::Debug for Rejection {
             .field("token_error", &self.token_error)
             .field("retry_after", &self.retry_after)
             .field("required_scope", &self.required_scope)
+            .field("step_up", &self.step_up)
             .field("grpc", &self.grpc)
             .finish()
     }

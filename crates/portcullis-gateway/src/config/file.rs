@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::value::{
-    self, Addr, Alg, Audience, AudienceClaimName, ClaimHeader, ClaimKey, ClaimValue, Count,
-    DpopModeName, FetchUrl, List, MethodName, NonEmpty, PresetName, ResourceUrl, Role, RouteName,
-    Scope, Separator, Span, UpstreamUrl,
+    self, AcrValue, Addr, Alg, Audience, AudienceClaimName, ClaimHeader, ClaimKey, ClaimValue,
+    Count, DpopModeName, FetchUrl, List, MaxAge, MethodName, NonEmpty, PresetName, ResourceUrl,
+    Role, RouteName, Scope, Separator, Span, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -169,6 +169,10 @@ pub(super) struct RouteSection {
     pub(super) roles_all: Option<List<Role>>,
     pub(super) roles_any: Option<List<Role>>,
     pub(super) audiences: Option<List<Audience>>,
+    /// Step-up (RFC 9470): the `acr` values one of which the token must carry, in
+    /// order of preference, and how long ago the user may have authenticated.
+    pub(super) acr_values: Option<List<AcrValue>>,
+    pub(super) max_age: Option<MaxAge>,
     #[serde(default)]
     pub(super) claim_equals: BTreeMap<ClaimKey, ClaimValue>,
     #[serde(default)]

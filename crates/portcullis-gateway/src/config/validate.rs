@@ -10,7 +10,7 @@ use portcullis_jwt::ScopeRequirement;
 use super::error::KeyPath;
 use super::file::{File, ForwardSection, ProtectedResourceSection, RouteSection};
 use super::issuer::issuer;
-use super::value::{Audience, ClaimKey, ClaimValue, List, Role, Scope, Span};
+use super::value::{AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, Role, Scope, Span};
 use super::{
     Config, ConfigFileError, ForwardConfig, IssuerConfig, Limits, ProtectedResource, Requirement,
     RouteConfig, UpstreamConfig, UpstreamProtocol,
@@ -199,6 +199,8 @@ fn route(
         ("roles_all", section.roles_all.is_some()),
         ("roles_any", section.roles_any.is_some()),
         ("audiences", section.audiences.is_some()),
+        ("acr_values", section.acr_values.is_some()),
+        ("max_age", section.max_age.is_some()),
         ("claim_equals", !section.claim_equals.is_empty()),
         ("claim_contains", !section.claim_contains.is_empty()),
     ]
@@ -226,6 +228,7 @@ fn route(
                 issuers,
             )?;
             let requirement = audiences(requirement, section.audiences, at, issuers)?;
+            let requirement = step_up(requirement, section.acr_values, section.max_age, at)?;
             Requirement::Authenticated {
                 scopes: requirement,
                 claim_equals: claims(section.claim_equals),
@@ -322,6 +325,27 @@ fn audiences(
     requirement
         .and_audience_any_of(audiences.0.into_iter().map(|a| a.0))
         .map_err(|e| at.error(e.message()))
+}
+
+/// A route's `acr_values` and `max_age` (RFC 9470 step-up), added to its requirement.
+fn step_up(
+    requirement: ScopeRequirement,
+    acr_values: Option<List<AcrValue>>,
+    max_age: Option<MaxAge>,
+    at: &KeyPath,
+) -> Result<ScopeRequirement, ConfigFileError> {
+    let requirement = match acr_values {
+        None => requirement,
+        Some(values) => requirement
+            .and_acr_values(values.0.into_iter().map(|v| v.0))
+            .map_err(|e| at.key("acr_values").error(e.message()))?,
+    };
+    match max_age {
+        None => Ok(requirement),
+        Some(max_age) => requirement
+            .and_max_age(max_age.0)
+            .map_err(|e| at.key("max_age").error(e.message())),
+    }
 }
 
 fn forward(section: ForwardSection) -> Result<ForwardConfig, ConfigFileError> {

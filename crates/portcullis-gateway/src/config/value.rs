@@ -439,6 +439,43 @@ impl TryFrom<String> for Audience {
     }
 }
 
+/// One `acr` value a route accepts (`routes[].acr_values`), checked by the library's
+/// own rule.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct AcrValue(pub(super) String);
+
+impl Listed for AcrValue {
+    const EMPTY: &str = "an empty acr_values list; leave it out to accept any authentication";
+}
+
+impl TryFrom<String> for AcrValue {
+    type Error = String;
+    fn try_from(value: String) -> Result<AcrValue, String> {
+        ScopeRequirement::all_of(Vec::<&str>::new())
+            .and_then(|r| r.and_acr_values([&value]))
+            .map(|_| AcrValue(value))
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// `routes[].max_age`: how long ago the user may have authenticated, a duration the
+/// library takes (whole seconds, as the challenge states it).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MaxAge(pub(super) Duration);
+
+impl<'de> Deserialize<'de> for MaxAge {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        parsed(deserializer, |text| {
+            let max_age = parse_duration(text)?;
+            ScopeRequirement::all_of(Vec::<&str>::new())
+                .and_then(|r| r.and_max_age(max_age))
+                .map(|_| MaxAge(max_age))
+                .map_err(|e| e.message().to_owned())
+        })
+    }
+}
+
 /// A claim value a route compares with: a string, an integer or a boolean.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "toml::Value")]

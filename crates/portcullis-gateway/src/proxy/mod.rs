@@ -138,6 +138,7 @@ fn reason_of(response: &Response<Body>) -> Reason {
             RejectionKind::InsufficientScope => Reason::InsufficientScope,
             RejectionKind::InsufficientClaims => Reason::ClaimMismatch,
             RejectionKind::InsufficientRole => Reason::InsufficientRole,
+            RejectionKind::InsufficientUserAuthentication => Reason::InsufficientUserAuthentication,
             RejectionKind::Unavailable => Reason::IssuerUnavailable,
             _ => Reason::InvalidRequest,
         },
