@@ -66,8 +66,9 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::authorization::RequireScopesLayer;
+use crate::certificate_binding::{self, ClientCertificate};
 use crate::dpop::{
-    DpopCheck, DpopPolicy, DpopRefusal, check_bearer, check_proof, first_use, refuse_bearer,
+    BindingRefusal, DpopCheck, DpopPolicy, check_bearer, check_proof, first_use, refuse_bearer,
 };
 use crate::grpc::is_grpc;
 use crate::layer_shared::{Anonymous, LayerShared, record_rejection, reject};
@@ -102,7 +103,9 @@ impl<V, R> Config<V, R> {
         request: &Request<B>,
         dpop_token: Option<&str>,
         claims: &Claims,
-    ) -> Result<DpopCheck, DpopRefusal> {
+    ) -> Result<DpopCheck, BindingRefusal> {
+        certificate_binding::check(request.extensions().get::<ClientCertificate>(), claims)
+            .map_err(BindingRefusal::Token)?;
         match (dpop_token, &self.dpop) {
             (None, _) => check_bearer(claims).map(|()| DpopCheck::Pass),
             (Some(token), Some(policy)) => check_proof(
@@ -114,11 +117,11 @@ impl<V, R> Config<V, R> {
                 claims,
             ),
             // The DPoP scheme is only taken out of a request when a policy is set.
-            (Some(_), None) => Err(DpopRefusal::Token("DPoP is not accepted here")),
+            (Some(_), None) => Err(BindingRefusal::Token("DPoP is not accepted here")),
         }
     }
 
-    fn refuse<B>(&self, request: &Request<B>, refusal: DpopRefusal) -> Rejection {
+    fn refuse<B>(&self, request: &Request<B>, refusal: BindingRefusal) -> Rejection {
         refusal.into_rejection(self.shared.challenge.clone(), is_grpc(request.headers()))
     }
 }

@@ -208,9 +208,10 @@ fn bad_origin(origin: &str) -> ConfigError {
     )
 }
 
-/// Why a request's DPoP was refused, before it becomes a [`Rejection`](crate::Rejection).
+/// Why a sender-constrained request (DPoP, or a certificate-bound token) was refused,
+/// before it becomes a [`Rejection`](crate::Rejection).
 #[derive(Debug)]
-pub(crate) enum DpopRefusal {
+pub(crate) enum BindingRefusal {
     /// The proof (or its absence, or its replay) is wrong: 401 `invalid_dpop_proof`, or
     /// `invalid_token` for a key binding that does not hold.
     Proof(DpopError),
@@ -223,18 +224,18 @@ pub(crate) enum DpopRefusal {
     StoreUnavailable,
 }
 
-impl DpopRefusal {
+impl BindingRefusal {
     /// The refusal the client gets.
     pub(crate) fn into_rejection(self, challenge: Arc<ChallengeConfig>, grpc: bool) -> Rejection {
         match self {
-            DpopRefusal::Proof(error) => {
+            BindingRefusal::Proof(error) => {
                 let kind = match error.kind() {
                     DpopErrorKind::KeyBindingMismatch => RejectionKind::InvalidToken,
                     _ => RejectionKind::InvalidDpopProof,
                 };
                 Rejection::new(kind, error.description(), challenge, grpc).sent_with_dpop(true)
             }
-            DpopRefusal::Nonce(nonce) => Rejection::new(
+            BindingRefusal::Nonce(nonce) => Rejection::new(
                 RejectionKind::UseDpopNonce,
                 DpopErrorKind::UseNonce.description(),
                 challenge,
@@ -242,10 +243,10 @@ impl DpopRefusal {
             )
             .sent_with_dpop(true)
             .with_dpop_nonce(nonce),
-            DpopRefusal::Token(description) => {
+            BindingRefusal::Token(description) => {
                 Rejection::new(RejectionKind::InvalidToken, description, challenge, grpc)
             }
-            DpopRefusal::StoreUnavailable => Rejection::new(
+            BindingRefusal::StoreUnavailable => Rejection::new(
                 RejectionKind::Unavailable,
                 "DPoP replay store unavailable",
                 challenge,
@@ -266,17 +267,17 @@ pub(crate) enum DpopCheck {
 
 /// A bearer token where DPoP is required: refused before the token is verified (no
 /// issuer is asked about a token that cannot pass).
-pub(crate) fn refuse_bearer(policy: Option<&DpopPolicy>) -> Option<DpopRefusal> {
+pub(crate) fn refuse_bearer(policy: Option<&DpopPolicy>) -> Option<BindingRefusal> {
     policy
         .filter(|p| p.inner.mode == DpopMode::Required)
-        .map(|_| DpopRefusal::Token("this resource requires DPoP"))
+        .map(|_| BindingRefusal::Token("this resource requires DPoP"))
 }
 
 /// The check for a verified token sent as a bearer token: refused if it is bound to a
 /// DPoP key (RFC 9449 §7.2).
-pub(crate) fn check_bearer(claims: &Claims) -> Result<(), DpopRefusal> {
+pub(crate) fn check_bearer(claims: &Claims) -> Result<(), BindingRefusal> {
     if matches!(claims.confirmation(), Some(Confirmation::DpopKey(_))) {
-        return Err(DpopRefusal::Token(
+        return Err(BindingRefusal::Token(
             "DPoP-bound token sent as a bearer token",
         ));
     }
@@ -292,8 +293,8 @@ pub(crate) fn check_proof(
     headers: &HeaderMap,
     token: &str,
     claims: &Claims,
-) -> Result<DpopCheck, DpopRefusal> {
-    let refuse = |kind, member| DpopRefusal::Proof(DpopError::about(kind, member));
+) -> Result<DpopCheck, BindingRefusal> {
+    let refuse = |kind, member| BindingRefusal::Proof(DpopError::about(kind, member));
     let mut proofs = headers.get_all(&DPOP).iter();
     let (Some(proof), None) = (proofs.next(), proofs.next()) else {
         // None, or several (RFC 9449 §4.3 check 1).
@@ -309,13 +310,15 @@ pub(crate) fn check_proof(
     let verified = inner
         .validation
         .verify(proof, &request, now)
-        .map_err(DpopRefusal::Proof)?;
+        .map_err(BindingRefusal::Proof)?;
     if let Some(nonces) = &inner.nonces
         && nonces.check(verified.nonce(), now).is_err()
     {
-        return Err(DpopRefusal::Nonce(nonces.issue(now)));
+        return Err(BindingRefusal::Nonce(nonces.issue(now)));
     }
-    verified.check_binding(claims).map_err(DpopRefusal::Proof)?;
+    verified
+        .check_binding(claims)
+        .map_err(BindingRefusal::Proof)?;
     let (thumbprint, jti) = verified.replay_key();
     let id = ProofId::new(&thumbprint, jti);
     match inner
@@ -330,14 +333,14 @@ pub(crate) fn check_proof(
 /// A replay store's answer as a pass or a refusal.
 pub(crate) fn first_use(
     answer: &Result<ProofUse, portcullis_issuer::ProofReplayStoreError>,
-) -> Result<(), DpopRefusal> {
+) -> Result<(), BindingRefusal> {
     match answer {
         Ok(ProofUse::First) => Ok(()),
-        Ok(ProofUse::Replayed) => Err(DpopRefusal::Proof(DpopError::about(
+        Ok(ProofUse::Replayed) => Err(BindingRefusal::Proof(DpopError::about(
             DpopErrorKind::Replayed,
             "jti",
         ))),
-        Err(_) => Err(DpopRefusal::StoreUnavailable),
+        Err(_) => Err(BindingRefusal::StoreUnavailable),
     }
 }
 

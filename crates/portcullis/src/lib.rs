@@ -75,6 +75,7 @@
 
 pub mod authentication;
 pub mod authorization;
+pub mod certificate_binding;
 pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
@@ -88,6 +89,7 @@ pub mod token;
 
 pub use authentication::{Authentication, AuthenticationLayer, AuthenticationLayerBuilder, Mode};
 pub use authorization::{RequireScopes, RequireScopesLayer};
+pub use certificate_binding::{CertificateHeaderFormat, ClientCertificate};
 pub use dpop::{DpopMode, DpopPolicy, DpopPolicyBuilder};
 pub use error::ConfigError;
 pub use metadata::{MetadataService, ProtectedResourceMetadata, WELL_KNOWN_PATH};
