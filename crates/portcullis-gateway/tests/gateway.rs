@@ -9,12 +9,16 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{AUDIENCE, Gateway, Http, binary, config, es256_issuer, token_for};
+use common::{AUDIENCE, Gateway, Http, binary, config, es256_issuer, serving, token_for};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use portcullis_testkit::fixture::unix_now;
 use portcullis_testkit::{EchoUpstream, Endpoint, Fault, TestIssuer};
 use serde_json::json;
+
+/// One route, `/me`, forwarding the token's issuer as `x-auth-issuer`.
+const ME_FORWARDING_ISSUER: &str =
+    "[[routes]]\npath = \"/me\"\n[forward]\nclaims = { iss = \"x-auth-issuer\" }\n";
 
 const ROUTES: &str = r#"
 [[routes]]
@@ -784,21 +788,9 @@ async fn discovery_and_key_rotation() {
     let issuer = TestIssuer::start().await;
     let upstream = EchoUpstream::start().await;
     let config = format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{}"
-[[issuers]]
-issuer = "{}"
-audiences = ["{AUDIENCE}"]
-discovery = true
-[[routes]]
-path = "/me"
-[forward]
-claims = {{ iss = "x-auth-issuer" }}
-"#,
-        upstream.addr(),
+        "{}[[issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\ndiscovery = true\n\
+         {ME_FORWARDING_ISSUER}",
+        serving(&upstream),
         issuer.url()
     );
     let gateway = Gateway::start(&config);
@@ -831,11 +823,7 @@ claims = {{ iss = "x-auth-issuer" }}
 
 fn introspection_config(issuer: &TestIssuer, upstream: &EchoUpstream) -> String {
     format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{upstream}"
+        r#"{serving}
 [[issuers]]
 issuer = "{url}"
 audiences = ["{AUDIENCE}"]
@@ -851,7 +839,7 @@ scopes_all = ["read"]
 [forward]
 claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
 "#,
-        upstream = upstream.addr(),
+        serving = serving(upstream),
         url = issuer.url(),
         introspect = issuer.introspection_url(),
         client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
@@ -1039,30 +1027,18 @@ async fn several_issuers_each_with_their_keys() {
     let second = es256_issuer().await;
     let stranger = es256_issuer().await;
     let upstream = EchoUpstream::start().await;
+    let with_jwks = |issuer: &TestIssuer| {
+        format!(
+            "[[issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\njwks_uri = \"{}\"\n",
+            issuer.url(),
+            issuer.jwks_url()
+        )
+    };
     let text = format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{}"
-[[issuers]]
-issuer = "{}"
-audiences = ["{AUDIENCE}"]
-jwks_uri = "{}"
-[[issuers]]
-issuer = "{}"
-audiences = ["{AUDIENCE}"]
-jwks_uri = "{}"
-[[routes]]
-path = "/me"
-[forward]
-claims = {{ iss = "x-auth-issuer" }}
-"#,
-        upstream.addr(),
-        first.url(),
-        first.jwks_url(),
-        second.url(),
-        second.jwks_url()
+        "{}{}{}{ME_FORWARDING_ISSUER}",
+        serving(&upstream),
+        with_jwks(&first),
+        with_jwks(&second)
     );
     let w = World {
         issuer: stranger,

@@ -227,6 +227,15 @@ impl Http {
     }
 }
 
+/// The head of a config a test writes out in full: `[server]` on `127.0.0.1:0` and
+/// `[upstream]` at `upstream`.
+pub fn serving(upstream: &EchoUpstream) -> String {
+    format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"http://{}\"\n",
+        upstream.addr()
+    )
+}
+
 /// The smallest configuration that runs, for tests that add one section and expect it
 /// refused (see [`refused`]).
 pub const MINIMAL: &str =
