@@ -136,9 +136,12 @@ async fn failed_fetches_back_off_exponentially() {
         Endpoint::Jwks,
         Fault::FailFirst(3, Box::new(Fault::Status(503))),
     );
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
+    let World {
+        issuer,
+        clock,
+        keys,
+        verifier,
+    } = World::new(issuer);
     let token = issuer.mint(AUDIENCE, T0);
 
     let error = bounded("a failing fetch", verifier.verify(&token))
@@ -178,9 +181,12 @@ async fn unusable_keys_are_skipped_individually() {
     encryption.insert("kid".into(), "enc".into());
     encryption.insert("use".into(), "enc".into());
     issuer.add_raw_jwk(serde_json::Value::Object(encryption));
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
+    let World {
+        issuer,
+        keys,
+        verifier,
+        ..
+    } = World::new(issuer);
     verifier.verify(&issuer.mint(AUDIENCE, T0)).await.unwrap();
     let set = keys.current().unwrap();
     assert_eq!(set.len(), 1);
@@ -399,10 +405,9 @@ async fn custom_transport_is_used() {
 /// Tokens refused for reasons that need no key never cause a fetch.
 #[tokio::test]
 async fn bad_tokens_cause_no_fetch() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
+    let World {
+        issuer, verifier, ..
+    } = World::new(TestIssuer::start().await);
     for token in ["", "not a token", "e30.e30.e30"] {
         let result = verifier.verify(token).await;
         assert!(matches!(&result, Err(e) if e.kind() == VerifyErrorKind::InvalidToken));
