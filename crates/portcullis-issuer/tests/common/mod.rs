@@ -43,8 +43,16 @@ pub fn unix(clock: &ManualClock) -> u64 {
 /// A lazy set with no background task: every fetch in these tests is caused by what
 /// the test does, so fetch counts are exact.
 pub fn keys_for(issuer: &TestIssuer, clock: &ManualClock) -> RemoteKeySetBuilder {
-    RemoteKeySet::from_jwks_url(&issuer.jwks_url())
-        .clock(clock.clone())
+    lazy(RemoteKeySet::from_jwks_url(&issuer.jwks_url()), clock)
+}
+
+/// As [`keys_for`], the JWK Set found by discovery from the issuer's URL.
+pub fn discovered_keys_for(issuer: &TestIssuer, clock: &ManualClock) -> RemoteKeySetBuilder {
+    lazy(RemoteKeySet::from_issuer(&issuer.url()), clock)
+}
+
+fn lazy(keys: RemoteKeySetBuilder, clock: &ManualClock) -> RemoteKeySetBuilder {
+    keys.clock(clock.clone())
         .startup(Startup::Lazy)
         .background_refresh(false)
 }
