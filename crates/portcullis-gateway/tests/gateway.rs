@@ -4,17 +4,21 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{AUDIENCE, Gateway, Http, binary, config, es256_issuer, token_for};
+use common::{AUDIENCE, Gateway, Http, binary, config, es256_issuer, serving, token_for};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use portcullis_testkit::fixture::unix_now;
 use portcullis_testkit::{EchoUpstream, Endpoint, Fault, TestIssuer};
 use serde_json::json;
+
+/// One route, `/me`, forwarding the token's issuer as `x-auth-issuer`.
+const ME_FORWARDING_ISSUER: &str =
+    "[[routes]]\npath = \"/me\"\n[forward]\nclaims = { iss = \"x-auth-issuer\" }\n";
 
 const ROUTES: &str = r#"
 [[routes]]
@@ -86,17 +90,22 @@ async fn world_edited(extra: &str, edit: impl FnOnce(String) -> String) -> World
     let issuer = es256_issuer().await;
     let upstream = EchoUpstream::start().await;
     let gateway = Gateway::start(&edit(config(&issuer, &upstream, extra)));
-    let world = World {
-        issuer,
-        upstream,
-        gateway,
-        http: Http::http1(),
-    };
-    world.wait_ready().await;
-    world
+    World::ready(issuer, upstream, gateway).await
 }
 
 impl World {
+    /// The world around `gateway`, once it is ready.
+    async fn ready(issuer: TestIssuer, upstream: EchoUpstream, gateway: Gateway) -> World {
+        let world = World {
+            issuer,
+            upstream,
+            gateway,
+            http: Http::http1(),
+        };
+        world.wait_ready().await;
+        world
+    }
+
     /// Polls `/readyz` against a deadline: readiness is what is being waited for.
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -255,6 +264,19 @@ async fn claims_arrive_as_headers_and_spoofs_are_removed() {
         ("x-other", "kept"),
         ("x_other", "kept too"),
     ];
+    let assert_no_spoofed = |headers: &serde_json::Value| {
+        for spoofed in [
+            "x_auth_subject",
+            "x_auth_groups",
+            "x-auth_claims",
+            "x_forwarded_host",
+        ] {
+            assert!(
+                headers.get(spoofed).is_none(),
+                "{spoofed} reached the upstream"
+            );
+        }
+    };
     let answer = w
         .http
         .get(&w.gateway.url("/me?q=1"), Some(&token), &spoof)
@@ -268,17 +290,7 @@ async fn claims_arrive_as_headers_and_spoofs_are_removed() {
     assert_eq!(headers["x-auth-scope"], "read");
     assert_eq!(headers["x-other"], "kept");
     assert_eq!(headers["x_other"], "kept too");
-    for spoofed in [
-        "x_auth_subject",
-        "x_auth_groups",
-        "x-auth_claims",
-        "x_forwarded_host",
-    ] {
-        assert!(
-            headers.get(spoofed).is_none(),
-            "{spoofed} reached the upstream"
-        );
-    }
+    assert_no_spoofed(headers);
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(headers["x-auth-claims"].as_str().unwrap())
         .unwrap();
@@ -303,17 +315,7 @@ async fn claims_arrive_as_headers_and_spoofs_are_removed() {
     assert!(headers.get("x-auth-subject").is_none());
     assert!(headers.get("x-auth-groups").is_none());
     assert!(headers.get("x-auth-claims").is_none());
-    for spoofed in [
-        "x_auth_subject",
-        "x_auth_groups",
-        "x-auth_claims",
-        "x_forwarded_host",
-    ] {
-        assert!(
-            headers.get(spoofed).is_none(),
-            "{spoofed} reached the upstream"
-        );
-    }
+    assert_no_spoofed(headers);
     assert_eq!(headers["x-other"], "kept");
 }
 
@@ -784,31 +786,13 @@ async fn discovery_and_key_rotation() {
     let issuer = TestIssuer::start().await;
     let upstream = EchoUpstream::start().await;
     let config = format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{}"
-[[issuers]]
-issuer = "{}"
-audiences = ["{AUDIENCE}"]
-discovery = true
-[[routes]]
-path = "/me"
-[forward]
-claims = {{ iss = "x-auth-issuer" }}
-"#,
-        upstream.addr(),
+        "{}[[issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\ndiscovery = true\n\
+         {ME_FORWARDING_ISSUER}",
+        serving(&upstream),
         issuer.url()
     );
     let gateway = Gateway::start(&config);
-    let w = World {
-        issuer,
-        upstream,
-        gateway,
-        http: Http::http1(),
-    };
-    w.wait_ready().await;
+    let w = World::ready(issuer, upstream, gateway).await;
     let issuer = &w.issuer;
     let answer = w
         .http
@@ -831,11 +815,7 @@ claims = {{ iss = "x-auth-issuer" }}
 
 fn introspection_config(issuer: &TestIssuer, upstream: &EchoUpstream) -> String {
     format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{upstream}"
+        r#"{serving}
 [[issuers]]
 issuer = "{url}"
 audiences = ["{AUDIENCE}"]
@@ -851,7 +831,7 @@ scopes_all = ["read"]
 [forward]
 claims = {{ sub = "x-auth-subject", scope = "x-auth-scope" }}
 "#,
-        upstream = upstream.addr(),
+        serving = serving(upstream),
         url = issuer.url(),
         introspect = issuer.introspection_url(),
         client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
@@ -870,14 +850,7 @@ async fn introspecting_world(edit: impl FnOnce(String) -> String) -> World {
             portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
         )],
     );
-    let w = World {
-        issuer,
-        upstream,
-        gateway,
-        http: Http::http1(),
-    };
-    w.wait_ready().await;
-    w
+    World::ready(issuer, upstream, gateway).await
 }
 
 #[tokio::test]
@@ -1039,38 +1012,20 @@ async fn several_issuers_each_with_their_keys() {
     let second = es256_issuer().await;
     let stranger = es256_issuer().await;
     let upstream = EchoUpstream::start().await;
-    let text = format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{}"
-[[issuers]]
-issuer = "{}"
-audiences = ["{AUDIENCE}"]
-jwks_uri = "{}"
-[[issuers]]
-issuer = "{}"
-audiences = ["{AUDIENCE}"]
-jwks_uri = "{}"
-[[routes]]
-path = "/me"
-[forward]
-claims = {{ iss = "x-auth-issuer" }}
-"#,
-        upstream.addr(),
-        first.url(),
-        first.jwks_url(),
-        second.url(),
-        second.jwks_url()
-    );
-    let w = World {
-        issuer: stranger,
-        upstream,
-        gateway: Gateway::start(&text),
-        http: Http::http1(),
+    let with_jwks = |issuer: &TestIssuer| {
+        format!(
+            "[[issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\njwks_uri = \"{}\"\n",
+            issuer.url(),
+            issuer.jwks_url()
+        )
     };
-    w.wait_ready().await;
+    let text = format!(
+        "{}{}{}{ME_FORWARDING_ISSUER}",
+        serving(&upstream),
+        with_jwks(&first),
+        with_jwks(&second)
+    );
+    let w = World::ready(stranger, upstream, Gateway::start(&text)).await;
     for issuer in [&first, &second] {
         let answer = w
             .http
@@ -1148,42 +1103,28 @@ async fn operations_on_their_own_listener() {
     );
 }
 
+/// The gateway binary logging at info to a piped stderr, for the tests that read its
+/// logs; `options` adds global options or environment.
+fn logging(config: &str, options: impl FnOnce(&mut Command) -> &mut Command) -> Gateway {
+    Gateway::start_with(config, |command| {
+        options(command.env("RUST_LOG", "info").stderr(Stdio::piped()))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_on_stderr() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let issuer = es256_issuer().await;
     let upstream = EchoUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, config(&issuer, &upstream, ROUTES)).unwrap();
-    let mut child = Command::new(binary())
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let listening: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let addr = listening["listeners"][0].as_str().unwrap().to_owned();
+    let mut gateway = logging(&config(&issuer, &upstream, ROUTES), |command| {
+        command.args(["--log-format", "json"])
+    });
+    let addr = gateway.addr;
     // A refused request logs at info.
     let answer = Http::http1()
         .get(&format!("http://{addr}/nowhere"), None, &[])
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    assert!(output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = tokio::task::block_in_place(|| gateway.stop_for_stderr());
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
@@ -1198,29 +1139,13 @@ async fn json_logs_on_stderr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_are_plain_and_the_access_log_names_the_caller() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let issuer = es256_issuer().await;
     let upstream = EchoUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.toml");
     let extra = format!("{ROUTES}\n[log]\naccess = true\n");
-    std::fs::write(&path, config(&issuer, &upstream, &extra)).unwrap();
-    let mut child = Command::new(binary())
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let listening: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let addr = listening["listeners"][0].as_str().unwrap().to_owned();
+    let mut gateway = logging(&config(&issuer, &upstream, &extra), |command| {
+        command.env_remove("NO_COLOR")
+    });
+    let addr = gateway.addr;
     let http = Http::http1();
     let reader = token_for(&issuer, "read", &[("client_id", json!("reader-app"))]);
     let url = |path: &str| format!("http://{addr}{path}");
@@ -1239,14 +1164,7 @@ async fn text_logs_are_plain_and_the_access_log_names_the_caller() {
         http.get(&url("/me"), None, &[]).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    assert!(output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = tokio::task::block_in_place(|| gateway.stop_for_stderr());
     assert!(
         !stderr.contains('\u{1b}'),
         "colour codes in a pipe:\n{stderr:?}"

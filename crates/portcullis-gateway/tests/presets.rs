@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{Http, MINIMAL, refused};
+use common::{Http, MINIMAL, refused, serving};
 use http::StatusCode;
 use portcullis_gateway::Config;
 use portcullis_testkit::EchoUpstream;
@@ -40,45 +40,37 @@ fn new_keys_are_checked_as_read_at_their_key_paths() {
         message.contains("keycloak") && message.contains("spring-authorization-server"),
         "{message}"
     );
-    assert_eq!(
-        refused(&issuer("roles_claim = \"/a~2\"")).0,
-        "issuers[0].roles_claim"
-    );
-    assert_eq!(
-        refused(&issuer("roles_claim = \"\"")).0,
-        "issuers[0].roles_claim"
-    );
-    assert_eq!(
-        refused(&issuer("audience_claim = \"azp\"")).0,
-        "issuers[0].audience_claim"
-    );
-    assert_eq!(
-        refused(&issuer("scope_claim = \"\"")).0,
-        "issuers[0].scope_claim"
-    );
+    for (keys, path) in [
+        ("roles_claim = \"/a~2\"", "issuers[0].roles_claim"),
+        ("roles_claim = \"\"", "issuers[0].roles_claim"),
+        ("audience_claim = \"azp\"", "issuers[0].audience_claim"),
+        ("scope_claim = \"\"", "issuers[0].scope_claim"),
+    ] {
+        assert_eq!(refused(&issuer(keys)).0, path, "{keys}");
+    }
     let route = |keys: &str| {
         format!(
             "{}[[routes]]\npath = \"/a\"\n{keys}\n",
             issuer("preset = \"keycloak\"")
         )
     };
-    assert_eq!(
-        refused(&route("roles_all = [\"\"]")).0,
-        "routes[0].roles_all[0]"
-    );
-    assert_eq!(refused(&route("roles_any = []")).0, "routes[0].roles_any");
-    assert_eq!(
-        refused(&route("audiences = [\"other-api\"]")).0,
-        "routes[0].audiences[0]"
-    );
-    assert_eq!(
-        refused(&route("audiences = [\"billing-api\", \"x\"]")).0,
-        "routes[0].audiences[1]"
-    );
+    for (keys, path) in [
+        ("roles_all = [\"\"]", "routes[0].roles_all[0]"),
+        ("roles_any = []", "routes[0].roles_any"),
+        ("audiences = [\"other-api\"]", "routes[0].audiences[0]"),
+        (
+            "audiences = [\"billing-api\", \"x\"]",
+            "routes[0].audiences[1]",
+        ),
+        (
+            "roles_any = [\"admin\"]\nrequire = \"anonymous\"",
+            "routes[0].roles_any",
+        ),
+    ] {
+        assert_eq!(refused(&route(keys)).0, path, "{keys}");
+    }
     let (path, _) = refused(&route("claim_equals = { \"/a~\" = \"x\" }"));
     assert!(path.starts_with("routes[0].claim_equals"), "{path}");
-    let (path, _) = refused(&route("roles_any = [\"admin\"]\nrequire = \"anonymous\""));
-    assert_eq!(path, "routes[0].roles_any");
     // Roles with no issuer reading any could never be met.
     let no_roles = format!(
         "{}[[routes]]\npath = \"/a\"\nroles_any = [\"admin\"]\n",
@@ -122,11 +114,7 @@ async fn each_provider_through_the_gateway() {
             .role()
             .map_or(String::new(), |r| format!("roles_any = [\"{r}\"]"));
         let text = format!(
-            r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{upstream}"
+            r#"{serving}
 [[issuers]]
 issuer = "{ISS}"
 audiences = ["{AUD}", "billing-api"]
@@ -143,7 +131,7 @@ audiences = ["billing-api"]
 [forward]
 claims = {{ sub = "x-sub", "/iss" = "x-iss" }}
 "#,
-            upstream = upstream.addr(),
+            serving = serving(&upstream),
             keys = keys.display(),
         );
         let config = Config::from_toml(&text, "gateway.toml").unwrap();

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use portcullis_issuer::{
@@ -17,6 +19,8 @@ use portcullis_testkit::{
     TestIssuer,
 };
 use serde_json::json;
+
+use common::assert_invalid;
 
 fn basic() -> ClientAuth {
     ClientAuth::ClientSecretBasic {
@@ -45,6 +49,46 @@ fn builder(issuer: &TestIssuer, clock: &ManualClock) -> IntrospectionVerifierBui
         .clock(clock.clone())
 }
 
+/// A testkit issuer, a clock at [`NOW`], and an introspection verifier asking the issuer.
+struct World {
+    issuer: TestIssuer,
+    clock: ManualClock,
+    verifier: IntrospectionVerifier,
+}
+
+impl World {
+    /// With the verifier as [`builder`] makes it.
+    async fn start() -> World {
+        World::with(|builder| builder).await
+    }
+
+    /// With the verifier `configure` makes of [`builder`].
+    async fn with(
+        configure: impl FnOnce(IntrospectionVerifierBuilder) -> IntrospectionVerifierBuilder,
+    ) -> World {
+        let issuer = TestIssuer::start().await;
+        let clock = ManualClock::at_unix(NOW);
+        let verifier = configure(builder(&issuer, &clock)).build().unwrap();
+        World {
+            issuer,
+            clock,
+            verifier,
+        }
+    }
+
+    /// Asserts that the answer about `token` (`active` or not), cached when the issuer
+    /// had been asked `asked` times, is reused until `lifetime` has passed and asked for
+    /// again once it has.
+    async fn assert_cached_for(&self, token: &str, lifetime: Duration, active: bool, asked: u64) {
+        self.clock.advance(lifetime - Duration::from_secs(1));
+        assert_eq!(self.verifier.verify(token).await.is_ok(), active);
+        assert_eq!(self.issuer.requests(Endpoint::Introspection), asked);
+        self.clock.advance(Duration::from_secs(1));
+        assert_eq!(self.verifier.verify(token).await.is_ok(), active);
+        assert_eq!(self.issuer.requests(Endpoint::Introspection), asked + 1);
+    }
+}
+
 fn now(clock: &ManualClock) -> u64 {
     clock
         .now()
@@ -55,106 +99,81 @@ fn now(clock: &ManualClock) -> u64 {
 
 #[tokio::test]
 async fn an_active_opaque_token_becomes_claims() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW, "read write");
-    let claims = verifier.verify(&token).await.unwrap();
+    let w = World::start().await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW, "read write");
+    let claims = w.verifier.verify(&token).await.unwrap();
     assert_eq!(claims.subject(), Some("test-subject"));
-    assert_eq!(claims.issuer(), Some(issuer.url().as_str()));
+    assert_eq!(claims.issuer(), Some(w.issuer.url().as_str()));
     assert!(claims.scopes().contains("write"));
     assert_eq!(*claims.verified_by(), VerifiedBy::Introspection);
-    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_thousand_concurrent_requests_make_one_call() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock)
-        .http_client(HttpClient::new())
-        .build()
-        .unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
-    issuer.set_fault(Endpoint::Introspection, Fault::Hang);
+    let w = World::with(|builder| builder.http_client(HttpClient::new())).await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW, "read");
+    w.issuer.set_fault(Endpoint::Introspection, Fault::Hang);
     let tasks: Vec<_> = (0..1_000)
         .map(|_| {
-            let (verifier, token) = (verifier.clone(), token.clone());
+            let (verifier, token) = (w.verifier.clone(), token.clone());
             tokio::spawn(async move { verifier.verify(&token).await })
         })
         .collect();
     // On this one-thread runtime every task has run up to its first wait by the time
     // the issuer has seen the first request: one inside the call, the rest waiting on it.
-    issuer.wait_for_requests(Endpoint::Introspection, 1).await;
-    issuer.release(Endpoint::Introspection);
+    w.issuer.wait_for_requests(Endpoint::Introspection, 1).await;
+    w.issuer.release(Endpoint::Introspection);
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
-    assert_eq!(verifier.calls(), 1);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 1);
+    assert_eq!(w.verifier.calls(), 1);
 }
 
 #[tokio::test]
 async fn cached_within_the_lifetime_then_asked_again() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock)
-        .cache_ttl(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    let w = World::with(|builder| builder.cache_ttl(Duration::from_secs(60))).await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW, "read");
     for _ in 0..10 {
-        verifier.verify(&token).await.unwrap();
+        w.verifier.verify(&token).await.unwrap();
     }
-    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
-    clock.advance(Duration::from_secs(59));
-    verifier.verify(&token).await.unwrap();
-    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
-    clock.advance(Duration::from_secs(1));
-    verifier.verify(&token).await.unwrap();
-    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 1);
+    w.assert_cached_for(&token, Duration::from_secs(60), true, 1)
+        .await;
 }
 
 #[tokio::test]
 async fn revocation_takes_effect_within_the_cache_lifetime() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock)
-        .cache_ttl(Duration::from_secs(60))
-        .negative_ttl(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
-    verifier.verify(&token).await.unwrap();
-    issuer.revoke(&token);
+    let w = World::with(|builder| {
+        builder
+            .cache_ttl(Duration::from_secs(60))
+            .negative_ttl(Duration::from_secs(10))
+    })
+    .await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW, "read");
+    w.verifier.verify(&token).await.unwrap();
+    w.issuer.revoke(&token);
     // The documented window: still accepted from the cache.
-    clock.advance(Duration::from_secs(30));
-    verifier.verify(&token).await.unwrap();
+    w.clock.advance(Duration::from_secs(30));
+    w.verifier.verify(&token).await.unwrap();
     // After the lifetime, the issuer is asked and says inactive.
-    clock.advance(Duration::from_secs(30));
-    let error = verifier.verify(&token).await.unwrap_err();
-    assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
-    assert_eq!(error.token_error().unwrap().kind(), ErrorKind::Inactive);
-    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    w.clock.advance(Duration::from_secs(30));
+    assert_invalid(&w.verifier.verify(&token).await, ErrorKind::Inactive);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 2);
     // The negative result is reused for its lifetime, then asked again.
-    clock.advance(Duration::from_secs(9));
-    verifier.verify(&token).await.unwrap_err();
-    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
-    clock.advance(Duration::from_secs(1));
-    verifier.verify(&token).await.unwrap_err();
-    assert_eq!(issuer.requests(Endpoint::Introspection), 3);
+    w.assert_cached_for(&token, Duration::from_secs(10), false, 2)
+        .await;
 }
 
 #[tokio::test]
 async fn without_a_cache_every_request_asks() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).no_cache().build().unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
-    verifier.verify(&token).await.unwrap();
-    issuer.revoke(&token);
+    let w = World::with(|builder| builder.no_cache()).await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW, "read");
+    w.verifier.verify(&token).await.unwrap();
+    w.issuer.revoke(&token);
     assert_eq!(
-        verifier
+        w.verifier
             .verify(&token)
             .await
             .unwrap_err()
@@ -163,62 +182,46 @@ async fn without_a_cache_every_request_asks() {
             .kind(),
         ErrorKind::Inactive
     );
-    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 2);
 }
 
 #[tokio::test]
 async fn after_exp_refused_without_a_call() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock)
-        .cache_ttl(Duration::from_secs(3_600))
-        .build()
-        .unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW, "read"); // exp = NOW + 300
-    verifier.verify(&token).await.unwrap();
+    let w = World::with(|builder| builder.cache_ttl(Duration::from_secs(3_600))).await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW, "read"); // exp = NOW + 300
+    w.verifier.verify(&token).await.unwrap();
     // exp + 30 s leeway
-    clock.advance(Duration::from_secs(329));
-    verifier.verify(&token).await.unwrap();
-    clock.advance(Duration::from_secs(1));
-    let error = verifier.verify(&token).await.unwrap_err();
-    assert_eq!(error.token_error().unwrap().kind(), ErrorKind::Expired);
-    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    w.clock.advance(Duration::from_secs(329));
+    w.verifier.verify(&token).await.unwrap();
+    w.clock.advance(Duration::from_secs(1));
+    assert_invalid(&w.verifier.verify(&token).await, ErrorKind::Expired);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 1);
 }
 
 #[tokio::test]
 async fn an_expired_active_answer_is_refused_and_never_cached_as_valid() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW - 1_000, "read");
-    let error = verifier.verify(&token).await.unwrap_err();
-    assert_eq!(error.token_error().unwrap().kind(), ErrorKind::Expired);
+    let w = World::start().await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW - 1_000, "read");
+    assert_invalid(&w.verifier.verify(&token).await, ErrorKind::Expired);
 }
 
 #[tokio::test]
 async fn unknown_tokens_are_negatively_cached() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock)
-        .negative_ttl(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let w = World::with(|builder| builder.negative_ttl(Duration::from_secs(10))).await;
     for _ in 0..5 {
-        let error = verifier.verify("no-such-token").await.unwrap_err();
+        let error = w.verifier.verify("no-such-token").await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
     }
-    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
-    clock.advance(Duration::from_secs(10));
-    verifier.verify("no-such-token").await.unwrap_err();
-    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 1);
+    w.clock.advance(Duration::from_secs(10));
+    w.verifier.verify("no-such-token").await.unwrap_err();
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 2);
 }
 
 #[tokio::test]
 async fn audience_issuer_and_time_rules_apply_to_active_answers() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
-    let base = json!({"active": true, "iss": issuer.url(), "aud": AUDIENCE, "exp": NOW + 300,
+    let w = World::start().await;
+    let base = json!({"active": true, "iss": w.issuer.url(), "aud": AUDIENCE, "exp": NOW + 300,
                       "sub": "s", "scope": "read"});
     let with = |name: &str, value: serde_json::Value| {
         let mut response = base.clone();
@@ -246,33 +249,31 @@ async fn audience_issuer_and_time_rules_apply_to_active_answers() {
             ErrorKind::Inactive,
         ),
     ] {
-        let token = issuer.mint_opaque_with(response.clone());
-        let error = verifier.verify(&token).await.unwrap_err();
+        let token = w.issuer.mint_opaque_with(response.clone());
+        let error = w.verifier.verify(&token).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::InvalidToken, "{response}");
         assert_eq!(error.token_error().unwrap().kind(), expected, "{response}");
     }
     // Without exp, an active answer is accepted (RFC 7662 makes it optional).
     let mut no_exp = base.clone();
     no_exp.as_object_mut().unwrap().remove("exp");
-    verifier
-        .verify(&issuer.mint_opaque_with(no_exp))
+    w.verifier
+        .verify(&w.issuer.mint_opaque_with(no_exp))
         .await
         .unwrap();
 }
 
 #[tokio::test]
 async fn malformed_answers_are_outages_not_acceptance() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
+    let w = World::start().await;
     for response in [
-        json!({"active": "true", "iss": issuer.url(), "aud": AUDIENCE}),
+        json!({"active": "true", "iss": w.issuer.url(), "aud": AUDIENCE}),
         json!({"active": 1}),
         json!([true]),
         json!("active"),
     ] {
-        let token = issuer.mint_opaque_with(response.clone());
-        let error = verifier.verify(&token).await.unwrap_err();
+        let token = w.issuer.mint_opaque_with(response.clone());
+        let error = w.verifier.verify(&token).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::Unavailable, "{response}");
         assert!(error.retry_after().is_some());
     }
@@ -280,10 +281,8 @@ async fn malformed_answers_are_outages_not_acceptance() {
 
 #[tokio::test]
 async fn every_fault_mode_is_a_503_and_nothing_is_accepted() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
-    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    let w = World::start().await;
+    let token = w.issuer.mint_opaque(AUDIENCE, NOW, "read");
     let faults = [
         Fault::Status(500),
         Fault::Status(503),
@@ -297,15 +296,15 @@ async fn every_fault_mode_is_a_503_and_nothing_is_accepted() {
         Fault::Hang,
     ];
     for fault in faults {
-        issuer.set_fault(Endpoint::Introspection, fault.clone());
-        let error = verifier.verify(&token).await.unwrap_err();
+        w.issuer.set_fault(Endpoint::Introspection, fault.clone());
+        let error = w.verifier.verify(&token).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::Unavailable, "{fault:?}");
         assert_eq!(error.retry_after(), Some(Duration::from_secs(5)));
-        issuer.release(Endpoint::Introspection);
+        w.issuer.release(Endpoint::Introspection);
     }
     // Failures are not cached: the issuer recovers, so does verification.
-    verifier.verify(&token).await.unwrap();
-    assert!(verifier.failures() >= 10);
+    w.verifier.verify(&token).await.unwrap();
+    assert!(w.verifier.failures() >= 10);
 }
 
 /// What a certified provider answers when asked to introspect a JWT-shaped string.
@@ -315,18 +314,13 @@ const JWT_SHAPED: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
 /// not an outage: 401 `invalid_token`, and kept for the negative lifetime.
 #[tokio::test]
 async fn a_400_oauth_error_about_the_token_is_a_refusal() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock)
-        .negative_ttl(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    issuer.set_fault(
+    let w = World::with(|builder| builder.negative_ttl(Duration::from_secs(10))).await;
+    w.issuer.set_fault(
         Endpoint::Introspection,
         Fault::Respond(400, r#"{"error":"unsupported_token_type"}"#.into()),
     );
     for _ in 0..2 {
-        let error = verifier.verify(JWT_SHAPED).await.unwrap_err();
+        let error = w.verifier.verify(JWT_SHAPED).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::InvalidToken, "{error:?}");
         assert_eq!(error.retry_after(), None);
         let refusal = error.token_error().unwrap();
@@ -334,14 +328,14 @@ async fn a_400_oauth_error_about_the_token_is_a_refusal() {
         assert_eq!(refusal.bearer_error().code(), "invalid_token");
     }
     // The second answer came from the cache.
-    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
-    assert_eq!(verifier.failures(), 0);
-    clock.advance(Duration::from_secs(10));
-    verifier.verify(JWT_SHAPED).await.unwrap_err();
-    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 1);
+    assert_eq!(w.verifier.failures(), 0);
+    w.clock.advance(Duration::from_secs(10));
+    w.verifier.verify(JWT_SHAPED).await.unwrap_err();
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 2);
 
     for (i, code) in ["invalid_request", "invalid_token"].into_iter().enumerate() {
-        issuer.set_fault(
+        w.issuer.set_fault(
             Endpoint::Introspection,
             Fault::Respond(
                 400,
@@ -349,21 +343,19 @@ async fn a_400_oauth_error_about_the_token_is_a_refusal() {
             ),
         );
         let token = format!("{JWT_SHAPED}{i}");
-        let error = verifier.verify(&token).await.unwrap_err();
+        let error = w.verifier.verify(&token).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::InvalidToken, "{code}");
-        verifier.verify(&token).await.unwrap_err();
+        w.verifier.verify(&token).await.unwrap_err();
     }
-    assert_eq!(issuer.requests(Endpoint::Introspection), 4);
-    assert_eq!(verifier.failures(), 0);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 4);
+    assert_eq!(w.verifier.failures(), 0);
 }
 
 /// A 400 whose body is not an OAuth error object about the token says nothing about
 /// the token: 503, and not cached.
 #[tokio::test]
 async fn a_400_without_an_oauth_error_about_the_token_is_an_outage() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
+    let w = World::start().await;
     let bodies = [
         "<html>Bad Request</html>",
         "",
@@ -375,26 +367,25 @@ async fn a_400_without_an_oauth_error_about_the_token_is_an_outage() {
         r#""invalid_token""#,
     ];
     for body in bodies {
-        issuer.set_fault(Endpoint::Introspection, Fault::Respond(400, body.into()));
-        let error = verifier.verify(JWT_SHAPED).await.unwrap_err();
+        w.issuer
+            .set_fault(Endpoint::Introspection, Fault::Respond(400, body.into()));
+        let error = w.verifier.verify(JWT_SHAPED).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::Unavailable, "{body}");
         assert_eq!(error.retry_after(), Some(Duration::from_secs(5)), "{body}");
     }
     // Nothing was cached: every answer was asked for.
     assert_eq!(
-        issuer.requests(Endpoint::Introspection),
+        w.issuer.requests(Endpoint::Introspection),
         bodies.len() as u64
     );
-    assert_eq!(verifier.failures(), bodies.len() as u64);
+    assert_eq!(w.verifier.failures(), bodies.len() as u64);
 }
 
 /// A 401 or 403 refuses our client credentials, not the token; other statuses are no
 /// answer at all. Whatever the body says, they are outages.
 #[tokio::test]
 async fn a_refusal_of_our_credentials_is_an_outage() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
+    let w = World::start().await;
     for (status, body) in [
         (401, r#"{"error":"invalid_client"}"#),
         // A bearer-authenticated endpoint refusing the resource server's own token.
@@ -403,8 +394,9 @@ async fn a_refusal_of_our_credentials_is_an_outage() {
         (500, r#"{"error":"invalid_request"}"#),
         (503, r#"{"error":"invalid_token"}"#),
     ] {
-        issuer.set_fault(Endpoint::Introspection, Fault::Respond(status, body.into()));
-        let error = verifier.verify(JWT_SHAPED).await.unwrap_err();
+        w.issuer
+            .set_fault(Endpoint::Introspection, Fault::Respond(status, body.into()));
+        let error = w.verifier.verify(JWT_SHAPED).await.unwrap_err();
         assert_eq!(
             error.kind(),
             VerifyErrorKind::Unavailable,
@@ -412,7 +404,7 @@ async fn a_refusal_of_our_credentials_is_an_outage() {
         );
         assert_eq!(error.retry_after(), Some(Duration::from_secs(5)));
     }
-    assert_eq!(issuer.requests(Endpoint::Introspection), 5);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 5);
 }
 
 #[tokio::test]
@@ -452,21 +444,11 @@ async fn client_authentication_methods() {
         })
         .start()
         .await;
-    let token = post.mint_opaque(AUDIENCE, NOW, "read");
-    IntrospectionVerifier::builder(
-        post.introspection_url(),
-        ClientAuth::ClientSecretPost {
-            client_id: "rs".into(),
-            client_secret: Secret::new("p&ss=word"),
-        },
-        validation(&post),
-    )
-    .clock(clock.clone())
-    .build()
-    .unwrap()
-    .verify(&token)
-    .await
-    .unwrap();
+    let auth = ClientAuth::ClientSecretPost {
+        client_id: "rs".into(),
+        client_secret: Secret::new("p&ss=word"),
+    };
+    assert_accepted_with(&post, auth, &clock).await;
 
     let bearer = TestIssuer::builder()
         .introspection_client(IntrospectionClient::Bearer(
@@ -474,18 +456,20 @@ async fn client_authentication_methods() {
         ))
         .start()
         .await;
-    let token = bearer.mint_opaque(AUDIENCE, NOW, "read");
-    IntrospectionVerifier::builder(
-        bearer.introspection_url(),
-        ClientAuth::Bearer(Secret::new("introspection-credential")),
-        validation(&bearer),
-    )
-    .clock(clock.clone())
-    .build()
-    .unwrap()
-    .verify(&token)
-    .await
-    .unwrap();
+    let auth = ClientAuth::Bearer(Secret::new("introspection-credential"));
+    assert_accepted_with(&bearer, auth, &clock).await;
+}
+
+/// Asserts that a verifier authenticating to `issuer` with `auth` has a token accepted.
+async fn assert_accepted_with(issuer: &TestIssuer, auth: ClientAuth, clock: &ManualClock) {
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    IntrospectionVerifier::builder(issuer.introspection_url(), auth, validation(issuer))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+        .verify(&token)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -510,19 +494,17 @@ async fn the_endpoint_comes_from_discovery() {
 
 #[tokio::test]
 async fn oversized_and_empty_tokens_never_reach_the_issuer() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = builder(&issuer, &clock).build().unwrap();
+    let w = World::start().await;
     for token in [String::new(), "x".repeat(9_000)] {
-        let error = verifier.verify(&token).await.unwrap_err();
+        let error = w.verifier.verify(&token).await.unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
         // Refused on sight by the cache-only path too, which is what the layer calls.
-        let error = verifier.cached(&token).expect("an answer").unwrap_err();
+        let error = w.verifier.cached(&token).expect("an answer").unwrap_err();
         assert_eq!(error.kind(), VerifyErrorKind::InvalidToken);
     }
-    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
+    assert_eq!(w.issuer.requests(Endpoint::Introspection), 0);
     // Never hashed, never looked up: not even a miss is counted.
-    assert_eq!(verifier.cache_stats().unwrap().misses, 0);
+    assert_eq!(w.verifier.cache_stats().unwrap().misses, 0);
 }
 
 #[test]

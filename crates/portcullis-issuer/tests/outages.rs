@@ -20,6 +20,16 @@ use portcullis_issuer::{
 use portcullis_jwt::{ErrorKind, ManualClock};
 use portcullis_testkit::{Endpoint, Fault, SigningAlgorithm, SigningKey, TestIssuer, jwks};
 
+/// An issuer whose first `fetches` JWK Set requests are answered 503.
+async fn failing_first(fetches: u32) -> TestIssuer {
+    let issuer = TestIssuer::start().await;
+    issuer.set_fault(
+        Endpoint::Jwks,
+        Fault::FailFirst(fetches, Box::new(Fault::Status(503))),
+    );
+    issuer
+}
+
 fn short_timeout() -> HttpClient {
     HttpClient::builder()
         .timeout(Duration::from_millis(500))
@@ -131,14 +141,13 @@ async fn outage_serves_stale_until_max_staleness_then_fails_closed() {
 /// inside the backoff window.
 #[tokio::test]
 async fn failed_fetches_back_off_exponentially() {
-    let issuer = TestIssuer::start().await;
-    issuer.set_fault(
-        Endpoint::Jwks,
-        Fault::FailFirst(3, Box::new(Fault::Status(503))),
-    );
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
+    let issuer = failing_first(3).await;
+    let World {
+        issuer,
+        clock,
+        keys,
+        verifier,
+    } = World::new(issuer);
     let token = issuer.mint(AUDIENCE, T0);
 
     let error = bounded("a failing fetch", verifier.verify(&token))
@@ -178,9 +187,12 @@ async fn unusable_keys_are_skipped_individually() {
     encryption.insert("kid".into(), "enc".into());
     encryption.insert("use".into(), "enc".into());
     issuer.add_raw_jwk(serde_json::Value::Object(encryption));
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
+    let World {
+        issuer,
+        keys,
+        verifier,
+        ..
+    } = World::new(issuer);
     verifier.verify(&issuer.mint(AUDIENCE, T0)).await.unwrap();
     let set = keys.current().unwrap();
     assert_eq!(set.len(), 1);
@@ -229,11 +241,7 @@ async fn readiness_signal() {
 /// or a task that will never come. (Real time here: the backoff is 20 ms.)
 #[tokio::test]
 async fn ready_retries_after_a_failed_first_fetch_without_a_background_task() {
-    let issuer = TestIssuer::start().await;
-    issuer.set_fault(
-        Endpoint::Jwks,
-        Fault::FailFirst(2, Box::new(Fault::Status(503))),
-    );
+    let issuer = failing_first(2).await;
     let keys = RemoteKeySet::from_jwks_url(&issuer.jwks_url())
         .startup(Startup::Lazy)
         .background_refresh(false)
@@ -262,12 +270,7 @@ async fn discovery_openid_then_rfc8414_with_path() {
         format!("{}/introspect", issuer.url()),
     );
     let clock = ManualClock::at_unix(T0);
-    let keys = RemoteKeySet::from_issuer(&issuer.url())
-        .clock(clock.clone())
-        .startup(Startup::Lazy)
-        .background_refresh(false)
-        .build()
-        .unwrap();
+    let keys = discovered_keys_for(&issuer, &clock).build().unwrap();
     let verifier = verifier(&issuer, keys.clone(), &clock);
     bounded("verify", verifier.verify(&issuer.mint(AUDIENCE, T0)))
         .await
@@ -299,12 +302,7 @@ async fn mismatched_discovery_issuer_is_refused() {
     assert_eq!(issuer.requests(Endpoint::OAuthMetadata), 0);
 
     let clock = ManualClock::at_unix(T0);
-    let keys = RemoteKeySet::from_issuer(&issuer.url())
-        .clock(clock.clone())
-        .startup(Startup::Lazy)
-        .background_refresh(false)
-        .build()
-        .unwrap();
+    let keys = discovered_keys_for(&issuer, &clock).build().unwrap();
     let verifier = verifier(&issuer, keys.clone(), &clock);
     assert_unavailable(&bounded("verify", verifier.verify(&issuer.mint(AUDIENCE, T0))).await);
     assert_eq!(issuer.requests(Endpoint::Jwks), 0);
@@ -319,12 +317,7 @@ async fn discovered_plain_http_jwks_uri_is_refused() {
     let issuer = TestIssuer::start().await;
     issuer.set_metadata("jwks_uri", "http://keys.example/jwks");
     let clock = ManualClock::at_unix(T0);
-    let keys = RemoteKeySet::from_issuer(&issuer.url())
-        .clock(clock)
-        .startup(Startup::Lazy)
-        .background_refresh(false)
-        .build()
-        .unwrap();
+    let keys = discovered_keys_for(&issuer, &clock).build().unwrap();
     let error = bounded("refresh", keys.refresh()).await.unwrap_err();
     assert_eq!(error.kind(), FetchErrorKind::InsecureUrl);
 }
@@ -365,31 +358,23 @@ async fn custom_transport_is_used() {
         content_type: "application/json; charset=utf-8",
         calls: calls.clone(),
     };
-    let http = HttpClient::builder()
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    let keys = RemoteKeySet::from_jwks_url("https://issuer.example/jwks")
-        .http_client(http)
-        .startup(Startup::Lazy)
-        .build()
-        .unwrap();
+    let keys_over = |transport: Canned| {
+        let http = HttpClient::builder().transport(transport).build().unwrap();
+        RemoteKeySet::from_jwks_url("https://issuer.example/jwks")
+            .http_client(http)
+            .startup(Startup::Lazy)
+            .build()
+            .unwrap()
+    };
+    let keys = keys_over(transport.clone());
     keys.refresh().await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(keys.current().unwrap().contains_kid(key.kid()));
 
-    let wrong_type = HttpClient::builder()
-        .transport(Canned {
-            content_type: "text/plain",
-            ..transport
-        })
-        .build()
-        .unwrap();
-    let keys = RemoteKeySet::from_jwks_url("https://issuer.example/jwks")
-        .http_client(wrong_type)
-        .startup(Startup::Lazy)
-        .build()
-        .unwrap();
+    let keys = keys_over(Canned {
+        content_type: "text/plain",
+        ..transport
+    });
     assert_eq!(
         keys.refresh().await.unwrap_err().kind(),
         FetchErrorKind::ContentType
@@ -399,10 +384,9 @@ async fn custom_transport_is_used() {
 /// Tokens refused for reasons that need no key never cause a fetch.
 #[tokio::test]
 async fn bad_tokens_cause_no_fetch() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
+    let World {
+        issuer, verifier, ..
+    } = World::new(TestIssuer::start().await);
     for token in ["", "not a token", "e30.e30.e30"] {
         let result = verifier.verify(token).await;
         assert!(matches!(&result, Err(e) if e.kind() == VerifyErrorKind::InvalidToken));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use portcullis_issuer::DEFAULT_UNKNOWN_KID_COOLDOWN;
-use portcullis_jwt::{ErrorKind, ManualClock};
+use portcullis_jwt::ErrorKind;
 use portcullis_testkit::{Endpoint, Fault, SigningAlgorithm, SigningKey, TestIssuer, random_id};
 
 /// The proof that a rotation costs no failed request: 1,000 concurrent requests carry a
@@ -16,11 +16,12 @@ use portcullis_testkit::{Endpoint, Fault, SigningAlgorithm, SigningKey, TestIssu
 /// waiting, so they really are concurrent; then exactly one fetch serves them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_under_load_is_one_fetch_and_no_failure() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
-    bounded("first fetch", keys.ready()).await;
+    let World {
+        issuer,
+        keys,
+        verifier,
+        ..
+    } = World::ready(TestIssuer::start().await).await;
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
     let old = issuer.mint(AUDIENCE, T0);
     verifier.verify(&old).await.unwrap();
@@ -66,10 +67,12 @@ async fn random_kid_flood_is_one_fetch_per_cooldown() {
         .jwks_cache_control(Some("max-age=3600"))
         .start()
         .await;
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
-    bounded("first fetch", keys.ready()).await;
+    let World {
+        issuer,
+        clock,
+        keys,
+        verifier,
+    } = World::ready(issuer).await;
     let key = issuer.signing_key();
 
     for _second in 0..300 {
@@ -116,10 +119,12 @@ async fn random_kid_flood_is_one_fetch_per_cooldown() {
 #[tokio::test]
 async fn removed_key_stops_verifying_after_refresh() {
     let issuer = TestIssuer::start().await; // max-age=300
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
-    bounded("first fetch", keys.ready()).await;
+    let World {
+        issuer,
+        clock,
+        keys,
+        verifier,
+    } = World::ready(issuer).await;
 
     let old_key = issuer.signing_key();
     issuer.rotate();
@@ -171,11 +176,12 @@ async fn removed_key_stops_verifying_after_refresh() {
 /// not a 401; a `kid` unknown after a successful fetch is a 401.
 #[tokio::test]
 async fn unknown_kid_during_outage_is_unavailable() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
-    bounded("first fetch", keys.ready()).await;
+    let World {
+        issuer,
+        clock,
+        verifier,
+        ..
+    } = World::ready(TestIssuer::start().await).await;
     let known = issuer.mint(AUDIENCE, T0);
 
     issuer.rotate();
@@ -206,10 +212,12 @@ async fn a_kid_refused_once_is_fetched_again_after_the_cooldown() {
         .jwks_cache_control(Some("max-age=3600"))
         .start()
         .await;
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
-    bounded("first fetch", keys.ready()).await;
+    let World {
+        issuer,
+        clock,
+        keys,
+        verifier,
+    } = World::ready(issuer).await;
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 
     let early = SigningKey::generate(SigningAlgorithm::RS256);

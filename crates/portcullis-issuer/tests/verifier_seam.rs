@@ -21,11 +21,12 @@ fn done(verification: Verification<VerifyFuture>) -> Result<Claims, VerifyError>
 
 #[tokio::test]
 async fn answers_at_hand_are_done_and_only_fetches_wait() {
-    let issuer = TestIssuer::start().await;
-    let clock = ManualClock::at_unix(T0);
-    let keys = keys_for(&issuer, &clock).build().unwrap();
-    let verifier = verifier(&issuer, keys.clone(), &clock);
-    bounded("first fetch", keys.ready()).await;
+    let World {
+        issuer,
+        clock,
+        verifier,
+        ..
+    } = World::ready(TestIssuer::start().await).await;
 
     // Keys at hand: answered at once, accepted or refused.
     let token = issuer.mint(AUDIENCE, T0);

@@ -3,6 +3,8 @@
 //! 127.0.0.1.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ use portcullis_testkit::{
     Endpoint, Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer,
 };
 use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+use common::challenge;
 
 fn validation(issuer: &TestIssuer) -> Validation {
     Validation::builder()
@@ -95,9 +99,7 @@ async fn opaque_tokens_pass_and_scopes_are_checked_on_every_cached_hit() {
         assert!(response.body().ends_with("introspection"));
         let response = call(verifier.clone(), "/write", &token).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        let challenge = response.headers()[header::WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap();
+        let challenge = challenge(&response);
         assert!(
             challenge.contains(r#"error="insufficient_scope""#),
             "{challenge}"
@@ -117,9 +119,7 @@ async fn inactive_is_401_and_an_unreachable_endpoint_is_503() {
     let verifier = introspection(&issuer, &clock);
     let response = call(verifier.clone(), "/read", "not-a-real-token").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenge = response.headers()[header::WWW_AUTHENTICATE]
-        .to_str()
-        .unwrap();
+    let challenge = challenge(&response);
     assert!(
         challenge.contains(r#"error="invalid_token""#),
         "{challenge}"

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,16 +69,32 @@ async fn answer(
         .body(String::new())
         .unwrap();
     let response = service.oneshot(request).await.unwrap();
-    let challenge = response
-        .headers()
-        .get(header::WWW_AUTHENTICATE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let challenge = common::challenge(&response);
     let kind = response
         .extensions()
         .get::<Rejection>()
         .map(Rejection::kind);
     (response.status(), kind, challenge)
+}
+
+/// Asserts that `answer` is a refusal with `status`, `kind` and `error` in its
+/// challenge, and hands it back for further checks.
+#[track_caller]
+fn assert_refused(
+    answer: (StatusCode, Option<RejectionKind>, String),
+    status: StatusCode,
+    kind: RejectionKind,
+    error: &str,
+    name: &str,
+) -> (StatusCode, Option<RejectionKind>, String) {
+    assert_eq!(answer.0, status, "{name}");
+    assert_eq!(answer.1, Some(kind), "{name}");
+    assert!(
+        answer.2.contains(&format!("error=\"{error}\"")),
+        "{}",
+        answer.2
+    );
+    answer
 }
 
 /// The route every fixture satisfies: its provider's scope and role.
@@ -99,12 +117,12 @@ async fn each_providers_token_on_a_route_requiring_its_scope_and_role() {
         // A role the token lacks: 403, its own kind, no scope parameter.
         if provider.role().is_some() {
             let admin = route(provider).and_roles_all_of(["admin"]).unwrap();
-            let (status, kind, challenge) = answer(provider, admin, &token).await;
-            assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
-            assert_eq!(kind, Some(RejectionKind::InsufficientRole), "{name}");
-            assert!(
-                challenge.contains(r#"error="insufficient_scope""#),
-                "{challenge}"
+            let (_, _, challenge) = assert_refused(
+                answer(provider, admin, &token).await,
+                StatusCode::FORBIDDEN,
+                RejectionKind::InsufficientRole,
+                "insufficient_scope",
+                name,
             );
             assert!(!challenge.contains("scope=\""), "{challenge}");
         }
@@ -113,12 +131,12 @@ async fn each_providers_token_on_a_route_requiring_its_scope_and_role() {
         let billing = route(provider)
             .and_audience_any_of(["billing-api"])
             .unwrap();
-        let (status, kind, challenge) = answer(provider, billing, &token).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
-        assert_eq!(kind, Some(RejectionKind::InvalidToken), "{name}");
-        assert!(
-            challenge.contains(r#"error="invalid_token""#),
-            "{challenge}"
+        assert_refused(
+            answer(provider, billing, &token).await,
+            StatusCode::UNAUTHORIZED,
+            RejectionKind::InvalidToken,
+            "invalid_token",
+            name,
         );
         let orders = route(provider).and_audience_any_of([AUD]).unwrap();
         assert_eq!(

@@ -9,7 +9,7 @@
 )]
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -66,16 +66,21 @@ impl Gateway {
     }
 
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_with(config, |command| command.envs(env.iter().copied()))
+    }
+
+    /// The binary logging at warn to the test's stderr, unless `options` says otherwise;
+    /// `options` may also add global options (they come before `run`).
+    pub fn start_with(config: &str, options: impl FnOnce(&mut Command) -> &mut Command) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command.env("RUST_LOG", "warn").stderr(Stdio::inherit());
+        let mut child = options(&mut command)
             .args(["run", "--config"])
             .arg(&path)
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -112,6 +117,21 @@ impl Gateway {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Terminates the gateway, asserts a clean exit, and returns what it wrote to its
+    /// stderr (which `options` piped, see [`Gateway::start_with`]).
+    pub fn stop_for_stderr(&mut self) -> String {
+        self.terminate();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .expect("stderr piped")
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(self.child.wait().unwrap().success());
+        stderr
     }
 }
 
@@ -225,6 +245,15 @@ impl Http {
         }
         self.send(builder.body(Empty::new().boxed()).unwrap()).await
     }
+}
+
+/// The head of a config a test writes out in full: `[server]` on `127.0.0.1:0` and
+/// `[upstream]` at `upstream`.
+pub fn serving(upstream: &EchoUpstream) -> String {
+    format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"http://{}\"\n",
+        upstream.addr()
+    )
 }
 
 /// The smallest configuration that runs, for tests that add one section and expect it

@@ -43,14 +43,53 @@ pub fn unix(clock: &ManualClock) -> u64 {
 /// A lazy set with no background task: every fetch in these tests is caused by what
 /// the test does, so fetch counts are exact.
 pub fn keys_for(issuer: &TestIssuer, clock: &ManualClock) -> RemoteKeySetBuilder {
-    RemoteKeySet::from_jwks_url(&issuer.jwks_url())
-        .clock(clock.clone())
+    lazy(RemoteKeySet::from_jwks_url(&issuer.jwks_url()), clock)
+}
+
+/// As [`keys_for`], the JWK Set found by discovery from the issuer's URL.
+pub fn discovered_keys_for(issuer: &TestIssuer, clock: &ManualClock) -> RemoteKeySetBuilder {
+    lazy(RemoteKeySet::from_issuer(&issuer.url()), clock)
+}
+
+fn lazy(keys: RemoteKeySetBuilder, clock: &ManualClock) -> RemoteKeySetBuilder {
+    keys.clock(clock.clone())
         .startup(Startup::Lazy)
         .background_refresh(false)
 }
 
 pub fn verifier(issuer: &TestIssuer, keys: RemoteKeySet, clock: &ManualClock) -> JwtVerifier {
     JwtVerifier::with_remote_keys(validation(issuer), keys).with_clock(clock.clone())
+}
+
+/// A testkit issuer, a manual clock at [`T0`], a lazy key set for the issuer (see
+/// [`keys_for`]) and a verifier on both.
+pub struct World {
+    pub issuer: TestIssuer,
+    pub clock: ManualClock,
+    pub keys: RemoteKeySet,
+    pub verifier: JwtVerifier,
+}
+
+impl World {
+    /// Around `issuer`; nothing fetched yet.
+    pub fn new(issuer: TestIssuer) -> World {
+        let clock = ManualClock::at_unix(T0);
+        let keys = keys_for(&issuer, &clock).build().expect("a valid key set");
+        let verifier = verifier(&issuer, keys.clone(), &clock);
+        World {
+            issuer,
+            clock,
+            keys,
+            verifier,
+        }
+    }
+
+    /// Around `issuer`, its key set fetched once.
+    pub async fn ready(issuer: TestIssuer) -> World {
+        let world = World::new(issuer);
+        bounded("first fetch", world.keys.ready()).await;
+        world
+    }
 }
 
 pub fn assert_invalid(result: &Result<portcullis_jwt::Claims, VerifyError>, kind: ErrorKind) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use portcullis::{Claims, JwtVerifier, KeySet, Validation, Verification, Verifier, VerifyError};
 use portcullis_jwt::ManualClock;
 pub use portcullis_testkit::fixture::{AUDIENCE, ISSUER, NOW};
-use portcullis_testkit::{SigningAlgorithm, SigningKey, jwks};
+use portcullis_testkit::{RawResponse, SigningAlgorithm, SigningKey, jwks};
 use tokio::net::TcpListener;
 
 pub fn key() -> &'static SigningKey {
@@ -57,4 +57,25 @@ pub async fn serve_axum(router: axum::Router) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     addr
+}
+
+/// The `WWW-Authenticate` header of `response`, or `""` when it has none.
+pub fn challenge<B>(response: &http::Response<B>) -> String {
+    response
+        .headers()
+        .get(http::header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Asserts that `response` is a 401 whose challenge gives `description` as its
+/// `error_description`; `context` names the case in a failure.
+#[track_caller]
+pub fn assert_unauthorized(response: &RawResponse, description: &str, context: &str) {
+    assert_eq!(response.status, 401, "{context}");
+    let challenge = response.challenge();
+    assert!(
+        challenge.contains(&format!("error_description=\"{description}\"")),
+        "{context}: {challenge}"
+    );
 }
