@@ -18,6 +18,7 @@ mod auth;
 mod auth_rules;
 mod config;
 pub mod guide;
+mod ip_network;
 mod metrics;
 mod proxy;
 mod respond;

@@ -15,6 +15,8 @@ use crate::metrics::Reason;
 pub(crate) enum Refusal {
     NoRoute,
     BadPath(&'static str),
+    /// The client certificate header came from a peer that is not a trusted proxy.
+    UntrustedCertificateHeader,
     BodyTooLarge,
     UpstreamError,
     UpstreamTimeout,
@@ -34,6 +36,7 @@ impl Refusal {
         match self {
             Refusal::NoRoute => Reason::NoRoute,
             Refusal::BadPath(_) => Reason::BadPath,
+            Refusal::UntrustedCertificateHeader => Reason::InvalidRequest,
             Refusal::BodyTooLarge => Reason::BodyTooLarge,
             Refusal::UpstreamError => Reason::UpstreamError,
             Refusal::UpstreamTimeout => Reason::UpstreamTimeout,
@@ -45,6 +48,11 @@ impl Refusal {
         match self {
             Refusal::NoRoute => (StatusCode::NOT_FOUND, grpc::UNIMPLEMENTED, "no route"),
             Refusal::BadPath(why) => (StatusCode::BAD_REQUEST, grpc::INVALID_ARGUMENT, why),
+            Refusal::UntrustedCertificateHeader => (
+                StatusCode::BAD_REQUEST,
+                grpc::INVALID_ARGUMENT,
+                "a client certificate header from a peer that is not a trusted proxy",
+            ),
             Refusal::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 grpc::RESOURCE_EXHAUSTED,

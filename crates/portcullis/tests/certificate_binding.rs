@@ -29,9 +29,10 @@ fn bound_token() -> String {
 }
 
 async fn answer(token: &str, certificate: Option<ClientCertificate>) -> Response<String> {
-    let service = AuthenticationLayer::new(verifier()).layer(service_fn(
-        |_: Request<String>| async { Ok::<_, Infallible>(Response::new("ok".to_owned())) },
-    ));
+    let service =
+        AuthenticationLayer::new(verifier()).layer(service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new("ok".to_owned()))
+        }));
     let mut request = Request::builder()
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(String::new())
@@ -49,7 +50,10 @@ async fn a_certificate_bound_token_needs_its_certificate() {
     assert_eq!(with.status(), StatusCode::OK);
 
     for (certificate, description) in [
-        (None, "certificate-bound token sent without its client certificate"),
+        (
+            None,
+            "certificate-bound token sent without its client certificate",
+        ),
         (
             Some(ClientCertificate::from_der(b"another certificate")),
             "certificate-bound token sent with another client certificate",
@@ -67,9 +71,12 @@ async fn a_certificate_bound_token_needs_its_certificate() {
 async fn an_unbound_token_needs_no_certificate() {
     assert_eq!(answer(&token("read"), None).await.status(), StatusCode::OK);
     assert_eq!(
-        answer(&token("read"), Some(ClientCertificate::from_der(CERTIFICATE)))
-            .await
-            .status(),
+        answer(
+            &token("read"),
+            Some(ClientCertificate::from_der(CERTIFICATE))
+        )
+        .await
+        .status(),
         StatusCode::OK
     );
 }

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::value::{
-    self, AcrValue, Addr, Alg, Audience, AudienceClaimName, ClaimHeader, ClaimKey, ClaimValue,
-    Count, DpopModeName, FetchUrl, List, MaxAge, MethodName, NonEmpty, PresetName, ResourceUrl,
-    Role, RouteName, Scope, Separator, Span, UpstreamUrl,
+    self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
+    ClaimKey, ClaimValue, Count, DpopModeName, FetchUrl, List, MaxAge, MethodName, Network,
+    NonEmpty, PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope, Separator, Span,
+    UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -33,8 +34,19 @@ pub(super) struct File {
     pub(super) forward: ForwardSection,
     pub(super) protected_resource: Option<ProtectedResourceSection>,
     pub(super) dpop: Option<DpopSection>,
+    pub(super) mtls: Option<MtlsSection>,
     #[serde(default)]
     pub(super) log: LogSection,
+}
+
+/// `[mtls]`: the client certificate from a TLS-terminating proxy, for certificate-bound
+/// tokens (RFC 8705).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MtlsSection {
+    pub(super) certificate_header: RequestHeader,
+    pub(super) format: CertificateFormatName,
+    pub(super) trusted_proxies: List<Network>,
 }
 
 /// `[dpop]`: DPoP-bound tokens (RFC 9449), checked by the library's policy.

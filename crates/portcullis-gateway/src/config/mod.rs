@@ -48,8 +48,19 @@ pub struct Config {
     pub(crate) protected_resource: Option<ProtectedResource>,
     /// DPoP-bound tokens (`[dpop]`), checked by the library's policy.
     pub(crate) dpop: Option<portcullis::DpopPolicy>,
+    /// The client certificate from a trusted proxy (`[mtls]`).
+    pub(crate) mtls: Option<MtlsConfig>,
     /// One log line per request (target `portcullis_gateway::access`).
     pub(crate) access_log: bool,
+}
+
+/// Where a TLS-terminating proxy puts the client certificate, and which peers are
+/// that proxy.
+#[derive(Debug, Clone)]
+pub(crate) struct MtlsConfig {
+    pub(crate) header: HeaderName,
+    pub(crate) format: portcullis::CertificateHeaderFormat,
+    pub(crate) trusted_proxies: Vec<crate::ip_network::IpNetwork>,
 }
 
 /// RFC 9728 protected resource metadata.

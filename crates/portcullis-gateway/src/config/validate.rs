@@ -12,8 +12,8 @@ use super::file::{File, ForwardSection, ProtectedResourceSection, RouteSection};
 use super::issuer::issuer;
 use super::value::{AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, Role, Scope, Span};
 use super::{
-    Config, ConfigFileError, ForwardConfig, IssuerConfig, Limits, ProtectedResource, Requirement,
-    RouteConfig, UpstreamConfig, UpstreamProtocol,
+    Config, ConfigFileError, ForwardConfig, IssuerConfig, Limits, MtlsConfig, ProtectedResource,
+    Requirement, RouteConfig, UpstreamConfig, UpstreamProtocol,
 };
 use crate::auth::Refuse;
 
@@ -140,6 +140,11 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         forward,
         protected_resource,
         dpop,
+        mtls: file.mtls.map(|section| MtlsConfig {
+            header: section.certificate_header.0,
+            format: section.format.0,
+            trusted_proxies: section.trusted_proxies.0.into_iter().map(|n| n.0).collect(),
+        }),
         access_log: file.log.access,
     })
 }

@@ -12,6 +12,7 @@ use portcullis_jwt::{
 use serde::{Deserialize, Deserializer, de::Error as _};
 
 use super::{ClientAuthMethod, UpstreamProtocol};
+use crate::ip_network::IpNetwork;
 use crate::router::PathMatch;
 
 /// Reads a string and converts it with `parse`; its refusal is the value's error.
@@ -177,6 +178,57 @@ impl TryFrom<String> for UpstreamProtocol {
     fn try_from(text: String) -> Result<UpstreamProtocol, String> {
         use UpstreamProtocol::{Auto, Http1, Http2};
         one_of(&text, &[("auto", Auto), ("http1", Http1), ("http2", Http2)])
+    }
+}
+
+/// An IP network in `[mtls] trusted_proxies`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct Network(pub(super) IpNetwork);
+
+impl TryFrom<String> for Network {
+    type Error = String;
+    fn try_from(text: String) -> Result<Network, String> {
+        IpNetwork::parse(&text).map(Network)
+    }
+}
+
+impl Listed for Network {
+    const EMPTY: &'static str = "list at least one proxy address or network";
+}
+
+/// The name of a request header the gateway reads (`[mtls] certificate_header`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct RequestHeader(pub(super) HeaderName);
+
+impl TryFrom<String> for RequestHeader {
+    type Error = String;
+    fn try_from(text: String) -> Result<RequestHeader, String> {
+        HeaderName::from_bytes(text.as_bytes())
+            .map(RequestHeader)
+            .map_err(|_| format!("{text:?} is not a valid header name"))
+    }
+}
+
+/// `[mtls] format`: how the proxy writes the certificate.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct CertificateFormatName(pub(super) portcullis::CertificateHeaderFormat);
+
+impl TryFrom<String> for CertificateFormatName {
+    type Error = String;
+    fn try_from(text: String) -> Result<CertificateFormatName, String> {
+        use portcullis::CertificateHeaderFormat::{Base64Der, EnvoyXfcc, UrlEncodedPem};
+        one_of(
+            &text,
+            &[
+                ("envoy-xfcc", EnvoyXfcc),
+                ("url-encoded-pem", UrlEncodedPem),
+                ("base64-der", Base64Der),
+            ],
+        )
+        .map(CertificateFormatName)
     }
 }
 

@@ -11,12 +11,15 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use portcullis::grpc::is_grpc;
-use portcullis::{Authentication, MetadataService, RejectionKind, RequireScopes};
+use portcullis::{
+    Authentication, ClientCertificate, MetadataService, RejectionKind, RequireScopes,
+};
 use tower_service::Service;
 
 use crate::Body;
 use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
 use crate::auth::IssuerSet;
+use crate::config::Config;
 use crate::metrics::{Metrics, Reason};
 use crate::respond::{self, Refusal};
 use crate::router::{Router, unsafe_path};
@@ -146,6 +149,27 @@ fn reason_of(response: &Response<Body>) -> Reason {
     }
 }
 
+/// Puts the client certificate a trusted proxy forwarded into the request's extensions
+/// (RFC 8705 certificate-bound tokens). `false` if the header came from any other peer:
+/// anyone can send a header, so it is believed only from the proxy that terminated TLS.
+fn take_client_certificate<B>(config: &Config, request: &mut Request<B>, peer: SocketAddr) -> bool {
+    let Some(mtls) = &config.mtls else {
+        return true;
+    };
+    let mut values = request.headers().get_all(&mtls.header).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        // None (no certificate), or several: only one proxy sets it, once.
+        return request.headers().get(&mtls.header).is_none();
+    };
+    if !mtls.trusted_proxies.iter().any(|n| n.contains(peer.ip())) {
+        return false;
+    }
+    if let Some(certificate) = ClientCertificate::from_header(mtls.format, value) {
+        request.extensions_mut().insert(certificate);
+    }
+    true
+}
+
 /// The main listeners' service.
 pub(crate) async fn handle(
     shared: Arc<GatewayState>,
@@ -186,6 +210,12 @@ pub(crate) async fn handle(
     };
     let (route, response) = match route {
         Err(rejection) => (None, shared.core.refuse(rejection, grpc)),
+        Ok(_) if !take_client_certificate(&shared.core.config, &mut request, peer) => (
+            None,
+            shared
+                .core
+                .refuse(Refusal::UntrustedCertificateHeader, grpc),
+        ),
         Ok(index) => {
             request.extensions_mut().insert(ClientAddr(peer));
             let response = match shared.routes[index].clone() {

@@ -1,0 +1,144 @@
+//! Certificate-bound tokens behind a TLS-terminating proxy: `[mtls]` names the header
+//! the proxy writes the client certificate into and the peers that are that proxy; the
+//! header is believed from them only, and a certificate-bound token passes only with its
+//! certificate.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{AUDIENCE, Gateway, Http, config, es256_issuer, refused};
+use http::StatusCode;
+use portcullis::ClientCertificate;
+use portcullis_testkit::EchoUpstream;
+use portcullis_testkit::fixture::unix_now;
+use serde_json::json;
+
+const CERTIFICATE: &[u8] = b"the client's certificate, DER-encoded";
+
+fn xfcc(der: &[u8]) -> String {
+    let hash: String = ClientCertificate::from_der(der)
+        .thumbprint()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("By=spiffe://gateway;Hash={hash};Subject=\"CN=client\"")
+}
+
+#[test]
+fn the_mtls_section_is_checked_at_its_key_paths() {
+    let section =
+        "[mtls]\ncertificate_header = \"x-forwarded-client-cert\"\nformat = \"envoy-xfcc\"\n";
+    assert_eq!(
+        refused(&format!("{section}trusted_proxies = []\n")).0,
+        "mtls.trusted_proxies"
+    );
+    assert_eq!(
+        refused(&format!("{section}trusted_proxies = [\"10.0.0.1/8\"]\n")).0,
+        "mtls.trusted_proxies[0]"
+    );
+    assert_eq!(
+        refused(
+            "[mtls]\ncertificate_header = \"x\"\nformat = \"pem\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n"
+        )
+        .0,
+        "mtls.format"
+    );
+    assert_eq!(
+        refused("[mtls]\ncertificate_header = \"bad header\"\nformat = \"envoy-xfcc\"\ntrusted_proxies = [\"::1\"]\n").0,
+        "mtls.certificate_header"
+    );
+}
+
+/// A gateway trusting `proxies` for the certificate header, a token bound to
+/// [`CERTIFICATE`] and an unbound one; the issuer and upstream stop with it.
+struct World {
+    gateway: Gateway,
+    bound: String,
+    unbound: String,
+    _issuer: portcullis_testkit::TestIssuer,
+    _upstream: EchoUpstream,
+}
+
+async fn gateway_trusting(proxies: &str) -> World {
+    let issuer = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
+    let gateway = Gateway::start(&config(
+        &issuer,
+        &upstream,
+        &format!(
+            "[mtls]\ncertificate_header = \"x-forwarded-client-cert\"\nformat = \"envoy-xfcc\"\n\
+             trusted_proxies = [{proxies}]\n\n[[routes]]\nname = \"all\"\npath_prefix = \"/\"\n"
+        ),
+    ));
+    let x5t = URL_SAFE_NO_PAD.encode(ClientCertificate::from_der(CERTIFICATE).thumbprint());
+    let bound = issuer.mint_with(AUDIENCE, unix_now(), |token| {
+        token.claim("cnf", json!({ "x5t#S256": x5t }))
+    });
+    let unbound = issuer.mint_with(AUDIENCE, unix_now(), |token| token);
+    World {
+        gateway,
+        bound,
+        unbound,
+        _issuer: issuer,
+        _upstream: upstream,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_bound_token_passes_only_with_its_certificate() {
+    let world = gateway_trusting("\"127.0.0.1\"").await;
+    let (bound, unbound) = (&world.bound, &world.unbound);
+    let http = Http::http1();
+    let url = world.gateway.url("/orders");
+    let mine = xfcc(CERTIFICATE);
+    let ok = http
+        .get(&url, Some(bound), &[("x-forwarded-client-cert", &mine)])
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+
+    let other = xfcc(b"another certificate");
+    for (headers, description) in [
+        (
+            vec![("x-forwarded-client-cert", other.as_str())],
+            "certificate-bound token sent with another client certificate",
+        ),
+        (
+            vec![],
+            "certificate-bound token sent without its client certificate",
+        ),
+    ] {
+        let refused = http.get(&url, Some(bound), &headers).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            refused
+                .header("www-authenticate")
+                .contains(&format!("error_description=\"{description}\"")),
+            "{}",
+            refused.header("www-authenticate")
+        );
+    }
+    assert_eq!(
+        http.get(&url, Some(unbound), &[]).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_certificate_header_is_refused_from_anyone_but_the_proxy() {
+    let world = gateway_trusting("\"10.0.0.0/8\"").await;
+    let (bound, unbound) = (&world.bound, &world.unbound);
+    let http = Http::http1();
+    let url = world.gateway.url("/orders");
+    let forged = xfcc(CERTIFICATE);
+    let refused = http
+        .get(&url, Some(bound), &[("x-forwarded-client-cert", &forged)])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        http.get(&url, Some(unbound), &[]).await.status,
+        StatusCode::OK
+    );
+}
