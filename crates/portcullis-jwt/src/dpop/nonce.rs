@@ -26,7 +26,9 @@ pub const MIN_NONCE_SECRET: usize = 32;
 /// Bytes of MAC kept in a nonce: 128 bits.
 const MAC_BYTES: usize = 16;
 
-/// Issues and checks DPoP nonces: see the [module docs](self).
+/// Issues and checks DPoP nonces (RFC 9449 §9) without storage: each nonce is the index
+/// of a time window and an HMAC of it under the secret; a nonce from the current window
+/// or the one before is accepted.
 #[derive(Clone)]
 pub struct DpopNonces {
     key: hmac::Key,
