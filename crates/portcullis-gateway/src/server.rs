@@ -13,12 +13,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use portcullis::AuthenticationLayer;
+use portcullis::{Authentication, AuthenticationLayer, RequireScopes, RequireScopesLayer};
 use tower_layer::Layer;
 
 use crate::access_log::RecordIdentity;
 use crate::auth::{IssuerSet, PreparedIssuers};
 use crate::config::{Config, ConfigFileError, Requirement};
+use crate::decision::{self, Decide, DecisionRoute};
 use crate::metrics::Metrics;
 use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
 use crate::router::Router;
@@ -64,7 +65,24 @@ impl std::error::Error for StartError {}
 pub struct Gateway {
     listeners: Vec<TcpListener>,
     operations: Option<TcpListener>,
+    decision: Vec<TcpListener>,
     shared: Arc<GatewayState>,
+}
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    /// The proxy (and the operations endpoints, when they have no port of their own).
+    Main,
+    Operations,
+    /// Authorization decisions for a proxy in front (`[decision]`).
+    Decision,
+}
+
+async fn bind(addr: &SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::other(format!("cannot listen on {addr}: {e}")))
 }
 
 impl Gateway {
@@ -80,20 +98,16 @@ impl Gateway {
         let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
-            listeners.push(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| StartError::other(format!("cannot listen on {addr}: {e}")))?,
-            );
+            listeners.push(bind(addr).await?);
         }
         let operations = match config.operations_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| StartError::other(format!("cannot listen on {addr}: {e}")))?,
-            ),
+            Some(addr) => Some(bind(&addr).await?),
             None => None,
         };
+        let mut decision = Vec::new();
+        for addr in config.decision.iter().flat_map(|d| &d.listen) {
+            decision.push(bind(addr).await?);
+        }
         let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
         let router = Router::from_paths(
@@ -103,14 +117,16 @@ impl Gateway {
                 .map(|route| (route.path.clone(), route.methods.clone())),
         );
         let core = Arc::new(ProxyCore::new(config));
-        let (routes, metadata) = route_services(&core, &issuers)?;
+        let (routes, decisions, metadata) = route_services(&core, &issuers)?;
         Ok(Gateway {
             listeners,
             operations,
+            decision,
             shared: Arc::new(GatewayState {
                 core,
                 router,
                 routes,
+                decisions,
                 metadata,
                 issuers,
                 metrics,
@@ -122,6 +138,14 @@ impl Gateway {
     /// The addresses actually bound (with real ports when the file said port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The decision listeners' addresses (`[decision]`).
+    pub fn decision_addrs(&self) -> Vec<SocketAddr> {
+        self.decision
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
@@ -141,19 +165,14 @@ impl Gateway {
         let (stop_tx, stop_rx) = watch::channel(false);
         let grace = self.shared.core.config.shutdown_grace;
         let mut tasks = JoinSet::new();
-        for listener in self.listeners {
+        let listeners = (self.listeners.into_iter().map(|l| (l, Listener::Main)))
+            .chain(self.operations.map(|l| (l, Listener::Operations)))
+            .chain(self.decision.into_iter().map(|l| (l, Listener::Decision)));
+        for (listener, kind) in listeners {
             tasks.spawn(accept_loop(
                 listener,
                 self.shared.clone(),
-                false,
-                stop_rx.clone(),
-            ));
-        }
-        if let Some(listener) = self.operations {
-            tasks.spawn(accept_loop(
-                listener,
-                self.shared.clone(),
-                true,
+                kind,
                 stop_rx.clone(),
             ));
         }
@@ -177,10 +196,13 @@ impl Gateway {
 /// One service per route: the proxy alone for anonymous routes; the `portcullis`
 /// authentication and requirement layers around it for the others, so the gateway
 /// answers exactly as the library does.
-fn route_services(
-    core: &Arc<ProxyCore>,
-    issuers: &IssuerSet,
-) -> Result<(Vec<RouteService>, Option<MetadataEndpoint>), StartError> {
+type Services = (
+    Vec<RouteService>,
+    Vec<DecisionRoute>,
+    Option<MetadataEndpoint>,
+);
+
+fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services, StartError> {
     let config = &core.config;
     let config_error = |e: portcullis::ConfigError| StartError::other(e.message());
     let mut builder = AuthenticationLayer::builder(issuers.clone()).realm(config.realm.clone());
@@ -192,9 +214,10 @@ fn route_services(
     }
     let authentication = builder.build().map_err(config_error)?;
     let mut services = Vec::with_capacity(config.routes.len());
+    let mut decisions = Vec::new();
     for route in &config.routes {
-        let service = match &route.requirement {
-            Requirement::Anonymous => RouteService::Anonymous(Proxy::new(core.clone(), true)),
+        let requirement = match &route.requirement {
+            Requirement::Anonymous => None,
             Requirement::Authenticated {
                 scopes,
                 claim_equals,
@@ -208,13 +231,27 @@ fn route_services(
                         crate::auth_rules::claims_match(verified, &equals, &contains)
                     });
                 }
-                let proxy = Proxy::new(core.clone(), false);
-                RouteService::Protected(
-                    authentication.layer(RecordIdentity::new(requirement.layer(proxy))),
-                )
+                Some(requirement)
             }
         };
-        services.push(service);
+        services.push(match &requirement {
+            None => RouteService::Anonymous(Proxy::new(core.clone(), true)),
+            Some(requirement) => RouteService::Protected(protect(
+                &authentication,
+                requirement,
+                Proxy::new(core.clone(), false),
+            )),
+        });
+        if config.decision.is_some() {
+            decisions.push(match &requirement {
+                None => DecisionRoute::Anonymous(Decide::new(core.clone(), true)),
+                Some(requirement) => DecisionRoute::Protected(protect(
+                    &authentication,
+                    requirement,
+                    Decide::new(core.clone(), false),
+                )),
+            });
+        }
     }
     // Built from the layer after every route's requirement, so `scopes_supported` is
     // what the routes ask for; the library renders and serves it.
@@ -232,13 +269,23 @@ fn route_services(
             service: metadata,
         }
     });
-    Ok((services, metadata))
+    Ok((services, decisions, metadata))
+}
+
+/// `inner` behind a route's layers: authentication, the identity for the access log,
+/// the route's requirement.
+fn protect<S>(
+    authentication: &AuthenticationLayer<IssuerSet>,
+    requirement: &RequireScopesLayer,
+    inner: S,
+) -> Authentication<RecordIdentity<RequireScopes<S>>, IssuerSet> {
+    authentication.layer(RecordIdentity::new(requirement.layer(inner)))
 }
 
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<GatewayState>,
-    operations: bool,
+    kind: Listener,
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = &shared.core.config.limits;
@@ -272,10 +319,10 @@ async fn accept_loop(
         let service = service_fn(move |request| {
             let shared = shared.clone();
             async move {
-                if operations {
-                    proxy::handle_operations(shared, request).await
-                } else {
-                    proxy::handle(shared, request, peer).await
+                match kind {
+                    Listener::Main => proxy::handle(shared, request, peer).await,
+                    Listener::Operations => proxy::handle_operations(shared, request).await,
+                    Listener::Decision => decision::handle(shared, request, peer).await,
                 }
             }
         });

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::value::{
     self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
-    ClaimKey, ClaimValue, Count, DpopModeName, FetchUrl, List, MaxAge, MethodName, Network,
-    NonEmpty, PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope, Separator, Span,
-    UpstreamUrl,
+    ClaimKey, ClaimValue, Count, DecisionSourceName, DpopModeName, FetchUrl, List, MaxAge,
+    MethodName, Network, NonEmpty, PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope,
+    Separator, Span, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -35,8 +35,24 @@ pub(super) struct File {
     pub(super) protected_resource: Option<ProtectedResourceSection>,
     pub(super) dpop: Option<DpopSection>,
     pub(super) mtls: Option<MtlsSection>,
+    pub(super) decision: Option<DecisionSection>,
     #[serde(default)]
     pub(super) log: LogSection,
+}
+
+/// `[decision]`: authorization decisions for a proxy in front (nginx `auth_request`,
+/// Traefik ForwardAuth, Caddy `forward_auth`, Envoy ext_authz over HTTP).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DecisionSection {
+    pub(super) listen: List<Addr>,
+    pub(super) source: DecisionSourceName,
+    pub(super) path_prefix: Option<String>,
+    pub(super) method_header: Option<RequestHeader>,
+    pub(super) uri_header: Option<RequestHeader>,
+    pub(super) host_header: Option<RequestHeader>,
+    #[serde(default)]
+    pub(super) allow_non_loopback: bool,
 }
 
 /// `[mtls]`: the client certificate from a TLS-terminating proxy, for certificate-bound

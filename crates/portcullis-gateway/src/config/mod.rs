@@ -50,8 +50,36 @@ pub struct Config {
     pub(crate) dpop: Option<portcullis::DpopPolicy>,
     /// The client certificate from a trusted proxy (`[mtls]`).
     pub(crate) mtls: Option<MtlsConfig>,
+    /// Authorization decisions for a proxy in front (`[decision]`).
+    pub(crate) decision: Option<DecisionConfig>,
     /// One log line per request (target `portcullis_gateway::access`).
     pub(crate) access_log: bool,
+}
+
+/// Where a decision request says what the original request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DecisionSource {
+    /// `X-Forwarded-Method`, `X-Forwarded-Uri`, `X-Forwarded-Host` (Traefik, Caddy).
+    Forwarded,
+    /// `X-Original-Method`, `X-Original-URI` (nginx `auth_request`, set in its config).
+    Original,
+    /// The decision request's own method and path, after `path_prefix` (Envoy's HTTP
+    /// ext_authz with `path_prefix`).
+    RequestLine,
+}
+
+/// The decision listener and how it reads the original request.
+#[derive(Debug, Clone)]
+pub(crate) struct DecisionConfig {
+    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) source: DecisionSource,
+    /// Removed from the path under [`DecisionSource::RequestLine`] ("" for none).
+    pub(crate) path_prefix: String,
+    /// The headers that say the original method, URI and host (`None` under
+    /// [`DecisionSource::RequestLine`], and for a host the source does not send).
+    pub(crate) method_header: Option<HeaderName>,
+    pub(crate) uri_header: Option<HeaderName>,
+    pub(crate) host_header: Option<HeaderName>,
 }
 
 /// Where a TLS-terminating proxy puts the client certificate, and which peers are

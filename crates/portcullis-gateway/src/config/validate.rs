@@ -2,18 +2,22 @@
 //! relate several keys, and every rule the library owns asked of the library, each
 //! refusal at its key path. Single values were checked as they were read (`value`).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use http::HeaderName;
 use portcullis::AuthenticationLayer;
 use portcullis_jwt::ScopeRequirement;
 
 use super::error::KeyPath;
-use super::file::{File, ForwardSection, ProtectedResourceSection, RouteSection};
+use super::file::{DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection};
 use super::issuer::issuer;
-use super::value::{AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, Role, Scope, Span};
+use super::value::{
+    AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
+};
 use super::{
-    Config, ConfigFileError, ForwardConfig, IssuerConfig, Limits, MtlsConfig, ProtectedResource,
-    Requirement, RouteConfig, UpstreamConfig, UpstreamProtocol,
+    Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig, IssuerConfig, Limits,
+    MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig, UpstreamProtocol,
 };
 use crate::auth::Refuse;
 
@@ -116,6 +120,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .protected_resource
         .map(|section| protected_resource(section, &issuers));
     challenge(&realm, protected_resource.as_ref())?;
+    let decision = file.decision.map(decision).transpose()?;
     let dpop = file
         .dpop
         .map(|section| super::dpop::policy(section, origin))
@@ -145,7 +150,64 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
             format: section.format.0,
             trusted_proxies: section.trusted_proxies.0.into_iter().map(|n| n.0).collect(),
         }),
+        decision,
         access_log: file.log.access,
+    })
+}
+
+/// `[decision]`: its listeners only on loopback unless the operator says otherwise
+/// (whoever reaches the port can claim any original request), and the headers of its
+/// source.
+fn decision(section: DecisionSection) -> Result<DecisionConfig, ConfigFileError> {
+    let at = KeyPath::new("decision");
+    let listen: Vec<SocketAddr> = section.listen.0.into_iter().map(|a| a.0).collect();
+    if !section.allow_non_loopback
+        && let Some(i) = listen.iter().position(|addr| !addr.ip().is_loopback())
+    {
+        return Err(at.key("listen").index(i).error(
+            "the decision port trusts the original method, URI and headers it is told, so \
+             only the proxy in front may reach it: listen on loopback, or set \
+             allow_non_loopback = true and keep clients off the port",
+        ));
+    }
+    let path_prefix = match (section.source.0, section.path_prefix) {
+        (DecisionSource::RequestLine, Some(prefix)) => {
+            if !prefix.starts_with('/') || prefix.ends_with('/') {
+                return Err(at
+                    .key("path_prefix")
+                    .error("a path prefix starts with '/' and does not end with one"));
+            }
+            prefix
+        }
+        (DecisionSource::RequestLine, None) => String::new(),
+        (_, Some(_)) => {
+            return Err(at
+                .key("path_prefix")
+                .error("path_prefix is for source = \"request-line\""));
+        }
+        (_, None) => String::new(),
+    };
+    let (method, uri, host) = match section.source.0 {
+        DecisionSource::Forwarded => (
+            Some("x-forwarded-method"),
+            Some("x-forwarded-uri"),
+            Some("x-forwarded-host"),
+        ),
+        DecisionSource::Original => (Some("x-original-method"), Some("x-original-uri"), None),
+        DecisionSource::RequestLine => (None, None, None),
+    };
+    let named = |header: Option<RequestHeader>, default: Option<&'static str>| {
+        header
+            .map(|h| h.0)
+            .or_else(|| default.map(HeaderName::from_static))
+    };
+    Ok(DecisionConfig {
+        listen,
+        source: section.source.0,
+        path_prefix,
+        method_header: named(section.method_header, method),
+        uri_header: named(section.uri_header, uri),
+        host_header: named(section.host_header, host),
     })
 }
 

@@ -211,6 +211,27 @@ impl TryFrom<String> for RequestHeader {
     }
 }
 
+/// `[decision] source`: where a decision request says what the original request was.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct DecisionSourceName(pub(super) super::DecisionSource);
+
+impl TryFrom<String> for DecisionSourceName {
+    type Error = String;
+    fn try_from(text: String) -> Result<DecisionSourceName, String> {
+        use super::DecisionSource::{Forwarded, Original, RequestLine};
+        one_of(
+            &text,
+            &[
+                ("forwarded", Forwarded),
+                ("original", Original),
+                ("request-line", RequestLine),
+            ],
+        )
+        .map(DecisionSourceName)
+    }
+}
+
 /// `[mtls] format`: how the proxy writes the certificate.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(try_from = "String")]

@@ -62,6 +62,16 @@ pub(crate) fn rewrite_headers(
         headers.remove(header::AUTHORIZATION);
     }
     let Some(claims) = claims else { return };
+    insert_claim_headers(headers, forward, claims);
+}
+
+/// Adds the headers the configuration forwards for `claims` (`[forward]`): what the
+/// proxy sends the upstream, and what a decision tells the proxy in front to send.
+pub(crate) fn insert_claim_headers(
+    headers: &mut HeaderMap,
+    forward: &ForwardConfig,
+    claims: &Claims,
+) {
     for (claim, name) in &forward.claims {
         if let Some(value) = claims
             .lookup(claim)

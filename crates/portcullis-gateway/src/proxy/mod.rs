@@ -27,6 +27,8 @@ use crate::router::{Router, unsafe_path};
 mod headers;
 mod upstream;
 
+pub(crate) use headers::insert_claim_headers;
+
 pub(crate) use upstream::{ClientAddr, Outcome, Proxy, ProxyCore};
 
 /// An authenticated route: authentication, then the route's requirement (scopes and
@@ -40,7 +42,7 @@ pub(crate) enum RouteService {
     Protected(Protected),
 }
 
-async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
+pub(crate) async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
 where
     S: Service<Request<Incoming>, Response = R, Error = Infallible>,
 {
@@ -68,6 +70,9 @@ pub(crate) struct GatewayState {
     pub(crate) core: Arc<ProxyCore>,
     pub(crate) router: Router,
     pub(crate) routes: Vec<RouteService>,
+    /// The same routes ending in a decision instead of the upstream (`[decision]`;
+    /// empty without it).
+    pub(crate) decisions: Vec<crate::decision::DecisionRoute>,
     /// The RFC 9728 document, when configured.
     pub(crate) metadata: Option<MetadataEndpoint>,
     pub(crate) issuers: IssuerSet,
@@ -128,7 +133,7 @@ pub(crate) async fn handle_operations(
 }
 
 /// Why a response was what it was, from its extensions.
-fn reason_of(response: &Response<Body>) -> Reason {
+pub(crate) fn reason_of(response: &Response<Body>) -> Reason {
     if let Some(Outcome(reason)) = response.extensions().get::<Outcome>() {
         return *reason;
     }
@@ -152,7 +157,11 @@ fn reason_of(response: &Response<Body>) -> Reason {
 /// Puts the client certificate a trusted proxy forwarded into the request's extensions
 /// (RFC 8705 certificate-bound tokens). `false` if the header came from any other peer:
 /// anyone can send a header, so it is believed only from the proxy that terminated TLS.
-fn take_client_certificate<B>(config: &Config, request: &mut Request<B>, peer: SocketAddr) -> bool {
+pub(crate) fn take_client_certificate<B>(
+    config: &Config,
+    request: &mut Request<B>,
+    peer: SocketAddr,
+) -> bool {
     let Some(mtls) = &config.mtls else {
         return true;
     };

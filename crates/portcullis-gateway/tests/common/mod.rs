@@ -52,6 +52,8 @@ pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
     pub operations: Option<SocketAddr>,
+    /// The first decision listener, with `[decision]`.
+    pub decision: Option<SocketAddr>,
     stdout: BufReader<ChildStdout>,
     _dir: tempfile::TempDir,
 }
@@ -91,10 +93,12 @@ impl Gateway {
         assert_eq!(event["event"], "listening");
         let addr = event["listeners"][0].as_str().unwrap().parse().unwrap();
         let operations = event["operations"].as_str().map(|a| a.parse().unwrap());
+        let decision = event["decision"][0].as_str().map(|a| a.parse().unwrap());
         Gateway {
             child,
             addr,
             operations,
+            decision,
             stdout,
             _dir: dir,
         }

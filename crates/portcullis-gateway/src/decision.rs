@@ -1,0 +1,204 @@
+//! The decision service: the gateway's policy answering a proxy in front of the
+//! upstream instead of proxying (nginx `auth_request`, Traefik ForwardAuth, Caddy
+//! `forward_auth`, Envoy's HTTP ext_authz).
+//!
+//! A decision request says what the original request was (method, URI, host: in
+//! headers, or in its own request line); the original's headers (`Authorization`,
+//! `DPoP`, cookies) come along. The gateway rebuilds that request and runs the route
+//! table and the same `portcullis` layers as the proxy, with a service at the end that
+//! answers `200` with the claim headers for the proxy to copy upstream. Refusals are
+//! the library's, status and challenge as the proxy would send them; they are never a
+//! `2xx`, which the proxy in front would read as "allow" (so never a gRPC
+//! trailers-only answer either).
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use portcullis::Authentication;
+use portcullis_jwt::Claims;
+use tower_service::Service;
+
+use crate::Body;
+use crate::access_log::RecordIdentity;
+use crate::auth::IssuerSet;
+use crate::config::{DecisionConfig, DecisionSource};
+use crate::metrics::Reason;
+use crate::proxy::{
+    GatewayState, Outcome, ProxyCore, call, insert_claim_headers, reason_of,
+    take_client_certificate,
+};
+use crate::respond::{Refusal, full};
+use crate::router::unsafe_path;
+
+/// The end of a decision route: `200`, with the claim headers when the route is
+/// authenticated.
+#[derive(Debug, Clone)]
+pub(crate) struct Decide {
+    core: Arc<ProxyCore>,
+    anonymous: bool,
+}
+
+impl Decide {
+    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool) -> Decide {
+        Decide { core, anonymous }
+    }
+}
+
+impl Service<Request<Incoming>> for Decide {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let mut response = Response::new(full(""));
+        let reason = if self.anonymous {
+            Reason::Anonymous
+        } else {
+            if let Some(claims) = request.extensions().get::<Claims>() {
+                insert_claim_headers(response.headers_mut(), &self.core.config.forward, claims);
+            }
+            Reason::Authorized
+        };
+        response.extensions_mut().insert(Outcome(reason));
+        ready(Ok(response))
+    }
+}
+
+/// An authenticated decision route: the same layers as the proxy's, then [`Decide`].
+pub(crate) type ProtectedDecision =
+    Authentication<RecordIdentity<portcullis::RequireScopes<Decide>>, IssuerSet>;
+
+/// One route's decision service.
+#[derive(Debug, Clone)]
+pub(crate) enum DecisionRoute {
+    Anonymous(Decide),
+    Protected(ProtectedDecision),
+}
+
+/// The original request a decision request describes, or why it describes none.
+fn original(
+    decision: &DecisionConfig,
+    request: Request<Incoming>,
+) -> Result<Request<Incoming>, &'static str> {
+    let (mut parts, body) = request.into_parts();
+    let header = |name: &Option<http::HeaderName>| {
+        name.as_ref()
+            .and_then(|name| parts.headers.get(name))
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (method, target) = match decision.source {
+        DecisionSource::RequestLine => {
+            let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let rest = path_and_query
+                .strip_prefix(decision.path_prefix.as_str())
+                .filter(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+                .ok_or("the decision path is not under the configured prefix")?;
+            let rest = if rest.is_empty() || rest.starts_with('?') {
+                format!("/{rest}")
+            } else {
+                rest.to_owned()
+            };
+            (parts.method.clone(), rest)
+        }
+        DecisionSource::Forwarded | DecisionSource::Original => {
+            let method = header(&decision.method_header)
+                .ok_or("the original method is missing")?
+                .parse::<Method>()
+                .map_err(|_| "the original method is malformed")?;
+            let target = header(&decision.uri_header).ok_or("the original URI is missing")?;
+            (method, target)
+        }
+    };
+    let uri: Uri = target
+        .parse()
+        .map_err(|_| "the original URI is malformed")?;
+    if uri.scheme().is_some() || !uri.path().starts_with('/') {
+        return Err("the original URI must be a path (origin-form)");
+    }
+    if let Some(host) = header(&decision.host_header) {
+        let host = HeaderValue::from_str(&host).map_err(|_| "the original host is malformed")?;
+        parts.headers.insert(HOST, host);
+    }
+    for name in [
+        &decision.method_header,
+        &decision.uri_header,
+        &decision.host_header,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        parts.headers.remove(name);
+    }
+    // A decision is read by the proxy in front as a status: never answer as gRPC
+    // (trailers-only, HTTP 200), whatever the original request was.
+    parts.headers.remove(CONTENT_TYPE);
+    parts.method = method;
+    parts.uri = uri;
+    Ok(Request::from_parts(parts, body))
+}
+
+/// One decision request: the original rebuilt, routed and decided as the proxy would.
+pub(crate) async fn handle(
+    shared: Arc<GatewayState>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    let Some(decision) = &shared.core.config.decision else {
+        return Ok(Refusal::NoRoute.into_response(false));
+    };
+    let (route, response) = match original(decision, request) {
+        Err(why) => (None, shared.core.refuse(Refusal::BadPath(why), false)),
+        Ok(mut request) => {
+            let path = request.uri().path();
+            let found = match unsafe_path(path) {
+                Some(why) => Err(Refusal::BadPath(why)),
+                None => shared
+                    .router
+                    .find(request.method(), path)
+                    .ok_or(Refusal::NoRoute),
+            };
+            match found {
+                // Unmatched is denied (403, not the proxy's 404: a proxy in front reads
+                // anything but 2xx, 401 and 403 as its own error).
+                Err(Refusal::NoRoute) => (None, forbidden()),
+                Err(refusal) => (None, shared.core.refuse(refusal, false)),
+                Ok(_) if !take_client_certificate(&shared.core.config, &mut request, peer) => (
+                    None,
+                    shared
+                        .core
+                        .refuse(Refusal::UntrustedCertificateHeader, false),
+                ),
+                Ok(index) => {
+                    let response = match shared.decisions[index].clone() {
+                        DecisionRoute::Anonymous(service) => call(service, request).await,
+                        DecisionRoute::Protected(service) => call(service, request).await,
+                    };
+                    (Some(index), response)
+                }
+            }
+        }
+    };
+    let reason = reason_of(&response);
+    shared.metrics.record(route, reason, start.elapsed());
+    Ok(response)
+}
+
+fn forbidden() -> Response<Body> {
+    let mut response = Response::new(full("no route\n"));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response.extensions_mut().insert(Outcome(Reason::NoRoute));
+    response
+}

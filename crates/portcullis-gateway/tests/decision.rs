@@ -1,0 +1,182 @@
+//! The decision service: the same routes and layers as the proxy, answering a proxy
+//! in front (nginx `auth_request`, Traefik/Caddy forward auth, Envoy HTTP ext_authz)
+//! with 200 and the claim headers, or the library's refusal, never a 2xx for one.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Gateway, Http, config, es256_issuer, refused, token_for};
+use http::StatusCode;
+use portcullis_testkit::{EchoUpstream, TestIssuer};
+
+const ROUTES: &str = r#"
+[forward]
+claims = { sub = "x-auth-subject", scope = "x-auth-scope" }
+
+[[routes]]
+name = "public"
+path_prefix = "/public"
+require = "anonymous"
+
+[[routes]]
+name = "items-read"
+methods = ["GET"]
+path_pattern = "/items/{id}"
+scopes_all = ["read"]
+
+[[routes]]
+name = "items-write"
+methods = ["PUT"]
+path_pattern = "/items/{id}"
+scopes_all = ["write"]
+"#;
+
+struct World {
+    gateway: Gateway,
+    issuer: TestIssuer,
+    _upstream: EchoUpstream,
+}
+
+async fn world(decision: &str) -> World {
+    let issuer = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
+    let gateway = Gateway::start(&config(
+        &issuer,
+        &upstream,
+        &format!("[decision]\nlisten = [\"127.0.0.1:0\"]\n{decision}\n{ROUTES}"),
+    ));
+    World {
+        gateway,
+        issuer,
+        _upstream: upstream,
+    }
+}
+
+impl World {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gateway.decision.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_decisions_follow_the_route_table() {
+    let w = world("source = \"forwarded\"").await;
+    let http = Http::http1();
+    let read = token_for(&w.issuer, "read", &[]);
+    let ask = |method: &'static str, uri: &'static str| {
+        [
+            ("x-forwarded-method", method),
+            ("x-forwarded-uri", uri),
+            ("x-forwarded-host", "api.example"),
+        ]
+    };
+    let allowed = http
+        .get(&w.url("/"), Some(&read), &ask("GET", "/items/7?full=1"))
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-subject"), "test-subject");
+
+    let denied = http
+        .get(&w.url("/"), Some(&read), &ask("PUT", "/items/7"))
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert!(
+        denied
+            .header("www-authenticate")
+            .starts_with(r#"Bearer realm="test", error="insufficient_scope""#),
+        "{}",
+        denied.header("www-authenticate")
+    );
+
+    let missing = http.get(&w.url("/"), None, &ask("GET", "/items/7")).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.header("www-authenticate"), r#"Bearer realm="test""#);
+
+    let public = http.get(&w.url("/"), None, &ask("GET", "/public/x")).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert_eq!(public.header("x-auth-subject"), "");
+
+    // Unmatched: denied, and as 403 (a proxy in front reads other codes as its error).
+    let unmatched = http
+        .get(&w.url("/"), Some(&read), &ask("GET", "/admin"))
+        .await;
+    assert_eq!(unmatched.status, StatusCode::FORBIDDEN);
+
+    // Ambiguous or encoded paths are refused as the proxy refuses them.
+    let dotted = http
+        .get(&w.url("/"), Some(&read), &ask("GET", "/items/../admin"))
+        .await;
+    assert_eq!(dotted.status, StatusCode::BAD_REQUEST);
+
+    // No original method: nothing to decide on.
+    let bare = http.get(&w.url("/"), Some(&read), &[]).await;
+    assert_eq!(bare.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grpc_refusal_is_never_a_2xx() {
+    let w = world("source = \"forwarded\"").await;
+    let http = Http::http1();
+    let answer = http
+        .get(
+            &w.url("/"),
+            None,
+            &[
+                ("x-forwarded-method", "POST"),
+                ("x-forwarded-uri", "/items/7"),
+                ("content-type", "application/grpc"),
+            ],
+        )
+        .await;
+    assert!(!answer.status.is_success(), "{}", answer.status);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_headers_and_request_lines_say_the_original_too() {
+    let w = world("source = \"original\"\nmethod_header = \"x-original-method\"").await;
+    let http = Http::http1();
+    let read = token_for(&w.issuer, "read", &[]);
+    let ok = http
+        .get(
+            &w.url("/auth"),
+            Some(&read),
+            &[("x-original-method", "GET"), ("x-original-uri", "/items/1")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+
+    let w = world("source = \"request-line\"\npath_prefix = \"/authz\"").await;
+    let read = token_for(&w.issuer, "read", &[]);
+    assert_eq!(
+        http.get(&w.url("/authz/items/1"), Some(&read), &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        http.get(&w.url("/elsewhere/items/1"), Some(&read), &[])
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn the_decision_port_stays_on_loopback_unless_told() {
+    let (path, message) =
+        refused("[decision]\nlisten = [\"0.0.0.0:9191\"]\nsource = \"forwarded\"\n");
+    assert_eq!(path, "decision.listen[0]");
+    assert!(message.contains("allow_non_loopback"), "{message}");
+    assert_eq!(
+        refused(
+            "[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"forwarded\"\npath_prefix = \"/a\"\n"
+        )
+        .0,
+        "decision.path_prefix"
+    );
+    assert_eq!(
+        refused("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"sideways\"\n").0,
+        "decision.source"
+    );
+}
