@@ -10,5 +10,6 @@
 #[doc = "[gateway-toml]: https://github.com/portcullis-rs/portcullis/blob/main/examples/gateway.toml"]
 #[doc = "[layers-guide]: portcullis::guide::layers"]
 #[doc = "[sender-constrained-guide]: portcullis::guide::sender_constrained"]
+#[doc = "[decision-doc]: https://github.com/portcullis-rs/portcullis/blob/main/docs/decision.md"]
 #[doc = include_str!("../guide/gateway.md")]
 pub mod gateway {}
