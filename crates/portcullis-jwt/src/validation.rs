@@ -250,6 +250,14 @@ impl ValidationBuilder {
         self
     }
 
+    /// Forgets the values required of claim `name` so far (by
+    /// [`ValidationBuilder::require_claim_value`] or a [`Preset`]), so that values
+    /// required next replace them rather than add to them.
+    pub fn without_claim_value(mut self, name: &str) -> Self {
+        self.claim_values.retain(|(n, _)| **n != *name);
+        self
+    }
+
     /// Forgets every required claim and required claim value set so far (by
     /// [`ValidationBuilder::require_claim`], [`ValidationBuilder::require_claim_value`] or
     /// a [`Preset`]); `exp` and, under the RFC 9068 profile, its claims stay required.
