@@ -17,6 +17,7 @@ mod access_log;
 mod auth;
 mod auth_rules;
 mod config;
+pub mod explain;
 pub mod guide;
 mod ip_network;
 mod metrics;

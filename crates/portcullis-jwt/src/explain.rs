@@ -225,9 +225,9 @@ impl fmt::Display for Step {
             Rule::Check { index } => format!("check #{}", index + 1),
             rule => rule.name().to_owned(),
         };
-        write!(f, "{:<11} {label}: {}", self.outcome.label(), self.note)?;
+        write!(f, "{:<12}{label}: {}", self.outcome.label(), self.note)?;
         if let Some(hint) = self.hint {
-            write!(f, "\n{:<11} hint: {hint}", "")?;
+            write!(f, "\n{:<12}hint: {hint}", "")?;
         }
         Ok(())
     }
@@ -283,6 +283,13 @@ impl Explanation {
         self.claims.as_ref().map(Claims::payload_json)
     }
 
+    /// The claim at `path` (a top-level name or a JSON Pointer, as [`Claims::lookup`]
+    /// reads it) of the **unverified** payload unless [`Explanation::is_accepted`]:
+    /// for explaining a route's claim conditions, never for a decision.
+    pub fn unverified_lookup(&self, path: &crate::ClaimPath) -> Option<&serde_json::Value> {
+        self.claims.as_ref().and_then(|claims| claims.lookup(path))
+    }
+
     /// Whether the token's claims meet `requirement` at `now`
     /// ([`ScopeRequirement::unmet_at`]), as a [`Rule::Requirement`] step saying which
     /// part falls short. Not checked when the payload could not be read; checked even
@@ -333,7 +340,7 @@ impl fmt::Display for Explanation {
             None => writeln!(f, "no rule refuses it, but the signature was not checked")?,
         }
         for step in &self.steps {
-            writeln!(f, "  {step}")?;
+            writeln!(f, "  {}", step.to_string().replace('\n', "\n  "))?;
         }
         Ok(())
     }
@@ -857,18 +864,18 @@ impl Explainer<'_> {
     fn scopes_and_roles(&mut self, claims: &Claims) {
         let (scope_claim, arrays) = self.validation.scope_claim_rule();
         let source = match scope_claim {
-            ScopeClaim::Named(name) => format!("from {}", quote_text(name)),
-            _ if arrays => "from scope (a string or an array), else scp".to_owned(),
-            _ => "from scope (a string), else scp".to_owned(),
+            ScopeClaim::Named(name) => format!("read from {}", quote_text(name)),
+            _ if arrays => "read from scope as a string or an array, else scp".to_owned(),
+            _ => "read from scope as a string, else scp".to_owned(),
         };
         let scopes = claims.scopes();
         self.push(Step::passed(
             Rule::Scopes,
             if scopes.is_empty() {
-                format!("none granted ({source})")
+                format!("none granted; {source}")
             } else {
                 format!(
-                    "{} ({source})",
+                    "{}; {source}",
                     list(scopes.iter().map(str::to_owned), false)
                 )
             },
