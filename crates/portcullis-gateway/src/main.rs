@@ -104,7 +104,7 @@ fn main() -> ExitCode {
             show_claims,
             fetch,
             now,
-        } => explain(&config, route, show_claims, fetch, now),
+        } => explain(&config, route.as_deref(), show_claims, fetch, now),
     }
 }
 
@@ -114,7 +114,7 @@ const MAX_EXPLAIN_INPUT: u64 = 1024 * 1024;
 
 fn explain(
     file: &Path,
-    route: Option<Vec<String>>,
+    route: Option<&[String]>,
     show_claims: bool,
     fetch: bool,
     now: Option<u64>,
@@ -134,7 +134,7 @@ fn explain(
     if let Some(now) = now {
         options = options.now(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now));
     }
-    if let Some([method, path]) = route.as_deref() {
+    if let Some([method, path]) = route {
         match http::Method::from_bytes(method.as_bytes()) {
             Ok(method) => options = options.route(method, path.clone()),
             Err(_) => return fail(&format!("--route: {method:?} is not an HTTP method")),
