@@ -1,6 +1,7 @@
 //! `portcullis-gateway explain`: why the gateway would refuse (or accept) a token, rule
-//! by rule, as the library's [`Validation::explain`] says, for the issuer the token
-//! names, and optionally whether it meets a route's requirement.
+//! by rule, as the library's
+//! [`Validation::explain`](portcullis_jwt::Validation::explain) says, for the issuer
+//! the token names, and optionally whether it meets a route's requirement.
 //!
 //! Nothing is contacted unless asked ([`ExplainOptions::fetch`]): keys come from the
 //! issuer's `jwks_file`, or the signature is reported as not checked. The signature is
