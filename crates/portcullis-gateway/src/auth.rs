@@ -145,7 +145,10 @@ fn introspection_verifier(
 }
 
 /// The one description of a fetched key set, for the dry build and the real one.
-fn key_set_builder(config: &IssuerConfig, http: &HttpClient) -> Option<RemoteKeySetBuilder> {
+pub(crate) fn key_set_builder(
+    config: &IssuerConfig,
+    http: &HttpClient,
+) -> Option<RemoteKeySetBuilder> {
     let builder = match &config.keys {
         KeySourceConfig::JwksUri(uri) => RemoteKeySet::from_jwks_url(&uri.to_string()),
         KeySourceConfig::Discovery => RemoteKeySet::from_issuer(&config.issuer),
@@ -165,7 +168,7 @@ fn key_set_builder(config: &IssuerConfig, http: &HttpClient) -> Option<RemoteKey
     )
 }
 
-fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigFileError> {
+pub(crate) fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigFileError> {
     let at = format!("{at}.jwks_file");
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigFileError::new(&at, format!("{}: {e}", path.display())))?;

@@ -14,16 +14,23 @@ pub(crate) fn claims_match(
     equals: &[(ClaimPath, Value)],
     contains: &[(ClaimPath, Value)],
 ) -> bool {
+    conditions_hold(|path| claims.lookup(path), equals, contains)
+}
+
+/// [`claims_match`] on claims read by `lookup` (`explain` reads unverified ones).
+pub(crate) fn conditions_hold<'c>(
+    lookup: impl Fn(&ClaimPath) -> Option<&'c Value>,
+    equals: &[(ClaimPath, Value)],
+    contains: &[(ClaimPath, Value)],
+) -> bool {
     equals
         .iter()
-        .all(|(path, expected)| claims.lookup(path) == Some(expected))
-        && contains
-            .iter()
-            .all(|(path, expected)| match claims.lookup(path) {
-                Some(Value::Array(items)) => items.contains(expected),
-                Some(Value::String(text)) => expected
-                    .as_str()
-                    .is_some_and(|wanted| text.split(' ').any(|word| word == wanted)),
-                _ => false,
-            })
+        .all(|(path, expected)| lookup(path) == Some(expected))
+        && contains.iter().all(|(path, expected)| match lookup(path) {
+            Some(Value::Array(items)) => items.contains(expected),
+            Some(Value::String(text)) => expected
+                .as_str()
+                .is_some_and(|wanted| text.split(' ').any(|word| word == wanted)),
+            _ => false,
+        })
 }

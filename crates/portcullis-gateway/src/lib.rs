@@ -18,6 +18,7 @@ mod auth;
 mod auth_rules;
 mod config;
 mod decision;
+pub mod explain;
 pub mod guide;
 mod ip_network;
 mod metrics;

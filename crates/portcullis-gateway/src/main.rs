@@ -44,6 +44,28 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Reads a token from standard input and says why the gateway would refuse it (or
+    /// that it would accept it): every rule of the issuer its `iss` names, in order,
+    /// in plain words. Contacts nothing unless --fetch. Never prints the signature.
+    /// Exits 0 if no rule refuses the token (on that route), 1 if one does, 2 for a
+    /// configuration or input error.
+    Explain {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Also check the requirement of the route a METHOD request for PATH takes.
+        #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
+        route: Option<Vec<String>>,
+        /// Print the token's payload (decoded; unverified unless accepted).
+        #[arg(long)]
+        show_claims: bool,
+        /// Fetch the issuer's key set (discovery or jwks_uri) to check the signature.
+        #[arg(long)]
+        fetch: bool,
+        /// Judge the token at this time (Unix seconds) instead of now: a testing aid.
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        now: Option<u64>,
+    },
 }
 
 fn init_logging(format: LogFormat, default: &str) {
@@ -76,6 +98,76 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config, ready_file } => run(&config, ready_file.as_deref()),
+        Command::Explain {
+            config,
+            route,
+            show_claims,
+            fetch,
+            now,
+        } => explain(&config, route.as_deref(), show_claims, fetch, now),
+    }
+}
+
+/// The longest standard input `explain` reads: far over any token size limit, so an
+/// over-long token is reported as such rather than cut.
+const MAX_EXPLAIN_INPUT: u64 = 1024 * 1024;
+
+fn explain(
+    file: &Path,
+    route: Option<&[String]>,
+    show_claims: bool,
+    fetch: bool,
+    now: Option<u64>,
+) -> ExitCode {
+    use portcullis_gateway::explain::{ExplainOptions, explain};
+    use std::io::Read as _;
+
+    let fail = |message: &str| {
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        ExitCode::from(2)
+    };
+    let config = match Config::from_file(file) {
+        Ok(config) => config,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let mut options = ExplainOptions::new().show_claims(show_claims).fetch(fetch);
+    if let Some(now) = now {
+        options = options.now(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now));
+    }
+    if let Some([method, path]) = route {
+        match http::Method::from_bytes(method.as_bytes()) {
+            Ok(method) => options = options.route(method, path.clone()),
+            Err(_) => return fail(&format!("--route: {method:?} is not an HTTP method")),
+        }
+    }
+    let mut input = Vec::new();
+    if let Err(error) = std::io::stdin()
+        .take(MAX_EXPLAIN_INPUT)
+        .read_to_end(&mut input)
+    {
+        return fail(&format!("standard input: {error}"));
+    }
+    let Ok(token) = String::from_utf8(input) else {
+        return fail("standard input is not UTF-8 text");
+    };
+    if token.trim().is_empty() {
+        return fail("no token on standard input");
+    }
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    match rt.block_on(explain(&config, &token, &options)) {
+        Ok(report) => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = write!(stdout, "{report}");
+            let _ = stdout.flush();
+            if report.accepted() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => fail(&error.to_string()),
     }
 }
 

@@ -62,6 +62,11 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         line("[[issuers]]", "scope_claim", quoted("scope")),
         line("[[issuers]]", "audience_claim", quoted("aud")),
         line("[[issuers]]", "allow_scope_array", "false".into()),
+        line(
+            "[[issuers]]",
+            "required_claim_values",
+            r#"{ typ = ["Bearer", "DPoP"] }"#.into(),
+        ),
         line("[[issuers]] ", "issuer", quoted("https://static.test")),
         line(
             "[[issuers]] ",
@@ -179,6 +184,11 @@ fn values() -> impl Strategy<Value = String> {
         r#"["urn:example:mfa", "two words"]"#,
         r#"["a\"b"]"#,
         r#""1500ms""#,
+        r#"{ ver = ["1.0"] }"#,
+        r#"{ "/ver" = ["1.0"] }"#,
+        r#"{ ver = [] }"#,
+        r#"{ ver = [1] }"#,
+        r#"{ "" = ["x"] }"#,
     ]
     .into_iter()
     .map(str::to_owned)

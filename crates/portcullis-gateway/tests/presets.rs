@@ -69,6 +69,22 @@ fn new_keys_are_checked_as_read_at_their_key_paths() {
     ] {
         assert_eq!(refused(&route(keys)).0, path, "{keys}");
     }
+    for (keys, path) in [
+        (
+            "required_claim_values = { ver = [] }",
+            "issuers[0].required_claim_values.ver",
+        ),
+        (
+            "required_claim_values = { ver = [1] }",
+            "issuers[0].required_claim_values.ver[0]",
+        ),
+        (
+            "required_claim_values = { \"/ver\" = [\"1.0\"] }",
+            "issuers[0].required_claim_values./ver",
+        ),
+    ] {
+        assert_eq!(refused(&issuer(keys)).0, path, "{keys}");
+    }
     let (path, _) = refused(&route("claim_equals = { \"/a~\" = \"x\" }"));
     assert!(path.starts_with("routes[0].claim_equals"), "{path}");
     // Roles with no issuer reading any could never be met.
@@ -198,4 +214,88 @@ fn role_claim(provider: Provider) -> &'static str {
         Provider::Zitadel => "urn:zitadel:iam:org:project:roles",
         _ => "roles",
     }
+}
+
+/// Entra v1.0 tokens through the gateway, configured as `docs/providers.md` shows:
+/// `ver` must be `1.0` (`required_claim_values`), the client is `appid`.
+#[tokio::test]
+async fn entra_v1_through_the_gateway() {
+    let upstream = EchoUpstream::start().await;
+    let http = Http::http1();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, jwks([key()]).to_string()).unwrap();
+    let v1_issuer = "https://sts.windows.net/72f988bf-0000-0000-0000-000000000000/";
+    let text = format!(
+        r#"{serving}
+[[issuers]]
+issuer = "{v1_issuer}"
+audiences = ["api://orders"]
+jwks_file = "{keys}"
+require_access_token_type = false
+scope_claim = "scp"
+roles_claim = "/roles"
+required_claims = ["appid", "tid", "oid"]
+required_claim_values = {{ ver = ["1.0"] }}
+[[routes]]
+path = "/orders"
+scopes_all = ["orders.read"]
+"#,
+        serving = serving(&upstream),
+        keys = keys.display(),
+    );
+    let config = Config::from_toml(&text, "gateway.toml").unwrap();
+    config.check_sources().unwrap();
+    let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
+    let addr = gateway.local_addrs()[0];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(gateway.serve(async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}/orders");
+    let now = unix_now();
+    let v1 = |ver: &str| {
+        key()
+            .token()
+            .header("typ", "JWT")
+            .claim("iss", v1_issuer)
+            .claim("aud", "api://orders")
+            .claim("iat", now)
+            .claim("exp", now + 300)
+            .claim("ver", ver)
+            .claim("appid", "6e74172b-be56-4843-9ff4-e66a39bb12e3")
+            .claim("oid", "690222be-ff1a-4d56-abd1-7e4f7d38e474")
+            .claim("tid", "72f988bf-0000-0000-0000-000000000000")
+            .claim("sub", "alice")
+            .claim("scp", "orders.read")
+    };
+    let answer = http.get(&url, Some(&v1("1.0").sign()), &[]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    for token in [
+        v1("2.0").sign(),
+        v1("1.0").without_claim("ver").sign(),
+        v1("1.0").claim("ver", 1.0).sign(),
+        v1("1.0").without_claim("appid").sign(),
+    ] {
+        let answer = http.get(&url, Some(&token), &[]).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+}
+
+/// A value written for a claim replaces the preset's values for it, not adds to them.
+#[test]
+fn written_claim_values_replace_the_presets() {
+    let config = Config::from_toml(
+        &format!(
+            "{MINIMAL}{}",
+            issuer("preset = \"entra\"\nrequired_claim_values = { ver = [\"1.0\"] }")
+        ),
+        "gateway.toml",
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(debug.contains(r#"("ver", ["1.0"])"#), "{debug}");
+    assert!(!debug.contains(r#""2.0""#), "{debug}");
 }

@@ -56,6 +56,13 @@
 //!   string or an array); `typ` `at+jwt` unless relaxed, ID tokens refused; required
 //!   claims; custom checks.
 //!
+//! # Why was this token refused?
+//!
+//! [`Validation::explain`] applies every rule, in `verify`'s order, and reports each
+//! (passed, failed or not checked) with what the token says and what the rule wants in
+//! plain words, and a provider's usual cause under a [`Preset`]: an [`Explanation`]. Its
+//! first failure is the error `verify` returns.
+//!
 //! See [`docs/architecture.md`](https://github.com/portcullis-rs/portcullis/blob/main/docs/architecture.md)
 //! in the repository for how this crate fits the rest.
 
@@ -67,6 +74,7 @@ mod confirmation;
 pub mod dangerous;
 pub mod dpop;
 mod error;
+mod explain;
 mod key;
 mod preset;
 mod scope;
@@ -80,6 +88,7 @@ pub use claims::{Claims, NumericDate, VerifiedBy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use confirmation::Confirmation;
 pub use error::{BearerError, ConfigError, Error, ErrorKind};
+pub use explain::{Explanation, Outcome, Rule, Step};
 pub use key::{
     JwksError, Key, KeySet, MAX_KEYS, MAX_RSA_BITS, MIN_HMAC_SECRET, MIN_RSA_BITS, SkipReason,
     SkippedKey,

@@ -14,7 +14,7 @@ use crate::key::{Key, KeySet};
 use crate::preset::Preset;
 use crate::scope::Scopes;
 use crate::strict_json::{self, Malformed, Member, ObjectSink, Value};
-use crate::token::{DEFAULT_MAX_TOKEN_SIZE, TokenType, UnverifiedToken, decode_segment};
+use crate::token::{DEFAULT_MAX_TOKEN_SIZE, Header, TokenType, UnverifiedToken, decode_segment};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 30 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -58,7 +58,7 @@ pub enum AudienceClaim {
     ClientId,
 }
 
-type Check = dyn Fn(&Claims) -> Result<(), String> + Send + Sync;
+pub(crate) type Check = dyn Fn(&Claims) -> Result<(), String> + Send + Sync;
 
 /// The rules an access token must meet. Built with [`Validation::builder`]; cheap to
 /// clone and shareable across threads.
@@ -247,6 +247,14 @@ impl ValidationBuilder {
             Some((_, values)) => values.push(value),
             None => self.claim_values.push((name, vec![value])),
         }
+        self
+    }
+
+    /// Forgets the values required of claim `name` so far (by
+    /// [`ValidationBuilder::require_claim_value`] or a [`Preset`]), so that values
+    /// required next replace them rather than add to them.
+    pub fn without_claim_value(mut self, name: &str) -> Self {
+        self.claim_values.retain(|(n, _)| **n != *name);
         self
     }
 
@@ -442,9 +450,19 @@ impl Validation {
     /// [`ErrorKind::AlgorithmNotAllowed`] or [`ErrorKind::InvalidType`].
     pub fn check_header(&self, token: &UnverifiedToken<'_>) -> Result<(), Error> {
         let header = token.header();
-        if !self.inner.algorithms.contains(header.algorithm()) {
-            return Err(Error::new(ErrorKind::AlgorithmNotAllowed));
+        self.check_algorithm(header)?;
+        self.check_type(header)
+    }
+
+    pub(crate) fn check_algorithm(&self, header: &Header) -> Result<(), Error> {
+        if self.inner.algorithms.contains(header.algorithm()) {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::AlgorithmNotAllowed))
         }
+    }
+
+    pub(crate) fn check_type(&self, header: &Header) -> Result<(), Error> {
         match header.token_type() {
             TokenType::AccessToken => Ok(()),
             TokenType::Absent | TokenType::Jwt if !self.inner.require_access_token_type => Ok(()),
@@ -481,7 +499,7 @@ impl Validation {
     }
 
     /// Finds the key for `token` and checks the signature with it.
-    fn verify_signature<'k>(
+    pub(crate) fn verify_signature<'k>(
         &self,
         token: &UnverifiedToken<'_>,
         keys: &'k KeySet,
@@ -556,77 +574,90 @@ impl Validation {
         typ: TokenType,
         now: SystemTime,
     ) -> Result<Claims, Error> {
-        let config = &*self.inner;
-        let mut sink = PayloadSink::new(config, &payload);
-        if !strict_json::read_object(&payload, &mut sink) {
+        let read = self.read_payload(&payload)?;
+        self.check_types(&read)?;
+        self.check_id_token(&read, typ)?;
+        let registered = read.registered(&payload, &verified_by);
+        for rule in RegisteredRule::ALL {
+            self.check_registered_rule(rule, &registered, now)?;
+        }
+        self.check_profile(&read, &verified_by)?;
+        self.check_required(&read)?;
+        let claims = self.claims(read, verified_by, payload);
+        self.check_claim_values(&claims)?;
+        for check in &self.inner.checks {
+            check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
+        }
+        Ok(claims)
+    }
+
+    /// Streams the payload into its typed registered claims.
+    pub(crate) fn read_payload(&self, payload: &str) -> Result<ReadClaims, Error> {
+        let mut sink = PayloadSink::new(&self.inner, payload);
+        if !strict_json::read_object(payload, &mut sink) {
             return Err(Error::with_detail(ErrorKind::Malformed, "payload"));
         }
-        if let Some(claim) = sink.invalid {
-            return Err(Error::with_detail(ErrorKind::InvalidClaim, claim));
+        Ok(sink.read)
+    }
+
+    /// A registered claim of the wrong JSON type (the first met).
+    pub(crate) fn check_types(&self, read: &ReadClaims) -> Result<(), Error> {
+        match read.invalid {
+            Some(claim) => Err(Error::with_detail(ErrorKind::InvalidClaim, claim)),
+            None => Ok(()),
         }
-        if sink.id_token_marker && typ != TokenType::AccessToken {
-            return Err(Error::new(ErrorKind::IdToken));
+    }
+
+    /// An ID-token claim without `typ: at+jwt`.
+    pub(crate) fn check_id_token(&self, read: &ReadClaims, typ: TokenType) -> Result<(), Error> {
+        if read.id_token_marker && typ != TokenType::AccessToken {
+            Err(Error::new(ErrorKind::IdToken))
+        } else {
+            Ok(())
         }
-        self.check_registered(
-            &Registered {
-                exp: sink.exp,
-                nbf: sink.nbf,
-                iat: sink.iat,
-                iss: sink.iss.as_ref().map(|iss| iss.resolve(&payload)),
-                aud: &sink.aud,
-                client_id: sink.client_id.as_ref().map(|c| c.resolve(&payload)),
-                payload: &payload,
-                require_exp: matches!(verified_by, VerifiedBy::Jwt { .. }),
-            },
-            now,
-        )?;
-        if config.require_access_token_type && matches!(verified_by, VerifiedBy::Jwt { .. }) {
-            // RFC 9068 §2.2, in its order (`iss`, `exp` and `aud` are checked above).
+    }
+
+    /// RFC 9068 §2.2's claims of a JWT, in its order (`iss`, `exp` and `aud` are the
+    /// registered rules').
+    pub(crate) fn check_profile(
+        &self,
+        read: &ReadClaims,
+        verified_by: &VerifiedBy,
+    ) -> Result<(), Error> {
+        if self.inner.require_access_token_type && matches!(verified_by, VerifiedBy::Jwt { .. }) {
             let profile = [
-                ("sub", sink.sub.is_some()),
-                ("client_id", sink.client_id.is_some()),
-                ("iat", sink.iat.is_some()),
-                ("jti", sink.jti.is_some()),
+                ("sub", read.sub.is_some()),
+                ("client_id", read.client_id.is_some()),
+                ("iat", read.iat.is_some()),
+                ("jti", read.jti.is_some()),
             ];
             if let Some((missing, _)) = profile.into_iter().find(|(_, present)| !present) {
                 return Err(Error::with_detail(ErrorKind::MissingClaim, missing));
             }
         }
-        if let Some(missing) = config
+        Ok(())
+    }
+
+    /// The configured required claims, in their order.
+    pub(crate) fn check_required(&self, read: &ReadClaims) -> Result<(), Error> {
+        match self
+            .inner
             .required
             .iter()
             .enumerate()
-            .find(|(i, _)| sink.required_seen & (1u64 << i) == 0)
+            .find(|(i, _)| read.required_seen & (1u64 << i) == 0)
         {
-            return Err(Error::with_reason(
+            Some((_, missing)) => Err(Error::with_reason(
                 ErrorKind::MissingClaim,
-                missing.1.to_string(),
-            ));
+                missing.to_string(),
+            )),
+            None => Ok(()),
         }
-        let scopes = match config.scope_claim {
-            ScopeClaim::ScopeOrScp => sink.scope.or(sink.scp),
-            ScopeClaim::Named(_) => sink.scope,
-        }
-        .unwrap_or_default();
-        let claims = Claims::new(ClaimsInner {
-            issuer: sink.iss,
-            subject: sink.sub,
-            audiences: sink.aud,
-            expires_at: sink.exp,
-            not_before: sink.nbf,
-            issued_at: sink.iat,
-            jwt_id: sink.jti,
-            client_id: sink.client_id,
-            scopes,
-            confirmation: sink.cnf,
-            verified_by,
-            roles_claim: config.roles_claim.clone(),
-            audience_claim: config.audience_claim,
-            leeway: config.leeway,
-            members: OnceLock::new(),
-            payload: payload.into_boxed_str(),
-        });
-        for (name, values) in &config.claim_values {
+    }
+
+    /// The configured required claim values, in their order.
+    pub(crate) fn check_claim_values(&self, claims: &Claims) -> Result<(), Error> {
+        for (name, values) in &self.inner.claim_values {
             match claims.get(name) {
                 None => {
                     return Err(Error::with_reason(
@@ -644,10 +675,76 @@ impl Validation {
                 }
             }
         }
-        for check in &config.checks {
-            check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
+        Ok(())
+    }
+
+    /// The claims object the rules accepted (or, for an explanation, read).
+    pub(crate) fn claims(
+        &self,
+        read: ReadClaims,
+        verified_by: VerifiedBy,
+        payload: String,
+    ) -> Claims {
+        let config = &*self.inner;
+        let scopes = match config.scope_claim {
+            ScopeClaim::ScopeOrScp => read.scope.or(read.scp),
+            ScopeClaim::Named(_) => read.scope,
         }
-        Ok(claims)
+        .unwrap_or_default();
+        Claims::new(ClaimsInner {
+            issuer: read.iss,
+            subject: read.sub,
+            audiences: read.aud,
+            expires_at: read.exp,
+            not_before: read.nbf,
+            issued_at: read.iat,
+            jwt_id: read.jti,
+            client_id: read.client_id,
+            scopes,
+            confirmation: read.cnf,
+            verified_by,
+            roles_claim: config.roles_claim.clone(),
+            audience_claim: config.audience_claim,
+            leeway: config.leeway,
+            members: OnceLock::new(),
+            payload: payload.into_boxed_str(),
+        })
+    }
+
+    /// The custom checks, for an explanation.
+    pub(crate) fn checks(&self) -> impl Iterator<Item = &Arc<Check>> {
+        self.inner.checks.iter()
+    }
+
+    pub(crate) fn config_max_age(&self) -> Option<f64> {
+        self.inner.max_age
+    }
+
+    pub(crate) fn requires_access_token_type(&self) -> bool {
+        self.inner.require_access_token_type
+    }
+
+    pub(crate) fn required_claims(&self) -> impl Iterator<Item = &str> {
+        self.inner.required.iter().map(AsRef::as_ref)
+    }
+
+    pub(crate) fn required_claim_values(&self) -> impl Iterator<Item = (&str, &[Box<str>])> {
+        self.inner
+            .claim_values
+            .iter()
+            .map(|(name, values)| (&**name, values.as_slice()))
+    }
+
+    pub(crate) fn scope_claim_rule(&self) -> (&ScopeClaim, bool) {
+        (&self.inner.scope_claim, self.inner.allow_scope_array)
+    }
+
+    pub(crate) fn waives_issuer(&self) -> bool {
+        self.inner.any_issuer
+    }
+
+    pub(crate) fn waives_audience(&self) -> bool {
+        self.inner.any_audience
     }
 
     /// Re-checks a verified token's time, issuer and audience rules at `now`, on its typed
@@ -675,57 +772,85 @@ impl Validation {
     }
 
     fn check_registered(&self, claims: &Registered<'_>, now: SystemTime) -> Result<(), Error> {
+        for rule in RegisteredRule::ALL {
+            self.check_registered_rule(rule, claims, now)?;
+        }
+        Ok(())
+    }
+
+    /// One of the time, issuer and audience rules.
+    pub(crate) fn check_registered_rule(
+        &self,
+        rule: RegisteredRule,
+        claims: &Registered<'_>,
+        now: SystemTime,
+    ) -> Result<(), Error> {
         let config = &*self.inner;
         let now = unix_seconds(now);
         let leeway = config.leeway;
-        match claims.exp {
-            Some(exp) if now >= exp.as_seconds_f64() + leeway => {
-                return Err(Error::with_detail(ErrorKind::Expired, "exp"));
-            }
-            Some(_) => {}
-            None if claims.require_exp => {
-                return Err(Error::with_detail(ErrorKind::MissingClaim, "exp"));
-            }
-            None => {}
-        }
-        if let Some(nbf) = claims.nbf
-            && now + leeway < nbf.as_seconds_f64()
-        {
-            return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
-        }
-        if let Some(iat) = claims.iat
-            && iat.as_seconds_f64() > now + leeway
-        {
-            return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
-        }
-        if let Some(max_age) = config.max_age {
-            match claims.iat {
-                None => return Err(Error::with_detail(ErrorKind::MissingClaim, "iat")),
-                Some(iat) if now - iat.as_seconds_f64() > max_age + leeway => {
-                    return Err(Error::with_detail(ErrorKind::TooOld, "iat"));
+        match rule {
+            RegisteredRule::Expiry => match claims.exp {
+                Some(exp) if now >= exp.as_seconds_f64() + leeway => {
+                    return Err(Error::with_detail(ErrorKind::Expired, "exp"));
                 }
                 Some(_) => {}
+                None if claims.require_exp => {
+                    return Err(Error::with_detail(ErrorKind::MissingClaim, "exp"));
+                }
+                None => {}
+            },
+            RegisteredRule::NotBefore => {
+                if let Some(nbf) = claims.nbf
+                    && now + leeway < nbf.as_seconds_f64()
+                {
+                    return Err(Error::with_detail(ErrorKind::NotYetValid, "nbf"));
+                }
             }
-        }
-        if !config.any_issuer {
-            let known = claims
-                .iss
-                .is_some_and(|iss| config.issuers.iter().any(|i| **i == *iss));
-            if !known {
-                return Err(Error::with_detail(ErrorKind::InvalidIssuer, "iss"));
+            RegisteredRule::IssuedAt => {
+                if let Some(iat) = claims.iat
+                    && iat.as_seconds_f64() > now + leeway
+                {
+                    return Err(Error::with_detail(ErrorKind::IssuedInFuture, "iat"));
+                }
             }
-        }
-        if !config.any_audience {
-            let known = |value: &str| config.audiences.iter().any(|a| **a == *value);
-            match config.audience_claim {
-                AudienceClaim::Aud => {
-                    if !claims.aud.iter(claims.payload).any(known) {
-                        return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
+            RegisteredRule::MaxAge => {
+                if let Some(max_age) = config.max_age {
+                    match claims.iat {
+                        None => return Err(Error::with_detail(ErrorKind::MissingClaim, "iat")),
+                        Some(iat) if now - iat.as_seconds_f64() > max_age + leeway => {
+                            return Err(Error::with_detail(ErrorKind::TooOld, "iat"));
+                        }
+                        Some(_) => {}
                     }
                 }
-                AudienceClaim::ClientId => {
-                    if !claims.client_id.is_some_and(known) {
-                        return Err(Error::with_detail(ErrorKind::InvalidAudience, "client_id"));
+            }
+            RegisteredRule::Issuer => {
+                if !config.any_issuer {
+                    let known = claims
+                        .iss
+                        .is_some_and(|iss| config.issuers.iter().any(|i| **i == *iss));
+                    if !known {
+                        return Err(Error::with_detail(ErrorKind::InvalidIssuer, "iss"));
+                    }
+                }
+            }
+            RegisteredRule::Audience => {
+                if !config.any_audience {
+                    let known = |value: &str| config.audiences.iter().any(|a| **a == *value);
+                    match config.audience_claim {
+                        AudienceClaim::Aud => {
+                            if !claims.aud.iter(claims.payload).any(known) {
+                                return Err(Error::with_detail(ErrorKind::InvalidAudience, "aud"));
+                            }
+                        }
+                        AudienceClaim::ClientId => {
+                            if !claims.client_id.is_some_and(known) {
+                                return Err(Error::with_detail(
+                                    ErrorKind::InvalidAudience,
+                                    "client_id",
+                                ));
+                            }
+                        }
                     }
                 }
             }
@@ -810,17 +935,80 @@ impl fmt::Debug for ValidationBuilder {
     }
 }
 
+/// The time, issuer and audience rules, in the order they are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RegisteredRule {
+    Expiry,
+    NotBefore,
+    IssuedAt,
+    MaxAge,
+    Issuer,
+    Audience,
+}
+
+impl RegisteredRule {
+    pub(crate) const ALL: [RegisteredRule; 6] = [
+        RegisteredRule::Expiry,
+        RegisteredRule::NotBefore,
+        RegisteredRule::IssuedAt,
+        RegisteredRule::MaxAge,
+        RegisteredRule::Issuer,
+        RegisteredRule::Audience,
+    ];
+}
+
 /// The registered claims the time, issuer and audience rules read.
-struct Registered<'a> {
-    exp: Option<NumericDate>,
-    nbf: Option<NumericDate>,
-    iat: Option<NumericDate>,
-    iss: Option<&'a str>,
-    aud: &'a Audiences,
-    client_id: Option<&'a str>,
+pub(crate) struct Registered<'a> {
+    pub(crate) exp: Option<NumericDate>,
+    pub(crate) nbf: Option<NumericDate>,
+    pub(crate) iat: Option<NumericDate>,
+    pub(crate) iss: Option<&'a str>,
+    pub(crate) aud: &'a Audiences,
+    pub(crate) client_id: Option<&'a str>,
     /// What `aud`'s spans point into.
-    payload: &'a str,
-    require_exp: bool,
+    pub(crate) payload: &'a str,
+    pub(crate) require_exp: bool,
+}
+
+/// What the payload's registered claims said, as read (string claims as spans of the
+/// payload).
+#[derive(Default)]
+pub(crate) struct ReadClaims {
+    pub(crate) iss: Option<Text>,
+    pub(crate) sub: Option<Text>,
+    pub(crate) aud: Audiences,
+    pub(crate) exp: Option<NumericDate>,
+    pub(crate) nbf: Option<NumericDate>,
+    pub(crate) iat: Option<NumericDate>,
+    pub(crate) jti: Option<Text>,
+    pub(crate) client_id: Option<Text>,
+    pub(crate) scope: Option<Scopes>,
+    pub(crate) scp: Option<Scopes>,
+    pub(crate) cnf: Option<Confirmation>,
+    pub(crate) id_token_marker: bool,
+    pub(crate) required_seen: u64,
+    /// The first registered claim of the wrong type.
+    pub(crate) invalid: Option<&'static str>,
+}
+
+impl ReadClaims {
+    /// The claims the registered rules read, from `payload` (the one read).
+    pub(crate) fn registered<'a>(
+        &'a self,
+        payload: &'a str,
+        verified_by: &VerifiedBy,
+    ) -> Registered<'a> {
+        Registered {
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
+            iss: self.iss.as_ref().map(|iss| iss.resolve(payload)),
+            aud: &self.aud,
+            client_id: self.client_id.as_ref().map(|c| c.resolve(payload)),
+            payload,
+            require_exp: matches!(verified_by, VerifiedBy::Jwt { .. }),
+        }
+    }
 }
 
 /// Collects the registered claims while the payload streams past.
@@ -828,20 +1016,7 @@ struct PayloadSink<'c> {
     config: &'c Config,
     /// The payload being read: string claims are kept as spans of it.
     payload: &'c str,
-    iss: Option<Text>,
-    sub: Option<Text>,
-    aud: Audiences,
-    exp: Option<NumericDate>,
-    nbf: Option<NumericDate>,
-    iat: Option<NumericDate>,
-    jti: Option<Text>,
-    client_id: Option<Text>,
-    scope: Option<Scopes>,
-    scp: Option<Scopes>,
-    cnf: Option<Confirmation>,
-    id_token_marker: bool,
-    required_seen: u64,
-    invalid: Option<&'static str>,
+    read: ReadClaims,
 }
 
 impl<'c> PayloadSink<'c> {
@@ -849,25 +1024,12 @@ impl<'c> PayloadSink<'c> {
         PayloadSink {
             config,
             payload,
-            iss: None,
-            sub: None,
-            aud: Audiences::default(),
-            exp: None,
-            nbf: None,
-            iat: None,
-            jti: None,
-            client_id: None,
-            scope: None,
-            scp: None,
-            cnf: None,
-            id_token_marker: false,
-            required_seen: 0,
-            invalid: None,
+            read: ReadClaims::default(),
         }
     }
 
     fn invalid(&mut self, claim: &'static str) {
-        self.invalid.get_or_insert(claim);
+        self.read.invalid.get_or_insert(claim);
     }
 
     fn string(&mut self, claim: &'static str, value: Member<'_>) -> Option<Text> {
@@ -907,35 +1069,35 @@ fn scopes_of(value: Member<'_>) -> Option<Scopes> {
 impl<'de> ObjectSink<'de> for PayloadSink<'_> {
     fn member(&mut self, name: &str, value: Value<'_, 'de>) -> Result<(), Malformed> {
         if let Some(i) = self.config.required.iter().position(|r| **r == *name) {
-            self.required_seen |= 1 << i;
+            self.read.required_seen |= 1 << i;
         }
         if let ScopeClaim::Named(scope_name) = &self.config.scope_claim
             && **scope_name == *name
         {
-            self.scope = Some(scopes_of(value.read()?).unwrap_or_default());
+            self.read.scope = Some(scopes_of(value.read()?).unwrap_or_default());
             return Ok(());
         }
         match name {
-            "iss" => self.iss = self.string("iss", value.read()?),
-            "sub" => self.sub = self.string("sub", value.read()?),
-            "jti" => self.jti = self.string("jti", value.read()?),
-            "client_id" => self.client_id = self.string("client_id", value.read()?),
+            "iss" => self.read.iss = self.string("iss", value.read()?),
+            "sub" => self.read.sub = self.string("sub", value.read()?),
+            "jti" => self.read.jti = self.string("jti", value.read()?),
+            "client_id" => self.read.client_id = self.string("client_id", value.read()?),
             "aud" => match value.read()? {
-                Member::Str(s) => self.aud = Audiences::one(Text::of(s, self.payload)),
+                Member::Str(s) => self.read.aud = Audiences::one(Text::of(s, self.payload)),
                 Member::Strings(list) => {
                     let payload = self.payload;
-                    self.aud = Audiences::list(list.into_iter().map(|s| Text::of(s, payload)));
+                    self.read.aud = Audiences::list(list.into_iter().map(|s| Text::of(s, payload)));
                 }
                 _ => self.invalid("aud"),
             },
-            "exp" => self.exp = self.date("exp", &value.read()?),
-            "nbf" => self.nbf = self.date("nbf", &value.read()?),
-            "iat" => self.iat = self.date("iat", &value.read()?),
+            "exp" => self.read.exp = self.date("exp", &value.read()?),
+            "nbf" => self.read.nbf = self.date("nbf", &value.read()?),
+            "iat" => self.read.iat = self.date("iat", &value.read()?),
             "scope" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
                 match value.read()? {
-                    member @ Member::Str(_) => self.scope = scopes_of(member),
+                    member @ Member::Str(_) => self.read.scope = scopes_of(member),
                     member @ Member::Strings(_) if self.config.allow_scope_array => {
-                        self.scope = scopes_of(member);
+                        self.read.scope = scopes_of(member);
                     }
                     // Read as a scope list, an array (or a number) would be a guess at
                     // what the issuer meant: refuse rather than grant on a guess.
@@ -944,17 +1106,17 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
             }
             "scp" if self.config.scope_claim == ScopeClaim::ScopeOrScp => {
                 match scopes_of(value.read()?) {
-                    Some(scopes) => self.scp = Some(scopes),
+                    Some(scopes) => self.read.scp = Some(scopes),
                     None => self.invalid("scp"),
                 }
             }
             "cnf" => match confirmation_of(value.raw()?) {
-                Some(cnf) => self.cnf = Some(cnf),
+                Some(cnf) => self.read.cnf = Some(cnf),
                 None => self.invalid("cnf"),
             },
             "nonce" | "at_hash" | "c_hash" | "s_hash" => {
                 value.skip()?;
-                self.id_token_marker = true;
+                self.read.id_token_marker = true;
             }
             _ => value.skip()?,
         }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::value::{
     self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
-    ClaimKey, ClaimValue, Count, DecisionSourceName, DpopModeName, FetchUrl, List, MaxAge,
-    MethodName, Network, NonEmpty, PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope,
-    Separator, Span, UpstreamUrl,
+    ClaimKey, ClaimName, ClaimText, ClaimValue, Count, DecisionSourceName, DpopModeName, FetchUrl,
+    List, MaxAge, MethodName, Network, NonEmpty, PresetName, RequestHeader, ResourceUrl, Role,
+    RouteName, Scope, Separator, Span, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -151,6 +151,10 @@ pub(super) struct IssuerSection {
     pub(super) require_access_token_type: Option<bool>,
     #[serde(default)]
     pub(super) required_claims: Vec<NonEmpty>,
+    /// Top-level claims that must be a string equal to one of the listed values; each
+    /// replaces the preset's values for that claim.
+    #[serde(default)]
+    pub(super) required_claim_values: BTreeMap<ClaimName, List<ClaimText>>,
     pub(super) allow_scope_array: Option<bool>,
     pub(super) jwks_refresh: Option<Span<1, { 24 * 3600 }>>,
     pub(super) jwks_retry: Option<Span<1, 3600>>,

@@ -81,6 +81,13 @@ fn issuer_validation(
     for claim in &section.required_claims {
         builder = builder.require_claim(claim.0.clone());
     }
+    // Written values replace the preset's for that claim (Entra v1: `ver = ["1.0"]`).
+    for (name, values) in &section.required_claim_values {
+        builder = builder.without_claim_value(&name.0);
+        for value in &values.0 {
+            builder = builder.require_claim_value(name.0.clone(), value.0.clone());
+        }
+    }
     builder.build().map_err(|e| {
         library_error(
             at,
@@ -91,6 +98,7 @@ fn issuer_validation(
                 ("algorithms", "algorithms"),
                 ("leeway", "leeway"),
                 ("require_claim", "required_claims"),
+                ("require_claim_value", "required_claim_values"),
                 ("roles_claim", "roles_claim"),
                 ("scope_claim", "scope_claim"),
                 ("max_token_size", "limits.max_token_bytes"),

@@ -474,6 +474,33 @@ impl Ord for ClaimKey {
     }
 }
 
+/// A top-level claim name whose value an issuer requires (`required_claim_values`):
+/// not empty, and not a JSON Pointer (the library's rule compares top-level claims).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct ClaimName(pub(super) String);
+
+impl TryFrom<String> for ClaimName {
+    type Error = &'static str;
+    fn try_from(name: String) -> Result<ClaimName, &'static str> {
+        if name.is_empty() {
+            return Err("an empty claim name");
+        }
+        if name.starts_with('/') {
+            return Err("a top-level claim name: JSON Pointers are not read here");
+        }
+        Ok(ClaimName(name))
+    }
+}
+
+/// One accepted value of a required claim (any string, compared exactly).
+#[derive(Debug, Deserialize)]
+pub(super) struct ClaimText(pub(super) String);
+
+impl Listed for ClaimText {
+    const EMPTY: &str = "an empty list of values would refuse every token; leave the claim out";
+}
+
 /// One role name a route requires, checked by the library's own rule.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "String")]
