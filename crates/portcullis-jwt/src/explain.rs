@@ -700,7 +700,7 @@ impl Explainer<'_> {
         let now_secs = unix_seconds(now);
         let leeway = v.leeway().as_secs_f64();
         for rule in RegisteredRule::ALL {
-            let result = v.check_registered_rule(rule, &registered, now);
+            let result = v.check_registered_rule(rule, &registered, now_secs);
             let step = match rule {
                 RegisteredRule::Expiry => {
                     let note = match read.exp {

@@ -578,9 +578,7 @@ impl Validation {
         self.check_types(&read)?;
         self.check_id_token(&read, typ)?;
         let registered = read.registered(&payload, &verified_by);
-        for rule in RegisteredRule::ALL {
-            self.check_registered_rule(rule, &registered, now)?;
-        }
+        self.check_registered(&registered, now)?;
         self.check_profile(&read, &verified_by)?;
         self.check_required(&read)?;
         let claims = self.claims(read, verified_by, payload);
@@ -772,21 +770,22 @@ impl Validation {
     }
 
     fn check_registered(&self, claims: &Registered<'_>, now: SystemTime) -> Result<(), Error> {
+        // Read the clock's value once: this runs on every cache hit.
+        let now = unix_seconds(now);
         for rule in RegisteredRule::ALL {
             self.check_registered_rule(rule, claims, now)?;
         }
         Ok(())
     }
 
-    /// One of the time, issuer and audience rules.
+    /// One of the time, issuer and audience rules, at `now` (Unix seconds).
     pub(crate) fn check_registered_rule(
         &self,
         rule: RegisteredRule,
         claims: &Registered<'_>,
-        now: SystemTime,
+        now: f64,
     ) -> Result<(), Error> {
         let config = &*self.inner;
-        let now = unix_seconds(now);
         let leeway = config.leeway;
         match rule {
             RegisteredRule::Expiry => match claims.exp {
