@@ -6,31 +6,9 @@
 
 mod common;
 
-use common::{Gateway, Http, config, es256_issuer, refused, token_for};
+use common::{DECISION_ROUTES, Gateway, Http, config, es256_issuer, refused, token_for};
 use http::StatusCode;
 use portcullis_testkit::{EchoUpstream, TestIssuer};
-
-const ROUTES: &str = r#"
-[forward]
-claims = { sub = "x-auth-subject", scope = "x-auth-scope" }
-
-[[routes]]
-name = "public"
-path_prefix = "/public"
-require = "anonymous"
-
-[[routes]]
-name = "items-read"
-methods = ["GET"]
-path_pattern = "/items/{id}"
-scopes_all = ["read"]
-
-[[routes]]
-name = "items-write"
-methods = ["PUT"]
-path_pattern = "/items/{id}"
-scopes_all = ["write"]
-"#;
 
 struct World {
     gateway: Gateway,
@@ -44,7 +22,7 @@ async fn world(decision: &str) -> World {
     let gateway = Gateway::start(&config(
         &issuer,
         &upstream,
-        &format!("[decision]\nlisten = [\"127.0.0.1:0\"]\n{decision}\n{ROUTES}"),
+        &format!("[decision]\nlisten = [\"127.0.0.1:0\"]\n{decision}\n{DECISION_ROUTES}"),
     ));
     World {
         gateway,

@@ -16,37 +16,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Gateway, Http, config, es256_issuer, token_for};
+use common::{DECISION_ROUTES, Gateway, Http, config, es256_issuer, token_for};
 use http::StatusCode;
 use portcullis_testkit::{EchoUpstream, Endpoint, Fault};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
-const ROUTES: &str = r#"
-[decision]
-listen = ["127.0.0.1:0"]
-source = "original"
-
-[forward]
-claims = { sub = "x-auth-subject", scope = "x-auth-scope" }
-
-[[routes]]
-name = "public"
-path_prefix = "/public"
-require = "anonymous"
-
-[[routes]]
-name = "items-read"
-methods = ["GET"]
-path_pattern = "/items/{id}"
-scopes_all = ["read"]
-
-[[routes]]
-name = "items-write"
-methods = ["PUT"]
-path_pattern = "/items/{id}"
-scopes_all = ["write"]
-"#;
+/// The decision listener nginx asks (with nginx's headers), and the shared routes.
+fn gateway_config() -> String {
+    format!("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"original\"\n{DECISION_ROUTES}")
+}
 
 struct Nginx {
     child: Child,
@@ -134,7 +113,7 @@ async fn nginx_auth_request_with_portcullis_deciding() {
     }
     let issuer = es256_issuer().await;
     let upstream = EchoUpstream::start().await;
-    let gateway = Gateway::start(&config(&issuer, &upstream, ROUTES));
+    let gateway = Gateway::start(&config(&issuer, &upstream, &gateway_config()));
     let nginx =
         tokio::task::block_in_place(|| start_nginx(gateway.decision.unwrap(), upstream.addr()));
     let url = |path: &str| format!("http://{}{path}", nginx.addr);

@@ -271,3 +271,27 @@ pub fn refused(text: &str) -> (String, String) {
         .unwrap_err();
     (error.path().to_owned(), error.message().to_owned())
 }
+
+/// The routes the decision tests ask about (behind a proxy of their own, or a real
+/// nginx): a public prefix, reading and writing items, and two claim headers.
+pub const DECISION_ROUTES: &str = r#"
+[forward]
+claims = { sub = "x-auth-subject", scope = "x-auth-scope" }
+
+[[routes]]
+name = "public"
+path_prefix = "/public"
+require = "anonymous"
+
+[[routes]]
+name = "items-read"
+methods = ["GET"]
+path_pattern = "/items/{id}"
+scopes_all = ["read"]
+
+[[routes]]
+name = "items-write"
+methods = ["PUT"]
+path_pattern = "/items/{id}"
+scopes_all = ["write"]
+"#;
