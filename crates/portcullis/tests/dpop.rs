@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use http::{Request, Response, StatusCode, header};
 use portcullis::dpop::DPOP;
@@ -18,8 +16,8 @@ use portcullis::{AuthenticationLayer, Claims, DpopPolicy, Rejection, RejectionKi
 use portcullis_issuer::{
     InMemoryProofReplayStore, ProofId, ProofReplayStore, ProofReplayStoreError, ProofUseCheck,
 };
+use portcullis_jwt::ManualClock;
 use portcullis_jwt::dpop::DpopNonces;
-use portcullis_jwt::{Key, ManualClock};
 use portcullis_testkit::{SigningAlgorithm, SigningKey, access_token_hash};
 use serde_json::json;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -29,10 +27,6 @@ const PATH: &str = "/orders/7";
 
 fn client_key() -> &'static SigningKey {
     SigningKey::shared(SigningAlgorithm::EdDSA)
-}
-
-fn jkt(key: &SigningKey) -> String {
-    URL_SAFE_NO_PAD.encode(Key::from_jwk(&key.public_jwk()).unwrap().thumbprint())
 }
 
 /// An access token bound to `client`'s key.
@@ -92,23 +86,6 @@ fn dpop_request(method: &str, token: &str, proofs: &[&str]) -> Request<String> {
         builder = builder.header(&DPOP, *proof);
     }
     builder.body(String::new()).unwrap()
-}
-
-fn bearer_request(token: &str) -> Request<String> {
-    Request::builder()
-        .uri(PATH)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(String::new())
-        .unwrap()
-}
-
-fn challenges(response: &Response<String>) -> Vec<String> {
-    response
-        .headers()
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
 }
 
 fn call<S>(
@@ -254,7 +231,7 @@ async fn a_bound_token_sent_as_bearer_is_refused_with_or_without_a_policy() {
     let token = bound_token(client_key());
     for policy in [None, Some(policy().build().unwrap())] {
         let has_policy = policy.is_some();
-        let response = call(&guarded(policy), bearer_request(&token)).await;
+        let response = call(&guarded(policy), bearer_request(PATH, &token)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{has_policy}");
         let challenges = challenges(&response);
         assert!(
@@ -270,7 +247,7 @@ async fn a_bound_token_sent_as_bearer_is_refused_with_or_without_a_policy() {
 #[tokio::test]
 async fn allowed_mode_keeps_bearer_tokens_and_offers_both_schemes() {
     let service = guarded(Some(policy().build().unwrap()));
-    let response = call(&service, bearer_request(&common::token("read"))).await;
+    let response = call(&service, bearer_request(PATH, &common::token("read"))).await;
     assert_eq!(response.status(), StatusCode::OK);
     let anonymous = Request::builder().uri(PATH).body(String::new()).unwrap();
     let response = call(&service, anonymous).await;
@@ -314,7 +291,7 @@ async fn required_mode_refuses_bearer_tokens_and_says_so_in_metadata() {
     );
 
     let service = guarded(Some(policy));
-    let response = call(&service, bearer_request(&common::token("read"))).await;
+    let response = call(&service, bearer_request(PATH, &common::token("read"))).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenges = challenges(&response);
     assert_eq!(challenges.len(), 1, "{challenges:?}");
@@ -534,7 +511,7 @@ async fn required_mode_refuses_a_bearer_token_without_asking_the_issuer() {
             Ok::<_, Infallible>(Response::new(String::new()))
         }));
     let response = service
-        .oneshot(bearer_request(&common::token("read")))
+        .oneshot(bearer_request(PATH, &common::token("read")))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

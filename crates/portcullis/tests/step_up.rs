@@ -8,15 +8,13 @@ mod common;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use http::{Request, Response, StatusCode, header};
 use portcullis::dpop::DPOP;
 use portcullis::{
     AuthenticationLayer, DpopPolicy, Rejection, RejectionKind, RequireScopesLayer, ScopeRequirement,
 };
-use portcullis_jwt::{Key, ManualClock};
+use portcullis_jwt::ManualClock;
 use portcullis_testkit::{SigningAlgorithm, SigningKey, TokenBuilder, access_token_hash};
 use serde_json::json;
 use tower::{Layer, ServiceExt, service_fn};
@@ -31,21 +29,18 @@ fn token_with(customize: impl FnOnce(TokenBuilder<'_>) -> TokenBuilder<'_>) -> S
     customize(key().token().standard_claims(ISSUER, AUDIENCE, NOW)).sign()
 }
 
-fn request(token: &str) -> Request<String> {
+/// A DPoP request for `token`, with a proof by `client` for GET on `ORIGIN` + `PATH`.
+fn dpop_request(client: &SigningKey, token: &str) -> Request<String> {
+    let proof = client
+        .dpop_proof("GET", &format!("{ORIGIN}{PATH}"), NOW)
+        .claim("ath", access_token_hash(token))
+        .sign();
     Request::builder()
         .uri(PATH)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::AUTHORIZATION, format!("DPoP {token}"))
+        .header(&DPOP, proof)
         .body(String::new())
         .unwrap()
-}
-
-fn challenges(response: &Response<String>) -> Vec<String> {
-    response
-        .headers()
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
 }
 
 /// The authentication layer (a verifier at `NOW`, leeway 30 s) and `requirement`, whose
@@ -100,7 +95,7 @@ async fn an_acr_in_the_list_passes_and_one_outside_it_is_told_the_list() {
         let response = call(
             acr_route(),
             &clock,
-            request(&token_with(|t| t.claim("acr", acr))),
+            bearer_request(PATH, &token_with(|t| t.claim("acr", acr))),
         )
         .await;
         assert_eq!(response.status(), StatusCode::OK, "{acr}");
@@ -111,7 +106,7 @@ async fn an_acr_in_the_list_passes_and_one_outside_it_is_told_the_list() {
         token_with(|t| t),
         token_with(|t| t.claim("acr", json!([GOLD]))),
     ] {
-        let response = call(acr_route(), &clock, request(&token)).await;
+        let response = call(acr_route(), &clock, bearer_request(PATH, &token)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(challenges(&response), [expected]);
         let rejection = rejection_of(&response);
@@ -143,11 +138,11 @@ async fn auth_time_is_checked_on_the_layers_clock_with_the_leeway() {
     let clock = ManualClock::at_unix(NOW);
     let token = token_with(|t| t.claim("auth_time", NOW));
     clock.advance(Duration::from_secs(330));
-    let response = call(max_age_route(300), &clock, request(&token)).await;
+    let response = call(max_age_route(300), &clock, bearer_request(PATH, &token)).await;
     assert_eq!(response.status(), StatusCode::OK);
 
     clock.advance(Duration::from_millis(1));
-    let response = call(max_age_route(300), &clock, request(&token)).await;
+    let response = call(max_age_route(300), &clock, bearer_request(PATH, &token)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         challenges(&response),
@@ -161,7 +156,12 @@ async fn auth_time_is_checked_on_the_layers_clock_with_the_leeway() {
 
     // No auth_time at all: refused even at once.
     let clock = ManualClock::at_unix(NOW);
-    let response = call(max_age_route(300), &clock, request(&token_with(|t| t))).await;
+    let response = call(
+        max_age_route(300),
+        &clock,
+        bearer_request(PATH, &token_with(|t| t)),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         rejection_of(&response).kind(),
@@ -175,13 +175,15 @@ async fn both_parameters_when_the_route_sets_both() {
     let route = || acr_route().and_max_age(Duration::from_secs(60)).unwrap();
     let good = token_with(|t| t.claim("acr", GOLD).claim("auth_time", NOW));
     assert_eq!(
-        call(route(), &clock, request(&good)).await.status(),
+        call(route(), &clock, bearer_request(PATH, &good))
+            .await
+            .status(),
         StatusCode::OK
     );
     // Only the age falls short; the challenge still names everything the new token
     // must satisfy.
     let stale = token_with(|t| t.claim("acr", GOLD).claim("auth_time", NOW - 600));
-    let response = call(route(), &clock, request(&stale)).await;
+    let response = call(route(), &clock, bearer_request(PATH, &stale)).await;
     assert_eq!(
         challenges(&response),
         [
@@ -202,7 +204,7 @@ async fn resource_metadata_follows_the_step_up_parameters() {
         &authn,
         acr_route(),
         &clock,
-        request(&token_with(|t| t.claim("acr", "weak"))),
+        bearer_request(PATH, &token_with(|t| t.claim("acr", "weak"))),
     )
     .await;
     assert_eq!(
@@ -224,7 +226,7 @@ async fn audience_then_step_up_then_scopes() {
     };
     // Neither the acr nor the scope: the step-up 401 comes first.
     let weak = token_with(|t| t.claim("acr", "weak").claim("scope", "read"));
-    let response = call(route(), &clock, request(&weak)).await;
+    let response = call(route(), &clock, bearer_request(PATH, &weak)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         rejection_of(&response).kind(),
@@ -232,11 +234,11 @@ async fn audience_then_step_up_then_scopes() {
     );
     // A token for another audience of the issuer: invalid_token before anything else.
     let narrowed = route().and_audience_any_of(["https://other.test"]).unwrap();
-    let response = call(narrowed, &clock, request(&weak)).await;
+    let response = call(narrowed, &clock, bearer_request(PATH, &weak)).await;
     assert_eq!(rejection_of(&response).kind(), RejectionKind::InvalidToken);
     // The acr, not the scope: 403 with the scope, and no step-up parameter.
     let strong = token_with(|t| t.claim("acr", GOLD).claim("scope", "read"));
-    let response = call(route(), &clock, request(&strong)).await;
+    let response = call(route(), &clock, bearer_request(PATH, &strong)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         challenges(&response),
@@ -247,7 +249,9 @@ async fn audience_then_step_up_then_scopes() {
     // Both: through.
     let enough = token_with(|t| t.claim("acr", GOLD).claim("scope", "transfer"));
     assert_eq!(
-        call(route(), &clock, request(&enough)).await.status(),
+        call(route(), &clock, bearer_request(PATH, &enough))
+            .await
+            .status(),
         StatusCode::OK
     );
 }
@@ -255,7 +259,7 @@ async fn audience_then_step_up_then_scopes() {
 #[tokio::test]
 async fn grpc_callers_get_unauthenticated() {
     let clock = ManualClock::at_unix(NOW);
-    let mut grpc = request(&token_with(|t| t.claim("acr", "weak")));
+    let mut grpc = bearer_request(PATH, &token_with(|t| t.claim("acr", "weak")));
     grpc.headers_mut()
         .insert(header::CONTENT_TYPE, "application/grpc".parse().unwrap());
     let response = call(acr_route(), &clock, grpc).await;
@@ -292,7 +296,7 @@ async fn a_standalone_layer_answers_with_the_default_realm() {
             .layer(inner),
     );
     let token = token_with(|t| t.claim("auth_time", NOW - 31));
-    let response = service.oneshot(request(&token)).await.unwrap();
+    let response = service.oneshot(bearer_request(PATH, &token)).await.unwrap();
     assert_eq!(
         challenges(&response),
         [
@@ -306,7 +310,7 @@ async fn a_standalone_layer_answers_with_the_default_realm() {
 async fn the_error_is_on_the_challenge_of_the_scheme_used() {
     let clock = ManualClock::at_unix(NOW);
     let client = SigningKey::shared(SigningAlgorithm::EdDSA);
-    let jkt = URL_SAFE_NO_PAD.encode(Key::from_jwk(&client.public_jwk()).unwrap().thumbprint());
+    let jkt = jkt(client);
     let authn = AuthenticationLayer::builder(verifier())
         .realm("api")
         .dpop(
@@ -319,16 +323,7 @@ async fn the_error_is_on_the_challenge_of_the_scheme_used() {
         .unwrap();
 
     let bound = token_with(|t| t.claim("acr", "weak").claim("cnf", json!({ "jkt": jkt })));
-    let proof = client
-        .dpop_proof("GET", &format!("{ORIGIN}{PATH}"), NOW)
-        .claim("ath", access_token_hash(&bound))
-        .sign();
-    let dpop = Request::builder()
-        .uri(PATH)
-        .header(header::AUTHORIZATION, format!("DPoP {bound}"))
-        .header(&DPOP, proof)
-        .body(String::new())
-        .unwrap();
+    let dpop = dpop_request(client, &bound);
     let response = call_with(&authn, acr_route(), &clock, dpop).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let sent = challenges(&response);
@@ -347,16 +342,7 @@ async fn the_error_is_on_the_challenge_of_the_scheme_used() {
         .and_acr_values([GOLD])
         .unwrap();
     let strong = token_with(|t| t.claim("acr", GOLD).claim("cnf", json!({ "jkt": jkt })));
-    let proof = client
-        .dpop_proof("GET", &format!("{ORIGIN}{PATH}"), NOW)
-        .claim("ath", access_token_hash(&strong))
-        .sign();
-    let dpop = Request::builder()
-        .uri(PATH)
-        .header(header::AUTHORIZATION, format!("DPoP {strong}"))
-        .header(&DPOP, proof)
-        .body(String::new())
-        .unwrap();
+    let dpop = dpop_request(client, &strong);
     let response = call_with(&authn, scoped, &clock, dpop).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let sent = challenges(&response);
@@ -367,7 +353,7 @@ async fn the_error_is_on_the_challenge_of_the_scheme_used() {
 
     // The same route, a bearer token: the error on the Bearer challenge.
     let bearer = token_with(|t| t.claim("acr", "weak"));
-    let response = call_with(&authn, acr_route(), &clock, request(&bearer)).await;
+    let response = call_with(&authn, acr_route(), &clock, bearer_request(PATH, &bearer)).await;
     let sent = challenges(&response);
     assert_eq!(
         sent[0],

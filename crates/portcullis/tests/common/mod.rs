@@ -79,3 +79,29 @@ pub fn assert_unauthorized(response: &RawResponse, description: &str, context: &
         "{context}: {challenge}"
     );
 }
+
+/// A GET of `path` with `token` as a bearer token.
+pub fn bearer_request(path: &str, token: &str) -> http::Request<String> {
+    http::Request::builder()
+        .uri(path)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(String::new())
+        .unwrap()
+}
+
+/// Every `WWW-Authenticate` header of `response`, in order.
+pub fn challenges<B>(response: &http::Response<B>) -> Vec<String> {
+    response
+        .headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The RFC 7638 thumbprint of `key`'s public JWK, as a `cnf.jkt` carries it.
+pub fn jkt(key: &SigningKey) -> String {
+    use base64::Engine as _;
+    let public = portcullis_jwt::Key::from_jwk(&key.public_jwk()).unwrap();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public.thumbprint())
+}
