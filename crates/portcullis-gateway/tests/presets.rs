@@ -7,15 +7,18 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use common::{Http, MINIMAL, refused, serving};
 use http::StatusCode;
-use portcullis_gateway::Config;
+use portcullis_gateway::{Config, StartError};
 use portcullis_testkit::EchoUpstream;
 use portcullis_testkit::fixture::unix_now;
 use portcullis_testkit::{Provider, SigningAlgorithm, SigningKey, jwks};
 use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 const ISS: &str = "https://issuer.test/";
 const AUD: &str = "orders-api";
@@ -150,15 +153,8 @@ claims = {{ sub = "x-sub", "/iss" = "x-iss" }}
             serving = serving(&upstream),
             keys = keys.display(),
         );
-        let config = Config::from_toml(&text, "gateway.toml").unwrap();
-        config.check_sources().unwrap();
-        let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
-        let addr = gateway.local_addrs()[0];
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(gateway.serve(async {
-            let _ = stopped.await;
-        }));
-        let url = |path: &str| format!("http://{addr}{path}");
+        let gateway = InProcess::start(&text).await;
+        let url = |path: &str| gateway.url(path);
 
         let token = provider.access_token(key(), ISS, AUD, unix_now()).sign();
         let answer = http.get(&url("/orders"), Some(&token), &[]).await;
@@ -198,8 +194,43 @@ claims = {{ sub = "x-sub", "/iss" = "x-iss" }}
             let status = http.get(&url("/orders"), Some(&token), &[]).await.status;
             assert_eq!(status, StatusCode::FORBIDDEN, "{name} without {role}");
         }
-        stop.send(()).unwrap();
-        serving.await.unwrap().unwrap();
+        gateway.stop().await;
+    }
+}
+
+/// A gateway configured by `text`, its sources checked, serving in this process until
+/// [`InProcess::stop`].
+struct InProcess {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<Result<(), StartError>>,
+}
+
+impl InProcess {
+    async fn start(text: &str) -> InProcess {
+        let config = Config::from_toml(text, "gateway.toml").unwrap();
+        config.check_sources().unwrap();
+        let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
+        let addr = gateway.local_addrs()[0];
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(gateway.serve(async {
+            let _ = stopped.await;
+        }));
+        InProcess {
+            addr,
+            stop,
+            serving,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the gateway and asserts that it served to the end without an error.
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.serving.await.unwrap().unwrap();
     }
 }
 
@@ -244,15 +275,8 @@ scopes_all = ["orders.read"]
         serving = serving(&upstream),
         keys = keys.display(),
     );
-    let config = Config::from_toml(&text, "gateway.toml").unwrap();
-    config.check_sources().unwrap();
-    let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
-    let addr = gateway.local_addrs()[0];
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(gateway.serve(async {
-        let _ = stopped.await;
-    }));
-    let url = format!("http://{addr}/orders");
+    let gateway = InProcess::start(&text).await;
+    let url = gateway.url("/orders");
     let now = unix_now();
     let v1 = |ver: &str| {
         key()
@@ -280,8 +304,7 @@ scopes_all = ["orders.read"]
         let answer = http.get(&url, Some(&token), &[]).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     }
-    stop.send(()).unwrap();
-    serving.await.unwrap().unwrap();
+    gateway.stop().await;
 }
 
 /// A value written for a claim replaces the preset's values for it, not adds to them.
