@@ -6,35 +6,15 @@
 
 mod common;
 
-use common::{DECISION_ROUTES, Gateway, Http, config, es256_issuer, refused, token_for};
+use common::{DECISION_ROUTES, Http, World, refused, token_for};
 use http::StatusCode;
-use portcullis_testkit::{EchoUpstream, TestIssuer};
 
-struct World {
-    gateway: Gateway,
-    issuer: TestIssuer,
-    _upstream: EchoUpstream,
-}
-
+/// A gateway with a decision listener configured by `decision`, and the decision routes.
 async fn world(decision: &str) -> World {
-    let issuer = es256_issuer().await;
-    let upstream = EchoUpstream::start().await;
-    let gateway = Gateway::start(&config(
-        &issuer,
-        &upstream,
-        &format!("[decision]\nlisten = [\"127.0.0.1:0\"]\n{decision}\n{DECISION_ROUTES}"),
-    ));
-    World {
-        gateway,
-        issuer,
-        _upstream: upstream,
-    }
-}
-
-impl World {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.gateway.decision.unwrap())
-    }
+    World::start(&format!(
+        "[decision]\nlisten = [\"127.0.0.1:0\"]\n{decision}\n{DECISION_ROUTES}"
+    ))
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,13 +30,21 @@ async fn forwarded_decisions_follow_the_route_table() {
         ]
     };
     let allowed = http
-        .get(&w.url("/"), Some(&read), &ask("GET", "/items/7?full=1"))
+        .get(
+            &w.gateway.decision_url("/"),
+            Some(&read),
+            &ask("GET", "/items/7?full=1"),
+        )
         .await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-auth-subject"), "test-subject");
 
     let denied = http
-        .get(&w.url("/"), Some(&read), &ask("PUT", "/items/7"))
+        .get(
+            &w.gateway.decision_url("/"),
+            Some(&read),
+            &ask("PUT", "/items/7"),
+        )
         .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert!(
@@ -67,28 +55,42 @@ async fn forwarded_decisions_follow_the_route_table() {
         denied.header("www-authenticate")
     );
 
-    let missing = http.get(&w.url("/"), None, &ask("GET", "/items/7")).await;
+    let missing = http
+        .get(&w.gateway.decision_url("/"), None, &ask("GET", "/items/7"))
+        .await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing.header("www-authenticate"), r#"Bearer realm="test""#);
 
-    let public = http.get(&w.url("/"), None, &ask("GET", "/public/x")).await;
+    let public = http
+        .get(&w.gateway.decision_url("/"), None, &ask("GET", "/public/x"))
+        .await;
     assert_eq!(public.status, StatusCode::OK);
     assert_eq!(public.header("x-auth-subject"), "");
 
     // Unmatched: denied, and as 403 (a proxy in front reads other codes as its error).
     let unmatched = http
-        .get(&w.url("/"), Some(&read), &ask("GET", "/admin"))
+        .get(
+            &w.gateway.decision_url("/"),
+            Some(&read),
+            &ask("GET", "/admin"),
+        )
         .await;
     assert_eq!(unmatched.status, StatusCode::FORBIDDEN);
 
     // Ambiguous or encoded paths are refused as the proxy refuses them.
     let dotted = http
-        .get(&w.url("/"), Some(&read), &ask("GET", "/items/../admin"))
+        .get(
+            &w.gateway.decision_url("/"),
+            Some(&read),
+            &ask("GET", "/items/../admin"),
+        )
         .await;
     assert_eq!(dotted.status, StatusCode::BAD_REQUEST);
 
     // No original method: nothing to decide on.
-    let bare = http.get(&w.url("/"), Some(&read), &[]).await;
+    let bare = http
+        .get(&w.gateway.decision_url("/"), Some(&read), &[])
+        .await;
     assert_eq!(bare.status, StatusCode::BAD_REQUEST);
 }
 
@@ -98,7 +100,7 @@ async fn a_grpc_refusal_is_never_a_2xx() {
     let http = Http::http1();
     let answer = http
         .get(
-            &w.url("/"),
+            &w.gateway.decision_url("/"),
             None,
             &[
                 ("x-forwarded-method", "POST"),
@@ -117,7 +119,7 @@ async fn nginx_headers_and_request_lines_say_the_original_too() {
     let read = token_for(&w.issuer, "read", &[]);
     let ok = http
         .get(
-            &w.url("/auth"),
+            &w.gateway.decision_url("/auth"),
             Some(&read),
             &[("x-original-method", "GET"), ("x-original-uri", "/items/1")],
         )
@@ -127,15 +129,19 @@ async fn nginx_headers_and_request_lines_say_the_original_too() {
     let w = world("source = \"request-line\"\npath_prefix = \"/authz\"").await;
     let read = token_for(&w.issuer, "read", &[]);
     assert_eq!(
-        http.get(&w.url("/authz/items/1"), Some(&read), &[])
+        http.get(&w.gateway.decision_url("/authz/items/1"), Some(&read), &[])
             .await
             .status,
         StatusCode::OK
     );
     assert_eq!(
-        http.get(&w.url("/elsewhere/items/1"), Some(&read), &[])
-            .await
-            .status,
+        http.get(
+            &w.gateway.decision_url("/elsewhere/items/1"),
+            Some(&read),
+            &[]
+        )
+        .await
+        .status,
         StatusCode::BAD_REQUEST
     );
 }

@@ -8,12 +8,12 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{AUDIENCE, Gateway, Http, MINIMAL, config, es256_issuer, refused};
+use common::{AUDIENCE, Http, MINIMAL, World, refused};
 use http::StatusCode;
 use portcullis_gateway::Config;
 use portcullis_jwt::Key;
 use portcullis_testkit::fixture::unix_now;
-use portcullis_testkit::{EchoUpstream, SigningAlgorithm, SigningKey, access_token_hash};
+use portcullis_testkit::{SigningAlgorithm, SigningKey, access_token_hash};
 use serde_json::json;
 
 /// The origin clients use to reach the gateway (through a TLS terminator, say): proofs
@@ -78,17 +78,16 @@ fn the_dpop_section_is_checked_at_its_key_paths() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bound_token_passes_once_with_its_proof() {
-    let issuer = es256_issuer().await;
-    let upstream = EchoUpstream::start().await;
-    let gateway = Gateway::start(&config(
-        &issuer,
-        &upstream,
-        &format!(
-            "[dpop]\norigin = \"{ORIGIN}\"\nmode = \"required\"\n\n\
-             [operations]\nlisten = \"127.0.0.1:0\"\n\n\
-             [[routes]]\nname = \"orders\"\npath_prefix = \"/orders\"\n"
-        ),
-    ));
+    let World {
+        gateway,
+        issuer,
+        upstream: _upstream,
+    } = World::start(&format!(
+        "[dpop]\norigin = \"{ORIGIN}\"\nmode = \"required\"\n\n\
+         [operations]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[routes]]\nname = \"orders\"\npath_prefix = \"/orders\"\n"
+    ))
+    .await;
     let client = SigningKey::generate(SigningAlgorithm::ES256);
     let jkt = URL_SAFE_NO_PAD.encode(Key::from_jwk(&client.public_jwk()).unwrap().thumbprint());
     let token = issuer.mint_with(AUDIENCE, unix_now(), |token| {
@@ -126,14 +125,7 @@ async fn a_bound_token_passes_once_with_its_proof() {
     assert_eq!(challenges.len(), 1);
     assert!(challenges[0].to_str().unwrap().starts_with("DPoP "));
 
-    let metrics = http
-        .get(
-            &format!("http://{}/metrics", gateway.operations.unwrap()),
-            None,
-            &[],
-        )
-        .await;
-    let metrics = String::from_utf8_lossy(&metrics.body);
+    let metrics = gateway.metrics(&http).await;
     assert!(
         metrics
             .lines()

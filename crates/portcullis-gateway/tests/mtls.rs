@@ -9,7 +9,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{AUDIENCE, Gateway, Http, config, es256_issuer, refused};
+use common::{AUDIENCE, Gateway, Http, refused};
 use http::StatusCode;
 use portcullis::ClientCertificate;
 use portcullis_testkit::EchoUpstream;
@@ -63,16 +63,15 @@ struct World {
 }
 
 async fn gateway_trusting(proxies: &str) -> World {
-    let issuer = es256_issuer().await;
-    let upstream = EchoUpstream::start().await;
-    let gateway = Gateway::start(&config(
-        &issuer,
-        &upstream,
-        &format!(
-            "[mtls]\ncertificate_header = \"x-forwarded-client-cert\"\nformat = \"envoy-xfcc\"\n\
-             trusted_proxies = [{proxies}]\n\n[[routes]]\nname = \"all\"\npath_prefix = \"/\"\n"
-        ),
-    ));
+    let common::World {
+        gateway,
+        issuer,
+        upstream,
+    } = common::World::start(&format!(
+        "[mtls]\ncertificate_header = \"x-forwarded-client-cert\"\nformat = \"envoy-xfcc\"\n\
+         trusted_proxies = [{proxies}]\n\n[[routes]]\nname = \"all\"\npath_prefix = \"/\"\n"
+    ))
+    .await;
     let x5t = URL_SAFE_NO_PAD.encode(ClientCertificate::from_der(CERTIFICATE).thumbprint());
     let bound = issuer.mint_with(AUDIENCE, unix_now(), |token| {
         token.claim("cnf", json!({ "x5t#S256": x5t }))

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DECISION_ROUTES, Gateway, Http, config, es256_issuer, token_for};
+use common::{DECISION_ROUTES, Http, World, token_for};
 use http::StatusCode;
-use portcullis_testkit::{EchoUpstream, Endpoint, Fault};
+use portcullis_testkit::{Endpoint, Fault};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -111,9 +111,11 @@ async fn nginx_auth_request_with_portcullis_deciding() {
     if !nginx_available() {
         return;
     }
-    let issuer = es256_issuer().await;
-    let upstream = EchoUpstream::start().await;
-    let gateway = Gateway::start(&config(&issuer, &upstream, &gateway_config()));
+    let World {
+        gateway,
+        issuer,
+        upstream,
+    } = World::start(&gateway_config()).await;
     let nginx =
         tokio::task::block_in_place(|| start_nginx(gateway.decision.unwrap(), upstream.addr()));
     let url = |path: &str| format!("http://{}{path}", nginx.addr);

@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::{Gateway, Http, config, es256_issuer, token_for};
+use common::{Http, World, token_for};
 use http::StatusCode;
 use portcullis_gateway::Config;
-use portcullis_testkit::EchoUpstream;
 use portcullis_testkit::fixture::unix_now;
 use serde_json::json;
 
@@ -87,16 +86,17 @@ fn step_up_keys_are_checked_at_their_key_paths() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_running_gateway_asks_for_a_step_up() {
-    let issuer = es256_issuer().await;
-    let upstream = EchoUpstream::start().await;
-    let gateway = Gateway::start(&config(
-        &issuer,
-        &upstream,
+    let World {
+        gateway,
+        issuer,
+        upstream: _upstream,
+    } = World::start(
         "[operations]\nlisten = \"127.0.0.1:0\"\n\n\
          [[routes]]\nname = \"transfers\"\npath_prefix = \"/transfers\"\n\
          scopes_all = [\"transfer\"]\nacr_values = [\"urn:example:mfa\", \"urn:example:hwk\"]\n\n\
          [[routes]]\nname = \"settings\"\npath_prefix = \"/settings\"\nmax_age = \"5m\"\n",
-    ));
+    )
+    .await;
     let http = Http::http1();
     let transfers = gateway.url("/transfers/1");
 
@@ -154,14 +154,7 @@ async fn a_running_gateway_asks_for_a_step_up() {
         r#"Bearer realm="test", error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age="300""#
     );
 
-    let metrics = http
-        .get(
-            &format!("http://{}/metrics", gateway.operations.unwrap()),
-            None,
-            &[],
-        )
-        .await;
-    let metrics = String::from_utf8_lossy(&metrics.body);
+    let metrics = gateway.metrics(&http).await;
     let count = |route: &str| {
         metrics
             .lines()

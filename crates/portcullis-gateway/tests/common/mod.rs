@@ -115,6 +115,24 @@ impl Gateway {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `path` on the first decision listener (the config needs `[decision]`).
+    pub fn decision_url(&self, path: &str) -> String {
+        format!(
+            "http://{}{path}",
+            self.decision.expect("a [decision] listener")
+        )
+    }
+
+    /// The Prometheus text the operations listener serves (the config needs
+    /// `[operations]`).
+    pub async fn metrics(&self, http: &Http) -> String {
+        let operations = self.operations.expect("an [operations] listener");
+        let answer = http
+            .get(&format!("http://{operations}/metrics"), None, &[])
+            .await;
+        String::from_utf8_lossy(&answer.body).into_owned()
+    }
+
     pub fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -175,6 +193,27 @@ jwks_retry = "50ms"
         issuer = issuer.url(),
         jwks = issuer.jwks_url(),
     )
+}
+
+/// A gateway running the standard [`config`] plus `extra`, and the ES256 issuer and echo
+/// upstream it points at; they stop when the world is dropped.
+pub struct World {
+    pub gateway: Gateway,
+    pub issuer: TestIssuer,
+    pub upstream: EchoUpstream,
+}
+
+impl World {
+    pub async fn start(extra: &str) -> World {
+        let issuer = es256_issuer().await;
+        let upstream = EchoUpstream::start().await;
+        let gateway = Gateway::start(&config(&issuer, &upstream, extra));
+        World {
+            gateway,
+            issuer,
+            upstream,
+        }
+    }
 }
 
 pub struct Http {
