@@ -59,20 +59,25 @@ async fn rotation_under_load_is_one_fetch_and_no_failure() {
     assert_eq!(stats.keys, 2);
 }
 
-/// Made-up `kid`s every simulated second for five minutes cost one refetch per 30 s
-/// cooldown at most, and tokens with the real `kid` keep verifying throughout.
-#[tokio::test]
-async fn random_kid_flood_is_one_fetch_per_cooldown() {
+/// A world whose issuer lets its JWK Set be cached for an hour, the set fetched once.
+async fn cached_for_an_hour() -> World {
     let issuer = TestIssuer::builder()
         .jwks_cache_control(Some("max-age=3600"))
         .start()
         .await;
+    World::ready(issuer).await
+}
+
+/// Made-up `kid`s every simulated second for five minutes cost one refetch per 30 s
+/// cooldown at most, and tokens with the real `kid` keep verifying throughout.
+#[tokio::test]
+async fn random_kid_flood_is_one_fetch_per_cooldown() {
     let World {
         issuer,
         clock,
         keys,
         verifier,
-    } = World::ready(issuer).await;
+    } = cached_for_an_hour().await;
     let key = issuer.signing_key();
 
     for _second in 0..300 {
@@ -208,16 +213,12 @@ async fn unknown_kid_during_outage_is_unavailable() {
 /// and still no more than one per cooldown for any number of unknown `kid`s.
 #[tokio::test]
 async fn a_kid_refused_once_is_fetched_again_after_the_cooldown() {
-    let issuer = TestIssuer::builder()
-        .jwks_cache_control(Some("max-age=3600"))
-        .start()
-        .await;
     let World {
         issuer,
         clock,
         keys,
         verifier,
-    } = World::ready(issuer).await;
+    } = cached_for_an_hour().await;
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 
     let early = SigningKey::generate(SigningAlgorithm::RS256);
