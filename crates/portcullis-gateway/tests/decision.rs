@@ -22,6 +22,7 @@ async fn forwarded_decisions_follow_the_route_table() {
     let w = world("source = \"forwarded\"").await;
     let http = Http::http1();
     let read = token_for(&w.issuer, "read", &[]);
+    let url = w.gateway.decision_url("/");
     let ask = |method: &'static str, uri: &'static str| {
         [
             ("x-forwarded-method", method),
@@ -30,22 +31,12 @@ async fn forwarded_decisions_follow_the_route_table() {
         ]
     };
     let allowed = http
-        .get(
-            &w.gateway.decision_url("/"),
-            Some(&read),
-            &ask("GET", "/items/7?full=1"),
-        )
+        .get(&url, Some(&read), &ask("GET", "/items/7?full=1"))
         .await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-auth-subject"), "test-subject");
 
-    let denied = http
-        .get(
-            &w.gateway.decision_url("/"),
-            Some(&read),
-            &ask("PUT", "/items/7"),
-        )
-        .await;
+    let denied = http.get(&url, Some(&read), &ask("PUT", "/items/7")).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert!(
         denied
@@ -55,42 +46,26 @@ async fn forwarded_decisions_follow_the_route_table() {
         denied.header("www-authenticate")
     );
 
-    let missing = http
-        .get(&w.gateway.decision_url("/"), None, &ask("GET", "/items/7"))
-        .await;
+    let missing = http.get(&url, None, &ask("GET", "/items/7")).await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing.header("www-authenticate"), r#"Bearer realm="test""#);
 
-    let public = http
-        .get(&w.gateway.decision_url("/"), None, &ask("GET", "/public/x"))
-        .await;
+    let public = http.get(&url, None, &ask("GET", "/public/x")).await;
     assert_eq!(public.status, StatusCode::OK);
     assert_eq!(public.header("x-auth-subject"), "");
 
     // Unmatched: denied, and as 403 (a proxy in front reads other codes as its error).
-    let unmatched = http
-        .get(
-            &w.gateway.decision_url("/"),
-            Some(&read),
-            &ask("GET", "/admin"),
-        )
-        .await;
+    let unmatched = http.get(&url, Some(&read), &ask("GET", "/admin")).await;
     assert_eq!(unmatched.status, StatusCode::FORBIDDEN);
 
     // Ambiguous or encoded paths are refused as the proxy refuses them.
     let dotted = http
-        .get(
-            &w.gateway.decision_url("/"),
-            Some(&read),
-            &ask("GET", "/items/../admin"),
-        )
+        .get(&url, Some(&read), &ask("GET", "/items/../admin"))
         .await;
     assert_eq!(dotted.status, StatusCode::BAD_REQUEST);
 
     // No original method: nothing to decide on.
-    let bare = http
-        .get(&w.gateway.decision_url("/"), Some(&read), &[])
-        .await;
+    let bare = http.get(&url, Some(&read), &[]).await;
     assert_eq!(bare.status, StatusCode::BAD_REQUEST);
 }
 
