@@ -4,10 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // Test setup panics on purpose.
 
+mod common;
+
 use std::path::Path;
 
+use common::write_jwks;
 use portcullis_gateway::{Config, Gateway, StartError};
-use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer, jwks};
+use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer};
 use proptest::prelude::*;
 
 /// One `key = value` line of the base configuration, under its table header.
@@ -26,8 +29,7 @@ fn quoted(text: &str) -> String {
 /// reads and both kinds of local source (a key file, a secret file).
 fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
     let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let jwks_file = dir.join("keys.json");
-    std::fs::write(&jwks_file, jwks([&key]).to_string()).unwrap();
+    let jwks_file = write_jwks(dir, [&key]);
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, "s3cret").unwrap();
     let line = |table, key, value: String| Line { table, key, value };

@@ -11,8 +11,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{MINIMAL, binary};
-use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer, jwks};
+use common::{MINIMAL, binary, write_jwks};
+use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer};
 use serde_json::json;
 
 const ISS: &str = "https://sso.example.com/realms/shop";
@@ -28,7 +28,7 @@ impl Setup {
     fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::generate(SigningAlgorithm::ES256);
-        std::fs::write(dir.path().join("keys.json"), jwks([&key]).to_string()).unwrap();
+        write_jwks(dir.path(), [&key]);
         Setup { dir, key }
     }
 

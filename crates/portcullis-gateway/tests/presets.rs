@@ -10,12 +10,12 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use common::{Http, MINIMAL, refused, serving};
+use common::{Http, MINIMAL, refused, serving, write_jwks};
 use http::StatusCode;
 use portcullis_gateway::{Config, StartError};
 use portcullis_testkit::EchoUpstream;
 use portcullis_testkit::fixture::unix_now;
-use portcullis_testkit::{Provider, SigningAlgorithm, SigningKey, jwks};
+use portcullis_testkit::{Provider, SigningAlgorithm, SigningKey};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -118,8 +118,7 @@ async fn each_provider_through_the_gateway() {
     let upstream = EchoUpstream::start().await;
     let http = Http::http1();
     let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.json");
-    std::fs::write(&keys, jwks([key()]).to_string()).unwrap();
+    let keys = write_jwks(dir.path(), [key()]);
     for provider in Provider::ALL {
         let name = provider.name();
         let roles_claim = match provider {
@@ -254,8 +253,7 @@ async fn entra_v1_through_the_gateway() {
     let upstream = EchoUpstream::start().await;
     let http = Http::http1();
     let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.json");
-    std::fs::write(&keys, jwks([key()]).to_string()).unwrap();
+    let keys = write_jwks(dir.path(), [key()]);
     let v1_issuer = "https://sts.windows.net/72f988bf-0000-0000-0000-000000000000/";
     let text = format!(
         r#"{serving}

@@ -11,6 +11,7 @@
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
@@ -23,9 +24,16 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 pub use portcullis_testkit::fixture::AUDIENCE;
 use portcullis_testkit::fixture::unix_now;
-use portcullis_testkit::{EchoUpstream, SigningAlgorithm, TestIssuer};
+use portcullis_testkit::{EchoUpstream, SigningAlgorithm, SigningKey, TestIssuer, jwks};
 
 pub type TestBody = BoxBody<Bytes, Infallible>;
+
+/// The JWK Set of `keys`, written to `keys.json` in `dir`, for a `jwks_file` setting.
+pub fn write_jwks<'k>(dir: &Path, keys: impl IntoIterator<Item = &'k SigningKey>) -> PathBuf {
+    let path = dir.join("keys.json");
+    std::fs::write(&path, jwks(keys).to_string()).unwrap();
+    path
+}
 
 /// A test issuer signing with ES256, the algorithm the standard config allows.
 pub async fn es256_issuer() -> TestIssuer {
