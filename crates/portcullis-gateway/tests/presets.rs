@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use common::{Http, MINIMAL, refused, serving, write_jwks};
@@ -117,8 +118,7 @@ fn new_keys_are_checked_as_read_at_their_key_paths() {
 async fn each_provider_through_the_gateway() {
     let upstream = EchoUpstream::start().await;
     let http = Http::http1();
-    let dir = tempfile::tempdir().unwrap();
-    let keys = write_jwks(dir.path(), [key()]);
+    let (_dir, keys) = key_file();
     for provider in Provider::ALL {
         let name = provider.name();
         let roles_claim = match provider {
@@ -197,6 +197,13 @@ claims = {{ sub = "x-sub", "/iss" = "x-iss" }}
     }
 }
 
+/// A temp dir holding [`key`]'s JWK Set, and the file's path; the file goes with the dir.
+fn key_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = write_jwks(dir.path(), [key()]);
+    (dir, keys)
+}
+
 /// A gateway configured by `text`, its sources checked, serving in this process until
 /// [`InProcess::stop`].
 struct InProcess {
@@ -252,8 +259,7 @@ fn role_claim(provider: Provider) -> &'static str {
 async fn entra_v1_through_the_gateway() {
     let upstream = EchoUpstream::start().await;
     let http = Http::http1();
-    let dir = tempfile::tempdir().unwrap();
-    let keys = write_jwks(dir.path(), [key()]);
+    let (_dir, keys) = key_file();
     let v1_issuer = "https://sts.windows.net/72f988bf-0000-0000-0000-000000000000/";
     let text = format!(
         r#"{serving}
