@@ -109,13 +109,9 @@ async fn a_bound_token_passes_once_with_its_proof() {
     assert_eq!(ok.json()["path"], "/orders/7");
 
     let replayed = http.get(&url, None, &headers).await;
-    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        replayed
-            .header("www-authenticate")
-            .starts_with(r#"DPoP realm="test", error="invalid_dpop_proof""#),
-        "{}",
-        replayed.header("www-authenticate")
+    replayed.assert_challenge_starts(
+        StatusCode::UNAUTHORIZED,
+        r#"DPoP realm="test", error="invalid_dpop_proof""#,
     );
 
     // Required: a bearer token is refused, with the DPoP challenge only.

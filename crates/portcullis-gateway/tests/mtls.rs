@@ -110,13 +110,9 @@ async fn a_certificate_bound_token_passes_only_with_its_certificate() {
         ),
     ] {
         let refused = http.get(&url, Some(bound), &headers).await;
-        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-        assert!(
-            refused
-                .header("www-authenticate")
-                .contains(&format!("error_description=\"{description}\"")),
-            "{}",
-            refused.header("www-authenticate")
+        refused.assert_challenge_contains(
+            StatusCode::UNAUTHORIZED,
+            &format!("error_description=\"{description}\""),
         );
     }
     assert_eq!(

@@ -243,6 +243,21 @@ impl Answer {
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).map_or("", |v| v.to_str().unwrap())
     }
+
+    /// Asserts the status, and that the `WWW-Authenticate` challenge starts with
+    /// `prefix` (the challenge is shown when it does not).
+    pub fn assert_challenge_starts(&self, status: StatusCode, prefix: &str) {
+        assert_eq!(self.status, status);
+        let challenge = self.header("www-authenticate");
+        assert!(challenge.starts_with(prefix), "{challenge}");
+    }
+
+    /// Asserts the status, and that the `WWW-Authenticate` challenge contains `text`.
+    pub fn assert_challenge_contains(&self, status: StatusCode, text: &str) {
+        assert_eq!(self.status, status);
+        let challenge = self.header("www-authenticate");
+        assert!(challenge.contains(text), "{challenge}");
+    }
 }
 
 impl Http {
