@@ -6,13 +6,13 @@
 
 mod common;
 
-use common::{DECISION_ROUTES, Http, World, refused, token_for};
+use common::{Http, ROUTES, World, refused, token_for};
 use http::StatusCode;
 
 /// A gateway with a decision listener configured by `decision`, and the decision routes.
 async fn world(decision: &str) -> World {
     World::start(&format!(
-        "[decision]\nlisten = [\"127.0.0.1:0\"]\n{decision}\n{DECISION_ROUTES}"
+        "[decision]\nlisten = [\"127.0.0.1:0\"]\n{decision}\n{ROUTES}"
     ))
     .await
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{AUDIENCE, Gateway, Http, binary, config, es256_issuer, serving, token_for};
+use common::{AUDIENCE, Gateway, Http, ROUTES, binary, config, es256_issuer, serving, token_for};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use portcullis_testkit::fixture::unix_now;
@@ -19,59 +19,6 @@ use serde_json::json;
 /// One route, `/me`, forwarding the token's issuer as `x-auth-issuer`.
 const ME_FORWARDING_ISSUER: &str =
     "[[routes]]\npath = \"/me\"\n[forward]\nclaims = { iss = \"x-auth-issuer\" }\n";
-
-const ROUTES: &str = r#"
-[[routes]]
-name = "public"
-path_prefix = "/public"
-require = "anonymous"
-
-[[routes]]
-name = "me"
-methods = ["GET"]
-path = "/me"
-
-[[routes]]
-name = "items-read"
-methods = ["GET", "HEAD"]
-path_pattern = "/items/{id}"
-scopes_all = ["read"]
-
-[[routes]]
-name = "items-write"
-methods = ["PUT", "DELETE"]
-path_pattern = "/items/{id}"
-scopes_all = ["read", "write"]
-
-[[routes]]
-name = "reports"
-path_prefix = "/reports/"
-scopes_any = ["admin", "auditor"]
-
-[[routes]]
-name = "tenant"
-path = "/tenant"
-claim_equals = { tenant = "acme" }
-
-[[routes]]
-name = "group"
-path = "/group"
-claim_contains = { groups = "ops" }
-
-[[routes]]
-name = "grpc"
-path_prefix = "/echo.Echo/"
-scopes_all = ["read"]
-
-[[routes]]
-name = "slow"
-path = "/hold"
-require = "anonymous"
-
-[forward]
-claims = { sub = "x-auth-subject", groups = "x-auth-groups", scope = "x-auth-scope" }
-payload_header = "x-auth-claims"
-"#;
 
 struct World {
     issuer: TestIssuer,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DECISION_ROUTES, Http, World, token_for};
+use common::{Http, ROUTES, World, token_for};
 use http::StatusCode;
 use portcullis_testkit::{Endpoint, Fault};
 
@@ -24,7 +24,7 @@ const NGINX: &str = "/usr/sbin/nginx";
 
 /// The decision listener nginx asks (with nginx's headers), and the shared routes.
 fn gateway_config() -> String {
-    format!("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"original\"\n{DECISION_ROUTES}")
+    format!("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"original\"\n{ROUTES}")
 }
 
 struct Nginx {

@@ -334,26 +334,58 @@ pub fn refused(text: &str) -> (String, String) {
     (error.path().to_owned(), error.message().to_owned())
 }
 
-/// The routes the decision tests ask about (behind a proxy of their own, or a real
-/// nginx): a public prefix, reading and writing items, and two claim headers.
-pub const DECISION_ROUTES: &str = r#"
-[forward]
-claims = { sub = "x-auth-subject", scope = "x-auth-scope" }
-
+/// The standard routes: public, a subject route, items to read and write, reports by
+/// any of two scopes, claim conditions, gRPC, a slow anonymous route; and the claim
+/// headers forwarded for them. The proxy and the decision service are tested on them.
+pub const ROUTES: &str = r#"
 [[routes]]
 name = "public"
 path_prefix = "/public"
 require = "anonymous"
 
 [[routes]]
-name = "items-read"
+name = "me"
 methods = ["GET"]
+path = "/me"
+
+[[routes]]
+name = "items-read"
+methods = ["GET", "HEAD"]
 path_pattern = "/items/{id}"
 scopes_all = ["read"]
 
 [[routes]]
 name = "items-write"
-methods = ["PUT"]
+methods = ["PUT", "DELETE"]
 path_pattern = "/items/{id}"
-scopes_all = ["write"]
+scopes_all = ["read", "write"]
+
+[[routes]]
+name = "reports"
+path_prefix = "/reports/"
+scopes_any = ["admin", "auditor"]
+
+[[routes]]
+name = "tenant"
+path = "/tenant"
+claim_equals = { tenant = "acme" }
+
+[[routes]]
+name = "group"
+path = "/group"
+claim_contains = { groups = "ops" }
+
+[[routes]]
+name = "grpc"
+path_prefix = "/echo.Echo/"
+scopes_all = ["read"]
+
+[[routes]]
+name = "slow"
+path = "/hold"
+require = "anonymous"
+
+[forward]
+claims = { sub = "x-auth-subject", groups = "x-auth-groups", scope = "x-auth-scope" }
+payload_header = "x-auth-claims"
 "#;
