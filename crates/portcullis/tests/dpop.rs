@@ -77,6 +77,19 @@ fn guarded(
         }))
 }
 
+/// `GET PATH` with `token` under the DPoP scheme and a fresh proof of [`client_key`].
+async fn with_a_fresh_proof<S>(service: &S, token: &str) -> Response<String>
+where
+    S: Service<Request<String>, Response = Response<String>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let proof = proof_for(client_key(), "GET", token);
+    call(service, dpop_request("GET", token, &[&proof])).await
+}
+
 fn dpop_request(method: &str, token: &str, proofs: &[&str]) -> Request<String> {
     let mut builder = Request::builder()
         .method(method)
@@ -264,11 +277,7 @@ async fn allowed_mode_keeps_bearer_tokens_and_offers_both_schemes() {
 async fn without_a_policy_the_dpop_scheme_is_another_scheme() {
     let service = guarded(None);
     let token = bound_token(client_key());
-    let response = call(
-        &service,
-        dpop_request("GET", &token, &[&proof_for(client_key(), "GET", &token)]),
-    )
-    .await;
+    let response = with_a_fresh_proof(&service, &token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(challenges(&response), [r#"Bearer realm="api""#]);
 }
@@ -302,11 +311,7 @@ async fn required_mode_refuses_bearer_tokens_and_says_so_in_metadata() {
         "{challenges:?}"
     );
     let token = bound_token(client_key());
-    let response = call(
-        &service,
-        dpop_request("GET", &token, &[&proof_for(client_key(), "GET", &token)]),
-    )
-    .await;
+    let response = with_a_fresh_proof(&service, &token).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -454,11 +459,7 @@ async fn with_nonces_a_proof_without_the_current_nonce_is_sent_back_for_it() {
             .unwrap(),
     ));
     let token = bound_token(client_key());
-    let without = call(
-        &service,
-        dpop_request("GET", &token, &[&proof_for(client_key(), "GET", &token)]),
-    )
-    .await;
+    let without = with_a_fresh_proof(&service, &token).await;
     assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         without.extensions().get::<Rejection>().unwrap().kind(),
