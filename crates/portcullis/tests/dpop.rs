@@ -77,15 +77,25 @@ fn guarded(
         }))
 }
 
-/// `GET PATH` with `token` under the DPoP scheme and a fresh proof of [`client_key`].
-async fn with_a_fresh_proof<S>(service: &S, token: &str) -> Response<String>
-where
-    S: Service<Request<String>, Response = Response<String>, Error = Infallible>
+/// A guarded service the tests can clone into spawned tasks.
+trait Guarded:
+    Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Guarded for S where
+    S: Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
         + Clone
         + Send
-        + 'static,
-    S::Future: Send,
+        + 'static
 {
+}
+
+/// `GET PATH` with `token` under the DPoP scheme and a fresh proof of [`client_key`].
+async fn with_a_fresh_proof<S: Guarded>(service: &S, token: &str) -> Response<String> {
     let proof = proof_for(client_key(), "GET", token);
     call(service, dpop_request("GET", token, &[&proof])).await
 }
@@ -101,17 +111,10 @@ fn dpop_request(method: &str, token: &str, proofs: &[&str]) -> Request<String> {
     builder.body(String::new()).unwrap()
 }
 
-fn call<S>(
+fn call<S: Guarded>(
     service: &S,
     request: Request<String>,
-) -> impl std::future::Future<Output = Response<String>> + Send + use<S>
-where
-    S: Service<Request<String>, Response = Response<String>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+) -> impl std::future::Future<Output = Response<String>> + Send + use<S> {
     let service = service.clone();
     async move { service.oneshot(request).await.unwrap() }
 }
