@@ -9,7 +9,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{AUDIENCE, Gateway, Http, refused};
+use common::{AUDIENCE, Answer, Gateway, Http, refused};
 use http::StatusCode;
 use portcullis::ClientCertificate;
 use portcullis_testkit::EchoUpstream;
@@ -86,54 +86,53 @@ async fn gateway_trusting(proxies: &str) -> World {
     }
 }
 
+impl World {
+    /// `GET /orders` with `token` and, if given, the proxy's certificate header.
+    async fn get(&self, token: &str, certificate: Option<&str>) -> Answer {
+        let headers: Vec<(&str, &str)> = certificate
+            .map(|value| ("x-forwarded-client-cert", value))
+            .into_iter()
+            .collect();
+        Http::http1()
+            .get(&self.gateway.url("/orders"), Some(token), &headers)
+            .await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_bound_token_passes_only_with_its_certificate() {
     let world = gateway_trusting("\"127.0.0.1\"").await;
-    let (bound, unbound) = (&world.bound, &world.unbound);
-    let http = Http::http1();
-    let url = world.gateway.url("/orders");
     let mine = xfcc(CERTIFICATE);
-    let ok = http
-        .get(&url, Some(bound), &[("x-forwarded-client-cert", &mine)])
-        .await;
+    let ok = world.get(&world.bound, Some(&mine)).await;
     assert_eq!(ok.status, StatusCode::OK);
 
     let other = xfcc(b"another certificate");
-    for (headers, description) in [
+    for (certificate, description) in [
         (
-            vec![("x-forwarded-client-cert", other.as_str())],
+            Some(other.as_str()),
             "certificate-bound token sent with another client certificate",
         ),
         (
-            vec![],
+            None,
             "certificate-bound token sent without its client certificate",
         ),
     ] {
-        let refused = http.get(&url, Some(bound), &headers).await;
-        refused.assert_challenge_contains(
-            StatusCode::UNAUTHORIZED,
-            &format!("error_description=\"{description}\""),
-        );
+        world
+            .get(&world.bound, certificate)
+            .await
+            .assert_challenge_contains(
+                StatusCode::UNAUTHORIZED,
+                &format!("error_description=\"{description}\""),
+            );
     }
-    assert_eq!(
-        http.get(&url, Some(unbound), &[]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(world.get(&world.unbound, None).await.status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_certificate_header_is_refused_from_anyone_but_the_proxy() {
     let world = gateway_trusting("\"10.0.0.0/8\"").await;
-    let (bound, unbound) = (&world.bound, &world.unbound);
-    let http = Http::http1();
-    let url = world.gateway.url("/orders");
     let forged = xfcc(CERTIFICATE);
-    let refused = http
-        .get(&url, Some(bound), &[("x-forwarded-client-cert", &forged)])
-        .await;
+    let refused = world.get(&world.bound, Some(&forged)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        http.get(&url, Some(unbound), &[]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(world.get(&world.unbound, None).await.status, StatusCode::OK);
 }
