@@ -32,6 +32,15 @@ fn static_verifier(key: &SigningKey, clock: &ManualClock, validation: Validation
         .with_token_cache(cache(clock, 1_000))
 }
 
+/// A new ES256 key, a clock at [`NOW`], and a caching verifier with `validation` that
+/// trusts that key alone.
+fn es256_verifier(validation: Validation) -> (SigningKey, ManualClock, JwtVerifier) {
+    let key = SigningKey::generate(SigningAlgorithm::ES256);
+    let clock = ManualClock::at_unix(NOW);
+    let verifier = static_verifier(&key, &clock, validation);
+    (key, clock, verifier)
+}
+
 /// The fixture's issuer and audience; a test adds the rule it is about.
 fn rules() -> ValidationBuilder {
     Validation::builder().issuer(ISSUER).audience(AUDIENCE)
@@ -43,9 +52,7 @@ fn validation() -> Validation {
 
 #[tokio::test]
 async fn hits_skip_verification_and_expire_with_the_token() {
-    let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = static_verifier(&key, &clock, validation());
+    let (key, clock, verifier) = es256_verifier(validation());
     let token = key.token().standard_claims(ISSUER, AUDIENCE, NOW).sign(); // exp NOW+300
     verifier.verify(&token).await.unwrap();
     for _ in 0..5 {
@@ -63,14 +70,12 @@ async fn hits_skip_verification_and_expire_with_the_token() {
 
 #[tokio::test]
 async fn time_rules_run_on_every_hit() {
-    let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let clock = ManualClock::at_unix(NOW);
     let v = rules()
         .leeway(Duration::ZERO)
         .max_token_age(Duration::from_secs(60))
         .build()
         .unwrap();
-    let verifier = static_verifier(&key, &clock, v);
+    let (key, clock, verifier) = es256_verifier(v);
     let token = key.token().standard_claims(ISSUER, AUDIENCE, NOW).sign();
     verifier.verify(&token).await.unwrap();
     clock.advance(Duration::from_secs(60));
@@ -83,9 +88,7 @@ async fn time_rules_run_on_every_hit() {
 
 #[tokio::test]
 async fn no_cross_token_confusion() {
-    let key = SigningKey::generate(SigningAlgorithm::ES256);
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = static_verifier(&key, &clock, validation());
+    let (key, _clock, verifier) = es256_verifier(validation());
     let alice = key
         .token()
         .standard_claims(ISSUER, AUDIENCE, NOW)

@@ -112,6 +112,25 @@ impl Algorithm {
         }
     }
 
+    /// The `N` algorithms of `family`, in [`Algorithm::ALL`] order. Used in a `const`,
+    /// a wrong `N` fails the build.
+    pub(crate) const fn all_of_family<const N: usize>(family: Family) -> [Algorithm; N] {
+        let mut out = [Algorithm::RS256; N];
+        let mut n = 0;
+        let mut i = 0;
+        while i < Algorithm::ALL.len() {
+            let alg = Algorithm::ALL[i];
+            if alg.family() as u8 == family as u8 {
+                assert!(n < N, "more algorithms of this family than N");
+                out[n] = alg;
+                n += 1;
+            }
+            i += 1;
+        }
+        assert!(n == N, "fewer algorithms of this family than N");
+        out
+    }
+
     const fn bit(self) -> u16 {
         1 << (self as u16)
     }

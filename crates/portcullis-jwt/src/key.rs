@@ -46,14 +46,7 @@ enum Material {
     Hmac(Box<hmac::Key>),
 }
 
-const RSA_ALGORITHMS: [Algorithm; 6] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];
+const RSA_ALGORITHMS: [Algorithm; 6] = Algorithm::all_of_family(Family::Rsa);
 
 fn rsa_parameters(alg: Algorithm) -> &'static RsaParameters {
     match alg {

@@ -58,6 +58,16 @@ fn refusal(proof: &str, request: &DpopRequest<'_>) -> (DpopErrorKind, Option<&'s
     (error.kind(), error.detail())
 }
 
+/// Asserts that a proof without the header parameter `name` is refused for missing it.
+fn assert_header_required(key: &SigningKey, name: &'static str) {
+    let without = proof(key).without_header(name).sign();
+    assert_eq!(
+        refusal(&without, &request()),
+        (DpopErrorKind::MissingClaim, Some(name)),
+        "{name}"
+    );
+}
+
 fn jkt(key: &SigningKey) -> String {
     let key = Key::from_jwk(&key.public_jwk()).unwrap();
     URL_SAFE_NO_PAD.encode(key.thumbprint())
@@ -149,11 +159,7 @@ fn typ_must_be_dpop_jwt() {
             "{typ}"
         );
     }
-    let untyped = proof(key).without_header("typ").sign();
-    assert_eq!(
-        refusal(&untyped, &request()),
-        (DpopErrorKind::MissingClaim, Some("typ"))
-    );
+    assert_header_required(key, "typ");
 }
 
 #[test]
@@ -182,21 +188,13 @@ fn alg_comes_from_the_allow_list_and_suits_the_key() {
         .verify(&proof(key).sign(), &request(), at(NOW))
         .unwrap_err();
     assert_eq!(error.kind(), DpopErrorKind::AlgorithmNotAllowed);
-    let without = proof(key).without_header("alg").sign();
-    assert_eq!(
-        refusal(&without, &request()),
-        (DpopErrorKind::MissingClaim, Some("alg"))
-    );
+    assert_header_required(key, "alg");
 }
 
 #[test]
 fn jwk_must_be_a_public_key_that_verifies() {
     let key = es256();
-    let missing = proof(key).without_header("jwk").sign();
-    assert_eq!(
-        refusal(&missing, &request()),
-        (DpopErrorKind::MissingClaim, Some("jwk"))
-    );
+    assert_header_required(key, "jwk");
     let private = proof(key).header("jwk", key.private_jwk()).sign();
     assert_eq!(
         refusal(&private, &request()),

@@ -39,6 +39,12 @@ fn rs256() -> &'static SigningKey {
     SigningKey::shared(SigningAlgorithm::RS256)
 }
 
+/// The shared RS256 key and a key set that holds it alone.
+fn rs256_keyset() -> (&'static SigningKey, KeySet) {
+    let k = rs256();
+    (k, keyset(&[k]))
+}
+
 fn good(key: &SigningKey) -> portcullis_testkit::TokenBuilder<'_> {
     key.token().standard_claims(ISSUER, AUDIENCE, NOW)
 }
@@ -157,8 +163,7 @@ fn algorithm_allow_list_comes_from_configuration() {
 #[test]
 fn a_key_with_alg_verifies_only_that_alg() {
     // The JWK says RS256; a PS256 token signed by the same private key is refused.
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let ps = SigningKey::from_private_jwk(SigningAlgorithm::PS256, &k.private_jwk())
         .unwrap()
         .with_kid(k.kid());
@@ -245,8 +250,7 @@ fn a_token_without_kid_needs_exactly_one_candidate() {
 
 #[test]
 fn expiry_with_leeway_exactly() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let token = good(k).sign(); // exp = NOW + 300
     let v = validation(); // leeway 30 s
     v.verify(&token, &keys, at(NOW + 329)).unwrap();
@@ -295,8 +299,7 @@ fn exp_is_required() {
 
 #[test]
 fn not_before_and_issued_at_with_leeway() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let v = validation();
     let token = good(k).claim("nbf", NOW + 100).sign();
     assert_eq!(
@@ -315,8 +318,7 @@ fn not_before_and_issued_at_with_leeway() {
 
 #[test]
 fn maximum_token_age() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let v = rules()
         .leeway(Duration::ZERO)
         .max_token_age(Duration::from_secs(60))
@@ -331,8 +333,7 @@ fn maximum_token_age() {
 
 #[test]
 fn several_issuers_and_audiences() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let v = Validation::builder()
         .issuer("https://a.test")
         .issuer("https://b.test")
@@ -353,8 +354,7 @@ fn several_issuers_and_audiences() {
 
 #[test]
 fn audience_arrays_keep_their_order() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let v = validation();
     for list in [
         vec![AUDIENCE],
@@ -374,8 +374,7 @@ fn audience_arrays_keep_their_order() {
 
 #[test]
 fn access_token_type_switch() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let strict = validation();
     let relaxed = rules().require_access_token_type(false).build().unwrap();
     for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
@@ -404,8 +403,7 @@ fn access_token_type_switch() {
 
 #[test]
 fn scopes_from_scope_or_scp_or_a_named_claim() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let v = validation();
     let claims = v
         .verify(
@@ -465,8 +463,7 @@ fn scopes_from_scope_or_scp_or_a_named_claim() {
 
 #[test]
 fn scope_arrays_only_when_allowed() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     // Spring Authorization Server's shape.
     let token = good(k)
         .claim("scope", json!(["orders:read", "openid"]))
@@ -492,8 +489,7 @@ fn scope_arrays_only_when_allowed() {
 /// token; the relaxed profile does not ask for them.
 #[test]
 fn rfc_9068_profile_requires_its_claims() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let relaxed = rules().require_access_token_type(false).build().unwrap();
     for claim in ["sub", "client_id", "iat", "jti"] {
         let token = good(k).without_claim(claim).sign();
@@ -506,8 +502,7 @@ fn rfc_9068_profile_requires_its_claims() {
 
 #[test]
 fn required_claims_and_custom_checks() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let v = rules()
         .require_claim("jti")
         .require_claim("tenant")
@@ -723,8 +718,7 @@ fn weak_rsa_jwk() -> serde_json::Value {
 
 #[test]
 fn recheck_applies_time_rules_to_cached_claims() {
-    let k = rs256();
-    let keys = keyset(&[k]);
+    let (k, keys) = rs256_keyset();
     let v = validation();
     let claims = v.verify(&good(k).sign(), &keys, at(NOW)).unwrap();
     v.recheck(&claims, at(NOW + 329)).unwrap();
