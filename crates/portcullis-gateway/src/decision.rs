@@ -30,12 +30,8 @@ use crate::access_log::RecordIdentity;
 use crate::auth::IssuerSet;
 use crate::config::{DecisionConfig, DecisionSource};
 use crate::metrics::Reason;
-use crate::proxy::{
-    GatewayState, Outcome, ProxyCore, call, insert_claim_headers, reason_of,
-    take_client_certificate,
-};
+use crate::proxy::{GatewayState, Outcome, ProxyCore, call, insert_claim_headers, reason_of};
 use crate::respond::{Refusal, full};
-use crate::router::unsafe_path;
 
 /// The end of a decision route: `200`, with the claim headers when the route is
 /// authenticated.
@@ -162,25 +158,11 @@ pub(crate) async fn handle(
     let (route, response) = match original(decision, request) {
         Err(why) => (None, shared.core.refuse(Refusal::BadPath(why), false)),
         Ok(mut request) => {
-            let path = request.uri().path();
-            let found = match unsafe_path(path) {
-                Some(why) => Err(Refusal::BadPath(why)),
-                None => shared
-                    .router
-                    .find(request.method(), path)
-                    .ok_or(Refusal::NoRoute),
-            };
-            match found {
+            match shared.route(&mut request, peer) {
                 // Unmatched is denied (403, not the proxy's 404: a proxy in front reads
                 // anything but 2xx, 401 and 403 as its own error).
                 Err(Refusal::NoRoute) => (None, forbidden()),
                 Err(refusal) => (None, shared.core.refuse(refusal, false)),
-                Ok(_) if !take_client_certificate(&shared.core.config, &mut request, peer) => (
-                    None,
-                    shared
-                        .core
-                        .refuse(Refusal::UntrustedCertificateHeader, false),
-                ),
                 Ok(index) => {
                     let response = match shared.decisions[index].clone() {
                         DecisionRoute::Anonymous(service) => call(service, request).await,

@@ -154,29 +154,53 @@ pub(crate) fn reason_of(response: &Response<Body>) -> Reason {
     }
 }
 
+impl GatewayState {
+    /// The route of `request`, exactly as every front door picks it: ambiguous paths
+    /// refused, the route table's match or `NoRoute`, then the client certificate a
+    /// trusted proxy forwarded put in the request's extensions.
+    pub(crate) fn route<B>(
+        &self,
+        request: &mut Request<B>,
+        peer: SocketAddr,
+    ) -> Result<usize, Refusal> {
+        let path = request.uri().path();
+        if let Some(why) = unsafe_path(path) {
+            return Err(Refusal::BadPath(why));
+        }
+        let index = self
+            .router
+            .find(request.method(), path)
+            .ok_or(Refusal::NoRoute)?;
+        take_client_certificate(&self.core.config, request, peer)?;
+        Ok(index)
+    }
+}
+
 /// Puts the client certificate a trusted proxy forwarded into the request's extensions
-/// (RFC 8705 certificate-bound tokens). `false` if the header came from any other peer:
-/// anyone can send a header, so it is believed only from the proxy that terminated TLS.
-pub(crate) fn take_client_certificate<B>(
+/// (RFC 8705 certificate-bound tokens). Refused if the header came from any other peer,
+/// or twice: anyone can send a header, so it is believed only from the proxy that
+/// terminated TLS.
+fn take_client_certificate<B>(
     config: &Config,
     request: &mut Request<B>,
     peer: SocketAddr,
-) -> bool {
+) -> Result<(), Refusal> {
     let Some(mtls) = &config.mtls else {
-        return true;
+        return Ok(());
     };
     let mut values = request.headers().get_all(&mtls.header).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        // None (no certificate), or several: only one proxy sets it, once.
-        return request.headers().get(&mtls.header).is_none();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(()),
+        (Some(value), None) => value,
+        (Some(_), Some(_)) => return Err(Refusal::UntrustedCertificateHeader),
     };
     if !mtls.trusted_proxies.iter().any(|n| n.contains(peer.ip())) {
-        return false;
+        return Err(Refusal::UntrustedCertificateHeader);
     }
     if let Some(certificate) = ClientCertificate::from_header(mtls.format, value) {
         request.extensions_mut().insert(certificate);
     }
-    true
+    Ok(())
 }
 
 /// The main listeners' service.
@@ -208,23 +232,9 @@ pub(crate) async fn handle(
         )
     });
     let grpc = is_grpc(request.headers());
-    let path = request.uri().path();
-    let route = if let Some(why) = unsafe_path(path) {
-        Err(Refusal::BadPath(why))
-    } else {
-        shared
-            .router
-            .find(request.method(), path)
-            .ok_or(Refusal::NoRoute)
-    };
+    let route = shared.route(&mut request, peer);
     let (route, response) = match route {
         Err(rejection) => (None, shared.core.refuse(rejection, grpc)),
-        Ok(_) if !take_client_certificate(&shared.core.config, &mut request, peer) => (
-            None,
-            shared
-                .core
-                .refuse(Refusal::UntrustedCertificateHeader, grpc),
-        ),
         Ok(index) => {
             request.extensions_mut().insert(ClientAddr(peer));
             let response = match shared.routes[index].clone() {
