@@ -655,17 +655,28 @@ impl Validation {
 
     /// The configured required claim values, in their order.
     pub(crate) fn check_claim_values(&self, claims: &Claims) -> Result<(), Error> {
-        for (name, values) in &self.inner.claim_values {
-            match claims.get(name) {
-                None => {
+        let wanted = &self.inner.claim_values;
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        // Only the wanted members are read, streaming: no map of the whole payload per
+        // request (three presets want a claim value). The payload was read strictly
+        // already, so it reads again.
+        let Some(found) =
+            strict_json::parse_object(claims.payload_json(), ClaimValueSink::new(wanted))
+        else {
+            return Err(Error::new(ErrorKind::Malformed));
+        };
+        for ((name, values), seen) in wanted.iter().zip(&found.seen) {
+            match seen {
+                ClaimValue::Absent => {
                     return Err(Error::with_reason(
                         ErrorKind::MissingClaim,
                         name.to_string(),
                     ));
                 }
-                Some(serde_json::Value::String(value)) if values.iter().any(|v| **v == **value) => {
-                }
-                Some(_) => {
+                ClaimValue::Text(value) if values.iter().any(|v| **v == **value) => {}
+                ClaimValue::Text(_) | ClaimValue::Other => {
                     return Err(Error::with_reason(
                         ErrorKind::InvalidClaim,
                         name.to_string(),
@@ -1118,6 +1129,44 @@ impl<'de> ObjectSink<'de> for PayloadSink<'_> {
                 self.read.id_token_marker = true;
             }
             _ => value.skip()?,
+        }
+        Ok(())
+    }
+}
+
+/// What the payload holds under a claim whose value is required.
+enum ClaimValue<'de> {
+    Absent,
+    Text(std::borrow::Cow<'de, str>),
+    Other,
+}
+
+/// Reads the members named by `ValidationBuilder::require_claim_value`, and only them.
+struct ClaimValueSink<'c, 'de> {
+    wanted: &'c [(Box<str>, Vec<Box<str>>)],
+    seen: Vec<ClaimValue<'de>>,
+}
+
+impl<'c> ClaimValueSink<'c, '_> {
+    fn new(wanted: &'c [(Box<str>, Vec<Box<str>>)]) -> Self {
+        ClaimValueSink {
+            wanted,
+            seen: wanted.iter().map(|_| ClaimValue::Absent).collect(),
+        }
+    }
+}
+
+impl<'de> ObjectSink<'de> for ClaimValueSink<'_, 'de> {
+    fn member(&mut self, name: &str, value: Value<'_, 'de>) -> Result<(), Malformed> {
+        let Some(i) = self.wanted.iter().position(|(wanted, _)| **wanted == *name) else {
+            return value.skip();
+        };
+        let read = match value.read()? {
+            Member::Str(text) => ClaimValue::Text(text),
+            _ => ClaimValue::Other,
+        };
+        if let Some(slot) = self.seen.get_mut(i) {
+            *slot = read;
         }
         Ok(())
     }
