@@ -206,7 +206,10 @@ impl JwtVerifier {
         now: SystemTime,
     ) {
         if let Some(exp) = claims.expires_at() {
-            let expires_at = exp.to_system_time() + self.inner.validation.leeway();
+            let exp = exp.to_system_time();
+            let expires_at = exp
+                .checked_add(self.inner.validation.leeway())
+                .unwrap_or(exp);
             cache.insert_at(
                 key,
                 Cached {

@@ -32,9 +32,12 @@ impl NumericDate {
         self.0.floor() as i64
     }
 
-    /// As a `SystemTime`.
+    /// As a `SystemTime`, clamped to ±10^11 seconds (about 3,000 years) of the epoch:
+    /// a token may name dates (up to 10^13 s) that some platforms' `SystemTime` cannot
+    /// hold, and arithmetic past its range panics.
     pub fn to_system_time(self) -> SystemTime {
-        let magnitude = Duration::from_secs_f64(self.0.abs());
+        const REPRESENTABLE: f64 = 1e11;
+        let magnitude = Duration::from_secs_f64(self.0.abs().min(REPRESENTABLE));
         if self.0 >= 0.0 {
             UNIX_EPOCH + magnitude
         } else {
@@ -351,5 +354,25 @@ impl fmt::Debug for Claims {
             .field("cnf", &c.confirmation)
             .field("verified_by", &c.verified_by)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::NumericDate;
+
+    #[test]
+    fn dates_beyond_any_system_time_are_clamped_not_a_panic() {
+        let far = NumericDate::from_seconds(1e13).unwrap().to_system_time();
+        assert_eq!(far, UNIX_EPOCH + Duration::from_secs(100_000_000_000));
+        let past = NumericDate::from_seconds(-1e13).unwrap().to_system_time();
+        assert_eq!(past, UNIX_EPOCH - Duration::from_secs(100_000_000_000));
+        let now = NumericDate::from_seconds(1_700_000_000.5)
+            .unwrap()
+            .to_system_time();
+        assert_eq!(now, UNIX_EPOCH + Duration::from_millis(1_700_000_000_500));
     }
 }
