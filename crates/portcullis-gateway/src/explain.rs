@@ -114,12 +114,17 @@ pub async fn explain(
     token: &str,
     options: &ExplainOptions,
 ) -> Result<ExplainReport, ExplainError> {
+    // A pasted `Authorization` value: its scheme read as the layer reads it
+    // (case-insensitive `Bearer`, or `DPoP`), then the token alone.
     let token = token.trim();
-    let token = token
-        .strip_prefix("Bearer ")
-        .or_else(|| token.strip_prefix("bearer "))
-        .unwrap_or(token)
-        .trim();
+    let token = match token.split_once(' ') {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop") =>
+        {
+            rest.trim()
+        }
+        _ => token,
+    };
     if let Some((_, path)) = &options.route
         && !path.starts_with('/')
     {
