@@ -203,6 +203,10 @@ async fn the_proof_uri_is_the_configured_origin_never_the_host_header() {
         .insert(header::HOST, "evil.example".parse().unwrap());
     let response = call(&service, request).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Refused for the URI itself, not for anything else about the proof.
+    let rejection = response.extensions().get::<Rejection>().unwrap();
+    assert_eq!(rejection.kind(), RejectionKind::InvalidDpopProof);
+    assert_eq!(rejection.description(), "DPoP proof is for another URI");
 }
 
 #[tokio::test]
