@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use aws_lc_rs::digest;
+use portcullis_jwt::dpop::MAX_JTI_LEN;
 
 use crate::error::ConfigError;
 
@@ -27,12 +28,25 @@ impl ProofId {
     /// The identity of the proof with this key thumbprint and this `jti`
     /// ([`DpopProof::replay_key`](portcullis_jwt::dpop::DpopProof::replay_key)).
     pub fn new(thumbprint: &[u8; 32], jti: &str) -> ProofId {
-        let mut context = digest::Context::new(&digest::SHA256);
-        context.update(b"portcullis dpop proof\0");
-        context.update(thumbprint);
-        context.update(jti.as_bytes());
+        // One-shot hashing of a stack buffer: an incremental digest context costs more
+        // than the hash itself at this size. A `jti` longer than the buffer (over
+        // `MAX_JTI_LEN`, which a verified proof never has) is hashed incrementally.
+        let mut input = [0; 32 + MAX_JTI_LEN];
+        let digest = match input.get_mut(32..32 + jti.len()) {
+            Some(tail) => {
+                tail.copy_from_slice(jti.as_bytes());
+                input[..32].copy_from_slice(thumbprint);
+                digest::digest(&digest::SHA256, &input[..32 + jti.len()])
+            }
+            None => {
+                let mut context = digest::Context::new(&digest::SHA256);
+                context.update(thumbprint);
+                context.update(jti.as_bytes());
+                context.finish()
+            }
+        };
         let mut id = [0; 32];
-        id.copy_from_slice(context.finish().as_ref());
+        id.copy_from_slice(digest.as_ref());
         ProofId(id)
     }
 

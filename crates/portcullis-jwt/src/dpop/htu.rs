@@ -2,6 +2,9 @@
 //! syntax-based and scheme-based normalization (RFC 3986 §6.2.2, §6.2.3), without the
 //! query and fragment the proof does not cover.
 
+use std::borrow::Cow;
+use std::fmt::Write;
+
 /// `uri` in the form two equivalent `http`/`https` URIs share, or `None` if it is not an
 /// absolute `http` or `https` URI with a host (userinfo, which RFC 9110 §4.2.4 forbids
 /// in HTTP URIs, included).
@@ -16,11 +19,12 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
     let uri = uri.split_once('#').map_or(uri, |(before, _)| before);
     let uri = uri.split_once('?').map_or(uri, |(before, _)| before);
     let (scheme, rest) = uri.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return None,
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        return None;
     };
     let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
     if authority.contains('@') {
@@ -30,17 +34,23 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
     if host.is_empty() {
         return None;
     }
-    let mut out = String::with_capacity(uri.len());
-    out.push_str(&scheme);
+    let mut out = String::with_capacity(uri.len() + 1);
+    out.push_str(scheme);
+    out.make_ascii_lowercase();
     out.push_str("://");
     // Decoded first, so an escaped letter is lower-cased too; the second pass puts the
     // hex digits of the escapes that remain back in upper case.
-    out.push_str(&normalize_escapes(
-        &normalize_escapes(host)?.to_ascii_lowercase(),
-    )?);
+    if host.contains('%') {
+        let host = normalize_escapes(host)?.to_ascii_lowercase();
+        out.push_str(&normalize_escapes(&host)?);
+    } else {
+        let start = out.len();
+        out.push_str(host);
+        out[start..].make_ascii_lowercase();
+    }
     if let Some(port) = port.filter(|&port| port != default_port) {
-        out.push(':');
-        out.push_str(&port.to_string());
+        // Writing to a String cannot fail.
+        let _ = write!(out, ":{port}");
     }
     if path.is_empty() {
         out.push('/');
@@ -80,9 +90,9 @@ fn is_unreserved(b: u8) -> bool {
 
 /// Percent-encodings in upper case, and decoded where they stand for an unreserved
 /// character. `None` for a `%` without two hex digits after it.
-fn normalize_escapes(text: &str) -> Option<String> {
+fn normalize_escapes(text: &str) -> Option<Cow<'_, str>> {
     if !text.contains('%') {
-        return Some(text.to_owned());
+        return Some(Cow::Borrowed(text));
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -107,11 +117,17 @@ fn normalize_escapes(text: &str) -> Option<String> {
         i += 3;
     }
     // Only ASCII was replaced by ASCII, so the text is still UTF-8.
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// RFC 3986 §5.2.4, on an absolute path.
-fn remove_dot_segments(path: &str) -> String {
+fn remove_dot_segments(path: &str) -> Cow<'_, str> {
+    if !path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Cow::Borrowed(path);
+    }
     let mut segments: Vec<&str> = Vec::new();
     // Each segment after a `/`; the last one decides whether the path ends in `/`.
     let parts: Vec<&str> = path.split('/').skip(1).collect();
@@ -138,7 +154,7 @@ fn remove_dot_segments(path: &str) -> String {
     if trailing_slash || out.is_empty() {
         out.push('/');
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

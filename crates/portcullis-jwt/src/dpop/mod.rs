@@ -47,7 +47,7 @@ mod proof;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
-use base64_simd::URL_SAFE_NO_PAD;
+use base64_simd::{AsOut, URL_SAFE_NO_PAD};
 
 use crate::algorithm::AlgorithmSet;
 use crate::claims::Claims;
@@ -349,7 +349,9 @@ impl DpopValidation {
         if let Some(token) = request.access_token {
             let ath = claims.ath.ok_or_else(|| missing("ath"))?;
             let hash = digest::digest(&digest::SHA256, token.as_bytes());
-            if *ath != *URL_SAFE_NO_PAD.encode_to_string(hash.as_ref()) {
+            let mut expected = [0; 43];
+            let expected = URL_SAFE_NO_PAD.encode_as_str(hash.as_ref(), expected.as_mut().as_out());
+            if *ath != *expected {
                 return Err(DpopError::about(
                     DpopErrorKind::AccessTokenHashMismatch,
                     "ath",
