@@ -58,6 +58,41 @@ pub(crate) fn read_object<'de, S: ObjectSink<'de>>(input: &'de str, sink: &mut S
     reader.pos == input.len()
 }
 
+/// The value of the first top-level member named `wanted` of the object `input` holds,
+/// reading no further: the members before it are checked as they are stepped over, the
+/// rest of the input is not read at all. For a hint only (which issuer's verifier
+/// parses the whole token), never for a decision. `Ok(None)` when the object has no
+/// such member.
+pub(crate) fn first_member<'de>(
+    input: &'de str,
+    wanted: &str,
+) -> Result<Option<Member<'de>>, Malformed> {
+    let mut reader = Reader {
+        text: input,
+        pos: 0,
+    };
+    reader.skip_whitespace();
+    reader.expect(b'{')?;
+    reader.skip_whitespace();
+    if reader.peek() == Some(b'}') {
+        return Ok(None);
+    }
+    loop {
+        reader.expect(b'"')?;
+        let name = reader.string()?;
+        reader.skip_whitespace();
+        reader.expect(b':')?;
+        reader.skip_whitespace();
+        if name == wanted {
+            return reader.member(1).map(Some);
+        }
+        reader.skip_value(1)?;
+        if reader.end_of_container(b'}')? {
+            return Ok(None);
+        }
+    }
+}
+
 /// The value of a member, not yet read.
 #[must_use = "read or skip the value, or the object is refused"]
 pub(crate) struct Value<'r, 'de> {

@@ -525,3 +525,43 @@ async fn scopes_and_claim_conditions_are_refused_each_for_its_own_reason() {
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], challenge);
     }
 }
+
+/// Several issuers route a token on its first `iss`, read no further; the routed
+/// issuer's strict parse then refuses a second one, whichever issuer it names. A signed
+/// token is never accepted on an `iss` its verifier did not read.
+#[tokio::test]
+async fn a_second_iss_is_refused_after_routing() {
+    let routed = AuthenticationLayer::new(
+        portcullis::MultiIssuerVerifier::builder()
+            .issuer("https://elsewhere.test", verifier())
+            .issuer(ISSUER, verifier())
+            .build()
+            .unwrap(),
+    );
+    let valid = key().token().standard_claims(ISSUER, AUDIENCE, NOW);
+    let header = valid.header_json();
+    // A valid payload whose last `iss` is `second`, with `first` put before everything.
+    let claims = |first: &str, second: &str| {
+        let payload = key()
+            .token()
+            .standard_claims(second, AUDIENCE, NOW)
+            .claims_json();
+        format!(r#"{{"iss":"{first}",{}"#, &payload[1..])
+    };
+    for (first, second) in [
+        (ISSUER, ISSUER),
+        (ISSUER, "https://elsewhere.test"),
+        ("https://elsewhere.test", ISSUER),
+    ] {
+        let token = portcullis_testkit::encode_compact(key(), &header, &claims(first, second));
+        let (code, challenge) = status(&routed, &token).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{first} then {second}");
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{challenge}"
+        );
+    }
+    // The same payload with one `iss` passes: the refusal is the duplicate's.
+    let token = portcullis_testkit::encode_compact(key(), &header, &valid.claims_json());
+    assert_eq!(status(&routed, &token).await.0, StatusCode::OK);
+}
