@@ -945,7 +945,14 @@ impl Explainer<'_> {
             Ok(()) if wanted.is_empty() => "none configured".to_owned(),
             Ok(()) => wanted
                 .iter()
-                .map(|(name, values)| describe(name, values))
+                .map(|(name, values)| match members.get(*name) {
+                    Some(value) => format!(
+                        "{name} is {} (one of {})",
+                        quote_json(value),
+                        list(values.iter().map(|s| s.to_string()), true)
+                    ),
+                    None => describe(name, values),
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             Err(error) => {

@@ -134,6 +134,11 @@ fn an_accepted_token_passes_every_rule_and_meets_a_route_or_says_which_part_not(
             Rule::Roles,
         ]
     );
+    let values = &explanation.steps()[17];
+    assert_eq!(
+        values.note(),
+        r#"typ is "Bearer" (one of ["Bearer", "DPoP"])"#
+    );
     let roles = &explanation.steps()[19];
     assert_eq!(roles.note(), r#"[orders-reader] at "/realm_access/roles""#);
 
