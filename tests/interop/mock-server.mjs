@@ -179,17 +179,20 @@ const SHAPES = {
       scope: words(payload.scope),
       jti: randomUUID(),
     });
+    // The authorized scopes, as a set: left out when none was granted.
+    if (payload.scope.length === 0) delete payload.scope;
   },
   // ZITADEL, JWT access tokens: no typ, aud the project's id (the request's aud) and
-  // the client's, client_id, project roles as an object of role → { org id: org
+  // the client's, azp the client, project roles as an object of role → { org id: org
   // domain }, no scope claim.
   zitadel(header, payload, body) {
     header.typ = undefined;
+    const client = body.client_id ?? '164849683489734567@shop';
     Object.assign(payload, {
       sub: '164849683489734565',
-      aud: [...list(body.aud), '164849683489734567'],
+      aud: [...list(body.aud), client],
       jti: randomUUID(),
-      client_id: body.client_id ?? '164849683489734567@shop',
+      azp: client,
     });
     delete payload.scope;
     if (list(body.roles).length > 0) {
