@@ -167,8 +167,22 @@ impl MockServer {
 
 /// The token's decoded payload (unverified: for checking what the server minted).
 fn payload(token: &str) -> Value {
-    let segment = token.split('.').nth(1).unwrap();
+    segment(token, 1)
+}
+
+/// Segment `index` of a compact JWS, decoded as JSON.
+fn segment(token: &str, index: usize) -> Value {
+    let segment = token.split('.').nth(index).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+}
+
+/// The header `typ` each provider documents: RFC 9068's, `JWT`, or none at all.
+fn documented_typ(provider: Provider) -> Option<&'static str> {
+    match provider {
+        Provider::Rfc9068 => Some("at+jwt"),
+        Provider::Keycloak | Provider::Entra | Provider::Auth0 => Some("JWT"),
+        _ => None,
+    }
 }
 
 fn assert_status(answer: &Answer, status: StatusCode, what: &str) {
@@ -207,6 +221,13 @@ async fn every_preset_against_oauth2_mock_server() {
                 ..granted.clone()
             };
             let token = server.token(&ask).await;
+            let header = segment(&token, 0);
+            assert_eq!(header["alg"], alg, "{name}");
+            assert_eq!(
+                header.get("typ").and_then(Value::as_str),
+                documented_typ(provider),
+                "{name}"
+            );
             let answer = get(read.clone(), token.clone()).await;
             assert_status(&answer, StatusCode::OK, &format!("{name} {alg}"));
             if provider.role().is_some() {
