@@ -1,36 +1,32 @@
-//! Route conditions on verified claims, beyond scopes.
+//! Route conditions on verified claims, beyond scopes: `claim_equals` and
+//! `claim_contains`, decided by the library's [`ClaimMatch`].
 
-use portcullis_jwt::{ClaimPath, Claims};
+use portcullis_jwt::{ClaimMatch, ClaimPath, Claims};
 use serde_json::Value;
 
 /// Whether every `claim_equals` and `claim_contains` condition holds.
 ///
-/// Each names its claim by a top-level name or a JSON Pointer (`/realm_access/roles`).
-/// `claim_equals`: JSON equality (`"1"` is not `1`). `claim_contains`: the claim is an
-/// array containing the value, or a space-separated string containing it as a word.
-/// A claim that is absent satisfies neither.
+/// Each names its claim by a top-level name or a JSON Pointer (`/realm_access/roles`);
+/// [`ClaimMatch`] says how each compares (a claim that is absent satisfies neither).
 pub(crate) fn claims_match(
     claims: &Claims,
     equals: &[(ClaimPath, Value)],
     contains: &[(ClaimPath, Value)],
 ) -> bool {
-    conditions_hold(|path| claims.lookup(path), equals, contains)
+    conditions(equals, contains)
+        .all(|(matching, path, wanted)| matching.holds(claims, path, wanted))
 }
 
-/// [`claims_match`] on claims read by `lookup` (`explain` reads unverified ones).
-pub(crate) fn conditions_hold<'c>(
-    lookup: impl Fn(&ClaimPath) -> Option<&'c Value>,
-    equals: &[(ClaimPath, Value)],
-    contains: &[(ClaimPath, Value)],
-) -> bool {
-    equals
+/// Every condition of a route, `claim_equals` first, in the order configured.
+pub(crate) fn conditions<'r>(
+    equals: &'r [(ClaimPath, Value)],
+    contains: &'r [(ClaimPath, Value)],
+) -> impl Iterator<Item = (ClaimMatch, &'r ClaimPath, &'r Value)> {
+    let equals = equals
         .iter()
-        .all(|(path, expected)| lookup(path) == Some(expected))
-        && contains.iter().all(|(path, expected)| match lookup(path) {
-            Some(Value::Array(items)) => items.contains(expected),
-            Some(Value::String(text)) => expected
-                .as_str()
-                .is_some_and(|wanted| text.split(' ').any(|word| word == wanted)),
-            _ => false,
-        })
+        .map(|(path, wanted)| (ClaimMatch::Equals, path, wanted));
+    let contains = contains
+        .iter()
+        .map(|(path, wanted)| (ClaimMatch::Contains, path, wanted));
+    equals.chain(contains)
 }

@@ -15,7 +15,7 @@ use portcullis_issuer::{HttpClient, Startup};
 use portcullis_jwt::{KeySet, Outcome, read_unverified_issuer};
 
 use crate::auth::{key_set_builder, static_keys};
-use crate::auth_rules::conditions_hold;
+use crate::auth_rules::conditions;
 use crate::config::{Config, IssuerConfig, KeySourceConfig, Requirement};
 use crate::router::Router;
 
@@ -192,28 +192,11 @@ pub async fn explain(
                         let step = explanation.requirement(scopes, now);
                         accepted &= step.outcome() == Outcome::Passed;
                         let _ = writeln!(out, "  {step}");
-                        if !claim_equals.is_empty() || !claim_contains.is_empty() {
-                            let holds = conditions_hold(
-                                |path| explanation.unverified_lookup(path),
-                                claim_equals,
-                                claim_contains,
-                            );
-                            accepted &= holds;
-                            let names: Vec<&str> = claim_equals
-                                .iter()
-                                .chain(claim_contains)
-                                .map(|(path, _)| path.as_str())
-                                .collect();
-                            let (label, verb) = if holds {
-                                (Outcome::Passed.label(), "hold")
-                            } else {
-                                (Outcome::Failed.label(), "do not all hold")
-                            };
-                            let _ = writeln!(
-                                out,
-                                "  {label:<12}claim conditions: claim_equals / claim_contains \
-                                 on {names:?} {verb} (403 insufficient_scope)"
-                            );
+                        // Each condition on its own line, as the library words it.
+                        for (matching, path, wanted) in conditions(claim_equals, claim_contains) {
+                            let step = explanation.claim_condition(matching, path, wanted);
+                            accepted &= step.outcome() == Outcome::Passed;
+                            let _ = writeln!(out, "  {step}");
                         }
                     }
                 }

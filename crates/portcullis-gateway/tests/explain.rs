@@ -180,6 +180,73 @@ fn a_good_token_exits_0_and_a_route_says_which_part_falls_short() {
 }
 
 #[test]
+fn a_routes_conditions_and_every_unmet_part_are_listed_in_plain_words() {
+    let setup = Setup::new();
+    let config = setup.config(
+        r#"
+[[routes]]
+name = "tenant"
+path = "/tenant"
+claim_equals = { azp = "web-app", tenant = "acme" }
+claim_contains = { "/realm_access/roles" = "orders-reader" }
+
+[[routes]]
+name = "billing"
+path = "/billing"
+scopes_all = ["billing.write"]
+roles_all = ["billing-admin"]
+"#,
+    );
+    let token = setup.token(json!(AUD));
+    let run = explain(&config, &token, &["--route", "GET", "/tenant"]);
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    for line in [
+        r#"  pass        claim_equals: azp equals "web-app""#,
+        r#"  FAIL        claim_equals: no tenant; this route requires it to equal "acme""#,
+        r#"  pass        claim_contains: /realm_access/roles contains "orders-reader""#,
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line}\n{out}");
+    }
+
+    let run = explain(&config, &token, &["--route", "GET", "/billing"]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "FAIL        requirement: scopes: granted [openid, orders.read]; [billing.write] \
+             missing. roles: granted [orders-reader] (at \"/realm_access/roles\"); \
+             [billing-admin] missing"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    // A token that meets the conditions: every line passes, exit 0.
+    let acme = setup
+        .key
+        .token()
+        .header("typ", "JWT")
+        .claim("iss", ISS)
+        .claim("aud", AUD)
+        .claim("azp", "web-app")
+        .claim("typ", "Bearer")
+        .claim("iat", NOW - 10)
+        .claim("exp", NOW + 300)
+        .claim("jti", "j-2")
+        .claim("tenant", "acme")
+        .claim("realm_access", json!({"roles": ["orders-reader"]}))
+        .sign();
+    let run = explain(&config, &acme, &["--route", "GET", "/tenant"]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(r#"pass        claim_equals: tenant equals "acme""#),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn claims_are_shown_only_when_asked() {
     let setup = Setup::new();
     let config = setup.config("");

@@ -1,7 +1,8 @@
 //! Presets in the gateway: `preset = "..."` on an issuer, roles and audiences per
 //! route, claims named by JSON Pointer in conditions and forwarded headers; each
 //! refused key at its key path; and, for every provider's token shape, every claim
-//! removed in turn is answered 200, 401 or 403, never a 500.
+//! (and every member of an object claim) removed in turn is answered 200, 401 or 403,
+//! never a 500, on a route reading scopes and roles and one reading nested claims.
 
 #![allow(clippy::unwrap_used)]
 
@@ -146,8 +147,12 @@ path = "/orders"
 [[routes]]
 path = "/billing"
 audiences = ["billing-api"]
+[[routes]]
+path = "/conditions"
+claim_equals = {{ "/realm_access/roles/2" = "orders-reader" }}
+claim_contains = {{ "/cognito:groups" = "orders-reader", scope = "openid" }}
 [forward]
-claims = {{ sub = "x-sub", "/iss" = "x-iss" }}
+claims = {{ sub = "x-sub", "/iss" = "x-iss", "/realm_access/roles" = "x-roles", "/urn:zitadel:iam:org:project:roles" = "x-zitadel-roles" }}
 "#,
             serving = serving(&upstream),
             keys = keys.display(),
@@ -168,21 +173,43 @@ claims = {{ sub = "x-sub", "/iss" = "x-iss" }}
                 .claims_json(),
         )
         .unwrap();
-        for claim in claims.keys() {
-            let token = provider
-                .access_token(key(), ISS, AUD, unix_now())
-                .without_claim(claim)
-                .sign();
-            let status = http.get(&url("/orders"), Some(&token), &[]).await.status;
-            assert!(
-                [
-                    StatusCode::OK,
-                    StatusCode::UNAUTHORIZED,
-                    StatusCode::FORBIDDEN
-                ]
-                .contains(&status),
-                "{name} without {claim}: {status}"
-            );
+        // Every claim removed in turn, and every member of an object claim (nested
+        // claims read by pointer: roles, conditions, forwarded headers).
+        let mut variants = Vec::new();
+        for (claim, value) in &claims {
+            variants.push((
+                claim.clone(),
+                provider
+                    .access_token(key(), ISS, AUD, unix_now())
+                    .without_claim(claim),
+            ));
+            if let Value::Object(members) = value {
+                for member in members.keys() {
+                    let mut fewer = members.clone();
+                    fewer.remove(member);
+                    variants.push((
+                        format!("{claim}/{member}"),
+                        provider
+                            .access_token(key(), ISS, AUD, unix_now())
+                            .claim(claim, Value::Object(fewer)),
+                    ));
+                }
+            }
+        }
+        for (removed, token) in variants {
+            let token = token.sign();
+            for path in ["/orders", "/conditions"] {
+                let status = http.get(&url(path), Some(&token), &[]).await.status;
+                assert!(
+                    [
+                        StatusCode::OK,
+                        StatusCode::UNAUTHORIZED,
+                        StatusCode::FORBIDDEN
+                    ]
+                    .contains(&status),
+                    "{name} without {removed} on {path}: {status}"
+                );
+            }
         }
         // A role the token lacks: 403.
         if let Some(role) = provider.role() {

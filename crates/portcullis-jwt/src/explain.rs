@@ -9,6 +9,8 @@
 use std::fmt::{self, Write as _};
 use std::time::SystemTime;
 
+use crate::claim_match::ClaimMatch;
+use crate::claim_path::ClaimPath;
 use crate::claims::{Claims, NumericDate, VerifiedBy};
 use crate::clock::unix_seconds;
 use crate::error::{Error, ErrorKind};
@@ -79,13 +81,19 @@ pub enum Rule {
     },
     /// A route's [`ScopeRequirement`] ([`Explanation::requirement`]).
     Requirement,
+    /// A route's condition on one claim ([`Explanation::claim_condition`]).
+    ClaimCondition {
+        /// How the claim is compared.
+        matching: ClaimMatch,
+    },
 }
 
 impl Rule {
     /// A short name for the rule: `size`, `format`, `alg`, `typ`, `key`, `signature`,
     /// `payload`, `claim types`, `ID-token claims`, `exp`, `nbf`, `iat`, `max age`,
     /// `iss`, `audience`, `RFC 9068 claims`, `required claims`, `claim values`,
-    /// `scopes`, `roles`, `check`, `requirement`.
+    /// `scopes`, `roles`, `check`, `requirement`, and for a claim condition its name in
+    /// configuration (`claim_equals`, `claim_contains`).
     pub const fn name(self) -> &'static str {
         match self {
             Rule::Size => "size",
@@ -110,6 +118,7 @@ impl Rule {
             Rule::Roles => "roles",
             Rule::Check { .. } => "check",
             Rule::Requirement => "requirement",
+            Rule::ClaimCondition { matching } => matching.name(),
         }
     }
 }
@@ -147,6 +156,7 @@ pub struct Step {
     note: String,
     hint: Option<&'static str>,
     unmet: Option<Unmet>,
+    check_name: Option<Box<str>>,
 }
 
 impl Step {
@@ -158,6 +168,7 @@ impl Step {
             note: note.into(),
             hint: None,
             unmet: None,
+            check_name: None,
         }
     }
 
@@ -169,6 +180,7 @@ impl Step {
             note: note.into(),
             hint: None,
             unmet: None,
+            check_name: None,
         }
     }
 
@@ -180,6 +192,7 @@ impl Step {
             note: note.into(),
             hint: None,
             unmet: None,
+            check_name: None,
         }
     }
 
@@ -217,13 +230,26 @@ impl Step {
     pub fn unmet(&self) -> Option<Unmet> {
         self.unmet
     }
+
+    /// For a [`Rule::Check`] added with
+    /// [`ValidationBuilder::named_check`](crate::ValidationBuilder::named_check), its
+    /// name.
+    pub fn check_name(&self) -> Option<&str> {
+        self.check_name.as_deref()
+    }
+
+    fn named(mut self, name: Option<&str>) -> Step {
+        self.check_name = name.map(Box::from);
+        self
+    }
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let label = match self.rule {
-            Rule::Check { index } => format!("check #{}", index + 1),
-            rule => rule.name().to_owned(),
+        let label = match (self.rule, &self.check_name) {
+            (Rule::Check { .. }, Some(name)) => format!("check {}", quote_text(name)),
+            (Rule::Check { index }, None) => format!("check #{}", index + 1),
+            (rule, _) => rule.name().to_owned(),
         };
         write!(f, "{:<12}{label}: {}", self.outcome.label(), self.note)?;
         if let Some(hint) = self.hint {
@@ -286,29 +312,104 @@ impl Explanation {
     /// The claim at `path` (a top-level name or a JSON Pointer, as [`Claims::lookup`]
     /// reads it) of the **unverified** payload unless [`Explanation::is_accepted`]:
     /// for explaining a route's claim conditions, never for a decision.
-    pub fn unverified_lookup(&self, path: &crate::ClaimPath) -> Option<&serde_json::Value> {
+    pub fn unverified_lookup(&self, path: &ClaimPath) -> Option<&serde_json::Value> {
         self.claims.as_ref().and_then(|claims| claims.lookup(path))
     }
 
     /// Whether the token's claims meet `requirement` at `now`
     /// ([`ScopeRequirement::unmet_at`]), as a [`Rule::Requirement`] step saying which
-    /// part falls short. Not checked when the payload could not be read; checked even
+    /// parts fall short (every one, [`Step::unmet`] the first). Not checked when the payload could not be read; checked even
     /// when a token rule failed, for the record (the token is refused either way).
     pub fn requirement(&self, requirement: &ScopeRequirement, now: SystemTime) -> Step {
         let rule = Rule::Requirement;
         let Some(claims) = &self.claims else {
             return Step::not_checked(rule, "the payload could not be read");
         };
-        match requirement.unmet_at(claims, now) {
+        // Every part that falls short, the first (the one the answer names) first.
+        let unmet: Vec<Unmet> = requirement.every_unmet_at(claims, now).collect();
+        match unmet.first() {
             None => Step::passed(rule, describe_requirement(requirement)),
-            Some(unmet) => Step {
+            Some(&first) => Step {
                 rule,
                 outcome: Outcome::Failed,
                 error: None,
-                note: unmet_note(requirement, claims, unmet, now),
+                note: unmet
+                    .iter()
+                    .map(|part| unmet_note(requirement, claims, *part, now))
+                    .collect::<Vec<_>>()
+                    .join(". "),
                 hint: None,
-                unmet: Some(unmet),
+                unmet: Some(first),
+                check_name: None,
             },
+        }
+    }
+
+    /// Whether the claim at `path` meets a route's condition (`matching` it with
+    /// `wanted`, as [`ClaimMatch::holds`] decides), as a [`Rule::ClaimCondition`] step
+    /// saying what the claim is and what the route wants. Not checked when the payload
+    /// could not be read; checked even when a token rule failed, for the record.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use portcullis_jwt::{ClaimMatch, ClaimPath, Outcome, Validation};
+    /// use serde_json::json;
+    ///
+    /// let validation = Validation::builder()
+    ///     .issuer("https://issuer.example")
+    ///     .audience("https://orders.example.com")
+    ///     .build()?;
+    /// // {"alg":"EdDSA","typ":"at+jwt"}.{"iss":"https://issuer.example",
+    /// // "aud":"https://orders.example.com","exp":2000000000,"tenant":"globex"}.signature
+    /// let token = "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCJ9.\
+    ///     eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwiYXVkIjoiaHR0cHM6Ly9vcmRlcnMuZXhhbXBsZS5jb20iLCJleHAiOjIwMDAwMDAwMDAsInRlbmFudCI6Imdsb2JleCJ9.\
+    ///     c2lnbmF0dXJl";
+    /// let now = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    /// let explanation = validation.explain(token, None, now);
+    /// let tenant = ClaimPath::parse("tenant")?;
+    /// let step = explanation.claim_condition(ClaimMatch::Equals, &tenant, &json!("acme"));
+    /// assert_eq!(step.outcome(), Outcome::Failed);
+    /// assert_eq!(
+    ///     step.note(),
+    ///     r#"tenant is "globex"; this route requires it to equal "acme""#
+    /// );
+    /// # Ok::<(), portcullis_jwt::ConfigError>(())
+    /// ```
+    pub fn claim_condition(
+        &self,
+        matching: ClaimMatch,
+        path: &ClaimPath,
+        wanted: &serde_json::Value,
+    ) -> Step {
+        let rule = Rule::ClaimCondition { matching };
+        let Some(claims) = &self.claims else {
+            return Step::not_checked(rule, "the payload could not be read");
+        };
+        let found = claims.lookup(path);
+        let name = plain_text(path.as_str());
+        let verb = match matching {
+            ClaimMatch::Equals => "equal",
+            ClaimMatch::Contains => "contain",
+        };
+        if matching.matches(found, wanted) {
+            Step::passed(rule, format!("{name} {verb}s {}", quote_json(wanted)))
+        } else {
+            let is = found.map_or_else(
+                || format!("no {name}"),
+                |value| format!("{name} is {}", quote_json(value)),
+            );
+            Step {
+                rule,
+                outcome: Outcome::Failed,
+                error: None,
+                note: format!(
+                    "{is}; this route requires it to {verb} {}",
+                    quote_json(wanted)
+                ),
+                hint: None,
+                unmet: None,
+                check_name: None,
+            }
         }
     }
 }
@@ -452,9 +553,13 @@ impl Explainer<'_> {
             ],
             why,
         );
-        let checks = self.validation.checks().count();
-        for index in 0..checks {
-            self.push(Step::not_checked(Rule::Check { index }, why));
+        let names: Vec<Option<&str>> = self
+            .validation
+            .checks()
+            .map(|custom| custom.name.as_deref())
+            .collect();
+        for (index, name) in names.into_iter().enumerate() {
+            self.push(Step::not_checked(Rule::Check { index }, why).named(name));
         }
     }
 
@@ -571,15 +676,16 @@ impl Explainer<'_> {
         let claims = v.claims(read, verified_by, payload);
         self.claim_values(&claims, &members);
         self.scopes_and_roles(&claims);
-        for (index, check) in v.checks().enumerate() {
+        for (index, custom) in v.checks().enumerate() {
             let rule = Rule::Check { index };
-            self.push(match check(&claims) {
+            let step = match (custom.check)(&claims) {
                 Ok(()) => Step::passed(rule, "accepted"),
                 Err(reason) => {
                     let note = format!("refused: {}", quote_text(&reason));
                     Step::failed(rule, Error::with_reason(ErrorKind::Rejected, reason), note)
                 }
-            });
+            };
+            self.push(step.named(custom.name.as_deref()));
         }
         Some(claims)
     }
@@ -839,7 +945,14 @@ impl Explainer<'_> {
             Ok(()) if wanted.is_empty() => "none configured".to_owned(),
             Ok(()) => wanted
                 .iter()
-                .map(|(name, values)| describe(name, values))
+                .map(|(name, values)| match members.get(*name) {
+                    Some(value) => format!(
+                        "{name} is {} (one of {})",
+                        quote_json(value),
+                        list(values.iter().map(|s| s.to_string()), true)
+                    ),
+                    None => describe(name, values),
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             Err(error) => {
@@ -1072,9 +1185,18 @@ fn quote_json(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(text) => quote_text(text),
         other => {
+            // JSON escapes quotes and C0 controls in strings already; what it leaves
+            // (C1 controls) is escaped here, so no control character reaches a terminal.
             let text = other.to_string();
             let (short, cut_short) = cut(&text);
-            let escaped: String = short.escape_debug().collect();
+            let mut escaped = String::with_capacity(short.len());
+            for c in short.chars() {
+                if c.is_control() {
+                    escaped.extend(c.escape_debug());
+                } else {
+                    escaped.push(c);
+                }
+            }
             if cut_short { escaped + "…" } else { escaped }
         }
     }
@@ -1288,6 +1410,12 @@ mod tests {
         assert_eq!(plain_text("two words"), r#""two words""#);
         let many = list((0..20).map(|i| i.to_string()), false);
         assert!(many.ends_with(", and 12 more]"), "{many}");
+    }
+
+    #[test]
+    fn json_values_are_shown_as_json_without_control_characters() {
+        let value = serde_json::json!(["a\u{1b}", "b\u{9b}", {"c": 1}]);
+        assert_eq!(quote_json(&value), r#"["a\u001b","b\u{9b}",{"c":1}]"#);
     }
 
     #[test]

@@ -67,6 +67,7 @@
 //! in the repository for how this crate fits the rest.
 
 mod algorithm;
+mod claim_match;
 mod claim_path;
 mod claims;
 pub mod clock;
@@ -83,6 +84,7 @@ mod token;
 mod validation;
 
 pub use algorithm::{Algorithm, AlgorithmSet, UnknownAlgorithm};
+pub use claim_match::ClaimMatch;
 pub use claim_path::{ClaimPath, MAX_CLAIM_PATH, MAX_CLAIM_PATH_DEPTH};
 pub use claims::{Claims, NumericDate, VerifiedBy};
 pub use clock::{Clock, ManualClock, SystemClock};

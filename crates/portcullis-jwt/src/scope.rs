@@ -200,6 +200,16 @@ pub enum Unmet {
     Role,
 }
 
+impl Unmet {
+    /// The order in which the parts are checked.
+    const ORDER: [Unmet; 4] = [
+        Unmet::Audience,
+        Unmet::UserAuthentication,
+        Unmet::Scope,
+        Unmet::Role,
+    ];
+}
+
 impl ScopeRequirement {
     /// Every listed scope must be granted. An empty list is always satisfied.
     ///
@@ -441,30 +451,43 @@ impl ScopeRequirement {
         self.first_unmet(claims, None)
     }
 
+    /// Every part of the requirement `claims` do not meet at `now`, in
+    /// [`ScopeRequirement::unmet_at`]'s order (its first is `unmet_at`'s answer): for
+    /// explaining, where the whole story helps more than the answer.
+    pub fn every_unmet_at<'s>(
+        &'s self,
+        claims: &'s Claims,
+        now: SystemTime,
+    ) -> impl Iterator<Item = Unmet> + 's {
+        Unmet::ORDER
+            .into_iter()
+            .filter(move |part| !self.meets(*part, claims, Some(now)))
+    }
+
     /// The first unmet part, at `now` if known (a `max_age` is unmet when it is not).
     fn first_unmet(&self, claims: &Claims, now: Option<SystemTime>) -> Option<Unmet> {
-        if !self.audiences.is_empty()
-            && !claims
-                .accepted_audiences()
-                .any(|held| self.audiences.iter().any(|a| **a == *held))
-        {
-            return Some(Unmet::Audience);
-        }
-        if !self.user_authentication_met(claims, now) {
-            return Some(Unmet::UserAuthentication);
-        }
-        if !self.is_satisfied_by(claims.scopes()) {
-            return Some(Unmet::Scope);
-        }
-        if !self.roles_all.is_empty() || !self.roles_any.is_empty() {
-            let held = |role: &str| claims.has_role(role);
-            if !self.roles_all.iter().all(|r| held(r))
-                || !(self.roles_any.is_empty() || self.roles_any.iter().any(|r| held(r)))
-            {
-                return Some(Unmet::Role);
+        Unmet::ORDER
+            .into_iter()
+            .find(|part| !self.meets(*part, claims, now))
+    }
+
+    /// Whether `claims` meet one part of the requirement, at `now` if known.
+    fn meets(&self, part: Unmet, claims: &Claims, now: Option<SystemTime>) -> bool {
+        match part {
+            Unmet::Audience => {
+                self.audiences.is_empty()
+                    || claims
+                        .accepted_audiences()
+                        .any(|held| self.audiences.iter().any(|a| **a == *held))
+            }
+            Unmet::UserAuthentication => self.user_authentication_met(claims, now),
+            Unmet::Scope => self.is_satisfied_by(claims.scopes()),
+            Unmet::Role => {
+                let held = |role: &str| claims.has_role(role);
+                self.roles_all.iter().all(|r| held(r))
+                    && (self.roles_any.is_empty() || self.roles_any.iter().any(|r| held(r)))
             }
         }
-        None
     }
 
     /// Whether `claims` meet the `acr` and `max_age` parts at `now` (`None`: unknown,

@@ -60,6 +60,14 @@ pub enum AudienceClaim {
 
 pub(crate) type Check = dyn Fn(&Claims) -> Result<(), String> + Send + Sync;
 
+/// A custom check and, when it was added with [`ValidationBuilder::named_check`], the
+/// name an explanation gives it.
+#[derive(Clone)]
+pub(crate) struct CustomCheck {
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) check: Arc<Check>,
+}
+
 /// The rules an access token must meet. Built with [`Validation::builder`]; cheap to
 /// clone and shareable across threads.
 ///
@@ -90,7 +98,7 @@ struct Config {
     roles_claim: Option<ClaimPath>,
     audience_claim: AudienceClaim,
     preset: Preset,
-    checks: Vec<Arc<Check>>,
+    checks: Vec<CustomCheck>,
 }
 
 /// Builds a [`Validation`].
@@ -113,7 +121,7 @@ pub struct ValidationBuilder {
     roles_claim: Option<String>,
     audience_claim: AudienceClaim,
     preset: Preset,
-    checks: Vec<Arc<Check>>,
+    checks: Vec<CustomCheck>,
 }
 
 impl Validation {
@@ -304,12 +312,64 @@ impl ValidationBuilder {
 
     /// A custom check run after every built-in one. `Err(reason)` refuses the token with
     /// [`ErrorKind::Rejected`]; the reason goes into [`Error::detail`] and, through the
-    /// layers, to the client, so keep it short and free of secrets.
+    /// layers, to the client, so keep it short and free of secrets. An explanation
+    /// calls it by its position (`check #1`); [`ValidationBuilder::named_check`] names
+    /// it.
     pub fn check<F>(mut self, check: F) -> Self
     where
         F: Fn(&Claims) -> Result<(), String> + Send + Sync + 'static,
     {
-        self.checks.push(Arc::new(check));
+        self.checks.push(CustomCheck {
+            name: None,
+            check: Arc::new(check),
+        });
+        self
+    }
+
+    /// [`ValidationBuilder::check`], named `name` for people: [`Validation::explain`]
+    /// reports it as `check "tenant is acme"`, with its reason when it refuses. The name
+    /// is never sent to clients.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use portcullis_jwt::{Outcome, Rule, Validation};
+    ///
+    /// let validation = Validation::builder()
+    ///     .issuer("https://issuer.example")
+    ///     .audience("https://orders.example.com")
+    ///     .named_check("tenant is acme", |claims| match claims.get("tenant") {
+    ///         Some(tenant) if tenant == "acme" => Ok(()),
+    ///         _ => Err("another tenant".to_owned()),
+    ///     })
+    ///     .build()?;
+    /// // {"alg":"EdDSA","typ":"at+jwt"}.{"iss":"https://issuer.example",
+    /// // "aud":"https://orders.example.com","exp":2000000000,"tenant":"globex"}.signature
+    /// let token = "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCJ9.\
+    ///     eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwiYXVkIjoiaHR0cHM6Ly9vcmRlcnMuZXhhbXBsZS5jb20iLCJleHAiOjIwMDAwMDAwMDAsInRlbmFudCI6Imdsb2JleCJ9.\
+    ///     c2lnbmF0dXJl";
+    /// let now = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    /// let explanation = validation.explain(token, None, now);
+    /// let check = explanation
+    ///     .steps()
+    ///     .iter()
+    ///     .find(|step| step.rule() == Rule::Check { index: 0 })
+    ///     .unwrap();
+    /// assert_eq!(check.outcome(), Outcome::Failed);
+    /// assert_eq!(check.check_name(), Some("tenant is acme"));
+    /// assert_eq!(
+    ///     check.to_string(),
+    ///     r#"FAIL        check "tenant is acme": refused: "another tenant""#
+    /// );
+    /// # Ok::<(), portcullis_jwt::ConfigError>(())
+    /// ```
+    pub fn named_check<F>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn(&Claims) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.checks.push(CustomCheck {
+            name: Some(name.into().into_boxed_str()),
+            check: Arc::new(check),
+        });
         self
     }
 
@@ -583,8 +643,9 @@ impl Validation {
         self.check_required(&read)?;
         let claims = self.claims(read, verified_by, payload);
         self.check_claim_values(&claims)?;
-        for check in &self.inner.checks {
-            check(&claims).map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
+        for custom in &self.inner.checks {
+            (custom.check)(&claims)
+                .map_err(|reason| Error::with_reason(ErrorKind::Rejected, reason))?;
         }
         Ok(claims)
     }
@@ -721,7 +782,7 @@ impl Validation {
     }
 
     /// The custom checks, for an explanation.
-    pub(crate) fn checks(&self) -> impl Iterator<Item = &Arc<Check>> {
+    pub(crate) fn checks(&self) -> impl Iterator<Item = &CustomCheck> {
         self.inner.checks.iter()
     }
 

@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portcullis_jwt::{
-    Algorithm, ErrorKind, KeySet, Outcome, Preset, Rule, ScopeRequirement, Unmet, Validation,
+    Algorithm, ClaimMatch, ClaimPath, ErrorKind, KeySet, Outcome, Preset, Rule, ScopeRequirement,
+    Unmet, Validation,
 };
 use portcullis_testkit::{SigningAlgorithm, SigningKey, encode_compact, jwks};
 use proptest::prelude::*;
@@ -133,6 +134,11 @@ fn an_accepted_token_passes_every_rule_and_meets_a_route_or_says_which_part_not(
             Rule::Roles,
         ]
     );
+    let values = &explanation.steps()[17];
+    assert_eq!(
+        values.note(),
+        r#"typ is "Bearer" (one of ["Bearer", "DPoP"])"#
+    );
     let roles = &explanation.steps()[19];
     assert_eq!(roles.note(), r#"[orders-reader] at "/realm_access/roles""#);
 
@@ -243,6 +249,143 @@ fn custom_checks_are_listed_by_position() {
     assert_eq!(failure.rule(), Rule::Check { index: 1 });
     assert_eq!(failure.note(), r#"refused: "tenant suspended""#);
     assert!(explanation.to_string().contains("check #2"));
+}
+
+#[test]
+fn named_checks_are_listed_by_name_even_when_not_checked() {
+    let validation = Validation::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .named_check("tenant is acme", |claims| match claims.get("tenant") {
+            Some(tenant) if tenant == "acme" => Ok(()),
+            _ => Err("another tenant".into()),
+        })
+        .check(|_| Ok(()))
+        .build()
+        .expect("valid");
+    let token = |tenant: &str| {
+        KEYS.signer
+            .token()
+            .standard_claims(ISSUER, AUDIENCE, NOW)
+            .claim("tenant", tenant)
+            .sign()
+    };
+    let explanation = validation.explain(&token("acme"), Some(&KEYS.set), now());
+    assert!(explanation.is_accepted(), "{explanation}");
+    let text = explanation.to_string();
+    assert!(
+        text.contains(r#"pass        check "tenant is acme": accepted"#),
+        "{text}"
+    );
+    assert!(text.contains("pass        check #2: accepted"), "{text}");
+
+    let explanation = validation.explain(&token("globex"), Some(&KEYS.set), now());
+    let failure = explanation.first_failure().expect("refused");
+    assert_eq!(failure.rule(), Rule::Check { index: 0 });
+    assert_eq!(failure.check_name(), Some("tenant is acme"));
+    assert_eq!(failure.note(), r#"refused: "another tenant""#);
+    // Verify says the reason, never the name (which is for people).
+    let error = validation
+        .verify(&token("globex"), &KEYS.set, now())
+        .expect_err("refused");
+    assert_eq!(error.detail(), Some("another tenant"));
+
+    let unreadable = validation.explain("e30.e30.c2ln", None, now());
+    let named = unreadable
+        .steps()
+        .iter()
+        .find(|s| s.rule() == Rule::Check { index: 0 })
+        .expect("listed");
+    assert_eq!(named.outcome(), Outcome::NotChecked);
+    assert_eq!(named.check_name(), Some("tenant is acme"));
+}
+
+#[test]
+fn claim_conditions_say_what_the_claim_is_and_what_the_route_wants() {
+    let token = keycloak_token(json!(AUDIENCE));
+    let explanation = keycloak().explain(&token, Some(&KEYS.set), now());
+    let path = |text: &str| ClaimPath::parse(text).expect("valid path");
+    let roles = path("/realm_access/roles");
+    let cases = [
+        (
+            ClaimMatch::Contains,
+            &roles,
+            json!("orders-reader"),
+            Outcome::Passed,
+            r#"claim_contains: /realm_access/roles contains "orders-reader""#,
+        ),
+        (
+            ClaimMatch::Contains,
+            &roles,
+            json!("orders-admin"),
+            Outcome::Failed,
+            r#"claim_contains: /realm_access/roles is ["orders-reader"]; this route requires it to contain "orders-admin""#,
+        ),
+        (
+            ClaimMatch::Equals,
+            &path("azp"),
+            json!("web-app"),
+            Outcome::Passed,
+            r#"claim_equals: azp equals "web-app""#,
+        ),
+        (
+            ClaimMatch::Equals,
+            &path("tenant"),
+            json!("acme"),
+            Outcome::Failed,
+            r#"claim_equals: no tenant; this route requires it to equal "acme""#,
+        ),
+        (
+            ClaimMatch::Contains,
+            &path("scope"),
+            json!("orders.read"),
+            Outcome::Passed,
+            r#"claim_contains: scope contains "orders.read""#,
+        ),
+    ];
+    for (matching, path, wanted, outcome, line) in cases {
+        let step = explanation.claim_condition(matching, path, &wanted);
+        assert_eq!(step.rule(), Rule::ClaimCondition { matching });
+        assert_eq!(step.outcome(), outcome, "{step}");
+        assert!(step.to_string().ends_with(line), "{step}");
+        // The same answer as the rule itself, on the verified claims.
+        let claims = keycloak()
+            .verify(&token, &KEYS.set, now())
+            .expect("accepted");
+        assert_eq!(
+            matching.holds(&claims, path, &wanted),
+            outcome == Outcome::Passed
+        );
+    }
+    let unreadable = keycloak().explain("e30.bm90IGpzb24.c2ln", None, now());
+    let step = unreadable.claim_condition(ClaimMatch::Equals, &roles, &json!("x"));
+    assert_eq!(step.outcome(), Outcome::NotChecked);
+}
+
+#[test]
+fn a_requirement_names_every_part_that_falls_short_the_first_first() {
+    let token = keycloak_token(json!(AUDIENCE));
+    let explanation = keycloak().explain(&token, Some(&KEYS.set), now());
+    let requirement = ScopeRequirement::all_of(["orders.write"])
+        .and_then(|r| r.and_roles_all_of(["orders-admin"]))
+        .expect("valid");
+    let step = explanation.requirement(&requirement, now());
+    assert_eq!(step.unmet(), Some(Unmet::Scope));
+    let claims = keycloak()
+        .verify(&token, &KEYS.set, now())
+        .expect("accepted");
+    assert_eq!(requirement.unmet_at(&claims, now()), Some(Unmet::Scope));
+    assert_eq!(
+        requirement
+            .every_unmet_at(&claims, now())
+            .collect::<Vec<_>>(),
+        [Unmet::Scope, Unmet::Role]
+    );
+    assert_eq!(
+        step.note(),
+        "scopes: granted [openid, orders.read]; [orders.write] missing. roles: granted \
+         [orders-reader] (at \"/realm_access/roles\"); [orders-admin] missing"
+    );
 }
 
 /// A claim value from a pool of right, wrong, missing and mistyped ones.

@@ -275,6 +275,28 @@ fn entra_v2_and_v1() {
     ] {
         assert_eq!(refused(&v, &variant), expected);
     }
+    // Tokens without `oid` and `tid` (docs/providers.md's override): `ver` is still
+    // required, and so are `sub` and `azp`.
+    let lenient = builder(Provider::Entra)
+        .clear_required_claims()
+        .require_claim("sub")
+        .require_claim("azp")
+        .require_claim_value("ver", "2.0")
+        .build()
+        .unwrap();
+    verify(&lenient, &token().without_claim("oid").without_claim("tid")).unwrap();
+    for (variant, expected) in [
+        (
+            token().claim("ver", "1.0"),
+            why(ErrorKind::InvalidClaim, "ver"),
+        ),
+        (
+            token().without_claim("azp"),
+            why(ErrorKind::MissingClaim, "azp"),
+        ),
+    ] {
+        assert_eq!(refused(&lenient, &variant), expected);
+    }
     // v1.0 tokens, as docs/providers.md configures them: `appid` for `azp`, the v1
     // issuer and an `api://` audience.
     let v1 = Preset::Entra

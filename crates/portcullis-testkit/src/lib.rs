@@ -28,13 +28,15 @@
 //! Around it, the rest of what integration tests share: [`TestServer`] (the loopback
 //! accept loop, HTTP/1.1 and h2c), [`EchoUpstream`] (an upstream that answers with what
 //! it received), a raw HTTP/1.1 client ([`raw_get`], [`RawResponse`]) for requests real
-//! clients would not send, and the names and times tests agree on ([`fixture`]).
+//! clients would not send, the names and times tests agree on ([`fixture`]), and the
+//! real servers and clients from npm that interop tests run ([`NodePeer`]).
 
 mod dpop;
 mod echo;
 pub mod fixture;
 mod issuer;
 mod key;
+mod node_peer;
 mod providers;
 mod raw_client;
 mod server;
@@ -48,6 +50,7 @@ pub use issuer::{
     TestIssuer, TestIssuerBuilder,
 };
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
+pub use node_peer::{NodePeer, REQUIRE_INTEROP};
 pub use providers::Provider;
 pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
 pub use server::TestServer;

@@ -187,7 +187,7 @@ impl Provider {
                 .claim("aud", json!([audience, "164849683489734566"]))
                 .claim("nbf", now)
                 .claim("jti", random_id())
-                .claim("client_id", "164849683489734567@shop")
+                .claim("azp", "164849683489734567@shop")
                 .claim(
                     "urn:zitadel:iam:org:project:roles",
                     json!({"orders-reader": {"164849683489734568": "acme.zitadel.cloud"}}),

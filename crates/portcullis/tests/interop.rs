@@ -15,9 +15,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -31,58 +28,16 @@ use portcullis_issuer::{
     ClientAuth, DiscoveryMode, HttpClient, IssuerMetadata, RemoteKeySet, Secret,
 };
 use portcullis_jwt::{Algorithm, ManualClock};
-use portcullis_testkit::{raw_exchange, raw_get_with_token};
+use portcullis_testkit::{NodePeer, raw_exchange, raw_get_with_token};
 
 const RESOURCE: &str = "https://api.test";
 /// The resource server's introspection secret in `tests/interop/provider.mjs`.
 const RESOURCE_SERVER_SECRET: &str = "intro:spect/+%&= ~";
 
-struct Provider {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_provider() -> Option<Provider> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
-    if !dir.join("node_modules/oidc-provider").is_dir() {
-        // `.ci/run` installs the provider and sets this: there, a skip would be a pass
-        // that checked nothing.
-        assert!(
-            std::env::var_os("PORTCULLIS_REQUIRE_INTEROP").is_none(),
-            "PORTCULLIS_REQUIRE_INTEROP is set but tests/interop has no node_modules"
-        );
-        eprintln!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !! SKIPPED: oidc-provider interop. Run `npm ci` in tests/interop/     !!\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-        return None;
-    }
-    let mut child = Command::new("node")
-        .arg("provider.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node runs");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("PORT ")
-        .unwrap_or_else(|| panic!("unexpected provider output {line:?}"))
-        .parse()
-        .unwrap();
-    Some(Provider { child, port })
+/// panva's oidc-provider on loopback (`tests/interop/provider.mjs`); `None` (after a
+/// loud notice) when it is not installed, unless `PORTCULLIS_REQUIRE_INTEROP` is set.
+fn start_provider() -> Option<NodePeer> {
+    NodePeer::start("provider.mjs", "oidc-provider")
 }
 
 /// One HTTP/1.1 exchange with the provider; returns status and body.
@@ -157,7 +112,7 @@ async fn oidc_provider_tokens() {
     let Some(provider) = start_provider() else {
         return;
     };
-    let port = provider.port;
+    let port = provider.port();
     let issuer = format!("http://127.0.0.1:{port}");
 
     let clock = ManualClock::new(SystemTime::now());
@@ -250,7 +205,7 @@ async fn oidc_provider_dpop() {
     let Some(provider) = start_provider() else {
         return;
     };
-    let issuer = format!("http://127.0.0.1:{}", provider.port);
+    let issuer = provider.origin();
     let clock = ManualClock::new(SystemTime::now());
     let verifier = hybrid_verifier(&issuer, &clock).await;
 
@@ -267,7 +222,7 @@ async fn oidc_provider_dpop() {
         .layer(authn);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    let dir = NodePeer::dir();
     for client in ["es256", "opaque"] {
         let output = tokio::process::Command::new("node")
             .arg("dpop-client.mjs")
