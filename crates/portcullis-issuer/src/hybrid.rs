@@ -19,12 +19,13 @@ const MAX_HEADER_SEGMENT: usize = 4 * 1024;
 /// whose first decodes to a JSON object. A shape test for routing only; it proves
 /// nothing about the token.
 pub fn is_jws_shaped(token: &str) -> bool {
-    // Exactly two dots; counting bytes (vectorized) beats splitting on a `char` pattern.
-    let Some((header, _)) = token.split_once('.') else {
+    // Exactly two dots (found with memchr, which `split_once` and `contains` use).
+    let Some((header, rest)) = token.split_once('.') else {
         return false;
     };
-    if token.bytes().filter(|&b| b == b'.').count() != 2 {
-        return false;
+    match rest.split_once('.') {
+        Some((_, signature)) if !signature.contains('.') => {}
+        _ => return false,
     }
     if header.is_empty() || header.len() > MAX_HEADER_SEGMENT {
         return false;

@@ -100,6 +100,8 @@ fn claim_value(value: &serde_json::Value, separator: &str) -> Option<HeaderValue
         }
     }
     let text = match value {
+        // The common case, copied once (into the header value).
+        serde_json::Value::String(s) => return HeaderValue::from_bytes(s.as_bytes()).ok(),
         serde_json::Value::Array(items) => items
             .iter()
             .filter_map(scalar)
