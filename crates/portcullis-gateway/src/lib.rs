@@ -18,6 +18,7 @@ mod auth;
 mod auth_rules;
 mod config;
 mod decision;
+mod events;
 pub mod explain;
 pub mod guide;
 mod ip_network;
@@ -26,6 +27,7 @@ mod proxy;
 mod respond;
 mod router;
 mod server;
+mod tls;
 
 pub use config::{Config, ConfigFileError};
 
@@ -35,7 +37,8 @@ pub use config::{Config, ConfigFileError};
 pub mod fuzzing {
     pub use crate::router::{PathMatch, Router, Segment, unsafe_path};
 }
-pub use server::{Gateway, StartError};
+pub use events::GatewayEvent;
+pub use server::{Gateway, Reloader, StartError};
 
 /// The boxed error bodies carry.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

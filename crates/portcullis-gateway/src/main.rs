@@ -217,10 +217,22 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
         tracing::info!(config = config.source(), "starting");
         let shutdown = shutdown_signal()
             .map_err(|e| portcullis_gateway::StartError::from(format!("signal handlers: {e}")))?;
-        let gateway = Gateway::bind(config).await?;
+        let hangup = hangup_signal()
+            .map_err(|e| portcullis_gateway::StartError::from(format!("signal handlers: {e}")))?;
+        let mut gateway = Gateway::bind(config).await?;
+        gateway.on_event(|reported| event(&reported.to_json()));
+        let reloader = gateway.reloader();
+        tokio::spawn(hangup.for_each(move || {
+            let reloader = reloader.clone();
+            // Reading files blocks; keep it off the runtime's workers.
+            drop(tokio::task::spawn_blocking(move || {
+                reloader.reload_certificates();
+            }));
+        }));
         let listening = serde_json::json!({
             "event": "listening",
             "listeners": gateway.local_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "tls": gateway.tls_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "operations": gateway.operations_addr().map(|a| a.to_string()),
             "decision": gateway.decision_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
@@ -277,5 +289,44 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
         })
+    }
+}
+
+/// SIGHUP, registered before anything is announced (its default action ends the
+/// process): each one reloads the files the gateway reads.
+struct Hangup {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+fn hangup_signal() -> std::io::Result<Hangup> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Hangup {
+            signal: signal(SignalKind::hangup())?,
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Hangup {})
+    }
+}
+
+impl Hangup {
+    /// Calls `on_signal` for every SIGHUP (never, where there are none).
+    async fn for_each(self, on_signal: impl Fn()) {
+        #[cfg(unix)]
+        {
+            let mut signal = self.signal;
+            while signal.recv().await.is_some() {
+                on_signal();
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = on_signal;
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -20,9 +20,11 @@ use crate::access_log::RecordIdentity;
 use crate::auth::{IssuerSet, PreparedIssuers};
 use crate::config::{Config, ConfigFileError, Requirement};
 use crate::decision::{self, Decide, DecisionRoute};
+use crate::events::{EventSink, GatewayEvent};
 use crate::metrics::Metrics;
 use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
 use crate::router::Router;
+use crate::tls::TlsTerminator;
 
 /// Why the gateway could not start or serve.
 #[derive(Debug)]
@@ -64,9 +66,66 @@ impl std::error::Error for StartError {}
 #[derive(Debug)]
 pub struct Gateway {
     listeners: Vec<TcpListener>,
+    /// TLS listeners, each with its listener's certificates.
+    tls: Vec<(TcpListener, Arc<TlsTerminator>)>,
     operations: Option<TcpListener>,
     decision: Vec<TcpListener>,
     shared: Arc<GatewayState>,
+    terminators: Vec<BoundTerminator>,
+    events: EventSink,
+}
+
+/// A TLS listener's certificates, and the addresses its listeners were bound to.
+type BoundTerminator = (Arc<TlsTerminator>, Vec<SocketAddr>);
+
+/// Reloads what a running gateway reads from files; from [`Gateway::reloader`], usable
+/// while it serves (the binary calls it on SIGHUP).
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    terminators: Vec<BoundTerminator>,
+    events: EventSink,
+}
+
+impl Reloader {
+    /// Reads every TLS listener's certificate, key and CA files again; those that
+    /// changed and load serve new handshakes (established connections keep theirs),
+    /// those that do not load leave the previous ones serving. Each change or refusal
+    /// is logged and reported as a [`GatewayEvent`].
+    pub fn reload_certificates(&self) {
+        for (terminator, listeners) in &self.terminators {
+            reload_terminator(terminator, listeners, &self.events, None);
+        }
+    }
+}
+
+/// Reloads one listener's files and reports the outcome, unless it is the refusal
+/// `last_refusal` already reported (a watcher polling a broken file says so once).
+fn reload_terminator(
+    terminator: &TlsTerminator,
+    listeners: &[SocketAddr],
+    events: &EventSink,
+    last_refusal: Option<&mut Option<String>>,
+) {
+    let listeners = listeners.to_vec();
+    match terminator.reload() {
+        Ok(false) => {}
+        Ok(true) => {
+            if let Some(last) = last_refusal {
+                *last = None;
+            }
+            events.emit(&GatewayEvent::CertificatesReloaded { listeners });
+        }
+        Err(error) => {
+            let error = error.to_string();
+            if let Some(last) = last_refusal {
+                if last.as_deref() == Some(error.as_str()) {
+                    return;
+                }
+                *last = Some(error.clone());
+            }
+            events.emit(&GatewayEvent::CertificatesRefused { listeners, error });
+        }
+    }
 }
 
 /// What a listener serves.
@@ -95,10 +154,27 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
         let prepared = PreparedIssuers::prepare(&config.issuers)
             .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
+        let mut loaded = Vec::with_capacity(config.tls.len());
+        for listener in &config.tls {
+            let terminator = TlsTerminator::load(listener.clone())
+                .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
+            loaded.push(Arc::new(terminator));
+        }
         let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
             listeners.push(bind(addr).await?);
+        }
+        let mut tls = Vec::new();
+        let mut terminators = Vec::with_capacity(loaded.len());
+        for terminator in loaded {
+            let mut bound = Vec::with_capacity(terminator.config().listen.len());
+            for addr in &terminator.config().listen {
+                let listener = bind(addr).await?;
+                bound.push(listener.local_addr().unwrap_or(*addr));
+                tls.push((listener, terminator.clone()));
+            }
+            terminators.push((terminator, bound));
         }
         let operations = match config.operations_listen {
             Some(addr) => Some(bind(&addr).await?),
@@ -108,6 +184,7 @@ impl Gateway {
         for addr in config.decision.iter().flat_map(|d| &d.listen) {
             decision.push(bind(addr).await?);
         }
+        let source = config.source.clone();
         let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
         let router = Router::from_paths(
@@ -116,10 +193,14 @@ impl Gateway {
                 .iter()
                 .map(|route| (route.path.clone(), route.methods.clone())),
         );
-        let core = Arc::new(ProxyCore::new(config));
+        let core =
+            Arc::new(ProxyCore::new(config).map_err(|e| StartError::Config(e.in_file(&source)))?);
         let (routes, decisions, metadata) = route_services(&core, &issuers)?;
         Ok(Gateway {
             listeners,
+            tls,
+            terminators,
+            events: EventSink::default(),
             operations,
             decision,
             shared: Arc::new(GatewayState {
@@ -135,12 +216,36 @@ impl Gateway {
         })
     }
 
-    /// The addresses actually bound (with real ports when the file said port 0).
+    /// The proxy's addresses actually bound (with real ports when the file said port
+    /// 0): the cleartext ones, then the TLS ones.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
+            .chain(self.tls.iter().map(|(l, _)| l))
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// The TLS listeners' addresses (`[[server.tls]]`), in the file's order.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Calls `callback` with every [`GatewayEvent`] (certificate reloads and their
+    /// refusals), after logging it. Set before [`Gateway::serve`].
+    pub fn on_event(&mut self, callback: impl Fn(&GatewayEvent) + Send + Sync + 'static) {
+        self.events = EventSink::new(callback);
+    }
+
+    /// A handle that reloads the gateway's files while it serves.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            terminators: self.terminators.clone(),
+            events: self.events.clone(),
+        }
     }
 
     /// The decision listeners' addresses (`[decision]`).
@@ -165,16 +270,42 @@ impl Gateway {
         let (stop_tx, stop_rx) = watch::channel(false);
         let grace = self.shared.core.config.shutdown_grace;
         let mut tasks = JoinSet::new();
-        let listeners = (self.listeners.into_iter().map(|l| (l, Listener::Main)))
-            .chain(self.operations.map(|l| (l, Listener::Operations)))
-            .chain(self.decision.into_iter().map(|l| (l, Listener::Decision)));
-        for (listener, kind) in listeners {
+        let listeners = (self
+            .listeners
+            .into_iter()
+            .map(|l| (l, Listener::Main, None)))
+        .chain(
+            self.tls
+                .into_iter()
+                .map(|(l, terminator)| (l, Listener::Main, Some(terminator))),
+        )
+        .chain(self.operations.map(|l| (l, Listener::Operations, None)))
+        .chain(
+            self.decision
+                .into_iter()
+                .map(|l| (l, Listener::Decision, None)),
+        );
+        for (listener, kind, tls) in listeners {
             tasks.spawn(accept_loop(
                 listener,
                 self.shared.clone(),
                 kind,
+                tls,
                 stop_rx.clone(),
             ));
+        }
+        // Watchers end with the accept loops; they hold no connection.
+        let mut watchers = JoinSet::new();
+        for (terminator, listeners) in self.terminators {
+            if let Some(interval) = terminator.watch_interval() {
+                watchers.spawn(watch_files(
+                    terminator,
+                    listeners,
+                    interval,
+                    self.events.clone(),
+                    stop_rx.clone(),
+                ));
+            }
         }
         shutdown.await;
         tracing::info!(
@@ -182,6 +313,7 @@ impl Gateway {
             "shutting down: draining in-flight requests"
         );
         let _ = stop_tx.send(true);
+        watchers.abort_all();
         if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
             .await
             .is_err()
@@ -282,10 +414,68 @@ fn protect<S>(
     authentication.layer(RecordIdentity::new(requirement.layer(inner)))
 }
 
+/// Compares a TLS listener's files with what it serves every `interval` and reloads
+/// them when they changed (cert-manager rotating a mounted secret).
+async fn watch_files(
+    terminator: Arc<TlsTerminator>,
+    listeners: Vec<SocketAddr>,
+    interval: std::time::Duration,
+    events: EventSink,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: the files were just read.
+    ticks.tick().await;
+    let mut last_refusal = None;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let terminator = terminator.clone();
+        let listeners = listeners.clone();
+        let events_for_reload = events.clone();
+        let mut refusal = last_refusal.take();
+        // Reading files blocks; keep it off the runtime's workers.
+        let joined = tokio::task::spawn_blocking(move || {
+            reload_terminator(
+                &terminator,
+                &listeners,
+                &events_for_reload,
+                Some(&mut refusal),
+            );
+            refusal
+        })
+        .await;
+        last_refusal = joined.unwrap_or_default();
+    }
+}
+
+/// What a request's connection said about itself, put in its extensions.
+fn connection_extensions(
+    request: &mut http::Request<hyper::body::Incoming>,
+    tls: Option<&TlsConnection>,
+) {
+    if let Some(tls) = tls {
+        request.extensions_mut().insert(crate::tls::Terminated);
+        if let Some(certificate) = tls.client_certificate {
+            request.extensions_mut().insert(certificate);
+        }
+    }
+}
+
+/// What a TLS handshake established for the connection's requests.
+#[derive(Debug, Clone, Copy)]
+struct TlsConnection {
+    client_certificate: Option<portcullis::ClientCertificate>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<GatewayState>,
     kind: Listener,
+    tls: Option<Arc<TlsTerminator>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = &shared.core.config.limits;
@@ -316,22 +506,57 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let service = service_fn(move |request| {
-            let shared = shared.clone();
-            async move {
-                match kind {
-                    Listener::Main => proxy::handle(shared, request, peer).await,
-                    Listener::Operations => proxy::handle_operations(shared, request).await,
-                    Listener::Decision => decision::handle(shared, request, peer).await,
+        let service = move |connection: Option<TlsConnection>| {
+            service_fn(move |mut request| {
+                let shared = shared.clone();
+                connection_extensions(&mut request, connection.as_ref());
+                async move {
+                    match kind {
+                        Listener::Main => proxy::handle(shared, request, peer).await,
+                        Listener::Operations => proxy::handle_operations(shared, request).await,
+                        Listener::Decision => decision::handle(shared, request, peer).await,
+                    }
                 }
-            }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+            })
+        };
+        let Some(terminator) = &tls else {
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service(None))
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        // The handshake runs in the connection's task, so a slow one holds up no
+        // other; it has the time a request's headers have.
+        let acceptor = terminator.acceptor();
+        let handshake_timeout = limits.header_read_timeout;
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, %peer, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let connection = TlsConnection {
+                client_certificate: crate::tls::verified_client_certificate(stream.get_ref().1),
+            };
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service(Some(connection)))
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });

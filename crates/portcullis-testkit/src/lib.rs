@@ -38,6 +38,7 @@ mod key;
 mod providers;
 mod raw_client;
 mod server;
+pub mod tls;
 mod token;
 
 pub use dpop::access_token_hash;

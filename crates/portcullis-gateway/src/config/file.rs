@@ -10,9 +10,10 @@ use serde::Deserialize;
 
 use super::value::{
     self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
-    ClaimKey, ClaimName, ClaimText, ClaimValue, Count, DecisionSourceName, DpopModeName, FetchUrl,
-    List, MaxAge, MethodName, Network, NonEmpty, PresetName, RequestHeader, ResourceUrl, Role,
-    RouteName, Scope, Separator, Span, UpstreamUrl,
+    ClaimKey, ClaimName, ClaimText, ClaimValue, ClientCertificateModeName, Count,
+    DecisionSourceName, DpopModeName, FetchUrl, List, MaxAge, MethodName, Network, NonEmpty,
+    PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope, Separator, Span,
+    TlsVersionName, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -102,9 +103,39 @@ pub(super) struct ProtectedResourceSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServerSection {
-    pub(super) listen: List<Addr>,
+    /// Cleartext listeners; optional when `tls` has some.
+    pub(super) listen: Option<List<Addr>>,
     pub(super) realm: Option<String>,
     pub(super) shutdown_grace: Option<Span<1, 3600>>,
+    /// `[[server.tls]]`: TLS listeners.
+    #[serde(default)]
+    pub(super) tls: Vec<TlsSection>,
+}
+
+/// `[[server.tls]]`: listeners that terminate TLS, their certificates, and the client
+/// certificates they ask for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TlsSection {
+    pub(super) listen: List<Addr>,
+    pub(super) certificates: List<CertificateSection>,
+    pub(super) client_ca_file: Option<PathBuf>,
+    pub(super) client_certificate: Option<ClientCertificateModeName>,
+    pub(super) min_version: Option<TlsVersionName>,
+    /// How often the files are compared with what is served; `0s`: on SIGHUP only.
+    pub(super) watch_interval: Option<Span<0, 3600>>,
+}
+
+/// `[[server.tls.certificates]]`: a certificate chain and its key, PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CertificateSection {
+    pub(super) chain_file: PathBuf,
+    pub(super) key_file: PathBuf,
+}
+
+impl value::Listed for CertificateSection {
+    const EMPTY: &str = "at least one certificate is needed";
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +144,11 @@ pub(super) struct UpstreamSection {
     pub(super) url: UpstreamUrl,
     pub(super) protocol: Option<UpstreamProtocol>,
     pub(super) connect_timeout: Option<Span<1, 600>>,
+    /// `https://` only: the CA the upstream's certificate is verified against.
+    pub(super) ca_file: Option<PathBuf>,
+    /// `https://` only: the certificate the gateway presents to the upstream.
+    pub(super) client_chain_file: Option<PathBuf>,
+    pub(super) client_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -23,11 +23,13 @@ mod dpop;
 mod error;
 mod file;
 mod issuer;
+mod tls;
 mod validate;
 mod value;
 
 pub use error::ConfigFileError;
 pub(crate) use issuer::library_error;
+pub(crate) use tls::{CertificateFiles, ClientCertificateMode, TlsListenerConfig, TlsVersion};
 
 /// A validated configuration, ready to run.
 ///
@@ -36,7 +38,10 @@ pub(crate) use issuer::library_error;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) source: String,
+    /// The cleartext listeners.
     pub(crate) listen: Vec<SocketAddr>,
+    /// The TLS listeners (`[[server.tls]]`).
+    pub(crate) tls: Vec<TlsListenerConfig>,
     pub(crate) operations_listen: Option<SocketAddr>,
     pub(crate) realm: String,
     pub(crate) shutdown_grace: Duration,
@@ -106,12 +111,24 @@ pub(crate) struct ProtectedResource {
 
 #[derive(Debug, Clone)]
 pub(crate) struct UpstreamConfig {
+    /// Its key path (`upstream`, `upstreams.billing`), for errors about its files.
+    pub(crate) at: String,
     pub(crate) scheme: http::uri::Scheme,
     pub(crate) authority: http::uri::Authority,
     /// The upstream URL's path without its trailing slash ("" for the root).
     pub(crate) base_path: String,
     pub(crate) protocol: UpstreamProtocol,
     pub(crate) connect_timeout: Duration,
+    /// For `https://` upstreams.
+    pub(crate) tls: Option<UpstreamTls>,
+}
+
+/// How an `https://` upstream is verified, and what the gateway presents to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UpstreamTls {
+    /// `None`: the Mozilla roots (`webpki-roots`).
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) client_certificate: Option<CertificateFiles>,
 }
 
 /// Which HTTP version the gateway speaks to the upstream.
@@ -304,12 +321,25 @@ impl Config {
     pub fn check_sources(&self) -> Result<(), ConfigFileError> {
         crate::auth::PreparedIssuers::prepare(&self.issuers)
             .map(drop)
-            .map_err(|e| e.in_file(&self.source))
+            .map_err(|e| e.in_file(&self.source))?;
+        for listener in &self.tls {
+            crate::tls::server_config(listener).map_err(|e| e.in_file(&self.source))?;
+        }
+        if let Some(tls) = &self.upstream.tls {
+            crate::tls::client_config(tls, &self.upstream.at)
+                .map_err(|e| e.in_file(&self.source))?;
+        }
+        Ok(())
     }
 
-    /// The listener addresses as configured (port 0 means "any free port").
-    pub fn listen_addrs(&self) -> &[SocketAddr] {
-        &self.listen
+    /// The proxy's listener addresses as configured, cleartext then TLS (port 0 means
+    /// "any free port").
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listen
+            .iter()
+            .chain(self.tls.iter().flat_map(|t| &t.listen))
+            .copied()
+            .collect()
     }
 
     /// Where the configuration came from (the `origin` given to [`Config::from_toml`]).

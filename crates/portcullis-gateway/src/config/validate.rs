@@ -10,14 +10,17 @@ use portcullis::AuthenticationLayer;
 use portcullis_jwt::ScopeRequirement;
 
 use super::error::KeyPath;
-use super::file::{DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection};
+use super::file::{
+    DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection, UpstreamSection,
+};
 use super::issuer::issuer;
 use super::value::{
     AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
 };
 use super::{
-    Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig, IssuerConfig, Limits,
-    MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig, UpstreamProtocol,
+    CertificateFiles, Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig,
+    IssuerConfig, Limits, MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig,
+    UpstreamProtocol, UpstreamTls,
 };
 use crate::auth::Refuse;
 
@@ -126,19 +129,33 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .map(|section| super::dpop::policy(section, origin))
         .transpose()?;
 
+    let tls_at = KeyPath::new("server.tls");
+    let tls = file
+        .server
+        .tls
+        .into_iter()
+        .enumerate()
+        .map(|(i, section)| super::tls::listener(section, &tls_at.index(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let listen: Vec<SocketAddr> = file
+        .server
+        .listen
+        .map(|list| list.0.into_iter().map(|a| a.0).collect())
+        .unwrap_or_default();
+    if listen.is_empty() && tls.is_empty() {
+        return Err(KeyPath::new("server.listen")
+            .error("no listener: set server.listen (cleartext) or add a [[server.tls]] listener"));
+    }
+    listeners_are_distinct(&listen, &tls)?;
+
     Ok(Config {
         source: origin.to_owned(),
-        listen: file.server.listen.0.into_iter().map(|a| a.0).collect(),
+        listen,
+        tls,
         operations_listen: file.operations.listen.map(|a| a.0),
         realm,
         shutdown_grace: Span::or(file.server.shutdown_grace, Duration::from_secs(30)),
-        upstream: UpstreamConfig {
-            scheme: http::uri::Scheme::HTTP,
-            authority: file.upstream.url.authority,
-            base_path: file.upstream.url.base_path,
-            protocol: file.upstream.protocol.unwrap_or(UpstreamProtocol::Auto),
-            connect_timeout: Span::or(file.upstream.connect_timeout, Duration::from_secs(5)),
-        },
+        upstream: upstream(file.upstream, &KeyPath::new("upstream"))?,
         limits,
         issuers,
         routes,
@@ -153,6 +170,83 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         decision,
         access_log: file.log.access,
     })
+}
+
+/// An `[upstream]` (or `[upstreams.NAME]`) table, checked: TLS settings only for an
+/// `https://` URL, a client key only with its chain.
+fn upstream(section: UpstreamSection, at: &KeyPath) -> Result<UpstreamConfig, ConfigFileError> {
+    let https = section.url.scheme == http::uri::Scheme::HTTPS;
+    let tls = if https {
+        let client_certificate = match (section.client_chain_file, section.client_key_file) {
+            (Some(chain_file), Some(key_file)) => Some(CertificateFiles {
+                chain_file,
+                key_file,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(at
+                    .key("client_key_file")
+                    .error("needs client_chain_file's key"));
+            }
+            (None, Some(_)) => {
+                return Err(at
+                    .key("client_chain_file")
+                    .error("needs the chain of client_key_file"));
+            }
+        };
+        Some(UpstreamTls {
+            ca_file: section.ca_file,
+            client_certificate,
+        })
+    } else {
+        let set = [
+            ("ca_file", section.ca_file.is_some()),
+            ("client_chain_file", section.client_chain_file.is_some()),
+            ("client_key_file", section.client_key_file.is_some()),
+        ];
+        if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+            return Err(at
+                .key(key)
+                .error("a TLS setting for an http:// upstream; use an https:// url"));
+        }
+        None
+    };
+    Ok(UpstreamConfig {
+        at: at.to_string(),
+        scheme: section.url.scheme,
+        authority: section.url.authority,
+        base_path: section.url.base_path,
+        protocol: section.protocol.unwrap_or(UpstreamProtocol::Auto),
+        connect_timeout: Span::or(section.connect_timeout, Duration::from_secs(5)),
+        tls,
+    })
+}
+
+/// The same address twice would fail at bind time; say which key instead (port 0,
+/// "any free port", may repeat).
+fn listeners_are_distinct(
+    listen: &[SocketAddr],
+    tls: &[super::TlsListenerConfig],
+) -> Result<(), ConfigFileError> {
+    let mut seen: Vec<SocketAddr> = Vec::new();
+    let cleartext = listen
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| (KeyPath::new("server.listen").index(i), addr));
+    let encrypted = tls.iter().flat_map(|t| {
+        let at = KeyPath::new(t.at.clone()).key("listen");
+        t.listen
+            .iter()
+            .enumerate()
+            .map(move |(i, addr)| (at.index(i), addr))
+    });
+    for (at, addr) in cleartext.chain(encrypted) {
+        if addr.port() != 0 && seen.contains(addr) {
+            return Err(at.error(format!("{addr} is already a listener")));
+        }
+        seen.push(*addr);
+    }
+    Ok(())
 }
 
 /// `[decision]`: its listeners only on loopback unless the operator says otherwise

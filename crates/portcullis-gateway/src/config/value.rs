@@ -139,10 +139,12 @@ impl TryFrom<String> for Addr {
     }
 }
 
-/// `upstream.url`: plain `http://` with a host and no query; the path is kept as a base.
+/// `upstream.url`: `http://` or `https://` with a host and no query; the path is kept
+/// as a base.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "String")]
 pub(super) struct UpstreamUrl {
+    pub(super) scheme: http::uri::Scheme,
     pub(super) authority: http::uri::Authority,
     /// The path without its trailing slash ("" for the root).
     pub(super) base_path: String,
@@ -154,19 +156,18 @@ impl TryFrom<String> for UpstreamUrl {
         let uri: Uri = text
             .parse()
             .map_err(|_| format!("{text:?} is not a URL such as \"http://127.0.0.1:9000\""))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(
-                "only http:// upstreams are supported (cleartext HTTP/1.1 and h2c); \
-                        terminate TLS in front"
-                    .to_owned(),
-            );
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => http::uri::Scheme::HTTP,
+            Some("https") => http::uri::Scheme::HTTPS,
+            _ => return Err(format!("{text:?}: only http:// and https:// upstreams")),
+        };
         let authority = uri.authority().cloned().ok_or("the URL has no host")?;
         if uri.query().is_some() {
             return Err("must not carry a query string".to_owned());
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
         Ok(UpstreamUrl {
+            scheme,
             authority,
             base_path,
         })
@@ -720,5 +721,32 @@ mod tests {
                 prop_assert_eq!(parse_duration(&format!("{n}{unit}")), Ok(expected));
             }
         }
+    }
+}
+
+/// `server.tls[].min_version`: the oldest TLS version a listener accepts.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct TlsVersionName(pub(super) super::TlsVersion);
+
+impl TryFrom<String> for TlsVersionName {
+    type Error = String;
+    fn try_from(text: String) -> Result<TlsVersionName, String> {
+        use super::TlsVersion::{Tls12, Tls13};
+        one_of(&text, &[("1.2", Tls12), ("1.3", Tls13)]).map(TlsVersionName)
+    }
+}
+
+/// `server.tls[].client_certificate`: whether a client certificate is required.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct ClientCertificateModeName(pub(super) super::ClientCertificateMode);
+
+impl TryFrom<String> for ClientCertificateModeName {
+    type Error = String;
+    fn try_from(text: String) -> Result<ClientCertificateModeName, String> {
+        use super::ClientCertificateMode::{Optional, Required};
+        one_of(&text, &[("required", Required), ("optional", Optional)])
+            .map(ClientCertificateModeName)
     }
 }

@@ -177,7 +177,7 @@ impl GatewayState {
 }
 
 /// Puts the client certificate a trusted proxy forwarded into the request's extensions
-/// (RFC 8705 certificate-bound tokens). Refused if the header came from any other peer,
+/// (RFC 8705 certificate-bound tokens), unless the gateway's own TLS verified one. Refused if the header came from any other peer,
 /// or twice: anyone can send a header, so it is believed only from the proxy that
 /// terminated TLS.
 fn take_client_certificate<B>(
@@ -188,6 +188,12 @@ fn take_client_certificate<B>(
     let Some(mtls) = &config.mtls else {
         return Ok(());
     };
+    // The certificate this gateway's own TLS verified comes first: a header cannot
+    // replace it, and is removed so the upstream does not read it either.
+    if request.extensions().get::<ClientCertificate>().is_some() {
+        request.headers_mut().remove(&mtls.header);
+        return Ok(());
+    }
     let mut values = request.headers().get_all(&mtls.header).iter();
     let value = match (values.next(), values.next()) {
         (None, _) => return Ok(()),

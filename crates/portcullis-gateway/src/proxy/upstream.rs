@@ -11,6 +11,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -19,7 +20,7 @@ use portcullis_jwt::Claims;
 use tower_service::Service;
 
 use super::headers::{rewrite_headers, strip_hop_by_hop};
-use crate::config::{Config, UpstreamProtocol};
+use crate::config::{Config, ConfigFileError, UpstreamProtocol, UpstreamTls};
 use crate::metrics::Reason;
 use crate::respond::Refusal;
 use crate::{Body, BoxError};
@@ -28,24 +29,44 @@ use crate::{Body, BoxError};
 #[derive(Debug)]
 pub(crate) struct ProxyCore {
     pub(crate) config: Config,
-    http1: Client<HttpConnector, Body>,
-    http2: Client<HttpConnector, Body>,
+    http1: Client<UpstreamConnector, Body>,
+    http2: Client<UpstreamConnector, Body>,
 }
 
+/// TCP, and TLS for `https://` upstreams.
+type UpstreamConnector = HttpsConnector<HttpConnector>;
+
 impl ProxyCore {
-    pub(crate) fn new(config: Config) -> ProxyCore {
+    /// The clients for the upstream; reads its CA and client certificate files.
+    pub(crate) fn new(config: Config) -> Result<ProxyCore, ConfigFileError> {
+        let upstream = &config.upstream;
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.upstream.connect_timeout));
+        connector.set_connect_timeout(Some(upstream.connect_timeout));
         connector.set_nodelay(true);
-        let http1 = Client::builder(TokioExecutor::new()).build(connector.clone());
-        let http2 = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .build(connector);
-        ProxyCore {
+        // The scheme was checked with the configuration; TLS is decided per URL.
+        connector.enforce_http(false);
+        let tls = match &upstream.tls {
+            Some(tls) => crate::tls::client_config(tls, &upstream.at)?,
+            None => crate::tls::client_config(&UpstreamTls::default(), &upstream.at)?,
+        };
+        // ALPN per client: `http/1.1` for one, `h2` (gRPC) for the other.
+        let http1 = HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector.clone());
+        let http2 = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http2()
+            .wrap_connector(connector);
+        Ok(ProxyCore {
+            http1: Client::builder(TokioExecutor::new()).build(http1),
+            http2: Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build(http2),
             config,
-            http1,
-            http2,
-        }
+        })
     }
 
     /// The gateway's own refusal, tagged with its reason for the metrics.
@@ -160,6 +181,10 @@ pub(super) async fn forward(
     if declared.is_some_and(|length| length > limit) {
         return Err(Refusal::BodyTooLarge);
     }
+    let over_tls = request
+        .extensions()
+        .get::<crate::tls::Terminated>()
+        .is_some();
     let (mut parts, body) = request.into_parts();
     let uri = upstream_uri(config, &parts.uri).ok_or(Refusal::UpstreamError)?;
     let original_host = parts.headers.remove(header::HOST).or_else(|| {
@@ -186,7 +211,7 @@ pub(super) async fn forward(
     }
     parts.headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
+        HeaderValue::from_static(if over_tls { "https" } else { "http" }),
     );
     if let Some(host) = original_host {
         parts

@@ -59,6 +59,8 @@ pub fn token_for(issuer: &TestIssuer, scope: &str, extra: &[(&str, serde_json::V
 pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The TLS listeners (`[[server.tls]]`).
+    pub tls: Vec<SocketAddr>,
     pub operations: Option<SocketAddr>,
     /// The first decision listener, with `[decision]`.
     pub decision: Option<SocketAddr>,
@@ -102,9 +104,18 @@ impl Gateway {
         let addr = event["listeners"][0].as_str().unwrap().parse().unwrap();
         let operations = event["operations"].as_str().map(|a| a.parse().unwrap());
         let decision = event["decision"][0].as_str().map(|a| a.parse().unwrap());
+        let tls = event["tls"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|a| a.as_str().unwrap().parse().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
         Gateway {
             child,
             addr,
+            tls,
             operations,
             decision,
             stdout,
@@ -139,6 +150,25 @@ impl Gateway {
             .get(&format!("http://{operations}/metrics"), None, &[])
             .await;
         String::from_utf8_lossy(&answer.body).into_owned()
+    }
+
+    /// Skips stdout events until one named `name` (`{"event": name, ...}`) and returns it.
+    pub fn wait_for_event(&mut self, name: &str) -> serde_json::Value {
+        loop {
+            let event = self.next_event();
+            if event["event"] == name {
+                return event;
+            }
+        }
+    }
+
+    /// Sends SIGHUP: the gateway reloads its files.
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     pub fn terminate(&self) {
