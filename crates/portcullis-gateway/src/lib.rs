@@ -21,6 +21,7 @@ mod decision;
 mod events;
 pub mod explain;
 pub mod guide;
+mod host_router;
 mod ip_network;
 mod metrics;
 mod proxy;

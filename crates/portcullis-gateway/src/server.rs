@@ -21,9 +21,9 @@ use crate::auth::{IssuerSet, PreparedIssuers};
 use crate::config::{Config, ConfigFileError, Requirement};
 use crate::decision::{self, Decide, DecisionRoute};
 use crate::events::{EventSink, GatewayEvent};
+use crate::host_router::HostRouter;
 use crate::metrics::Metrics;
 use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
-use crate::router::Router;
 use crate::tls::TlsTerminator;
 
 /// Why the gateway could not start or serve.
@@ -187,12 +187,7 @@ impl Gateway {
         let source = config.source.clone();
         let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
-        let router = Router::from_paths(
-            config
-                .routes
-                .iter()
-                .map(|route| (route.path.clone(), route.methods.clone())),
-        );
+        let router = HostRouter::new(&config.routes);
         let core =
             Arc::new(ProxyCore::new(config).map_err(|e| StartError::Config(e.in_file(&source)))?);
         let (routes, decisions, metadata) = route_services(&core, &issuers)?;
@@ -347,7 +342,7 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
     let authentication = builder.build().map_err(config_error)?;
     let mut services = Vec::with_capacity(config.routes.len());
     let mut decisions = Vec::new();
-    for route in &config.routes {
+    for (index, route) in config.routes.iter().enumerate() {
         let requirement = match &route.requirement {
             Requirement::Anonymous => None,
             Requirement::Authenticated {
@@ -367,11 +362,11 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
             }
         };
         services.push(match &requirement {
-            None => RouteService::Anonymous(Proxy::new(core.clone(), true)),
+            None => RouteService::Anonymous(Proxy::new(core.clone(), true, index)),
             Some(requirement) => RouteService::Protected(protect(
                 &authentication,
                 requirement,
-                Proxy::new(core.clone(), false),
+                Proxy::new(core.clone(), false, index),
             )),
         });
         if config.decision.is_some() {

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use super::value::{
     self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
     ClaimKey, ClaimName, ClaimText, ClaimValue, ClientCertificateModeName, Count,
-    DecisionSourceName, DpopModeName, FetchUrl, List, MaxAge, MethodName, Network, NonEmpty,
-    PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope, Separator, Span,
-    TlsVersionName, UpstreamUrl,
+    DecisionSourceName, DpopModeName, FetchUrl, HostName, List, MaxAge, MethodName, Network,
+    NonEmpty, PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope, Separator, Span,
+    TlsVersionName, UpstreamName, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -22,7 +22,11 @@ use crate::router::PathMatch;
 #[serde(deny_unknown_fields)]
 pub(super) struct File {
     pub(super) server: ServerSection,
-    pub(super) upstream: UpstreamSection,
+    /// The default upstream.
+    pub(super) upstream: Option<UpstreamSection>,
+    /// `[upstreams.NAME]`: upstreams routes pick by name.
+    #[serde(default)]
+    pub(super) upstreams: BTreeMap<UpstreamName, UpstreamSection>,
     #[serde(default)]
     pub(super) limits: LimitsSection,
     #[serde(default)]
@@ -232,6 +236,13 @@ pub(super) struct RouteSection {
     pub(super) path_pattern: Option<PathMatch>,
     #[serde(default, rename = "require", deserialize_with = "value::anonymous")]
     pub(super) anonymous: bool,
+    /// Only requests for this host (`Host`, or `:authority` over HTTP/2).
+    pub(super) host: Option<HostName>,
+    /// The `[upstreams.NAME]` the route goes to (default: `[upstream]`).
+    pub(super) upstream: Option<UpstreamName>,
+    /// Leading segments removed from the path sent upstream.
+    #[serde(default, deserialize_with = "value::strip_prefix")]
+    pub(super) strip_prefix: Option<PathMatch>,
     pub(super) scopes_all: Option<List<Scope>>,
     pub(super) scopes_any: Option<List<Scope>>,
     pub(super) roles_all: Option<List<Role>>,

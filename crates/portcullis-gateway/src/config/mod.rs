@@ -45,7 +45,9 @@ pub struct Config {
     pub(crate) operations_listen: Option<SocketAddr>,
     pub(crate) realm: String,
     pub(crate) shutdown_grace: Duration,
-    pub(crate) upstream: UpstreamConfig,
+    /// `[upstream]` first (the default), then `[upstreams.NAME]` by name; routes name
+    /// theirs by index.
+    pub(crate) upstreams: Vec<UpstreamConfig>,
     pub(crate) limits: Limits,
     pub(crate) issuers: Vec<IssuerConfig>,
     pub(crate) routes: Vec<RouteConfig>,
@@ -111,6 +113,8 @@ pub(crate) struct ProtectedResource {
 
 #[derive(Debug, Clone)]
 pub(crate) struct UpstreamConfig {
+    /// `None` for `[upstream]`.
+    pub(crate) name: Option<String>,
     /// Its key path (`upstream`, `upstreams.billing`), for errors about its files.
     pub(crate) at: String,
     pub(crate) scheme: http::uri::Scheme,
@@ -223,7 +227,24 @@ pub(crate) struct RouteConfig {
     /// `None`: any method.
     pub(crate) methods: Option<Vec<Method>>,
     pub(crate) path: PathMatch,
+    /// `None`: any host.
+    pub(crate) host: Option<HostMatch>,
+    /// Index into [`Config::upstreams`].
+    pub(crate) upstream: usize,
+    /// How many leading path segments are removed before the request goes upstream.
+    pub(crate) strip_segments: usize,
     pub(crate) requirement: Requirement,
+}
+
+/// The hosts a route is for, compared with the request's host lower-cased, without its
+/// port or a trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum HostMatch {
+    /// This host only.
+    Exact(String),
+    /// Any host ending with this suffix (`.example.com`, from `*.example.com`): any
+    /// depth of subdomain, never the domain itself.
+    Suffix(String),
 }
 
 /// What a route demands of the request.
@@ -325,9 +346,11 @@ impl Config {
         for listener in &self.tls {
             crate::tls::server_config(listener).map_err(|e| e.in_file(&self.source))?;
         }
-        if let Some(tls) = &self.upstream.tls {
-            crate::tls::client_config(tls, &self.upstream.at)
-                .map_err(|e| e.in_file(&self.source))?;
+        for upstream in &self.upstreams {
+            if let Some(tls) = &upstream.tls {
+                crate::tls::client_config(tls, &upstream.at)
+                    .map_err(|e| e.in_file(&self.source))?;
+            }
         }
         Ok(())
     }

@@ -750,3 +750,76 @@ impl TryFrom<String> for ClientCertificateModeName {
             .map(ClientCertificateModeName)
     }
 }
+
+/// `[upstreams.NAME]`: the name routes pick it by; letters, digits, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct UpstreamName(pub(super) String);
+
+impl TryFrom<String> for UpstreamName {
+    type Error = String;
+    fn try_from(name: String) -> Result<UpstreamName, String> {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "{name:?}: an upstream name is 1 to 64 letters, digits, '-' or '_'"
+            ));
+        }
+        Ok(UpstreamName(name))
+    }
+}
+
+/// `routes[].host`: a host name (`api.example.com`) or every name under a domain
+/// (`*.example.com`), compared without case and without the port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct HostName(pub(super) super::HostMatch);
+
+impl TryFrom<String> for HostName {
+    type Error = String;
+    fn try_from(text: String) -> Result<HostName, String> {
+        let lower = text.to_ascii_lowercase();
+        let (wildcard, name) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, lower.as_str()),
+        };
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(format!(
+                "{text:?} is not a host name such as \"api.example.com\" or \"*.example.com\" \
+                 (no port, no scheme; '*' only as the whole first label)"
+            ));
+        }
+        Ok(HostName(if wildcard {
+            super::HostMatch::Suffix(format!(".{name}"))
+        } else {
+            super::HostMatch::Exact(name.to_owned())
+        }))
+    }
+}
+
+/// `routes[].strip_prefix`: leading path segments removed before the request goes
+/// upstream; checked against the route's path in `validate`.
+pub(super) fn strip_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathMatch>, D::Error> {
+    parsed(d, |text| {
+        if text == "/" || text.ends_with('/') {
+            return Err(format!(
+                "{text:?}: name whole segments without a trailing '/', such as \"/api\""
+            ));
+        }
+        PathMatch::prefix(text)
+    })
+    .map(Some)
+}

@@ -20,9 +20,10 @@ use crate::Body;
 use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
 use crate::auth::IssuerSet;
 use crate::config::Config;
+use crate::host_router::HostRouter;
 use crate::metrics::{Metrics, Reason};
 use crate::respond::{self, Refusal};
-use crate::router::{Router, unsafe_path};
+use crate::router::unsafe_path;
 
 mod headers;
 mod upstream;
@@ -68,7 +69,7 @@ pub(crate) struct MetadataEndpoint {
 #[derive(Debug)]
 pub(crate) struct GatewayState {
     pub(crate) core: Arc<ProxyCore>,
-    pub(crate) router: Router,
+    pub(crate) router: HostRouter,
     pub(crate) routes: Vec<RouteService>,
     /// The same routes ending in a decision instead of the upstream (`[decision]`;
     /// empty without it).
@@ -169,7 +170,7 @@ impl GatewayState {
         }
         let index = self
             .router
-            .find(request.method(), path)
+            .find(request.uri(), request.headers(), request.method(), path)
             .ok_or(Refusal::NoRoute)?;
         take_client_certificate(&self.core.config, request, peer)?;
         Ok(index)
