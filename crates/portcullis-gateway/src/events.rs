@@ -21,6 +21,16 @@ pub enum GatewayEvent {
         /// Why, with the key path of the file (never its contents).
         error: String,
     },
+    /// A new configuration checked and now serves new requests.
+    ConfigReloaded {
+        /// Where it came from (the file).
+        source: String,
+    },
+    /// A new configuration was refused; the running one keeps serving.
+    ConfigRefused {
+        /// Why, with the file and key path, as `check-config` says it.
+        error: String,
+    },
 }
 
 impl GatewayEvent {
@@ -42,6 +52,14 @@ impl GatewayEvent {
                 "listeners": addrs(listeners),
                 "error": error,
             }),
+            GatewayEvent::ConfigReloaded { source } => serde_json::json!({
+                "event": "config_reloaded",
+                "config": source,
+            }),
+            GatewayEvent::ConfigRefused { error } => serde_json::json!({
+                "event": "config_refused",
+                "error": error,
+            }),
         }
         .to_string()
     }
@@ -54,6 +72,12 @@ impl GatewayEvent {
             }
             GatewayEvent::CertificatesRefused { listeners, error } => {
                 tracing::error!(?listeners, %error, "TLS certificates not reloaded; the previous ones keep serving");
+            }
+            GatewayEvent::ConfigReloaded { source } => {
+                tracing::info!(config = %source, "configuration reloaded");
+            }
+            GatewayEvent::ConfigRefused { error } => {
+                tracing::error!(%error, "configuration not reloaded; the running one keeps serving");
             }
         }
     }

@@ -25,6 +25,7 @@ mod host_router;
 mod ip_network;
 mod metrics;
 mod proxy;
+mod reload;
 mod respond;
 mod router;
 mod server;
@@ -39,7 +40,8 @@ pub mod fuzzing {
     pub use crate::router::{PathMatch, Router, Segment, unsafe_path};
 }
 pub use events::GatewayEvent;
-pub use server::{Gateway, Reloader, StartError};
+pub use reload::Reloader;
+pub use server::{Gateway, StartError};
 
 /// The boxed error bodies carry.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

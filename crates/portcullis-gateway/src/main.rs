@@ -37,6 +37,10 @@ enum Command {
         /// once every listener is bound.
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// How often the configuration file is compared with what was loaded, in
+        /// seconds; a change reloads it (as SIGHUP does). 0: on SIGHUP only.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        watch_config: u64,
     },
     /// Validates a configuration file and exits: 0 if it would start, 2 if not. Reads
     /// key files and client secrets as `run` does; contacts no issuer.
@@ -97,7 +101,11 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, "info");
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Run { config, ready_file } => run(&config, ready_file.as_deref()),
+        Command::Run {
+            config,
+            ready_file,
+            watch_config,
+        } => run(&config, ready_file.as_deref(), watch_config),
         Command::Explain {
             config,
             route,
@@ -202,7 +210,9 @@ fn check_config(file: &Path) -> ExitCode {
     }
 }
 
-fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
+fn run(file: &Path, ready_file: Option<&Path>, watch_config: u64) -> ExitCode {
+    // What the running configuration was read from, to tell when the file changes.
+    let loaded = std::fs::read(file).unwrap_or_default();
     let config = match Config::from_file(file) {
         Ok(config) => config,
         Err(error) => {
@@ -222,13 +232,23 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
         let mut gateway = Gateway::bind(config).await?;
         gateway.on_event(|reported| event(&reported.to_json()));
         let reloader = gateway.reloader();
+        let path = file.to_owned();
+        let on_hangup = reloader.clone();
         tokio::spawn(hangup.for_each(move || {
-            let reloader = reloader.clone();
+            let (reloader, path) = (on_hangup.clone(), path.clone());
             // Reading files blocks; keep it off the runtime's workers.
             drop(tokio::task::spawn_blocking(move || {
-                reloader.reload_certificates();
+                let _ = reloader.reload_file(&path);
             }));
         }));
+        if watch_config > 0 {
+            tokio::spawn(watch_config_file(
+                reloader,
+                file.to_owned(),
+                loaded,
+                std::time::Duration::from_secs(watch_config),
+            ));
+        }
         let listening = serde_json::json!({
             "event": "listening",
             "listeners": gateway.local_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -289,6 +309,34 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
         })
+    }
+}
+
+/// Reloads the configuration whenever the file's bytes differ from those last loaded
+/// (a changed file that is refused is not retried until it changes again).
+async fn watch_config_file(
+    reloader: portcullis_gateway::Reloader,
+    path: PathBuf,
+    mut loaded: Vec<u8>,
+    interval: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let (reader, read_path) = (reloader.clone(), path.clone());
+        let Ok(Some(current)) = tokio::task::spawn_blocking(move || {
+            let current = std::fs::read(&read_path).ok()?;
+            Some(current)
+        })
+        .await
+        else {
+            continue;
+        };
+        if current == loaded {
+            continue;
+        }
+        loaded = current;
+        let reload_path = path.clone();
+        let _ = tokio::task::spawn_blocking(move || reader.reload_file(&reload_path)).await;
     }
 }
 

@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use arc_swap::ArcSwap;
+
 use portcullis::{Authentication, AuthenticationLayer, RequireScopes, RequireScopesLayer};
 use tower_layer::Layer;
 
@@ -24,6 +26,7 @@ use crate::events::{EventSink, GatewayEvent};
 use crate::host_router::HostRouter;
 use crate::metrics::Metrics;
 use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
+use crate::reload::Reloader;
 use crate::tls::TlsTerminator;
 
 /// Why the gateway could not start or serve.
@@ -70,63 +73,17 @@ pub struct Gateway {
     tls: Vec<(TcpListener, Arc<TlsTerminator>)>,
     operations: Option<TcpListener>,
     decision: Vec<TcpListener>,
-    shared: Arc<GatewayState>,
+    state: SharedState,
     terminators: Vec<BoundTerminator>,
     events: EventSink,
 }
 
 /// A TLS listener's certificates, and the addresses its listeners were bound to.
-type BoundTerminator = (Arc<TlsTerminator>, Vec<SocketAddr>);
+pub(crate) type BoundTerminator = (Arc<TlsTerminator>, Vec<SocketAddr>);
 
-/// Reloads what a running gateway reads from files; from [`Gateway::reloader`], usable
-/// while it serves (the binary calls it on SIGHUP).
-#[derive(Debug, Clone)]
-pub struct Reloader {
-    terminators: Vec<BoundTerminator>,
-    events: EventSink,
-}
-
-impl Reloader {
-    /// Reads every TLS listener's certificate, key and CA files again; those that
-    /// changed and load serve new handshakes (established connections keep theirs),
-    /// those that do not load leave the previous ones serving. Each change or refusal
-    /// is logged and reported as a [`GatewayEvent`].
-    pub fn reload_certificates(&self) {
-        for (terminator, listeners) in &self.terminators {
-            reload_terminator(terminator, listeners, &self.events, None);
-        }
-    }
-}
-
-/// Reloads one listener's files and reports the outcome, unless it is the refusal
-/// `last_refusal` already reported (a watcher polling a broken file says so once).
-fn reload_terminator(
-    terminator: &TlsTerminator,
-    listeners: &[SocketAddr],
-    events: &EventSink,
-    last_refusal: Option<&mut Option<String>>,
-) {
-    let listeners = listeners.to_vec();
-    match terminator.reload() {
-        Ok(false) => {}
-        Ok(true) => {
-            if let Some(last) = last_refusal {
-                *last = None;
-            }
-            events.emit(&GatewayEvent::CertificatesReloaded { listeners });
-        }
-        Err(error) => {
-            let error = error.to_string();
-            if let Some(last) = last_refusal {
-                if last.as_deref() == Some(error.as_str()) {
-                    return;
-                }
-                *last = Some(error.clone());
-            }
-            events.emit(&GatewayEvent::CertificatesRefused { listeners, error });
-        }
-    }
-}
+/// The configuration being served: requests load it as they arrive, a reload replaces
+/// it whole (requests in flight finish on the one they loaded).
+pub(crate) type SharedState = Arc<ArcSwap<GatewayState>>;
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +117,9 @@ impl Gateway {
                 .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
             loaded.push(Arc::new(terminator));
         }
+        // The upstreams' TLS files, checked before anything is bound.
+        ProxyCore::new(config.clone())
+            .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
         let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
@@ -168,8 +128,8 @@ impl Gateway {
         let mut tls = Vec::new();
         let mut terminators = Vec::with_capacity(loaded.len());
         for terminator in loaded {
-            let mut bound = Vec::with_capacity(terminator.config().listen.len());
-            for addr in &terminator.config().listen {
+            let mut bound = Vec::with_capacity(terminator.listen().len());
+            for addr in terminator.listen() {
                 let listener = bind(addr).await?;
                 bound.push(listener.local_addr().unwrap_or(*addr));
                 tls.push((listener, terminator.clone()));
@@ -184,13 +144,8 @@ impl Gateway {
         for addr in config.decision.iter().flat_map(|d| &d.listen) {
             decision.push(bind(addr).await?);
         }
-        let source = config.source.clone();
-        let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
-        let router = HostRouter::new(&config.routes);
-        let core =
-            Arc::new(ProxyCore::new(config).map_err(|e| StartError::Config(e.in_file(&source)))?);
-        let (routes, decisions, metadata) = route_services(&core, &issuers)?;
+        let state = build_state(config, issuers, operations_on_main, None)?;
         Ok(Gateway {
             listeners,
             tls,
@@ -198,16 +153,7 @@ impl Gateway {
             events: EventSink::default(),
             operations,
             decision,
-            shared: Arc::new(GatewayState {
-                core,
-                router,
-                routes,
-                decisions,
-                metadata,
-                issuers,
-                metrics,
-                operations_on_main,
-            }),
+            state: Arc::new(ArcSwap::from_pointee(state)),
         })
     }
 
@@ -229,18 +175,20 @@ impl Gateway {
             .collect()
     }
 
-    /// Calls `callback` with every [`GatewayEvent`] (certificate reloads and their
-    /// refusals), after logging it. Set before [`Gateway::serve`].
+    /// Calls `callback` with every [`GatewayEvent`] (reloads and their refusals), after
+    /// logging it. Set it before [`Gateway::reloader`] and [`Gateway::serve`].
     pub fn on_event(&mut self, callback: impl Fn(&GatewayEvent) + Send + Sync + 'static) {
         self.events = EventSink::new(callback);
     }
 
-    /// A handle that reloads the gateway's files while it serves.
+    /// A handle that reloads the configuration and the files it names while the
+    /// gateway serves.
     pub fn reloader(&self) -> Reloader {
-        Reloader {
-            terminators: self.terminators.clone(),
-            events: self.events.clone(),
-        }
+        Reloader::new(
+            self.state.clone(),
+            self.terminators.clone(),
+            self.events.clone(),
+        )
     }
 
     /// The decision listeners' addresses (`[decision]`).
@@ -263,7 +211,6 @@ impl Gateway {
     /// Not at present; reserved for listener failures.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let grace = self.shared.core.config.shutdown_grace;
         let mut tasks = JoinSet::new();
         let listeners = (self
             .listeners
@@ -283,7 +230,7 @@ impl Gateway {
         for (listener, kind, tls) in listeners {
             tasks.spawn(accept_loop(
                 listener,
-                self.shared.clone(),
+                self.state.clone(),
                 kind,
                 tls,
                 stop_rx.clone(),
@@ -292,17 +239,16 @@ impl Gateway {
         // Watchers end with the accept loops; they hold no connection.
         let mut watchers = JoinSet::new();
         for (terminator, listeners) in self.terminators {
-            if let Some(interval) = terminator.watch_interval() {
-                watchers.spawn(watch_files(
-                    terminator,
-                    listeners,
-                    interval,
-                    self.events.clone(),
-                    stop_rx.clone(),
-                ));
-            }
+            watchers.spawn(crate::reload::watch_files(
+                terminator,
+                listeners,
+                self.events.clone(),
+                stop_rx.clone(),
+            ));
         }
         shutdown.await;
+        // The grace period of the configuration serving now (a reload may change it).
+        let grace = self.state.load().core.config.shutdown_grace;
         tracing::info!(
             grace_s = grace.as_secs(),
             "shutting down: draining in-flight requests"
@@ -318,6 +264,35 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// Everything requests need, built from a checked configuration and started issuers:
+/// at start, and for each reload (`metrics` kept when the routes keep their names).
+pub(crate) fn build_state(
+    config: Config,
+    issuers: IssuerSet,
+    operations_on_main: bool,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<GatewayState, StartError> {
+    let names: Vec<String> = config.routes.iter().map(|r| r.name.clone()).collect();
+    let metrics = metrics
+        .filter(|metrics| metrics.route_names() == names.as_slice())
+        .unwrap_or_else(|| Arc::new(Metrics::new(names)));
+    let router = HostRouter::new(&config.routes);
+    let source = config.source.clone();
+    let core =
+        Arc::new(ProxyCore::new(config).map_err(|e| StartError::Config(e.in_file(&source)))?);
+    let (routes, decisions, metadata) = route_services(&core, &issuers)?;
+    Ok(GatewayState {
+        core,
+        router,
+        routes,
+        decisions,
+        metadata,
+        issuers,
+        metrics,
+        operations_on_main,
+    })
 }
 
 /// One service per route: the proxy alone for anonymous routes; the `portcullis`
@@ -409,44 +384,6 @@ fn protect<S>(
     authentication.layer(RecordIdentity::new(requirement.layer(inner)))
 }
 
-/// Compares a TLS listener's files with what it serves every `interval` and reloads
-/// them when they changed (cert-manager rotating a mounted secret).
-async fn watch_files(
-    terminator: Arc<TlsTerminator>,
-    listeners: Vec<SocketAddr>,
-    interval: std::time::Duration,
-    events: EventSink,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is immediate: the files were just read.
-    ticks.tick().await;
-    let mut last_refusal = None;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let terminator = terminator.clone();
-        let listeners = listeners.clone();
-        let events_for_reload = events.clone();
-        let mut refusal = last_refusal.take();
-        // Reading files blocks; keep it off the runtime's workers.
-        let joined = tokio::task::spawn_blocking(move || {
-            reload_terminator(
-                &terminator,
-                &listeners,
-                &events_for_reload,
-                Some(&mut refusal),
-            );
-            refusal
-        })
-        .await;
-        last_refusal = joined.unwrap_or_default();
-    }
-}
-
 /// What a request's connection said about itself, put in its extensions.
 fn connection_extensions(
     request: &mut http::Request<hyper::body::Incoming>,
@@ -468,12 +405,13 @@ struct TlsConnection {
 
 async fn accept_loop(
     listener: TcpListener,
-    shared: Arc<GatewayState>,
+    state: SharedState,
     kind: Listener,
     tls: Option<Arc<TlsTerminator>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let limits = &shared.core.config.limits;
+    // Read once: a reload does not change how connections are read (documented).
+    let limits = state.load().core.config.limits.clone();
     let header_block = limits.header_block_bytes();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -500,10 +438,11 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
+        let state = state.clone();
         let service = move |connection: Option<TlsConnection>| {
             service_fn(move |mut request| {
-                let shared = shared.clone();
+                // Each request runs on the configuration serving when it arrives.
+                let shared = state.load_full();
                 connection_extensions(&mut request, connection.as_ref());
                 async move {
                     match kind {

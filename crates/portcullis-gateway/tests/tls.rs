@@ -290,8 +290,9 @@ async fn rotated_certificates_serve_new_handshakes_and_open_connections_stay() {
     let mut world = TlsWorld::start("watch_interval = \"0s\"", "").await;
     let before = world.ca.server(&["localhost"]);
     rotate(world.dir.path(), "server", &before);
+    // SIGHUP reloads the configuration, and with it every file it names.
     world.gateway.hangup();
-    world.gateway.wait_for_event("certificates_reloaded");
+    world.gateway.wait_for_event("config_reloaded");
 
     let mut open = world.connect(&[b"http/1.1"]).await;
     assert_eq!(open.server_certificate().unwrap(), before.der());
@@ -303,8 +304,7 @@ async fn rotated_certificates_serve_new_handshakes_and_open_connections_stay() {
     let after = world.ca.server(&["localhost"]);
     rotate(world.dir.path(), "server", &after);
     world.gateway.hangup();
-    let event = world.gateway.wait_for_event("certificates_reloaded");
-    assert_eq!(event["listeners"][0], world.gateway.tls[0].to_string());
+    world.gateway.wait_for_event("config_reloaded");
 
     // The connection made before the rotation still works...
     assert_eq!(
@@ -322,7 +322,8 @@ async fn changed_files_are_picked_up_without_a_signal() {
     let rotated = world.ca.server(&["localhost"]);
     rotate(world.dir.path(), "server", &rotated);
     // Polled: a half-written pair may be refused once before both files are new.
-    world.gateway.wait_for_event("certificates_reloaded");
+    let event = world.gateway.wait_for_event("certificates_reloaded");
+    assert_eq!(event["listeners"][0], world.gateway.tls[0].to_string());
     let client = world.connect(&[]).await;
     assert_eq!(client.server_certificate().unwrap(), rotated.der());
 }
@@ -338,7 +339,7 @@ async fn files_that_do_not_load_leave_the_old_certificate_serving() {
         .clone();
     std::fs::write(world.dir.path().join("server.crt"), "not PEM").unwrap();
     world.gateway.hangup();
-    let event = world.gateway.wait_for_event("certificates_refused");
+    let event = world.gateway.wait_for_event("config_refused");
     let error = event["error"].as_str().unwrap();
     assert!(
         error.contains("server.tls[0].certificates[0].chain_file"),
@@ -355,7 +356,7 @@ async fn files_that_do_not_load_leave_the_old_certificate_serving() {
     )
     .unwrap();
     world.gateway.hangup();
-    let event = world.gateway.wait_for_event("certificates_refused");
+    let event = world.gateway.wait_for_event("config_refused");
     let error = event["error"].as_str().unwrap();
     assert!(
         error.contains("server.tls[0].certificates[0].key_file")

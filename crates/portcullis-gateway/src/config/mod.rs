@@ -167,6 +167,9 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub(crate) struct IssuerConfig {
     pub(crate) issuer: String,
+    /// The issuer's table as written, and the token size limit it was built with: a
+    /// reload reuses the running issuer when these are unchanged.
+    pub(crate) written: toml::Value,
     /// The token rules (issuer, audiences, algorithms, leeway, profile, required
     /// claims), built by the library when the file is checked.
     pub(crate) validation: Validation,
@@ -329,7 +332,20 @@ impl Config {
     /// As [`Config::from_file`].
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigFileError> {
         let file = validate::parse(text).map_err(|e| e.in_file(origin))?;
-        validate::validate(file, origin).map_err(|e| e.in_file(origin))
+        let mut config = validate::validate(file, origin).map_err(|e| e.in_file(origin))?;
+        // The text parsed above; read again as plain TOML for the tables as written.
+        if let Ok(toml::Value::Table(mut table)) = toml::from_str::<toml::Value>(text)
+            && let Some(toml::Value::Array(written)) = table.remove("issuers")
+        {
+            let limit = i64::try_from(config.limits.max_token_bytes).unwrap_or(i64::MAX);
+            for (issuer, mut written) in config.issuers.iter_mut().zip(written) {
+                if let toml::Value::Table(table) = &mut written {
+                    table.insert("max_token_bytes".to_owned(), toml::Value::Integer(limit));
+                }
+                issuer.written = written;
+            }
+        }
+        Ok(config)
     }
 
     /// Does, short of the network and the listeners, everything `run` does before it

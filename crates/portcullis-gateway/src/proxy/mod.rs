@@ -77,7 +77,7 @@ pub(crate) struct GatewayState {
     /// The RFC 9728 document, when configured.
     pub(crate) metadata: Option<MetadataEndpoint>,
     pub(crate) issuers: IssuerSet,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
     pub(crate) operations_on_main: bool,
 }

@@ -12,7 +12,9 @@ mod sni;
 mod terminator;
 mod upstream;
 
-pub(crate) use terminator::{TlsTerminator, server_config, verified_client_certificate};
+pub(crate) use terminator::{
+    PreparedTls, TlsTerminator, server_config, verified_client_certificate,
+};
 pub(crate) use upstream::client_config;
 
 /// In a request's extensions when it arrived over a TLS connection the gateway

@@ -121,25 +121,67 @@ pub(crate) fn verified_client_certificate(
         .map(|leaf| ClientCertificate::from_der(leaf))
 }
 
-/// A TLS listener's current server configuration, and the files it was built from.
+/// A TLS listener's current server configuration, and the settings and files it was
+/// built from.
 #[derive(Debug)]
 pub(crate) struct TlsTerminator {
-    config: TlsListenerConfig,
+    /// The listener's addresses as configured: fixed for the process's life.
+    listen: Vec<std::net::SocketAddr>,
     current: ArcSwap<ServerConfig>,
     /// What `current` was built from; the lock also keeps reloads one at a time.
-    served: Mutex<FileContents>,
+    served: Mutex<Served>,
+}
+
+#[derive(Debug)]
+struct Served {
+    config: TlsListenerConfig,
+    contents: FileContents,
+}
+
+/// A listener's new settings, their files read and checked, ready to serve.
+#[derive(Debug)]
+pub(crate) struct PreparedTls {
+    config: TlsListenerConfig,
+    contents: FileContents,
+    server: ServerConfig,
+}
+
+impl PreparedTls {
+    /// Reads `config`'s files and builds its server configuration, serving nothing yet.
+    pub(crate) fn prepare(config: TlsListenerConfig) -> Result<PreparedTls, ConfigFileError> {
+        let contents = read(&config)?;
+        let server = build(&config, &contents)?;
+        Ok(PreparedTls {
+            config,
+            contents,
+            server,
+        })
+    }
 }
 
 impl TlsTerminator {
     /// Reads the files and builds the first configuration.
     pub(crate) fn load(config: TlsListenerConfig) -> Result<TlsTerminator, ConfigFileError> {
-        let contents = read(&config)?;
-        let server = build(&config, &contents)?;
-        Ok(TlsTerminator {
+        let PreparedTls {
             config,
+            contents,
+            server,
+        } = PreparedTls::prepare(config)?;
+        Ok(TlsTerminator {
+            listen: config.listen.clone(),
             current: ArcSwap::from_pointee(server),
-            served: Mutex::new(contents),
+            served: Mutex::new(Served { config, contents }),
         })
+    }
+
+    /// Serves `prepared` (new settings of a reloaded configuration) to new handshakes.
+    pub(crate) fn apply(&self, prepared: PreparedTls) {
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        self.current.store(Arc::new(prepared.server));
+        *served = Served {
+            config: prepared.config,
+            contents: prepared.contents,
+        };
     }
 
     /// The acceptor for the next handshake.
@@ -147,14 +189,15 @@ impl TlsTerminator {
         TlsAcceptor::from(self.current.load_full())
     }
 
-    /// The listener's settings.
-    pub(crate) fn config(&self) -> &TlsListenerConfig {
-        &self.config
+    /// The listener's addresses as configured.
+    pub(crate) fn listen(&self) -> &[std::net::SocketAddr] {
+        &self.listen
     }
 
     /// How often the files are compared with what is served (`None`: SIGHUP only).
     pub(crate) fn watch_interval(&self) -> Option<Duration> {
-        self.config.watch_interval
+        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        served.config.watch_interval
     }
 
     /// Reads the files again and, if any changed and they load, serves them to new
@@ -162,13 +205,13 @@ impl TlsTerminator {
     /// is wrong with the new files, the old ones still serving.
     pub(crate) fn reload(&self) -> Result<bool, ConfigFileError> {
         let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        let contents = read(&self.config)?;
-        if contents == *served {
+        let contents = read(&served.config)?;
+        if contents == served.contents {
             return Ok(false);
         }
-        let server = build(&self.config, &contents)?;
+        let server = build(&served.config, &contents)?;
         self.current.store(Arc::new(server));
-        *served = contents;
+        served.contents = contents;
         Ok(true)
     }
 }

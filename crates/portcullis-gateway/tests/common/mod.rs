@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -64,7 +64,8 @@ pub struct Gateway {
     pub operations: Option<SocketAddr>,
     /// The first decision listener, with `[decision]`.
     pub decision: Option<SocketAddr>,
-    stdout: BufReader<ChildStdout>,
+    /// Stdout lines, read by a thread so that waiting for one can time out.
+    stdout: std::sync::mpsc::Receiver<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -84,6 +85,21 @@ impl Gateway {
     /// The binary logging at warn to the test's stderr, unless `options` says otherwise;
     /// `options` may also add global options (they come before `run`).
     pub fn start_with(config: &str, options: impl FnOnce(&mut Command) -> &mut Command) -> Gateway {
+        Gateway::start_running(config, options, &[])
+    }
+
+    /// The binary comparing its config file with what it loaded every `seconds` (0:
+    /// only on SIGHUP), so a test's own reloads are the only ones.
+    pub fn start_watching(config: &str, seconds: u64) -> Gateway {
+        let seconds = seconds.to_string();
+        Gateway::start_running(config, |command| command, &["--watch-config", &seconds])
+    }
+
+    fn start_running(
+        config: &str,
+        options: impl FnOnce(&mut Command) -> &mut Command,
+        run_options: &[&str],
+    ) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, config).unwrap();
@@ -92,12 +108,22 @@ impl Gateway {
         let mut child = options(&mut command)
             .args(["run", "--config"])
             .arg(&path)
+            .args(run_options)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
+        reader.read_line(&mut line).unwrap();
+        let (lines, stdout) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
         let event: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|_| panic!("the first line is the listening event: {line:?}"));
         assert_eq!(event["event"], "listening");
@@ -125,8 +151,11 @@ impl Gateway {
 
     /// Blocks until the next stdout event line.
     pub fn next_event(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
+        // A bound on a wait for an event, not a delay: events come in milliseconds.
+        let line = self
+            .stdout
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an event line within a minute");
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("an event line: {line:?}"))
     }
 
@@ -160,6 +189,11 @@ impl Gateway {
                 return event;
             }
         }
+    }
+
+    /// The configuration file the gateway runs (rewrite it, then [`Gateway::hangup`]).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("gateway.toml")
     }
 
     /// Sends SIGHUP: the gateway reloads its files.
