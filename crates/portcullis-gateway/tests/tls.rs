@@ -546,6 +546,100 @@ async fn an_https_upstream_is_verified_against_its_ca() {
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_presents_its_client_certificate_to_an_upstream_that_requires_one() {
+    let ca = TestCa::new("upstream CA");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = ca.write(dir.path(), "upstream-ca.crt");
+    let (chain, key) = ca.client("gateway").write(dir.path(), "gateway-client");
+    let upstream = EchoUpstream::start_tls(
+        ca.server(&["localhost"])
+            .server_config_requiring_client(&ca),
+    )
+    .await;
+    let config = |client: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"https://localhost:{}\"\n\
+             ca_file = {ca_path:?}\n{client}\n[[routes]]\npath_prefix = \"/\"\nrequire = \"anonymous\"\n",
+            upstream.addr().port()
+        )
+    };
+    let http = common::Http::http1();
+    let gateway = Gateway::start(&config(&format!(
+        "client_chain_file = {chain:?}\nclient_key_file = {key:?}"
+    )));
+    assert_eq!(
+        http.get(&gateway.url("/x"), None, &[]).await.status,
+        StatusCode::OK
+    );
+    let without = Gateway::start(&config(""));
+    assert_eq!(
+        http.get(&without.url("/x"), None, &[]).await.status,
+        StatusCode::BAD_GATEWAY
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_certificate_rotations_under_load_fail_no_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const ROTATIONS: usize = 50;
+    let mut world = TlsWorld::start("watch_interval = \"0s\"", "").await;
+    let addr = world.gateway.tls[0];
+    let done = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut clients = Vec::new();
+    // Two clients that keep one connection each, two that handshake for each request.
+    for fresh in [false, false, true, true] {
+        let (done, sent, failed) = (done.clone(), sent.clone(), failed.clone());
+        let config = client_config(&world.ca, &[b"h2", b"http/1.1"], None);
+        clients.push(tokio::spawn(async move {
+            let mut kept = None;
+            while !done.load(Ordering::Relaxed) {
+                let client = match kept.take() {
+                    Some(client) if !fresh => Ok(client),
+                    _ => TlsClient::connect(addr, "localhost", config.clone()).await,
+                };
+                let ok = match client {
+                    Ok(mut client) => {
+                        let ok = client
+                            .get("/public", &[])
+                            .await
+                            .is_ok_and(|a| a.status == StatusCode::OK);
+                        kept = Some(client);
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                sent.fetch_add(1, Ordering::Relaxed);
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let mut last = None;
+    for _ in 0..ROTATIONS {
+        let next = world.ca.server(&["localhost"]);
+        rotate(world.dir.path(), "server", &next);
+        world.gateway.hangup();
+        world.gateway.wait_for_event("config_reloaded");
+        last = Some(next);
+    }
+    done.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert!(sent.load(Ordering::Relaxed) > 0);
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    let client = world.connect(&[]).await;
+    assert_eq!(
+        client.server_certificate(),
+        last.as_ref().map(TestCertificate::der)
+    );
+}
+
 #[test]
 fn tls_settings_are_checked_at_their_key_paths() {
     let dir = tempfile::tempdir().unwrap();

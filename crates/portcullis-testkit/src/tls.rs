@@ -186,11 +186,38 @@ impl TestCertificate {
     /// # Panics
     /// If rustls refuses the key (it does not for keys this module makes).
     pub fn server_config(&self) -> rustls::ServerConfig {
+        self.server_config_for(None)
+    }
+
+    /// As [`TestCertificate::server_config`], refusing clients without a certificate
+    /// signed by `clients`.
+    ///
+    /// # Panics
+    /// As [`TestCertificate::server_config`].
+    pub fn server_config_requiring_client(&self, clients: &TestCa) -> rustls::ServerConfig {
+        self.server_config_for(Some(clients))
+    }
+
+    fn server_config_for(&self, clients: Option<&TestCa>) -> rustls::ServerConfig {
         let (chain, key) = self.rustls_identity();
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .expect("default versions")
-            .with_no_client_auth()
+            .expect("default versions");
+        let builder = match clients {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(ca.der().clone()).expect("a usable CA");
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider(),
+                )
+                .build()
+                .expect("a client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
             .with_single_cert(chain, key)
             .expect("a usable certificate");
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
