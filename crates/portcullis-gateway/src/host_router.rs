@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use http::{HeaderMap, Method, Uri};
 
 use crate::config::{HostMatch, RouteConfig};
+use crate::respond::Refusal;
 use crate::router::Router;
 
 /// The routes of one host (or of any host), with their indexes in the configuration.
@@ -82,47 +83,59 @@ impl HostRouter {
     }
 
     /// The route for a request, by its host (`uri`'s authority, else `Host`), method
-    /// and path.
+    /// and path: `Ok(None)` when none matches. Refused when routes name hosts and the
+    /// request names two (an HTTP/2 `:authority`, or an HTTP/1.1 absolute URI, beside a
+    /// different `Host`): the gateway and the upstream could each believe another.
     pub(crate) fn find(
         &self,
         uri: &Uri,
         headers: &HeaderMap,
         method: &Method,
         path: &str,
-    ) -> Option<usize> {
+    ) -> Result<Option<usize>, Refusal> {
         if self.by_host()
-            && let Some(host) = request_host(uri, headers)
+            && let Some(host) = request_host(uri, headers)?
         {
             let host = host.as_str();
             if let Some(index) = self.exact.get(host).and_then(|t| t.find(method, path)) {
-                return Some(index);
+                return Ok(Some(index));
             }
             for (suffix, table) in &self.suffixes {
                 if host.len() > suffix.len()
                     && host.ends_with(suffix.as_str())
                     && let Some(index) = table.find(method, path)
                 {
-                    return Some(index);
+                    return Ok(Some(index));
                 }
             }
         }
-        self.any.find(method, path)
+        Ok(self.any.find(method, path))
     }
 }
 
 /// The host a request is for, as routes compare it: lower case, without the port or a
-/// trailing dot. `None` when there is none, or it is not a host name.
-fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    let authority = match uri.authority() {
-        Some(authority) => authority.host().to_owned(),
-        None => {
-            let value = headers.get(http::header::HOST)?.to_str().ok()?;
-            let authority: http::uri::Authority = value.parse().ok()?;
-            authority.host().to_owned()
-        }
+/// trailing dot. `None` when there is none, or it is not a host name; refused when the
+/// request target and `Host` both name one and they differ.
+fn request_host(uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    let normal = |host: &str| {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        (!host.is_empty()).then(|| host.to_ascii_lowercase())
     };
-    let host = authority.strip_suffix('.').unwrap_or(&authority);
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    let from_header = headers
+        .get(http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<http::uri::Authority>().ok())
+        .and_then(|authority| normal(authority.host()));
+    match uri
+        .authority()
+        .and_then(|authority| normal(authority.host()))
+    {
+        None => Ok(from_header),
+        Some(target) => match from_header {
+            Some(header) if header != target => Err(Refusal::AmbiguousHost),
+            _ => Ok(Some(target)),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -132,7 +145,9 @@ mod tests {
     fn find(router: &HostRouter, host: &str, path: &str) -> Option<usize> {
         let mut headers = HeaderMap::new();
         headers.insert(http::header::HOST, host.parse().unwrap());
-        router.find(&Uri::from_static("/"), &headers, &Method::GET, path)
+        router
+            .find(&Uri::from_static("/"), &headers, &Method::GET, path)
+            .unwrap()
     }
 
     #[test]
@@ -176,7 +191,19 @@ mod tests {
         let uri: Uri = "https://api.example.com/only".parse().unwrap();
         assert_eq!(
             router.find(&uri, &HeaderMap::new(), &Method::GET, "/only"),
-            Some(3)
+            Ok(Some(3))
+        );
+        // Two hosts named: refused, whichever the routes would pick.
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, "other.test".parse().unwrap());
+        assert_eq!(
+            router.find(&uri, &headers, &Method::GET, "/only"),
+            Err(Refusal::AmbiguousHost)
+        );
+        headers.insert(http::header::HOST, "API.example.com:443".parse().unwrap());
+        assert_eq!(
+            router.find(&uri, &headers, &Method::GET, "/only"),
+            Ok(Some(3))
         );
     }
 }

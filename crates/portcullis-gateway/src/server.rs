@@ -117,12 +117,19 @@ impl Gateway {
                 .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
             loaded.push(Arc::new(terminator));
         }
-        // The upstreams' TLS files, checked before anything is bound.
-        ProxyCore::new(config.clone())
-            .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
         let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
-        let mut listeners = Vec::with_capacity(config.listen.len());
-        for addr in &config.listen {
+        // Everything requests need is built (upstream TLS files read) before any
+        // listener is bound.
+        let listen = config.listen.clone();
+        let operations_listen = config.operations_listen;
+        let decision_listen: Vec<SocketAddr> = config
+            .decision
+            .iter()
+            .flat_map(|d| d.listen.iter().copied())
+            .collect();
+        let state = build_state(config, issuers, operations_listen.is_none(), None)?;
+        let mut listeners = Vec::with_capacity(listen.len());
+        for addr in &listen {
             listeners.push(bind(addr).await?);
         }
         let mut tls = Vec::new();
@@ -136,16 +143,14 @@ impl Gateway {
             }
             terminators.push((terminator, bound));
         }
-        let operations = match config.operations_listen {
+        let operations = match operations_listen {
             Some(addr) => Some(bind(&addr).await?),
             None => None,
         };
         let mut decision = Vec::new();
-        for addr in config.decision.iter().flat_map(|d| &d.listen) {
+        for addr in &decision_listen {
             decision.push(bind(addr).await?);
         }
-        let operations_on_main = operations.is_none();
-        let state = build_state(config, issuers, operations_on_main, None)?;
         Ok(Gateway {
             listeners,
             tls,

@@ -170,7 +170,7 @@ impl GatewayState {
         }
         let index = self
             .router
-            .find(request.uri(), request.headers(), request.method(), path)
+            .find(request.uri(), request.headers(), request.method(), path)?
             .ok_or(Refusal::NoRoute)?;
         take_client_certificate(&self.core.config, request, peer)?;
         Ok(index)
