@@ -166,3 +166,41 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
     // One key set throughout.
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_reads_key_files_again() {
+    use portcullis_testkit::fixture::{AUDIENCE, ISSUER, unix_now};
+    use portcullis_testkit::{SigningAlgorithm, SigningKey};
+
+    let upstream = EchoUpstream::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let (old, new) = (
+        SigningKey::generate(SigningAlgorithm::ES256),
+        SigningKey::generate(SigningAlgorithm::ES256),
+    );
+    let jwks = common::write_jwks(keys.path(), [&old]);
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"{}\"\n\
+         [[issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\njwks_file = {jwks:?}\n\
+         algorithms = [\"ES256\"]\n[[routes]]\npath_prefix = \"/\"\n",
+        upstream.url()
+    );
+    let mut gateway = Gateway::start_watching(&config, 0);
+    let signed_by = |key: &SigningKey| {
+        key.token()
+            .standard_claims(ISSUER, AUDIENCE, unix_now())
+            .sign()
+    };
+    let http = Http::http1();
+    let url = gateway.url("/x");
+    let status = async |token: &str| http.get(&url, Some(token), &[]).await.status;
+    assert_eq!(status(&signed_by(&old)).await, StatusCode::OK);
+    assert_eq!(status(&signed_by(&new)).await, StatusCode::UNAUTHORIZED);
+
+    // The same configuration text, a rotated key file: the issuer is built again.
+    common::write_jwks(keys.path(), [&new]);
+    gateway.hangup();
+    gateway.wait_for_event("config_reloaded");
+    assert_eq!(status(&signed_by(&new)).await, StatusCode::OK);
+    assert_eq!(status(&signed_by(&old)).await, StatusCode::UNAUTHORIZED);
+}
