@@ -348,12 +348,11 @@ impl TlsClient {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<TlsResponse, hyper::Error> {
-        let mut request = Request::get(path);
-        if let Sender::Http2(_) = self.sender {
-            request = Request::get(format!("https://localhost{path}"));
-        } else {
-            request = request.header("host", "localhost");
-        }
+        // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
+        let mut request = match self.sender {
+            Sender::Http2(_) => Request::get(format!("https://localhost{path}")),
+            Sender::Http1(_) => Request::get(path).header("host", "localhost"),
+        };
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
