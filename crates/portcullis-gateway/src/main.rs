@@ -60,6 +60,9 @@ enum Command {
         /// Also check the requirement of the route a METHOD request for PATH takes.
         #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
         route: Option<Vec<String>>,
+        /// With --route: the request's host, for routes that name one.
+        #[arg(long, requires = "route")]
+        host: Option<String>,
         /// Print the token's payload (decoded; unverified unless accepted).
         #[arg(long)]
         show_claims: bool,
@@ -109,10 +112,11 @@ fn main() -> ExitCode {
         Command::Explain {
             config,
             route,
+            host,
             show_claims,
             fetch,
             now,
-        } => explain(&config, route.as_deref(), show_claims, fetch, now),
+        } => explain(&config, route.as_deref(), host, show_claims, fetch, now),
     }
 }
 
@@ -123,6 +127,7 @@ const MAX_EXPLAIN_INPUT: u64 = 1024 * 1024;
 fn explain(
     file: &Path,
     route: Option<&[String]>,
+    host: Option<String>,
     show_claims: bool,
     fetch: bool,
     now: Option<u64>,
@@ -139,6 +144,9 @@ fn explain(
         Err(error) => return fail(&error.to_string()),
     };
     let mut options = ExplainOptions::new().show_claims(show_claims).fetch(fetch);
+    if let Some(host) = host {
+        options = options.host(host);
+    }
     if let Some(now) = now {
         options = options.now(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now));
     }
