@@ -74,13 +74,31 @@ pub(crate) struct IssuerSet {
     issuers: Arc<[Issuer]>,
 }
 
-/// What `/readyz` and `/metrics` read of one issuer.
+/// What `/readyz` and `/metrics` read of one issuer, and what a reload compares to
+/// reuse it (its key set and caches warm).
 struct Issuer {
     name: String,
     jwt: Option<JwtVerifier>,
     introspection: Option<IntrospectionVerifier>,
     /// Static sets count their keys once.
     static_keys: u64,
+    /// The issuer's table as written, and what its local files and secret held.
+    written: toml::Value,
+    sources: LocalSources,
+}
+
+/// What an issuer read from files and the environment: a reload reuses an issuer only
+/// if these are unchanged too. Never printed.
+#[derive(Clone, PartialEq, Eq, Default)]
+struct LocalSources {
+    jwks_file: Option<Vec<u8>>,
+    secret: Option<Secret>,
+}
+
+impl fmt::Debug for LocalSources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSources").finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for IssuerSet {
@@ -101,6 +119,7 @@ pub(crate) struct PreparedIssuers {
 #[derive(Debug)]
 struct PreparedIssuer {
     config: IssuerConfig,
+    sources: LocalSources,
     http: HttpClient,
     validation: Validation,
     introspection: Option<IntrospectionVerifier>,
@@ -113,6 +132,7 @@ fn introspection_verifier(
     validation: Validation,
     http: &HttpClient,
     at: &str,
+    sources: &mut LocalSources,
 ) -> Result<IntrospectionVerifier, ConfigFileError> {
     let secret = match &config.secret {
         SecretSource::Env(variable) => Secret::from_env(variable)
@@ -120,6 +140,7 @@ fn introspection_verifier(
         SecretSource::File(path) => Secret::from_file(path)
             .map_err(|m| ConfigFileError::new(format!("{at}.client_secret_file"), m))?,
     };
+    sources.secret = Some(secret.clone());
     let auth = match config.auth_method {
         ClientAuthMethod::Basic => ClientAuth::ClientSecretBasic {
             client_id: config.client_id.clone(),
@@ -169,6 +190,13 @@ pub(crate) fn key_set_builder(
 }
 
 pub(crate) fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, ConfigFileError> {
+    static_keys_and_bytes(path, at).map(|(keys, _)| keys)
+}
+
+fn static_keys_and_bytes(
+    path: &std::path::Path,
+    at: &str,
+) -> Result<(KeySet, Vec<u8>), ConfigFileError> {
     let at = format!("{at}.jwks_file");
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigFileError::new(&at, format!("{}: {e}", path.display())))?;
@@ -180,7 +208,7 @@ pub(crate) fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, Co
             format!("{}: the JWK Set has no usable signing key", path.display()),
         ));
     }
-    Ok(keys)
+    Ok((keys, bytes))
 }
 
 fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, ConfigFileError> {
@@ -199,15 +227,26 @@ fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, Config
             )
         })?;
     let validation = config.validation.clone();
+    let mut sources = LocalSources::default();
     let introspection = config
         .introspection
         .as_ref()
         .map(|c| {
-            introspection_verifier(c, validation.clone(), &http, &format!("{at}.introspection"))
+            introspection_verifier(
+                c,
+                validation.clone(),
+                &http,
+                &format!("{at}.introspection"),
+                &mut sources,
+            )
         })
         .transpose()?;
     let static_keys = match &config.keys {
-        KeySourceConfig::JwksFile(path) => Some(static_keys(path, at)?),
+        KeySourceConfig::JwksFile(path) => {
+            let (keys, bytes) = static_keys_and_bytes(path, at)?;
+            sources.jwks_file = Some(bytes);
+            Some(keys)
+        }
         _ => None,
     };
     // A dry build: lazy, no background task, so nothing is fetched or spawned; the
@@ -246,6 +285,7 @@ fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, Config
     };
     Ok(PreparedIssuer {
         config: config.clone(),
+        sources,
         http,
         validation,
         introspection,
@@ -272,6 +312,16 @@ impl IssuerSet {
     /// does not stop the gateway from starting, it keeps `/readyz` false). Must run
     /// inside a tokio runtime.
     pub(crate) fn start(prepared: PreparedIssuers) -> Result<IssuerSet, IssuerStartError> {
+        IssuerSet::start_reusing(prepared, None)
+    }
+
+    /// As [`IssuerSet::start`], reusing the issuers of `previous` whose table is written
+    /// the same and whose key file and secret read the same: their key sets, verified
+    /// tokens and introspection results stay warm across a reload.
+    pub(crate) fn start_reusing(
+        prepared: PreparedIssuers,
+        previous: Option<&IssuerSet>,
+    ) -> Result<IssuerSet, IssuerStartError> {
         if prepared.issuers.is_empty() {
             // Only anonymous routes: nothing is ever verified.
             return Ok(IssuerSet {
@@ -282,8 +332,16 @@ impl IssuerSet {
         let mut issuers = Vec::with_capacity(prepared.issuers.len());
         let mut builder = MultiIssuerVerifier::builder();
         for issuer in prepared.issuers {
+            let reusable = previous.and_then(|previous| {
+                previous.issuers.iter().find(|old| {
+                    old.name == issuer.config.issuer
+                        && old.written == issuer.config.written
+                        && old.sources == issuer.sources
+                })
+            });
             let PreparedIssuer {
                 config,
+                sources,
                 http,
                 validation,
                 introspection,
@@ -292,17 +350,23 @@ impl IssuerSet {
             } = issuer;
             let fail = |what: String| IssuerStartError(format!("issuer {}: {what}", config.issuer));
             let static_count = static_keys.as_ref().map_or(0, |keys| keys.len() as u64);
-            let jwt = match (static_keys, key_set_builder(&config, &http)) {
-                (Some(keys), _) => Some(JwtVerifier::with_static_keys(validation, keys)),
-                (None, Some(remote)) => Some(JwtVerifier::with_remote_keys(
-                    validation,
-                    remote.build().map_err(|e| fail(e.to_string()))?,
-                )),
-                (None, None) => None,
-            };
-            let jwt = match (jwt, token_cache) {
-                (Some(jwt), Some(cache)) => Some(jwt.with_token_cache(cache)),
-                (jwt, _) => jwt,
+            let (jwt, introspection) = match reusable {
+                Some(old) => (old.jwt.clone(), old.introspection.clone()),
+                None => {
+                    let jwt = match (static_keys, key_set_builder(&config, &http)) {
+                        (Some(keys), _) => Some(JwtVerifier::with_static_keys(validation, keys)),
+                        (None, Some(remote)) => Some(JwtVerifier::with_remote_keys(
+                            validation,
+                            remote.build().map_err(|e| fail(e.to_string()))?,
+                        )),
+                        (None, None) => None,
+                    };
+                    let jwt = match (jwt, token_cache) {
+                        (Some(jwt), Some(cache)) => Some(jwt.with_token_cache(cache)),
+                        (jwt, _) => jwt,
+                    };
+                    (jwt, introspection)
+                }
             };
             builder = match (&jwt, &introspection) {
                 (Some(jwt), Some(introspection)) => builder.issuer(
@@ -323,6 +387,8 @@ impl IssuerSet {
                 jwt,
                 introspection,
                 static_keys: static_count,
+                written: config.written,
+                sources,
             });
         }
         let verifier = builder

@@ -17,12 +17,13 @@ use portcullis_jwt::{KeySet, Outcome, read_unverified_issuer};
 use crate::auth::{key_set_builder, static_keys};
 use crate::auth_rules::conditions;
 use crate::config::{Config, IssuerConfig, KeySourceConfig, Requirement};
-use crate::router::Router;
+use crate::host_router::HostRouter;
 
 /// What to explain besides the token rules. Built with [`ExplainOptions::new`].
 #[derive(Debug, Clone, Default)]
 pub struct ExplainOptions {
     route: Option<(Method, String)>,
+    host: Option<String>,
     show_claims: bool,
     fetch: bool,
     now: Option<SystemTime>,
@@ -38,6 +39,14 @@ impl ExplainOptions {
     #[must_use]
     pub fn route(mut self, method: Method, path: impl Into<String>) -> ExplainOptions {
         self.route = Some((method, path.into()));
+        self
+    }
+
+    /// The host the `route` request is for (`Host`), for routes that name hosts.
+    /// Defaults to none: only routes for any host match.
+    #[must_use]
+    pub fn host(mut self, host: impl Into<String>) -> ExplainOptions {
+        self.host = Some(host.into());
         self
     }
 
@@ -153,13 +162,20 @@ pub async fn explain(
     let _ = write!(out, "{explanation}");
     let mut accepted = explanation.first_failure().is_none();
     if let Some((method, path)) = &options.route {
-        let router = Router::from_paths(
-            config
-                .routes
-                .iter()
-                .map(|route| (route.path.clone(), route.methods.clone())),
-        );
-        match router.find(method, path) {
+        // Routed as the gateway routes: by host (when given), then method and path.
+        let router = HostRouter::new(&config.routes);
+        let mut headers = http::HeaderMap::new();
+        if let Some(host) = options
+            .host
+            .as_deref()
+            .and_then(|h| http::HeaderValue::from_str(h).ok())
+        {
+            headers.insert(http::header::HOST, host);
+        }
+        let found = router
+            .find(&http::Uri::from_static("/"), &headers, method, path)
+            .unwrap_or_default();
+        match found {
             None => {
                 accepted = false;
                 let _ = writeln!(

@@ -18,14 +18,18 @@ mod auth;
 mod auth_rules;
 mod config;
 mod decision;
+mod events;
 pub mod explain;
 pub mod guide;
+mod host_router;
 mod ip_network;
 mod metrics;
 mod proxy;
+mod reload;
 mod respond;
 mod router;
 mod server;
+mod tls;
 
 pub use config::{Config, ConfigFileError};
 
@@ -35,6 +39,8 @@ pub use config::{Config, ConfigFileError};
 pub mod fuzzing {
     pub use crate::router::{PathMatch, Router, Segment, unsafe_path};
 }
+pub use events::GatewayEvent;
+pub use reload::Reloader;
 pub use server::{Gateway, StartError};
 
 /// The boxed error bodies carry.

@@ -37,6 +37,10 @@ enum Command {
         /// once every listener is bound.
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// How often the configuration file is compared with what was loaded, in
+        /// seconds; a change reloads it (as SIGHUP does). 0: on SIGHUP only.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        watch_config: u64,
     },
     /// Validates a configuration file and exits: 0 if it would start, 2 if not. Reads
     /// key files and client secrets as `run` does; contacts no issuer.
@@ -56,6 +60,9 @@ enum Command {
         /// Also check the requirement of the route a METHOD request for PATH takes.
         #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
         route: Option<Vec<String>>,
+        /// With --route: the request's host, for routes that name one.
+        #[arg(long, requires = "route")]
+        host: Option<String>,
         /// Print the token's payload (decoded; unverified unless accepted).
         #[arg(long)]
         show_claims: bool,
@@ -97,14 +104,19 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, "info");
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Run { config, ready_file } => run(&config, ready_file.as_deref()),
+        Command::Run {
+            config,
+            ready_file,
+            watch_config,
+        } => run(&config, ready_file.as_deref(), watch_config),
         Command::Explain {
             config,
             route,
+            host,
             show_claims,
             fetch,
             now,
-        } => explain(&config, route.as_deref(), show_claims, fetch, now),
+        } => explain(&config, route.as_deref(), host, show_claims, fetch, now),
     }
 }
 
@@ -115,6 +127,7 @@ const MAX_EXPLAIN_INPUT: u64 = 1024 * 1024;
 fn explain(
     file: &Path,
     route: Option<&[String]>,
+    host: Option<String>,
     show_claims: bool,
     fetch: bool,
     now: Option<u64>,
@@ -131,6 +144,9 @@ fn explain(
         Err(error) => return fail(&error.to_string()),
     };
     let mut options = ExplainOptions::new().show_claims(show_claims).fetch(fetch);
+    if let Some(host) = host {
+        options = options.host(host);
+    }
     if let Some(now) = now {
         options = options.now(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now));
     }
@@ -202,7 +218,9 @@ fn check_config(file: &Path) -> ExitCode {
     }
 }
 
-fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
+fn run(file: &Path, ready_file: Option<&Path>, watch_config: u64) -> ExitCode {
+    // What the running configuration was read from, to tell when the file changes.
+    let loaded = std::fs::read(file).unwrap_or_default();
     let config = match Config::from_file(file) {
         Ok(config) => config,
         Err(error) => {
@@ -217,10 +235,32 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
         tracing::info!(config = config.source(), "starting");
         let shutdown = shutdown_signal()
             .map_err(|e| portcullis_gateway::StartError::from(format!("signal handlers: {e}")))?;
-        let gateway = Gateway::bind(config).await?;
+        let hangup = hangup_signal()
+            .map_err(|e| portcullis_gateway::StartError::from(format!("signal handlers: {e}")))?;
+        let mut gateway = Gateway::bind(config).await?;
+        gateway.on_event(|reported| event(&reported.to_json()));
+        let reloader = gateway.reloader();
+        let path = file.to_owned();
+        let on_hangup = reloader.clone();
+        tokio::spawn(hangup.for_each(move || {
+            let (reloader, path) = (on_hangup.clone(), path.clone());
+            // Reading files blocks; keep it off the runtime's workers.
+            drop(tokio::task::spawn_blocking(move || {
+                let _ = reloader.reload_file(&path);
+            }));
+        }));
+        if watch_config > 0 {
+            tokio::spawn(watch_config_file(
+                reloader,
+                file.to_owned(),
+                loaded,
+                std::time::Duration::from_secs(watch_config),
+            ));
+        }
         let listening = serde_json::json!({
             "event": "listening",
             "listeners": gateway.local_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "tls": gateway.tls_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "operations": gateway.operations_addr().map(|a| a.to_string()),
             "decision": gateway.decision_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
@@ -277,5 +317,72 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
         })
+    }
+}
+
+/// Reloads the configuration whenever the file's bytes differ from those last loaded
+/// (a changed file that is refused is not retried until it changes again).
+async fn watch_config_file(
+    reloader: portcullis_gateway::Reloader,
+    path: PathBuf,
+    mut loaded: Vec<u8>,
+    interval: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let (reader, read_path) = (reloader.clone(), path.clone());
+        let Ok(Some(current)) = tokio::task::spawn_blocking(move || {
+            let current = std::fs::read(&read_path).ok()?;
+            Some(current)
+        })
+        .await
+        else {
+            continue;
+        };
+        if current == loaded {
+            continue;
+        }
+        loaded = current;
+        let reload_path = path.clone();
+        let _ = tokio::task::spawn_blocking(move || reader.reload_file(&reload_path)).await;
+    }
+}
+
+/// SIGHUP, registered before anything is announced (its default action ends the
+/// process): each one reloads the files the gateway reads.
+struct Hangup {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+fn hangup_signal() -> std::io::Result<Hangup> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Hangup {
+            signal: signal(SignalKind::hangup())?,
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Hangup {})
+    }
+}
+
+impl Hangup {
+    /// Calls `on_signal` for every SIGHUP (never, where there are none).
+    async fn for_each(self, on_signal: impl Fn()) {
+        #[cfg(unix)]
+        {
+            let mut signal = self.signal;
+            while signal.recv().await.is_some() {
+                on_signal();
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = on_signal;
+            std::future::pending::<()>().await;
+        }
     }
 }

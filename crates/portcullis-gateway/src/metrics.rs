@@ -147,6 +147,11 @@ impl Metrics {
         }
     }
 
+    /// The routes counted, in order.
+    pub(crate) fn route_names(&self) -> &[String] {
+        &self.route_names
+    }
+
     /// Records one request; `route` is `None` when no route matched.
     pub(crate) fn record(&self, route: Option<usize>, reason: Reason, elapsed: Duration) {
         let counters = &self.routes[route.unwrap_or(self.route_names.len())];

@@ -17,6 +17,8 @@ pub(crate) enum Refusal {
     BadPath(&'static str),
     /// The client certificate header came from a peer that is not a trusted proxy.
     UntrustedCertificateHeader,
+    /// The request target's host and the `Host` header differ (routes name hosts).
+    AmbiguousHost,
     BodyTooLarge,
     UpstreamError,
     UpstreamTimeout,
@@ -36,7 +38,7 @@ impl Refusal {
         match self {
             Refusal::NoRoute => Reason::NoRoute,
             Refusal::BadPath(_) => Reason::BadPath,
-            Refusal::UntrustedCertificateHeader => Reason::InvalidRequest,
+            Refusal::UntrustedCertificateHeader | Refusal::AmbiguousHost => Reason::InvalidRequest,
             Refusal::BodyTooLarge => Reason::BodyTooLarge,
             Refusal::UpstreamError => Reason::UpstreamError,
             Refusal::UpstreamTimeout => Reason::UpstreamTimeout,
@@ -52,6 +54,11 @@ impl Refusal {
                 StatusCode::BAD_REQUEST,
                 grpc::INVALID_ARGUMENT,
                 "a client certificate header from a peer that is not a trusted proxy",
+            ),
+            Refusal::AmbiguousHost => (
+                StatusCode::BAD_REQUEST,
+                grpc::INVALID_ARGUMENT,
+                "the Host header and the request target name different hosts",
             ),
             Refusal::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use http::Method;
 
 /// How a route's path is matched.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
     /// The path itself, and nothing else.
     Exact(String),

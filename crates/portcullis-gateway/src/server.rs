@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use arc_swap::ArcSwap;
+
 use portcullis::{Authentication, AuthenticationLayer, RequireScopes, RequireScopesLayer};
 use tower_layer::Layer;
 
@@ -20,9 +22,12 @@ use crate::access_log::RecordIdentity;
 use crate::auth::{IssuerSet, PreparedIssuers};
 use crate::config::{Config, ConfigFileError, Requirement};
 use crate::decision::{self, Decide, DecisionRoute};
+use crate::events::{EventSink, GatewayEvent};
+use crate::host_router::HostRouter;
 use crate::metrics::Metrics;
 use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
-use crate::router::Router;
+use crate::reload::Reloader;
+use crate::tls::TlsTerminator;
 
 /// Why the gateway could not start or serve.
 #[derive(Debug)]
@@ -64,10 +69,21 @@ impl std::error::Error for StartError {}
 #[derive(Debug)]
 pub struct Gateway {
     listeners: Vec<TcpListener>,
+    /// TLS listeners, each with its listener's certificates.
+    tls: Vec<(TcpListener, Arc<TlsTerminator>)>,
     operations: Option<TcpListener>,
     decision: Vec<TcpListener>,
-    shared: Arc<GatewayState>,
+    state: SharedState,
+    terminators: Vec<BoundTerminator>,
+    events: EventSink,
 }
+
+/// A TLS listener's certificates, and the addresses its listeners were bound to.
+pub(crate) type BoundTerminator = (Arc<TlsTerminator>, Vec<SocketAddr>);
+
+/// The configuration being served: requests load it as they arrive, a reload replaces
+/// it whole (requests in flight finish on the one they loaded).
+pub(crate) type SharedState = Arc<ArcSwap<GatewayState>>;
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,52 +111,89 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
         let prepared = PreparedIssuers::prepare(&config.issuers)
             .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
+        let mut loaded = Vec::with_capacity(config.tls.len());
+        for listener in &config.tls {
+            let terminator = TlsTerminator::load(listener.clone())
+                .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
+            loaded.push(Arc::new(terminator));
+        }
         let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
-        let mut listeners = Vec::with_capacity(config.listen.len());
-        for addr in &config.listen {
+        // Everything requests need is built (upstream TLS files read) before any
+        // listener is bound.
+        let listen = config.listen.clone();
+        let operations_listen = config.operations_listen;
+        let decision_listen: Vec<SocketAddr> = config
+            .decision
+            .iter()
+            .flat_map(|d| d.listen.iter().copied())
+            .collect();
+        let state = build_state(config, issuers, operations_listen.is_none(), None)?;
+        let mut listeners = Vec::with_capacity(listen.len());
+        for addr in &listen {
             listeners.push(bind(addr).await?);
         }
-        let operations = match config.operations_listen {
+        let mut tls = Vec::new();
+        let mut terminators = Vec::with_capacity(loaded.len());
+        for terminator in loaded {
+            let mut bound = Vec::with_capacity(terminator.listen().len());
+            for addr in terminator.listen() {
+                let listener = bind(addr).await?;
+                bound.push(listener.local_addr().unwrap_or(*addr));
+                tls.push((listener, terminator.clone()));
+            }
+            terminators.push((terminator, bound));
+        }
+        let operations = match operations_listen {
             Some(addr) => Some(bind(&addr).await?),
             None => None,
         };
         let mut decision = Vec::new();
-        for addr in config.decision.iter().flat_map(|d| &d.listen) {
+        for addr in &decision_listen {
             decision.push(bind(addr).await?);
         }
-        let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
-        let operations_on_main = operations.is_none();
-        let router = Router::from_paths(
-            config
-                .routes
-                .iter()
-                .map(|route| (route.path.clone(), route.methods.clone())),
-        );
-        let core = Arc::new(ProxyCore::new(config));
-        let (routes, decisions, metadata) = route_services(&core, &issuers)?;
         Ok(Gateway {
             listeners,
+            tls,
+            terminators,
+            events: EventSink::default(),
             operations,
             decision,
-            shared: Arc::new(GatewayState {
-                core,
-                router,
-                routes,
-                decisions,
-                metadata,
-                issuers,
-                metrics,
-                operations_on_main,
-            }),
+            state: Arc::new(ArcSwap::from_pointee(state)),
         })
     }
 
-    /// The addresses actually bound (with real ports when the file said port 0).
+    /// The proxy's addresses actually bound (with real ports when the file said port
+    /// 0): the cleartext ones, then the TLS ones.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
+            .chain(self.tls.iter().map(|(l, _)| l))
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// The TLS listeners' addresses (`[[server.tls]]`), in the file's order.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Calls `callback` with every [`GatewayEvent`] (reloads and their refusals), after
+    /// logging it. Set it before [`Gateway::reloader`] and [`Gateway::serve`].
+    pub fn on_event(&mut self, callback: impl Fn(&GatewayEvent) + Send + Sync + 'static) {
+        self.events = EventSink::new(callback);
+    }
+
+    /// A handle that reloads the configuration and the files it names while the
+    /// gateway serves.
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(
+            self.state.clone(),
+            self.terminators.clone(),
+            self.events.clone(),
+        )
     }
 
     /// The decision listeners' addresses (`[decision]`).
@@ -163,25 +216,50 @@ impl Gateway {
     /// Not at present; reserved for listener failures.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let grace = self.shared.core.config.shutdown_grace;
         let mut tasks = JoinSet::new();
-        let listeners = (self.listeners.into_iter().map(|l| (l, Listener::Main)))
-            .chain(self.operations.map(|l| (l, Listener::Operations)))
-            .chain(self.decision.into_iter().map(|l| (l, Listener::Decision)));
-        for (listener, kind) in listeners {
+        let listeners = (self
+            .listeners
+            .into_iter()
+            .map(|l| (l, Listener::Main, None)))
+        .chain(
+            self.tls
+                .into_iter()
+                .map(|(l, terminator)| (l, Listener::Main, Some(terminator))),
+        )
+        .chain(self.operations.map(|l| (l, Listener::Operations, None)))
+        .chain(
+            self.decision
+                .into_iter()
+                .map(|l| (l, Listener::Decision, None)),
+        );
+        for (listener, kind, tls) in listeners {
             tasks.spawn(accept_loop(
                 listener,
-                self.shared.clone(),
+                self.state.clone(),
                 kind,
+                tls,
+                stop_rx.clone(),
+            ));
+        }
+        // Watchers end with the accept loops; they hold no connection.
+        let mut watchers = JoinSet::new();
+        for (terminator, listeners) in self.terminators {
+            watchers.spawn(crate::reload::watch_files(
+                terminator,
+                listeners,
+                self.events.clone(),
                 stop_rx.clone(),
             ));
         }
         shutdown.await;
+        // The grace period of the configuration serving now (a reload may change it).
+        let grace = self.state.load().core.config.shutdown_grace;
         tracing::info!(
             grace_s = grace.as_secs(),
             "shutting down: draining in-flight requests"
         );
         let _ = stop_tx.send(true);
+        watchers.abort_all();
         if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
             .await
             .is_err()
@@ -191,6 +269,35 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// Everything requests need, built from a checked configuration and started issuers:
+/// at start, and for each reload (`metrics` kept when the routes keep their names).
+pub(crate) fn build_state(
+    config: Config,
+    issuers: IssuerSet,
+    operations_on_main: bool,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<GatewayState, StartError> {
+    let names: Vec<String> = config.routes.iter().map(|r| r.name.clone()).collect();
+    let metrics = metrics
+        .filter(|metrics| metrics.route_names() == names.as_slice())
+        .unwrap_or_else(|| Arc::new(Metrics::new(names)));
+    let router = HostRouter::new(&config.routes);
+    let source = config.source.clone();
+    let core =
+        Arc::new(ProxyCore::new(config).map_err(|e| StartError::Config(e.in_file(&source)))?);
+    let (routes, decisions, metadata) = route_services(&core, &issuers)?;
+    Ok(GatewayState {
+        core,
+        router,
+        routes,
+        decisions,
+        metadata,
+        issuers,
+        metrics,
+        operations_on_main,
+    })
 }
 
 /// One service per route: the proxy alone for anonymous routes; the `portcullis`
@@ -215,7 +322,7 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
     let authentication = builder.build().map_err(config_error)?;
     let mut services = Vec::with_capacity(config.routes.len());
     let mut decisions = Vec::new();
-    for route in &config.routes {
+    for (index, route) in config.routes.iter().enumerate() {
         let requirement = match &route.requirement {
             Requirement::Anonymous => None,
             Requirement::Authenticated {
@@ -235,11 +342,11 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
             }
         };
         services.push(match &requirement {
-            None => RouteService::Anonymous(Proxy::new(core.clone(), true)),
+            None => RouteService::Anonymous(Proxy::new(core.clone(), true, index)),
             Some(requirement) => RouteService::Protected(protect(
                 &authentication,
                 requirement,
-                Proxy::new(core.clone(), false),
+                Proxy::new(core.clone(), false, index),
             )),
         });
         if config.decision.is_some() {
@@ -282,13 +389,34 @@ fn protect<S>(
     authentication.layer(RecordIdentity::new(requirement.layer(inner)))
 }
 
+/// What a request's connection said about itself, put in its extensions.
+fn connection_extensions(
+    request: &mut http::Request<hyper::body::Incoming>,
+    tls: Option<&TlsConnection>,
+) {
+    if let Some(tls) = tls {
+        request.extensions_mut().insert(crate::tls::Terminated);
+        if let Some(certificate) = tls.client_certificate {
+            request.extensions_mut().insert(certificate);
+        }
+    }
+}
+
+/// What a TLS handshake established for the connection's requests.
+#[derive(Debug, Clone, Copy)]
+struct TlsConnection {
+    client_certificate: Option<portcullis::ClientCertificate>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    shared: Arc<GatewayState>,
+    state: SharedState,
     kind: Listener,
+    tls: Option<Arc<TlsTerminator>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let limits = &shared.core.config.limits;
+    // Read once: a reload does not change how connections are read (documented).
+    let limits = state.load().core.config.limits.clone();
     let header_block = limits.header_block_bytes();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -315,23 +443,59 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let service = service_fn(move |request| {
-            let shared = shared.clone();
-            async move {
-                match kind {
-                    Listener::Main => proxy::handle(shared, request, peer).await,
-                    Listener::Operations => proxy::handle_operations(shared, request).await,
-                    Listener::Decision => decision::handle(shared, request, peer).await,
+        let state = state.clone();
+        let service = move |connection: Option<TlsConnection>| {
+            service_fn(move |mut request| {
+                // Each request runs on the configuration serving when it arrives.
+                let shared = state.load_full();
+                connection_extensions(&mut request, connection.as_ref());
+                async move {
+                    match kind {
+                        Listener::Main => proxy::handle(shared, request, peer).await,
+                        Listener::Operations => proxy::handle_operations(shared, request).await,
+                        Listener::Decision => decision::handle(shared, request, peer).await,
+                    }
                 }
-            }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+            })
+        };
+        let Some(terminator) = &tls else {
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service(None))
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        // The handshake runs in the connection's task, so a slow one holds up no
+        // other; it has the time a request's headers have.
+        let acceptor = terminator.acceptor();
+        let handshake_timeout = limits.header_read_timeout;
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, %peer, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let connection = TlsConnection {
+                client_certificate: crate::tls::verified_client_certificate(stream.get_ref().1),
+            };
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service(Some(connection)))
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use common::write_jwks;
 use portcullis_gateway::{Config, Gateway, StartError};
+use portcullis_testkit::tls::TestCa;
 use portcullis_testkit::{SigningAlgorithm, SigningKey, TestIssuer};
 use proptest::prelude::*;
 
@@ -32,14 +33,38 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
     let jwks_file = write_jwks(dir, [&key]);
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, "s3cret").unwrap();
+    let ca = TestCa::new("check CA");
+    let (chain, tls_key) = ca.server(&["localhost"]).write(dir, "server");
+    let ca_file = ca.write(dir, "ca.crt");
+    let (client_chain, client_key) = ca.client("gateway").write(dir, "client");
+    let path = |p: &Path| quoted(p.to_str().unwrap());
     let line = |table, key, value: String| Line { table, key, value };
     vec![
         line("[server]", "listen", r#"["127.0.0.1:0"]"#.into()),
         line("[server]", "realm", quoted("api")),
         line("[server]", "shutdown_grace", quoted("5s")),
+        line("[[server.tls]]", "listen", r#"["127.0.0.1:0"]"#.into()),
+        line("[[server.tls]]", "min_version", quoted("1.2")),
+        line("[[server.tls]]", "client_ca_file", path(&ca_file)),
+        line("[[server.tls]]", "client_certificate", quoted("optional")),
+        line("[[server.tls]]", "watch_interval", quoted("10s")),
+        line("[[server.tls.certificates]]", "chain_file", path(&chain)),
+        line("[[server.tls.certificates]]", "key_file", path(&tls_key)),
         line("[upstream]", "url", quoted("http://127.0.0.1:9")),
         line("[upstream]", "protocol", quoted("auto")),
         line("[upstream]", "connect_timeout", quoted("1s")),
+        line(
+            "[upstreams.secure]",
+            "url",
+            quoted("https://localhost:9/base"),
+        ),
+        line("[upstreams.secure]", "ca_file", path(&ca_file)),
+        line(
+            "[upstreams.secure]",
+            "client_chain_file",
+            path(&client_chain),
+        ),
+        line("[upstreams.secure]", "client_key_file", path(&client_key)),
         line("[limits]", "max_request_body_bytes", "1024".into()),
         line("[limits]", "request_timeout", quoted("5s")),
         line("[limits]", "header_read_timeout", quoted("5s")),
@@ -99,6 +124,9 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         line("[[routes]]", "audiences", r#"["https://api.test"]"#.into()),
         line("[[routes]]", "acr_values", r#"["urn:example:mfa"]"#.into()),
         line("[[routes]]", "max_age", quoted("5m")),
+        line("[[routes]]", "host", quoted("*.example.test")),
+        line("[[routes]]", "upstream", quoted("secure")),
+        line("[[routes]]", "strip_prefix", quoted("/api")),
         line(
             "[[routes]]",
             "claim_equals",
@@ -191,6 +219,15 @@ fn values() -> impl Strategy<Value = String> {
         r#"{ ver = [] }"#,
         r#"{ ver = [1] }"#,
         r#"{ "" = ["x"] }"#,
+        r#""1.1""#,
+        r#""1.3""#,
+        r#""optional""#,
+        r#""secure""#,
+        r#""*.example.test""#,
+        r#""a.*.test""#,
+        r#""/ap""#,
+        r#""https://localhost:9""#,
+        r#""ftp://localhost:9""#,
     ]
     .into_iter()
     .map(str::to_owned)

@@ -411,3 +411,36 @@ fn an_unknown_issuer_is_refused_and_bad_input_is_an_error() {
     let missing = setup.dir.path().join("missing.toml");
     assert_eq!(explain(&missing, "x.y.z", &[]).code, Some(2));
 }
+
+#[test]
+fn a_route_for_a_host_is_explained_for_that_host_only() {
+    let setup = Setup::new();
+    let config = setup.config(
+        "[[routes]]\nname = \"partner-orders\"\nhost = \"*.partners.example.com\"\n\
+         path_prefix = \"/orders\"\nrequire = \"anonymous\"\n",
+    );
+    let token = setup.token(json!([AUD, "account"]));
+    let run = explain(
+        &config,
+        &token,
+        &[
+            "--route",
+            "GET",
+            "/orders/7",
+            "--host",
+            "acme.partners.example.com",
+        ],
+    );
+    assert!(
+        run.stdout.contains(r#"route: "partner-orders" takes GET"#),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let run = explain(&config, &token, &["--route", "GET", "/orders/7"]);
+    assert!(
+        run.stdout.contains(r#"route: "orders" takes GET"#),
+        "{}",
+        run.stdout
+    );
+}

@@ -38,14 +38,30 @@ impl EchoUpstream {
     /// # Panics
     /// As [`TestServer::start`].
     pub async fn start() -> EchoUpstream {
+        EchoUpstream::serve(None).await
+    }
+
+    /// As [`EchoUpstream::start`], over TLS with `config` (see
+    /// [`TestCertificate::server_config`](crate::tls::TestCertificate::server_config)).
+    ///
+    /// # Panics
+    /// As [`TestServer::start`].
+    pub async fn start_tls(config: rustls::ServerConfig) -> EchoUpstream {
+        EchoUpstream::serve(Some(config)).await
+    }
+
+    async fn serve(tls: Option<rustls::ServerConfig>) -> EchoUpstream {
         let held = Arc::new(Notify::new());
         let release = Arc::new(Semaphore::new(0));
         let (h, r) = (held.clone(), release.clone());
-        let server = TestServer::start(service_fn(move |request| {
+        let service = service_fn(move |request| {
             let (held, release) = (h.clone(), r.clone());
             async move { Ok::<_, Infallible>(echo(request, &held, &release).await) }
-        }))
-        .await;
+        });
+        let server = match tls {
+            None => TestServer::start(service).await,
+            Some(config) => TestServer::start_tls(service, config).await,
+        };
         EchoUpstream {
             server,
             held,

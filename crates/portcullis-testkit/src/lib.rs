@@ -40,6 +40,7 @@ mod node_peer;
 mod providers;
 mod raw_client;
 mod server;
+pub mod tls;
 mod token;
 
 pub use dpop::access_token_hash;

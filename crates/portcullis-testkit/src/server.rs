@@ -55,6 +55,37 @@ impl TestServer {
         B::Data: Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
+        TestServer::serve(service, None).await
+    }
+
+    /// As [`TestServer::start`], over TLS with `config` (its ALPN list decides whether
+    /// HTTP/2 is offered); [`TestServer::url`] is then still `http://`: use
+    /// [`TestServer::addr`] with `https://`.
+    ///
+    /// # Panics
+    /// As [`TestServer::start`].
+    pub async fn start_tls<S, B>(service: S, config: rustls::ServerConfig) -> TestServer
+    where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        TestServer::serve(service, Some(acceptor)).await
+    }
+
+    async fn serve<S, B>(service: S, tls: Option<tokio_rustls::TlsAcceptor>) -> TestServer
+    where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -69,11 +100,23 @@ impl TestServer {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let service = service.clone();
+                        let tls = tls.clone();
                         connections.spawn(async move {
+                            let builder = auto::Builder::new(TokioExecutor::new());
                             // Errors are closed connections, injected or not.
-                            let _ = auto::Builder::new(TokioExecutor::new())
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
+                            match tls {
+                                None => {
+                                    let _ = builder
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                }
+                                Some(tls) => {
+                                    let Ok(stream) = tls.accept(stream).await else { return };
+                                    let _ = builder
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                }
+                            }
                         });
                     }
                     Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -10,9 +10,10 @@ use serde::Deserialize;
 
 use super::value::{
     self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
-    ClaimKey, ClaimName, ClaimText, ClaimValue, Count, DecisionSourceName, DpopModeName, FetchUrl,
-    List, MaxAge, MethodName, Network, NonEmpty, PresetName, RequestHeader, ResourceUrl, Role,
-    RouteName, Scope, Separator, Span, UpstreamUrl,
+    ClaimKey, ClaimName, ClaimText, ClaimValue, ClientCertificateModeName, Count,
+    DecisionSourceName, DpopModeName, FetchUrl, HostName, List, MaxAge, MethodName, Network,
+    NonEmpty, PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope, Separator, Span,
+    TlsVersionName, UpstreamName, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -21,7 +22,11 @@ use crate::router::PathMatch;
 #[serde(deny_unknown_fields)]
 pub(super) struct File {
     pub(super) server: ServerSection,
-    pub(super) upstream: UpstreamSection,
+    /// The default upstream.
+    pub(super) upstream: Option<UpstreamSection>,
+    /// `[upstreams.NAME]`: upstreams routes pick by name.
+    #[serde(default)]
+    pub(super) upstreams: BTreeMap<UpstreamName, UpstreamSection>,
     #[serde(default)]
     pub(super) limits: LimitsSection,
     #[serde(default)]
@@ -102,9 +107,39 @@ pub(super) struct ProtectedResourceSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServerSection {
-    pub(super) listen: List<Addr>,
+    /// Cleartext listeners; optional when `tls` has some.
+    pub(super) listen: Option<List<Addr>>,
     pub(super) realm: Option<String>,
     pub(super) shutdown_grace: Option<Span<1, 3600>>,
+    /// `[[server.tls]]`: TLS listeners.
+    #[serde(default)]
+    pub(super) tls: Vec<TlsSection>,
+}
+
+/// `[[server.tls]]`: listeners that terminate TLS, their certificates, and the client
+/// certificates they ask for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TlsSection {
+    pub(super) listen: List<Addr>,
+    pub(super) certificates: List<CertificateSection>,
+    pub(super) client_ca_file: Option<PathBuf>,
+    pub(super) client_certificate: Option<ClientCertificateModeName>,
+    pub(super) min_version: Option<TlsVersionName>,
+    /// How often the files are compared with what is served; `0s`: on SIGHUP only.
+    pub(super) watch_interval: Option<Span<0, 3600>>,
+}
+
+/// `[[server.tls.certificates]]`: a certificate chain and its key, PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CertificateSection {
+    pub(super) chain_file: PathBuf,
+    pub(super) key_file: PathBuf,
+}
+
+impl value::Listed for CertificateSection {
+    const EMPTY: &str = "at least one certificate is needed";
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +148,11 @@ pub(super) struct UpstreamSection {
     pub(super) url: UpstreamUrl,
     pub(super) protocol: Option<UpstreamProtocol>,
     pub(super) connect_timeout: Option<Span<1, 600>>,
+    /// `https://` only: the CA the upstream's certificate is verified against.
+    pub(super) ca_file: Option<PathBuf>,
+    /// `https://` only: the certificate the gateway presents to the upstream.
+    pub(super) client_chain_file: Option<PathBuf>,
+    pub(super) client_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +236,13 @@ pub(super) struct RouteSection {
     pub(super) path_pattern: Option<PathMatch>,
     #[serde(default, rename = "require", deserialize_with = "value::anonymous")]
     pub(super) anonymous: bool,
+    /// Only requests for this host (`Host`, or `:authority` over HTTP/2).
+    pub(super) host: Option<HostName>,
+    /// The `[upstreams.NAME]` the route goes to (default: `[upstream]`).
+    pub(super) upstream: Option<UpstreamName>,
+    /// Leading segments removed from the path sent upstream.
+    #[serde(default, deserialize_with = "value::strip_prefix")]
+    pub(super) strip_prefix: Option<PathMatch>,
     pub(super) scopes_all: Option<List<Scope>>,
     pub(super) scopes_any: Option<List<Scope>>,
     pub(super) roles_all: Option<List<Role>>,

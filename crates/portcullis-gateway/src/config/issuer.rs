@@ -171,6 +171,7 @@ pub(super) fn issuer(
     let key_set = key_set_timing(section, at)?;
     Ok(IssuerConfig {
         issuer: section.issuer.clone(),
+        written: toml::Value::Table(toml::Table::new()),
         token_cache,
         validation,
         keys,

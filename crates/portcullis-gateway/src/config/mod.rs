@@ -23,11 +23,13 @@ mod dpop;
 mod error;
 mod file;
 mod issuer;
+mod tls;
 mod validate;
 mod value;
 
 pub use error::ConfigFileError;
 pub(crate) use issuer::library_error;
+pub(crate) use tls::{CertificateFiles, ClientCertificateMode, TlsListenerConfig, TlsVersion};
 
 /// A validated configuration, ready to run.
 ///
@@ -36,11 +38,16 @@ pub(crate) use issuer::library_error;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) source: String,
+    /// The cleartext listeners.
     pub(crate) listen: Vec<SocketAddr>,
+    /// The TLS listeners (`[[server.tls]]`).
+    pub(crate) tls: Vec<TlsListenerConfig>,
     pub(crate) operations_listen: Option<SocketAddr>,
     pub(crate) realm: String,
     pub(crate) shutdown_grace: Duration,
-    pub(crate) upstream: UpstreamConfig,
+    /// `[upstream]` first (the default), then `[upstreams.NAME]` by name; routes name
+    /// theirs by index.
+    pub(crate) upstreams: Vec<UpstreamConfig>,
     pub(crate) limits: Limits,
     pub(crate) issuers: Vec<IssuerConfig>,
     pub(crate) routes: Vec<RouteConfig>,
@@ -106,12 +113,26 @@ pub(crate) struct ProtectedResource {
 
 #[derive(Debug, Clone)]
 pub(crate) struct UpstreamConfig {
+    /// `None` for `[upstream]`.
+    pub(crate) name: Option<String>,
+    /// Its key path (`upstream`, `upstreams.billing`), for errors about its files.
+    pub(crate) at: String,
     pub(crate) scheme: http::uri::Scheme,
     pub(crate) authority: http::uri::Authority,
     /// The upstream URL's path without its trailing slash ("" for the root).
     pub(crate) base_path: String,
     pub(crate) protocol: UpstreamProtocol,
     pub(crate) connect_timeout: Duration,
+    /// For `https://` upstreams.
+    pub(crate) tls: Option<UpstreamTls>,
+}
+
+/// How an `https://` upstream is verified, and what the gateway presents to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UpstreamTls {
+    /// `None`: the Mozilla roots (`webpki-roots`).
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) client_certificate: Option<CertificateFiles>,
 }
 
 /// Which HTTP version the gateway speaks to the upstream.
@@ -146,6 +167,9 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub(crate) struct IssuerConfig {
     pub(crate) issuer: String,
+    /// The issuer's table as written, and the token size limit it was built with: a
+    /// reload reuses the running issuer when these are unchanged.
+    pub(crate) written: toml::Value,
     /// The token rules (issuer, audiences, algorithms, leeway, profile, required
     /// claims), built by the library when the file is checked.
     pub(crate) validation: Validation,
@@ -206,7 +230,24 @@ pub(crate) struct RouteConfig {
     /// `None`: any method.
     pub(crate) methods: Option<Vec<Method>>,
     pub(crate) path: PathMatch,
+    /// `None`: any host.
+    pub(crate) host: Option<HostMatch>,
+    /// Index into [`Config::upstreams`].
+    pub(crate) upstream: usize,
+    /// How many leading path segments are removed before the request goes upstream.
+    pub(crate) strip_segments: usize,
     pub(crate) requirement: Requirement,
+}
+
+/// The hosts a route is for, compared with the request's host lower-cased, without its
+/// port or a trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum HostMatch {
+    /// This host only.
+    Exact(String),
+    /// Any host ending with this suffix (`.example.com`, from `*.example.com`): any
+    /// depth of subdomain, never the domain itself.
+    Suffix(String),
 }
 
 /// What a route demands of the request.
@@ -291,7 +332,20 @@ impl Config {
     /// As [`Config::from_file`].
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigFileError> {
         let file = validate::parse(text).map_err(|e| e.in_file(origin))?;
-        validate::validate(file, origin).map_err(|e| e.in_file(origin))
+        let mut config = validate::validate(file, origin).map_err(|e| e.in_file(origin))?;
+        // The text parsed above; read again as plain TOML for the tables as written.
+        if let Ok(toml::Value::Table(mut table)) = toml::from_str::<toml::Value>(text)
+            && let Some(toml::Value::Array(written)) = table.remove("issuers")
+        {
+            let limit = i64::try_from(config.limits.max_token_bytes).unwrap_or(i64::MAX);
+            for (issuer, mut written) in config.issuers.iter_mut().zip(written) {
+                if let toml::Value::Table(table) = &mut written {
+                    table.insert("max_token_bytes".to_owned(), toml::Value::Integer(limit));
+                }
+                issuer.written = written;
+            }
+        }
+        Ok(config)
     }
 
     /// Does, short of the network and the listeners, everything `run` does before it
@@ -304,12 +358,27 @@ impl Config {
     pub fn check_sources(&self) -> Result<(), ConfigFileError> {
         crate::auth::PreparedIssuers::prepare(&self.issuers)
             .map(drop)
-            .map_err(|e| e.in_file(&self.source))
+            .map_err(|e| e.in_file(&self.source))?;
+        for listener in &self.tls {
+            crate::tls::server_config(listener).map_err(|e| e.in_file(&self.source))?;
+        }
+        for upstream in &self.upstreams {
+            if let Some(tls) = &upstream.tls {
+                crate::tls::client_config(tls, &upstream.at)
+                    .map_err(|e| e.in_file(&self.source))?;
+            }
+        }
+        Ok(())
     }
 
-    /// The listener addresses as configured (port 0 means "any free port").
-    pub fn listen_addrs(&self) -> &[SocketAddr] {
-        &self.listen
+    /// The proxy's listener addresses as configured, cleartext then TLS (port 0 means
+    /// "any free port").
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listen
+            .iter()
+            .chain(self.tls.iter().flat_map(|t| &t.listen))
+            .copied()
+            .collect()
     }
 
     /// Where the configuration came from (the `origin` given to [`Config::from_toml`]).

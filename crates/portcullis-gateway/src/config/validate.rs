@@ -10,16 +10,21 @@ use portcullis::AuthenticationLayer;
 use portcullis_jwt::ScopeRequirement;
 
 use super::error::KeyPath;
-use super::file::{DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection};
+use super::file::{
+    DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection, UpstreamSection,
+};
 use super::issuer::issuer;
 use super::value::{
     AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
+    UpstreamName,
 };
 use super::{
-    Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig, IssuerConfig, Limits,
-    MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig, UpstreamProtocol,
+    CertificateFiles, Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig,
+    IssuerConfig, Limits, MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig,
+    UpstreamProtocol, UpstreamTls,
 };
 use crate::auth::Refuse;
+use crate::router::PathMatch;
 
 pub(super) fn parse(text: &str) -> Result<File, ConfigFileError> {
     let deserializer = toml::de::Deserializer::parse(text).map_err(|e| syntax_error(text, &e))?;
@@ -93,11 +98,22 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         ));
     }
 
+    let upstreams = upstreams(file.upstream, file.upstreams)?;
     let routes_at = KeyPath::new("routes");
     let mut routes = Vec::with_capacity(file.routes.len());
     for (i, section) in file.routes.into_iter().enumerate() {
         let at = routes_at.index(i);
-        let route = route(section, &at, &issuers)?;
+        let route = route(section, &at, &issuers, &upstreams)?;
+        if let Some(earlier) = routes.iter().position(|other: &RouteConfig| {
+            other.host == route.host
+                && other.path == route.path
+                && methods_overlap(other.methods.as_deref(), route.methods.as_deref())
+        }) {
+            return Err(at.error(format!(
+                "matches the same host, path and methods as routes[{earlier}] ({:?}), which                  comes first: it could never be chosen",
+                routes[earlier].name
+            )));
+        }
         if routes
             .iter()
             .any(|other: &RouteConfig| other.name == route.name)
@@ -126,19 +142,33 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .map(|section| super::dpop::policy(section, origin))
         .transpose()?;
 
+    let tls_at = KeyPath::new("server.tls");
+    let tls = file
+        .server
+        .tls
+        .into_iter()
+        .enumerate()
+        .map(|(i, section)| super::tls::listener(section, &tls_at.index(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let listen: Vec<SocketAddr> = file
+        .server
+        .listen
+        .map(|list| list.0.into_iter().map(|a| a.0).collect())
+        .unwrap_or_default();
+    if listen.is_empty() && tls.is_empty() {
+        return Err(KeyPath::new("server.listen")
+            .error("no listener: set server.listen (cleartext) or add a [[server.tls]] listener"));
+    }
+    listeners_are_distinct(&listen, &tls)?;
+
     Ok(Config {
         source: origin.to_owned(),
-        listen: file.server.listen.0.into_iter().map(|a| a.0).collect(),
+        listen,
+        tls,
         operations_listen: file.operations.listen.map(|a| a.0),
         realm,
         shutdown_grace: Span::or(file.server.shutdown_grace, Duration::from_secs(30)),
-        upstream: UpstreamConfig {
-            scheme: http::uri::Scheme::HTTP,
-            authority: file.upstream.url.authority,
-            base_path: file.upstream.url.base_path,
-            protocol: file.upstream.protocol.unwrap_or(UpstreamProtocol::Auto),
-            connect_timeout: Span::or(file.upstream.connect_timeout, Duration::from_secs(5)),
-        },
+        upstreams,
         limits,
         issuers,
         routes,
@@ -153,6 +183,182 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         decision,
         access_log: file.log.access,
     })
+}
+
+/// An `[upstream]` (or `[upstreams.NAME]`) table, checked: TLS settings only for an
+/// `https://` URL, a client key only with its chain.
+fn upstream(
+    section: UpstreamSection,
+    at: &KeyPath,
+    name: Option<String>,
+) -> Result<UpstreamConfig, ConfigFileError> {
+    let https = section.url.scheme == http::uri::Scheme::HTTPS;
+    let tls = if https {
+        let client_certificate = match (section.client_chain_file, section.client_key_file) {
+            (Some(chain_file), Some(key_file)) => Some(CertificateFiles {
+                chain_file,
+                key_file,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(at
+                    .key("client_key_file")
+                    .error("needs client_chain_file's key"));
+            }
+            (None, Some(_)) => {
+                return Err(at
+                    .key("client_chain_file")
+                    .error("needs the chain of client_key_file"));
+            }
+        };
+        Some(UpstreamTls {
+            ca_file: section.ca_file,
+            client_certificate,
+        })
+    } else {
+        let set = [
+            ("ca_file", section.ca_file.is_some()),
+            ("client_chain_file", section.client_chain_file.is_some()),
+            ("client_key_file", section.client_key_file.is_some()),
+        ];
+        if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+            return Err(at
+                .key(key)
+                .error("a TLS setting for an http:// upstream; use an https:// url"));
+        }
+        None
+    };
+    Ok(UpstreamConfig {
+        name,
+        at: at.to_string(),
+        scheme: section.url.scheme,
+        authority: section.url.authority,
+        base_path: section.url.base_path,
+        protocol: section.protocol.unwrap_or(UpstreamProtocol::Auto),
+        connect_timeout: Span::or(section.connect_timeout, Duration::from_secs(5)),
+        tls,
+    })
+}
+
+/// `[upstream]` (the default, first) and `[upstreams.NAME]`: at least one.
+fn upstreams(
+    default: Option<UpstreamSection>,
+    named: std::collections::BTreeMap<UpstreamName, UpstreamSection>,
+) -> Result<Vec<UpstreamConfig>, ConfigFileError> {
+    let mut upstreams = Vec::with_capacity(named.len() + 1);
+    if let Some(section) = default {
+        upstreams.push(upstream(section, &KeyPath::new("upstream"), None)?);
+    }
+    let at = KeyPath::new("upstreams");
+    for (name, section) in named {
+        upstreams.push(upstream(section, &at.key(&name.0), Some(name.0))?);
+    }
+    if upstreams.is_empty() {
+        return Err(KeyPath::new("upstream")
+            .error("no upstream: add [upstream], or [upstreams.NAME] tables that routes name"));
+    }
+    Ok(upstreams)
+}
+
+/// Whether two routes' method lists (`None`: any) share a method.
+fn methods_overlap(a: Option<&[http::Method]>, b: Option<&[http::Method]>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
+        _ => true,
+    }
+}
+
+/// The index of the upstream a route names, or of `[upstream]` when it names none.
+fn route_upstream(
+    name: Option<UpstreamName>,
+    at: &KeyPath,
+    upstreams: &[UpstreamConfig],
+) -> Result<usize, ConfigFileError> {
+    let at = at.key("upstream");
+    match name {
+        None => upstreams
+            .iter()
+            .position(|u| u.name.is_none())
+            .ok_or_else(|| {
+                at.error("required: there is no [upstream] to default to; name one of [upstreams]")
+            }),
+        Some(name) => upstreams
+            .iter()
+            .position(|u| u.name.as_deref() == Some(name.0.as_str()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = upstreams.iter().filter_map(|u| u.name.as_deref()).collect();
+                at.error(format!(
+                    "no [upstreams.{}]; the named upstreams are {known:?}",
+                    name.0
+                ))
+            }),
+    }
+}
+
+/// The path segments every request a route matches starts with.
+fn literal_head(path: &PathMatch) -> Vec<&str> {
+    match path {
+        PathMatch::Exact(p) | PathMatch::Prefix(p) => p
+            .trim_start_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect(),
+        PathMatch::Pattern(parts) => parts
+            .iter()
+            .map_while(|segment| match segment {
+                crate::router::Segment::Literal(text) => Some(text.as_str()),
+                crate::router::Segment::Param => None,
+            })
+            .collect(),
+    }
+}
+
+/// How many segments `strip_prefix` removes; refused unless every request the route
+/// matches starts with them, so what reaches the upstream is never a guess.
+fn strip_segments(
+    strip: Option<&PathMatch>,
+    path: &PathMatch,
+    at: &KeyPath,
+) -> Result<usize, ConfigFileError> {
+    let Some(strip) = strip else {
+        return Ok(0);
+    };
+    let strip = literal_head(strip);
+    let head = literal_head(path);
+    if !head.starts_with(&strip) {
+        return Err(at.key("strip_prefix").error(format!(
+            "\"/{}\" is not a leading part of every path the route matches",
+            strip.join("/")
+        )));
+    }
+    Ok(strip.len())
+}
+
+/// The same address twice would fail at bind time; say which key instead (port 0,
+/// "any free port", may repeat).
+fn listeners_are_distinct(
+    listen: &[SocketAddr],
+    tls: &[super::TlsListenerConfig],
+) -> Result<(), ConfigFileError> {
+    let mut seen: Vec<SocketAddr> = Vec::new();
+    let cleartext = listen
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| (KeyPath::new("server.listen").index(i), addr));
+    let encrypted = tls.iter().flat_map(|t| {
+        let at = KeyPath::new(t.at.clone()).key("listen");
+        t.listen
+            .iter()
+            .enumerate()
+            .map(move |(i, addr)| (at.index(i), addr))
+    });
+    for (at, addr) in cleartext.chain(encrypted) {
+        if addr.port() != 0 && seen.contains(addr) {
+            return Err(at.error(format!("{addr} is already a listener")));
+        }
+        seen.push(*addr);
+    }
+    Ok(())
 }
 
 /// `[decision]`: its listeners only on loopback unless the operator says otherwise
@@ -255,6 +461,7 @@ fn route(
     section: RouteSection,
     at: &KeyPath,
     issuers: &[IssuerConfig],
+    upstreams: &[UpstreamConfig],
 ) -> Result<RouteConfig, ConfigFileError> {
     let path = match (section.path, section.path_prefix, section.path_pattern) {
         (Some(path), None, None) | (None, Some(path), None) | (None, None, Some(path)) => path,
@@ -303,12 +510,17 @@ fn route(
             }
         }
     };
+    let upstream = route_upstream(section.upstream, at, upstreams)?;
+    let strip_segments = strip_segments(section.strip_prefix.as_ref(), &path, at)?;
     Ok(RouteConfig {
         name: section.name.map_or_else(|| at.to_string(), |name| name.0),
         methods: section
             .methods
             .map(|methods| methods.0.into_iter().map(|m| m.0).collect()),
         path,
+        host: section.host.map(|h| h.0),
+        upstream,
+        strip_segments,
         requirement,
     })
 }

@@ -139,10 +139,12 @@ impl TryFrom<String> for Addr {
     }
 }
 
-/// `upstream.url`: plain `http://` with a host and no query; the path is kept as a base.
+/// `upstream.url`: `http://` or `https://` with a host and no query; the path is kept
+/// as a base.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "String")]
 pub(super) struct UpstreamUrl {
+    pub(super) scheme: http::uri::Scheme,
     pub(super) authority: http::uri::Authority,
     /// The path without its trailing slash ("" for the root).
     pub(super) base_path: String,
@@ -154,19 +156,18 @@ impl TryFrom<String> for UpstreamUrl {
         let uri: Uri = text
             .parse()
             .map_err(|_| format!("{text:?} is not a URL such as \"http://127.0.0.1:9000\""))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(
-                "only http:// upstreams are supported (cleartext HTTP/1.1 and h2c); \
-                        terminate TLS in front"
-                    .to_owned(),
-            );
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => http::uri::Scheme::HTTP,
+            Some("https") => http::uri::Scheme::HTTPS,
+            _ => return Err(format!("{text:?}: only http:// and https:// upstreams")),
+        };
         let authority = uri.authority().cloned().ok_or("the URL has no host")?;
         if uri.query().is_some() {
             return Err("must not carry a query string".to_owned());
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
         Ok(UpstreamUrl {
+            scheme,
             authority,
             base_path,
         })
@@ -721,4 +722,104 @@ mod tests {
             }
         }
     }
+}
+
+/// `server.tls[].min_version`: the oldest TLS version a listener accepts.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct TlsVersionName(pub(super) super::TlsVersion);
+
+impl TryFrom<String> for TlsVersionName {
+    type Error = String;
+    fn try_from(text: String) -> Result<TlsVersionName, String> {
+        use super::TlsVersion::{Tls12, Tls13};
+        one_of(&text, &[("1.2", Tls12), ("1.3", Tls13)]).map(TlsVersionName)
+    }
+}
+
+/// `server.tls[].client_certificate`: whether a client certificate is required.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct ClientCertificateModeName(pub(super) super::ClientCertificateMode);
+
+impl TryFrom<String> for ClientCertificateModeName {
+    type Error = String;
+    fn try_from(text: String) -> Result<ClientCertificateModeName, String> {
+        use super::ClientCertificateMode::{Optional, Required};
+        one_of(&text, &[("required", Required), ("optional", Optional)])
+            .map(ClientCertificateModeName)
+    }
+}
+
+/// `[upstreams.NAME]`: the name routes pick it by; letters, digits, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct UpstreamName(pub(super) String);
+
+impl TryFrom<String> for UpstreamName {
+    type Error = String;
+    fn try_from(name: String) -> Result<UpstreamName, String> {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "{name:?}: an upstream name is 1 to 64 letters, digits, '-' or '_'"
+            ));
+        }
+        Ok(UpstreamName(name))
+    }
+}
+
+/// `routes[].host`: a host name (`api.example.com`) or every name under a domain
+/// (`*.example.com`), compared without case and without the port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct HostName(pub(super) super::HostMatch);
+
+impl TryFrom<String> for HostName {
+    type Error = String;
+    fn try_from(text: String) -> Result<HostName, String> {
+        let lower = text.to_ascii_lowercase();
+        let (wildcard, name) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, lower.as_str()),
+        };
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(format!(
+                "{text:?} is not a host name such as \"api.example.com\" or \"*.example.com\" \
+                 (no port, no scheme; '*' only as the whole first label)"
+            ));
+        }
+        Ok(HostName(if wildcard {
+            super::HostMatch::Suffix(format!(".{name}"))
+        } else {
+            super::HostMatch::Exact(name.to_owned())
+        }))
+    }
+}
+
+/// `routes[].strip_prefix`: leading path segments removed before the request goes
+/// upstream; checked against the route's path in `validate`.
+pub(super) fn strip_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathMatch>, D::Error> {
+    parsed(d, |text| {
+        if text == "/" || text.ends_with('/') {
+            return Err(format!(
+                "{text:?}: name whole segments without a trailing '/', such as \"/api\""
+            ));
+        }
+        PathMatch::prefix(text)
+    })
+    .map(Some)
 }

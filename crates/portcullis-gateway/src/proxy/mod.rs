@@ -20,9 +20,10 @@ use crate::Body;
 use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
 use crate::auth::IssuerSet;
 use crate::config::Config;
+use crate::host_router::HostRouter;
 use crate::metrics::{Metrics, Reason};
 use crate::respond::{self, Refusal};
-use crate::router::{Router, unsafe_path};
+use crate::router::unsafe_path;
 
 mod headers;
 mod upstream;
@@ -68,7 +69,7 @@ pub(crate) struct MetadataEndpoint {
 #[derive(Debug)]
 pub(crate) struct GatewayState {
     pub(crate) core: Arc<ProxyCore>,
-    pub(crate) router: Router,
+    pub(crate) router: HostRouter,
     pub(crate) routes: Vec<RouteService>,
     /// The same routes ending in a decision instead of the upstream (`[decision]`;
     /// empty without it).
@@ -76,7 +77,7 @@ pub(crate) struct GatewayState {
     /// The RFC 9728 document, when configured.
     pub(crate) metadata: Option<MetadataEndpoint>,
     pub(crate) issuers: IssuerSet,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
     pub(crate) operations_on_main: bool,
 }
@@ -169,7 +170,7 @@ impl GatewayState {
         }
         let index = self
             .router
-            .find(request.method(), path)
+            .find(request.uri(), request.headers(), request.method(), path)?
             .ok_or(Refusal::NoRoute)?;
         take_client_certificate(&self.core.config, request, peer)?;
         Ok(index)
@@ -177,7 +178,7 @@ impl GatewayState {
 }
 
 /// Puts the client certificate a trusted proxy forwarded into the request's extensions
-/// (RFC 8705 certificate-bound tokens). Refused if the header came from any other peer,
+/// (RFC 8705 certificate-bound tokens), unless the gateway's own TLS verified one. Refused if the header came from any other peer,
 /// or twice: anyone can send a header, so it is believed only from the proxy that
 /// terminated TLS.
 fn take_client_certificate<B>(
@@ -188,6 +189,12 @@ fn take_client_certificate<B>(
     let Some(mtls) = &config.mtls else {
         return Ok(());
     };
+    // The certificate this gateway's own TLS verified comes first: a header cannot
+    // replace it, and is removed so the upstream does not read it either.
+    if request.extensions().get::<ClientCertificate>().is_some() {
+        request.headers_mut().remove(&mtls.header);
+        return Ok(());
+    }
     let mut values = request.headers().get_all(&mtls.header).iter();
     let value = match (values.next(), values.next()) {
         (None, _) => return Ok(()),

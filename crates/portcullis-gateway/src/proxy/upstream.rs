@@ -11,6 +11,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -19,7 +20,7 @@ use portcullis_jwt::Claims;
 use tower_service::Service;
 
 use super::headers::{rewrite_headers, strip_hop_by_hop};
-use crate::config::{Config, UpstreamProtocol};
+use crate::config::{Config, ConfigFileError, UpstreamConfig, UpstreamProtocol, UpstreamTls};
 use crate::metrics::Reason;
 use crate::respond::Refusal;
 use crate::{Body, BoxError};
@@ -28,24 +29,61 @@ use crate::{Body, BoxError};
 #[derive(Debug)]
 pub(crate) struct ProxyCore {
     pub(crate) config: Config,
-    http1: Client<HttpConnector, Body>,
-    http2: Client<HttpConnector, Body>,
+    /// One pair per upstream, as [`Config::upstreams`].
+    clients: Vec<UpstreamClients>,
 }
 
-impl ProxyCore {
-    pub(crate) fn new(config: Config) -> ProxyCore {
+/// An upstream's HTTP/1.1 and HTTP/2 clients, each with its own connection pool.
+#[derive(Debug)]
+struct UpstreamClients {
+    http1: Client<UpstreamConnector, Body>,
+    http2: Client<UpstreamConnector, Body>,
+}
+
+impl UpstreamClients {
+    /// The clients for `upstream`; reads its CA and client certificate files.
+    fn new(upstream: &UpstreamConfig) -> Result<UpstreamClients, ConfigFileError> {
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.upstream.connect_timeout));
+        connector.set_connect_timeout(Some(upstream.connect_timeout));
         connector.set_nodelay(true);
-        let http1 = Client::builder(TokioExecutor::new()).build(connector.clone());
-        let http2 = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .build(connector);
-        ProxyCore {
-            config,
-            http1,
-            http2,
-        }
+        // The scheme was checked with the configuration; TLS is decided per URL.
+        connector.enforce_http(false);
+        let tls = crate::tls::client_config(
+            upstream.tls.as_ref().unwrap_or(&UpstreamTls::default()),
+            &upstream.at,
+        )?;
+        // ALPN per client: `http/1.1` for one, `h2` (gRPC) for the other.
+        let http1 = HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector.clone());
+        let http2 = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http2()
+            .wrap_connector(connector);
+        Ok(UpstreamClients {
+            http1: Client::builder(TokioExecutor::new()).build(http1),
+            http2: Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build(http2),
+        })
+    }
+}
+
+/// TCP, and TLS for `https://` upstreams.
+type UpstreamConnector = HttpsConnector<HttpConnector>;
+
+impl ProxyCore {
+    /// The clients for every upstream; reads their CA and client certificate files.
+    pub(crate) fn new(config: Config) -> Result<ProxyCore, ConfigFileError> {
+        let clients = config
+            .upstreams
+            .iter()
+            .map(UpstreamClients::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProxyCore { config, clients })
     }
 
     /// The gateway's own refusal, tagged with its reason for the metrics.
@@ -72,11 +110,17 @@ pub(crate) struct Outcome(pub(crate) Reason);
 pub(crate) struct Proxy {
     core: Arc<ProxyCore>,
     anonymous: bool,
+    /// The route's index in the configuration: its upstream and path rewrite.
+    route: usize,
 }
 
 impl Proxy {
-    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool) -> Proxy {
-        Proxy { core, anonymous }
+    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool, route: usize) -> Proxy {
+        Proxy {
+            core,
+            anonymous,
+            route,
+        }
     }
 }
 
@@ -92,6 +136,7 @@ impl Service<Request<Incoming>> for Proxy {
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let core = self.core.clone();
         let anonymous = self.anonymous;
+        let route = self.route;
         Box::pin(async move {
             let grpc = is_grpc(request.headers());
             let claims = if anonymous {
@@ -104,24 +149,31 @@ impl Service<Request<Incoming>> for Proxy {
             } else {
                 Reason::Authorized
             };
-            Ok(match forward(&core, request, claims.as_ref(), grpc).await {
-                Ok(mut response) => {
-                    response.extensions_mut().insert(Outcome(reason));
-                    response
-                }
-                Err(rejection) => core.refuse(rejection, grpc),
-            })
+            Ok(
+                match forward(&core, route, request, claims.as_ref(), grpc).await {
+                    Ok(mut response) => {
+                        response.extensions_mut().insert(Outcome(reason));
+                        response
+                    }
+                    Err(rejection) => core.refuse(rejection, grpc),
+                },
+            )
         })
     }
 }
 
-fn upstream_uri(config: &Config, original: &Uri) -> Option<Uri> {
-    let path_and_query = original.path_and_query().map_or("/", |pq| pq.as_str());
-    let upstream = &config.upstream;
-    let path_and_query = if upstream.base_path.is_empty() {
-        path_and_query.to_owned()
+/// The upstream's URL for a request: its base path, then the request's path less the
+/// route's `strip_prefix` segments, and the query.
+fn upstream_uri(upstream: &UpstreamConfig, strip_segments: usize, original: &Uri) -> Option<Uri> {
+    let path = strip_leading_segments(original.path(), strip_segments);
+    let query = original.query().map_or(String::new(), |q| format!("?{q}"));
+    let path_and_query = if upstream.base_path.is_empty() && strip_segments == 0 {
+        original
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned()
     } else {
-        format!("{}{path_and_query}", upstream.base_path)
+        format!("{}{path}{query}", upstream.base_path)
     };
     Uri::builder()
         .scheme(upstream.scheme.clone())
@@ -142,9 +194,24 @@ fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// `path` without its first `count` segments: `/api/v1/x` less 1 is `/v1/x`, `/api`
+/// less 1 is `/`. Segments are counted, not compared: the router matched the path in
+/// normal form, so `/%61pi/x` (which it read as `/api/x`) loses `/%61pi` too.
+fn strip_leading_segments(path: &str, count: usize) -> &str {
+    let mut rest = path;
+    for _ in 0..count {
+        rest = match rest.get(1..).and_then(|after| after.find('/')) {
+            Some(slash) => &rest[slash + 1..],
+            None => "",
+        };
+    }
+    if rest.is_empty() { "/" } else { rest }
+}
+
 /// Sends the request upstream and returns its response.
 pub(super) async fn forward(
     core: &ProxyCore,
+    route: usize,
     request: Request<Incoming>,
     claims: Option<&Claims>,
     grpc: bool,
@@ -160,8 +227,22 @@ pub(super) async fn forward(
     if declared.is_some_and(|length| length > limit) {
         return Err(Refusal::BodyTooLarge);
     }
+    let over_tls = request
+        .extensions()
+        .get::<crate::tls::Terminated>()
+        .is_some();
     let (mut parts, body) = request.into_parts();
-    let uri = upstream_uri(config, &parts.uri).ok_or(Refusal::UpstreamError)?;
+    let route = config.routes.get(route).ok_or(Refusal::UpstreamError)?;
+    let upstream = config
+        .upstreams
+        .get(route.upstream)
+        .ok_or(Refusal::UpstreamError)?;
+    let clients = core
+        .clients
+        .get(route.upstream)
+        .ok_or(Refusal::UpstreamError)?;
+    let uri =
+        upstream_uri(upstream, route.strip_segments, &parts.uri).ok_or(Refusal::UpstreamError)?;
     let original_host = parts.headers.remove(header::HOST).or_else(|| {
         parts
             .uri
@@ -186,14 +267,14 @@ pub(super) async fn forward(
     }
     parts.headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
+        HeaderValue::from_static(if over_tls { "https" } else { "http" }),
     );
     if let Some(host) = original_host {
         parts
             .headers
             .insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    let use_http2 = match config.upstream.protocol {
+    let use_http2 = match upstream.protocol {
         UpstreamProtocol::Http2 => true,
         UpstreamProtocol::Http1 => false,
         UpstreamProtocol::Auto => grpc,
@@ -208,7 +289,11 @@ pub(super) async fn forward(
         .map_err(BoxError::from)
         .boxed();
     let upstream_request = Request::from_parts(parts, body);
-    let client = if use_http2 { &core.http2 } else { &core.http1 };
+    let client = if use_http2 {
+        &clients.http2
+    } else {
+        &clients.http1
+    };
     let response = match tokio::time::timeout(
         config.limits.request_timeout,
         client.request(upstream_request),
@@ -231,4 +316,28 @@ pub(super) async fn forward(
         parts,
         body.map_err(BoxError::from).boxed(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_leading_segments;
+
+    #[test]
+    fn leading_segments_are_counted_off() {
+        for (path, count, stripped) in [
+            ("/api/v1/x", 1, "/v1/x"),
+            ("/api/v1/x", 2, "/x"),
+            ("/api", 1, "/"),
+            ("/api/", 1, "/"),
+            ("/%61pi/x", 1, "/x"),
+            ("/a/b", 0, "/a/b"),
+            ("/a", 3, "/"),
+        ] {
+            assert_eq!(
+                strip_leading_segments(path, count),
+                stripped,
+                "{path} less {count}"
+            );
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -59,10 +59,13 @@ pub fn token_for(issuer: &TestIssuer, scope: &str, extra: &[(&str, serde_json::V
 pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The TLS listeners (`[[server.tls]]`).
+    pub tls: Vec<SocketAddr>,
     pub operations: Option<SocketAddr>,
     /// The first decision listener, with `[decision]`.
     pub decision: Option<SocketAddr>,
-    stdout: BufReader<ChildStdout>,
+    /// Stdout lines, read by a thread so that waiting for one can time out.
+    stdout: std::sync::mpsc::Receiver<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -82,6 +85,21 @@ impl Gateway {
     /// The binary logging at warn to the test's stderr, unless `options` says otherwise;
     /// `options` may also add global options (they come before `run`).
     pub fn start_with(config: &str, options: impl FnOnce(&mut Command) -> &mut Command) -> Gateway {
+        Gateway::start_running(config, options, &[])
+    }
+
+    /// The binary comparing its config file with what it loaded every `seconds` (0:
+    /// only on SIGHUP), so a test's own reloads are the only ones.
+    pub fn start_watching(config: &str, seconds: u64) -> Gateway {
+        let seconds = seconds.to_string();
+        Gateway::start_running(config, |command| command, &["--watch-config", &seconds])
+    }
+
+    fn start_running(
+        config: &str,
+        options: impl FnOnce(&mut Command) -> &mut Command,
+        run_options: &[&str],
+    ) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, config).unwrap();
@@ -90,21 +108,40 @@ impl Gateway {
         let mut child = options(&mut command)
             .args(["run", "--config"])
             .arg(&path)
+            .args(run_options)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
+        reader.read_line(&mut line).unwrap();
+        let (lines, stdout) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
         let event: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|_| panic!("the first line is the listening event: {line:?}"));
         assert_eq!(event["event"], "listening");
         let addr = event["listeners"][0].as_str().unwrap().parse().unwrap();
         let operations = event["operations"].as_str().map(|a| a.parse().unwrap());
         let decision = event["decision"][0].as_str().map(|a| a.parse().unwrap());
+        let tls = event["tls"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|a| a.as_str().unwrap().parse().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
         Gateway {
             child,
             addr,
+            tls,
             operations,
             decision,
             stdout,
@@ -114,8 +151,11 @@ impl Gateway {
 
     /// Blocks until the next stdout event line.
     pub fn next_event(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
+        // A bound on a wait for an event, not a delay: events come in milliseconds.
+        let line = self
+            .stdout
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an event line within a minute");
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("an event line: {line:?}"))
     }
 
@@ -139,6 +179,30 @@ impl Gateway {
             .get(&format!("http://{operations}/metrics"), None, &[])
             .await;
         String::from_utf8_lossy(&answer.body).into_owned()
+    }
+
+    /// Skips stdout events until one named `name` (`{"event": name, ...}`) and returns it.
+    pub fn wait_for_event(&mut self, name: &str) -> serde_json::Value {
+        loop {
+            let event = self.next_event();
+            if event["event"] == name {
+                return event;
+            }
+        }
+    }
+
+    /// The configuration file the gateway runs (rewrite it, then [`Gateway::hangup`]).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("gateway.toml")
+    }
+
+    /// Sends SIGHUP: the gateway reloads its files.
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     pub fn terminate(&self) {
