@@ -223,6 +223,7 @@ fn run(file: &Path, ready_file: Option<&Path>) -> ExitCode {
             "listeners": gateway.local_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "operations": gateway.operations_addr().map(|a| a.to_string()),
             "decision": gateway.decision_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "decision_grpc": gateway.decision_grpc_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
         .to_string();
         if let Some(path) = ready_file {

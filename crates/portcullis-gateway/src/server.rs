@@ -66,6 +66,7 @@ pub struct Gateway {
     listeners: Vec<TcpListener>,
     operations: Option<TcpListener>,
     decision: Vec<TcpListener>,
+    decision_grpc: Vec<TcpListener>,
     shared: Arc<GatewayState>,
 }
 
@@ -75,8 +76,10 @@ enum Listener {
     /// The proxy (and the operations endpoints, when they have no port of their own).
     Main,
     Operations,
-    /// Authorization decisions for a proxy in front (`[decision]`).
+    /// Authorization decisions for a proxy in front (`[decision] listen`).
     Decision,
+    /// Envoy's ext_authz over gRPC (`[decision] grpc_listen`).
+    DecisionGrpc,
 }
 
 async fn bind(addr: &SocketAddr) -> Result<TcpListener, StartError> {
@@ -105,8 +108,15 @@ impl Gateway {
             None => None,
         };
         let mut decision = Vec::new();
-        for addr in config.decision.iter().flat_map(|d| &d.listen) {
+        for addr in (config.decision.iter())
+            .filter_map(|d| d.http.as_ref())
+            .flat_map(|http| &http.listen)
+        {
             decision.push(bind(addr).await?);
+        }
+        let mut decision_grpc = Vec::new();
+        for addr in config.decision.iter().flat_map(|d| &d.grpc_listen) {
+            decision_grpc.push(bind(addr).await?);
         }
         let metrics = Metrics::new(config.routes.iter().map(|r| r.name.clone()).collect());
         let operations_on_main = operations.is_none();
@@ -122,6 +132,7 @@ impl Gateway {
             listeners,
             operations,
             decision,
+            decision_grpc,
             shared: Arc::new(GatewayState {
                 core,
                 router,
@@ -143,9 +154,17 @@ impl Gateway {
             .collect()
     }
 
-    /// The decision listeners' addresses (`[decision]`).
+    /// The HTTP decision listeners' addresses (`[decision] listen`).
     pub fn decision_addrs(&self) -> Vec<SocketAddr> {
         self.decision
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The Envoy ext_authz gRPC listeners' addresses (`[decision] grpc_listen`).
+    pub fn decision_grpc_addrs(&self) -> Vec<SocketAddr> {
+        self.decision_grpc
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
@@ -167,7 +186,8 @@ impl Gateway {
         let mut tasks = JoinSet::new();
         let listeners = (self.listeners.into_iter().map(|l| (l, Listener::Main)))
             .chain(self.operations.map(|l| (l, Listener::Operations)))
-            .chain(self.decision.into_iter().map(|l| (l, Listener::Decision)));
+            .chain(self.decision.into_iter().map(|l| (l, Listener::Decision)))
+            .chain((self.decision_grpc.into_iter()).map(|l| (l, Listener::DecisionGrpc)));
         for (listener, kind) in listeners {
             tasks.spawn(accept_loop(
                 listener,
@@ -322,7 +342,12 @@ async fn accept_loop(
                 match kind {
                     Listener::Main => proxy::handle(shared, request, peer).await,
                     Listener::Operations => proxy::handle_operations(shared, request).await,
-                    Listener::Decision => decision::handle(shared, request, peer).await,
+                    Listener::Decision => {
+                        decision::http_endpoint::handle(shared, request, peer).await
+                    }
+                    Listener::DecisionGrpc => {
+                        decision::ext_authz::handle(shared, request, peer).await
+                    }
                 }
             }
         });

@@ -134,4 +134,32 @@ fn the_decision_port_stays_on_loopback_unless_told() {
         refused("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"sideways\"\n").0,
         "decision.source"
     );
+    // The gRPC listener (Envoy ext_authz) is held to the same rule.
+    let (path, message) = refused("[decision]\ngrpc_listen = [\"127.0.0.1:1\", \"[::]:9192\"]\n");
+    assert_eq!(path, "decision.grpc_listen[1]");
+    assert!(message.contains("allow_non_loopback"), "{message}");
+}
+
+#[test]
+fn a_decision_section_listens_somewhere_and_each_key_has_its_listener() {
+    let (path, message) = refused("[decision]\n");
+    assert_eq!(path, "decision");
+    assert!(message.contains("grpc_listen"), "{message}");
+    assert_eq!(
+        refused("[decision]\nlisten = [\"127.0.0.1:0\"]\n").0,
+        "decision.source"
+    );
+    for (key, value) in [
+        ("source", "\"forwarded\""),
+        ("path_prefix", "\"/authz\""),
+        ("uri_header", "\"x-uri\""),
+    ] {
+        assert_eq!(
+            refused(&format!(
+                "[decision]\ngrpc_listen = [\"127.0.0.1:0\"]\n{key} = {value}\n"
+            ))
+            .0,
+            format!("decision.{key}")
+        );
+    }
 }

@@ -41,12 +41,14 @@ pub(super) struct File {
 }
 
 /// `[decision]`: authorization decisions for a proxy in front (nginx `auth_request`,
-/// Traefik ForwardAuth, Caddy `forward_auth`, Envoy ext_authz over HTTP).
+/// Traefik ForwardAuth, Caddy `forward_auth`, Envoy ext_authz over HTTP with `listen`;
+/// Envoy ext_authz over gRPC with `grpc_listen`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DecisionSection {
-    pub(super) listen: List<Addr>,
-    pub(super) source: DecisionSourceName,
+    pub(super) listen: Option<List<Addr>>,
+    pub(super) source: Option<DecisionSourceName>,
+    pub(super) grpc_listen: Option<List<Addr>>,
     pub(super) path_prefix: Option<String>,
     pub(super) method_header: Option<RequestHeader>,
     pub(super) uri_header: Option<RequestHeader>,

@@ -68,9 +68,18 @@ pub(crate) enum DecisionSource {
     RequestLine,
 }
 
-/// The decision listener and how it reads the original request.
+/// The decision listeners: HTTP, and Envoy's ext_authz over gRPC.
 #[derive(Debug, Clone)]
 pub(crate) struct DecisionConfig {
+    /// The HTTP decision endpoint, if `listen` is set.
+    pub(crate) http: Option<HttpDecisionConfig>,
+    /// The `envoy.service.auth.v3.Authorization` listeners (empty: none).
+    pub(crate) grpc_listen: Vec<SocketAddr>,
+}
+
+/// The HTTP decision listener and how it reads the original request.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpDecisionConfig {
     pub(crate) listen: Vec<SocketAddr>,
     pub(crate) source: DecisionSource,
     /// Removed from the path under [`DecisionSource::RequestLine`] ("" for none).

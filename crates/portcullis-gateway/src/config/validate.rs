@@ -13,11 +13,12 @@ use super::error::KeyPath;
 use super::file::{DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection};
 use super::issuer::issuer;
 use super::value::{
-    AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
+    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
 };
 use super::{
-    Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig, IssuerConfig, Limits,
-    MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig, UpstreamProtocol,
+    Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig, HttpDecisionConfig,
+    IssuerConfig, Limits, MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig,
+    UpstreamProtocol,
 };
 use crate::auth::Refuse;
 
@@ -156,21 +157,84 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
 }
 
 /// `[decision]`: its listeners only on loopback unless the operator says otherwise
-/// (whoever reaches the port can claim any original request), and the headers of its
-/// source.
+/// (whoever reaches the port can claim any original request), at least one of them,
+/// and the headers of the HTTP endpoint's source.
 fn decision(section: DecisionSection) -> Result<DecisionConfig, ConfigFileError> {
     let at = KeyPath::new("decision");
-    let listen: Vec<SocketAddr> = section.listen.0.into_iter().map(|a| a.0).collect();
-    if !section.allow_non_loopback
-        && let Some(i) = listen.iter().position(|addr| !addr.ip().is_loopback())
-    {
-        return Err(at.key("listen").index(i).error(
-            "the decision port trusts the original method, URI and headers it is told, so \
-             only the proxy in front may reach it: listen on loopback, or set \
-             allow_non_loopback = true and keep clients off the port",
+    let addrs = |list: Option<List<Addr>>| -> Vec<SocketAddr> {
+        list.map(|l| l.0.into_iter().map(|a| a.0).collect())
+            .unwrap_or_default()
+    };
+    let listen = addrs(section.listen);
+    let grpc_listen = addrs(section.grpc_listen);
+    if !section.allow_non_loopback {
+        for (key, addrs) in [("listen", &listen), ("grpc_listen", &grpc_listen)] {
+            if let Some(i) = addrs.iter().position(|addr| !addr.ip().is_loopback()) {
+                return Err(at.key(key).index(i).error(
+                    "the decision port trusts the original method, URI and headers it is \
+                     told, so only the proxy in front may reach it: listen on loopback, or \
+                     set allow_non_loopback = true and keep clients off the port",
+                ));
+            }
+        }
+    }
+    let http = match (listen.is_empty(), section.source) {
+        (true, None) => {
+            for (key, set) in [
+                ("path_prefix", section.path_prefix.is_some()),
+                ("method_header", section.method_header.is_some()),
+                ("uri_header", section.uri_header.is_some()),
+                ("host_header", section.host_header.is_some()),
+            ] {
+                if set {
+                    return Err(at
+                        .key(key)
+                        .error(format!("{key} is for the HTTP decision listener (listen)")));
+                }
+            }
+            None
+        }
+        (true, Some(_)) => {
+            return Err(at
+                .key("source")
+                .error("source is for the HTTP decision listener: set listen too"));
+        }
+        (false, None) => {
+            return Err(at.key("source").error(
+                "missing: say where the HTTP decision listener reads the original request \
+                 (\"forwarded\", \"original\" or \"request-line\")",
+            ));
+        }
+        (false, Some(source)) => Some(http_decision(
+            &at,
+            listen,
+            source.0,
+            section.path_prefix,
+            [
+                section.method_header,
+                section.uri_header,
+                section.host_header,
+            ],
+        )?),
+    };
+    if http.is_none() && grpc_listen.is_empty() {
+        return Err(at.error(
+            "no decision listener: set listen (HTTP: nginx, Traefik, Caddy, Envoy over \
+             HTTP) or grpc_listen (Envoy ext_authz over gRPC), or both",
         ));
     }
-    let path_prefix = match (section.source.0, section.path_prefix) {
+    Ok(DecisionConfig { http, grpc_listen })
+}
+
+/// The HTTP decision endpoint: the path prefix and the headers of its source.
+fn http_decision(
+    at: &KeyPath,
+    listen: Vec<SocketAddr>,
+    source: DecisionSource,
+    path_prefix: Option<String>,
+    [method_header, uri_header, host_header]: [Option<RequestHeader>; 3],
+) -> Result<HttpDecisionConfig, ConfigFileError> {
+    let path_prefix = match (source, path_prefix) {
         (DecisionSource::RequestLine, Some(prefix)) => {
             if !prefix.starts_with('/') || prefix.ends_with('/') {
                 return Err(at
@@ -187,7 +251,7 @@ fn decision(section: DecisionSection) -> Result<DecisionConfig, ConfigFileError>
         }
         (_, None) => String::new(),
     };
-    let (method, uri, host) = match section.source.0 {
+    let (method, uri, host) = match source {
         DecisionSource::Forwarded => (
             Some("x-forwarded-method"),
             Some("x-forwarded-uri"),
@@ -201,13 +265,13 @@ fn decision(section: DecisionSection) -> Result<DecisionConfig, ConfigFileError>
             .map(|h| h.0)
             .or_else(|| default.map(HeaderName::from_static))
     };
-    Ok(DecisionConfig {
+    Ok(HttpDecisionConfig {
         listen,
-        source: section.source.0,
+        source,
         path_prefix,
-        method_header: named(section.method_header, method),
-        uri_header: named(section.uri_header, uri),
-        host_header: named(section.host_header, host),
+        method_header: named(method_header, method),
+        uri_header: named(uri_header, uri),
+        host_header: named(host_header, host),
     })
 }
 

@@ -1,0 +1,113 @@
+//! The HTTP decision endpoint (nginx `auth_request`, Traefik ForwardAuth, Caddy
+//! `forward_auth`, Envoy's HTTP ext_authz).
+//!
+//! A decision request says what the original request was (method, URI, host: in
+//! headers, or in its own request line); the original's headers (`Authorization`,
+//! `DPoP`, cookies) come along. Answers are `200` with the claim headers for the proxy
+//! to copy upstream, or the library's refusal; never a `2xx` for a refusal, which the
+//! proxy in front would read as "allow" (so never a gRPC trailers-only answer either).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, Response, Uri};
+use hyper::body::Incoming;
+
+use super::forbidden;
+use crate::Body;
+use crate::config::{DecisionSource, HttpDecisionConfig};
+use crate::proxy::{GatewayState, reason_of};
+use crate::respond::Refusal;
+
+/// The original request a decision request describes, or why it describes none.
+fn original(
+    decision: &HttpDecisionConfig,
+    request: Request<Incoming>,
+) -> Result<Request<Incoming>, &'static str> {
+    let (mut parts, body) = request.into_parts();
+    let header = |name: &Option<http::HeaderName>| {
+        name.as_ref()
+            .and_then(|name| parts.headers.get(name))
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (method, target) = match decision.source {
+        DecisionSource::RequestLine => {
+            let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let rest = path_and_query
+                .strip_prefix(decision.path_prefix.as_str())
+                .filter(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+                .ok_or("the decision path is not under the configured prefix")?;
+            let rest = if rest.is_empty() || rest.starts_with('?') {
+                format!("/{rest}")
+            } else {
+                rest.to_owned()
+            };
+            (parts.method.clone(), rest)
+        }
+        DecisionSource::Forwarded | DecisionSource::Original => {
+            let method = header(&decision.method_header)
+                .ok_or("the original method is missing")?
+                .parse::<Method>()
+                .map_err(|_| "the original method is malformed")?;
+            let target = header(&decision.uri_header).ok_or("the original URI is missing")?;
+            (method, target)
+        }
+    };
+    let uri: Uri = target
+        .parse()
+        .map_err(|_| "the original URI is malformed")?;
+    if uri.scheme().is_some() || !uri.path().starts_with('/') {
+        return Err("the original URI must be a path (origin-form)");
+    }
+    if let Some(host) = header(&decision.host_header) {
+        let host = HeaderValue::from_str(&host).map_err(|_| "the original host is malformed")?;
+        parts.headers.insert(HOST, host);
+    }
+    for name in [
+        &decision.method_header,
+        &decision.uri_header,
+        &decision.host_header,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        parts.headers.remove(name);
+    }
+    // A decision is read by the proxy in front as a status: never answer as gRPC
+    // (trailers-only, HTTP 200), whatever the original request was.
+    parts.headers.remove(CONTENT_TYPE);
+    parts.method = method;
+    parts.uri = uri;
+    Ok(Request::from_parts(parts, body))
+}
+
+/// One decision request: the original rebuilt, routed and decided as the proxy would.
+pub(crate) async fn handle(
+    shared: Arc<GatewayState>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    let Some(decision) = (shared.core.config.decision.as_ref()).and_then(|d| d.http.as_ref())
+    else {
+        return Ok(Refusal::NoRoute.into_response(false));
+    };
+    let (route, response) = match original(decision, request) {
+        Err(why) => (None, shared.core.refuse(Refusal::BadPath(why), false)),
+        Ok(mut request) => match shared.route(&mut request, peer) {
+            Err(Refusal::NoRoute) => (None, forbidden()),
+            Err(refusal) => (None, shared.core.refuse(refusal, false)),
+            Ok(index) => {
+                let response = shared.decisions[index].clone().decide(request).await;
+                (Some(index), response)
+            }
+        },
+    };
+    let reason = reason_of(&response);
+    shared.metrics.record(route, reason, start.elapsed());
+    Ok(response)
+}
