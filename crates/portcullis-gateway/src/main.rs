@@ -187,9 +187,10 @@ fn check_config(file: &Path) -> ExitCode {
     match checked {
         Ok(config) => {
             event(&format!(
-                "{}: ok ({} listeners, {} issuers, {} routes)",
+                "{}: ok ({} listeners, {} decision listeners, {} issuers, {} routes)",
                 file.display(),
                 config.listen_addrs().len(),
+                config.decision_addrs().len(),
                 config.issuer_count(),
                 config.route_count()
             ));

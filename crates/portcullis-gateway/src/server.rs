@@ -254,14 +254,16 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
                 Some(requirement)
             }
         };
-        services.push(match &requirement {
-            None => RouteService::Anonymous(Proxy::new(core.clone(), true)),
-            Some(requirement) => RouteService::Protected(protect(
-                &authentication,
-                requirement,
-                Proxy::new(core.clone(), false),
-            )),
-        });
+        if config.upstream.is_some() {
+            services.push(match &requirement {
+                None => RouteService::Anonymous(Proxy::new(core.clone(), true)),
+                Some(requirement) => RouteService::Protected(protect(
+                    &authentication,
+                    requirement,
+                    Proxy::new(core.clone(), false),
+                )),
+            });
+        }
         if config.decision.is_some() {
             decisions.push(match &requirement {
                 None => DecisionRoute::Anonymous(Decide::new(core.clone(), true)),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Http, ROUTES, World, refused, token_for};
+use common::{AUDIENCE, Gateway, Http, ROUTES, World, es256_issuer, refused, token_for};
 use http::StatusCode;
 
 /// A gateway with a decision listener configured by `decision`, and the decision routes.
@@ -162,4 +162,78 @@ fn a_decision_section_listens_somewhere_and_each_key_has_its_listener() {
             format!("decision.{key}")
         );
     }
+}
+
+/// A decision-only configuration: no `[upstream]`, no proxy listener, both decision
+/// front doors, the standard routes.
+fn decision_only(issuer: &portcullis_testkit::TestIssuer) -> String {
+    format!(
+        "[server]\nrealm = \"test\"\n\n\
+         [decision]\nlisten = [\"127.0.0.1:0\"]\ngrpc_listen = [\"127.0.0.1:0\"]\n\
+         source = \"forwarded\"\n\n\
+         [[issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\njwks_uri = \"{}\"\n\
+         algorithms = [\"ES256\"]\n{ROUTES}",
+        issuer.url(),
+        issuer.jwks_url()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_only_gateway_checks_and_runs_without_an_upstream() {
+    let issuer = es256_issuer().await;
+    let config = decision_only(&issuer);
+
+    // check-config accepts what run starts, and says what listens.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, &config).unwrap();
+    let checked = std::process::Command::new(common::binary())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        said.contains("ok (0 listeners, 2 decision listeners"),
+        "{said}"
+    );
+
+    let gateway = Gateway::start(&config);
+    assert!(gateway.decision_grpc.is_some());
+    let read = token_for(&issuer, "read", &[]);
+    let allowed = Http::http1()
+        .get(
+            &gateway.decision_url("/"),
+            Some(&read),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/items/7"),
+            ],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-subject"), "test-subject");
+}
+
+#[test]
+fn a_gateway_proxies_decides_or_both() {
+    let refused = |text: &str| {
+        let error = portcullis_gateway::Config::from_toml(text, "gateway.toml").unwrap_err();
+        (error.path().to_owned(), error.message().to_owned())
+    };
+    let decision = "[decision]\ngrpc_listen = [\"127.0.0.1:0\"]\n";
+    let (path, message) = refused("[server]\nrealm = \"x\"\n");
+    assert_eq!(path, "upstream");
+    assert!(message.contains("[decision]"), "{message}");
+    // A proxy listener with nothing to proxy to, and an upstream with no listener.
+    assert_eq!(
+        refused(&format!("[server]\nlisten = [\"127.0.0.1:0\"]\n{decision}")).0,
+        "server.listen"
+    );
+    assert_eq!(
+        refused("[upstream]\nurl = \"http://127.0.0.1:9\"\n").0,
+        "server.listen"
+    );
+    assert!(portcullis_gateway::Config::from_toml(decision, "gateway.toml").is_ok());
 }

@@ -20,8 +20,10 @@ use crate::router::PathMatch;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct File {
+    #[serde(default)]
     pub(super) server: ServerSection,
-    pub(super) upstream: UpstreamSection,
+    /// Absent for a decision-only gateway (`[decision]` without proxying).
+    pub(super) upstream: Option<UpstreamSection>,
     #[serde(default)]
     pub(super) limits: LimitsSection,
     #[serde(default)]
@@ -101,10 +103,11 @@ pub(super) struct ProtectedResourceSection {
     pub(super) authorization_servers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServerSection {
-    pub(super) listen: List<Addr>,
+    /// The proxy's listeners: required with `[upstream]`, refused without it.
+    pub(super) listen: Option<List<Addr>>,
     pub(super) realm: Option<String>,
     pub(super) shutdown_grace: Option<Span<1, 3600>>,
 }

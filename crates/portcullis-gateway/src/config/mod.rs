@@ -40,7 +40,8 @@ pub struct Config {
     pub(crate) operations_listen: Option<SocketAddr>,
     pub(crate) realm: String,
     pub(crate) shutdown_grace: Duration,
-    pub(crate) upstream: UpstreamConfig,
+    /// `None` for a decision-only gateway (then `listen` is empty).
+    pub(crate) upstream: Option<UpstreamConfig>,
     pub(crate) limits: Limits,
     pub(crate) issuers: Vec<IssuerConfig>,
     pub(crate) routes: Vec<RouteConfig>,
@@ -316,9 +317,22 @@ impl Config {
             .map_err(|e| e.in_file(&self.source))
     }
 
-    /// The listener addresses as configured (port 0 means "any free port").
+    /// The proxy's listener addresses as configured (port 0 means "any free port");
+    /// empty for a decision-only gateway.
     pub fn listen_addrs(&self) -> &[SocketAddr] {
         &self.listen
+    }
+
+    /// The decision listener addresses as configured, HTTP and gRPC (`[decision]`).
+    pub fn decision_addrs(&self) -> Vec<SocketAddr> {
+        let Some(decision) = &self.decision else {
+            return Vec::new();
+        };
+        (decision.http.iter())
+            .flat_map(|http| &http.listen)
+            .chain(&decision.grpc_listen)
+            .copied()
+            .collect()
     }
 
     /// Where the configuration came from (the `origin` given to [`Config::from_toml`]).

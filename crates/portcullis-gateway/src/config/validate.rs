@@ -10,7 +10,9 @@ use portcullis::AuthenticationLayer;
 use portcullis_jwt::ScopeRequirement;
 
 use super::error::KeyPath;
-use super::file::{DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection};
+use super::file::{
+    DecisionSection, File, ForwardSection, ProtectedResourceSection, RouteSection, UpstreamSection,
+};
 use super::issuer::issuer;
 use super::value::{
     AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
@@ -122,6 +124,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .map(|section| protected_resource(section, &issuers));
     challenge(&realm, protected_resource.as_ref())?;
     let decision = file.decision.map(decision).transpose()?;
+    let (listen, upstream) = proxy(file.server.listen, file.upstream, decision.is_some())?;
     let dpop = file
         .dpop
         .map(|section| super::dpop::policy(section, origin))
@@ -129,17 +132,11 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
 
     Ok(Config {
         source: origin.to_owned(),
-        listen: file.server.listen.0.into_iter().map(|a| a.0).collect(),
+        listen,
         operations_listen: file.operations.listen.map(|a| a.0),
         realm,
         shutdown_grace: Span::or(file.server.shutdown_grace, Duration::from_secs(30)),
-        upstream: UpstreamConfig {
-            scheme: http::uri::Scheme::HTTP,
-            authority: file.upstream.url.authority,
-            base_path: file.upstream.url.base_path,
-            protocol: file.upstream.protocol.unwrap_or(UpstreamProtocol::Auto),
-            connect_timeout: Span::or(file.upstream.connect_timeout, Duration::from_secs(5)),
-        },
+        upstream,
         limits,
         issuers,
         routes,
@@ -154,6 +151,48 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         decision,
         access_log: file.log.access,
     })
+}
+
+/// The proxy: its listeners and its upstream, both or neither; neither only for a
+/// decision-only gateway.
+fn proxy(
+    listen: Option<List<Addr>>,
+    upstream: Option<UpstreamSection>,
+    deciding: bool,
+) -> Result<(Vec<SocketAddr>, Option<UpstreamConfig>), ConfigFileError> {
+    let Some(upstream) = upstream else {
+        if listen.is_some() {
+            return Err(ConfigFileError::new(
+                "server.listen",
+                "there is no [upstream] to proxy to: a decision-only gateway listens in \
+                 [decision]; add [upstream] to proxy too",
+            ));
+        }
+        if !deciding {
+            return Err(ConfigFileError::new(
+                "upstream",
+                "missing: a gateway proxies to an [upstream], decides for the proxy in \
+                 front of one ([decision]), or both",
+            ));
+        }
+        return Ok((Vec::new(), None));
+    };
+    let Some(listen) = listen else {
+        return Err(ConfigFileError::new(
+            "server.listen",
+            "missing: the addresses the proxy listens on",
+        ));
+    };
+    Ok((
+        listen.0.into_iter().map(|a| a.0).collect(),
+        Some(UpstreamConfig {
+            scheme: http::uri::Scheme::HTTP,
+            authority: upstream.url.authority,
+            base_path: upstream.url.base_path,
+            protocol: upstream.protocol.unwrap_or(UpstreamProtocol::Auto),
+            connect_timeout: Span::or(upstream.connect_timeout, Duration::from_secs(5)),
+        }),
+    ))
 }
 
 /// `[decision]`: its listeners only on loopback unless the operator says otherwise

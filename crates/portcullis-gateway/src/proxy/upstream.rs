@@ -35,7 +35,9 @@ pub(crate) struct ProxyCore {
 impl ProxyCore {
     pub(crate) fn new(config: Config) -> ProxyCore {
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.upstream.connect_timeout));
+        // A decision-only gateway builds no proxy route: the clients stay unused.
+        let connect_timeout = config.upstream.as_ref().map(|u| u.connect_timeout);
+        connector.set_connect_timeout(connect_timeout);
         connector.set_nodelay(true);
         let http1 = Client::builder(TokioExecutor::new()).build(connector.clone());
         let http2 = Client::builder(TokioExecutor::new())
@@ -117,7 +119,7 @@ impl Service<Request<Incoming>> for Proxy {
 
 fn upstream_uri(config: &Config, original: &Uri) -> Option<Uri> {
     let path_and_query = original.path_and_query().map_or("/", |pq| pq.as_str());
-    let upstream = &config.upstream;
+    let upstream = config.upstream.as_ref()?;
     let path_and_query = if upstream.base_path.is_empty() {
         path_and_query.to_owned()
     } else {
@@ -193,10 +195,10 @@ pub(super) async fn forward(
             .headers
             .insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    let use_http2 = match config.upstream.protocol {
-        UpstreamProtocol::Http2 => true,
-        UpstreamProtocol::Http1 => false,
-        UpstreamProtocol::Auto => grpc,
+    let use_http2 = match config.upstream.as_ref().map(|u| u.protocol) {
+        Some(UpstreamProtocol::Http2) => true,
+        Some(UpstreamProtocol::Http1) => false,
+        Some(UpstreamProtocol::Auto) | None => grpc,
     };
     parts.version = if use_http2 {
         Version::HTTP_2
