@@ -237,3 +237,43 @@ fn a_gateway_proxies_decides_or_both() {
     );
     assert!(portcullis_gateway::Config::from_toml(decision, "gateway.toml").is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envoy_over_http_is_told_which_inbound_headers_to_remove() {
+    let w = world("source = \"request-line\"\npath_prefix = \"/authz\"").await;
+    let http = Http::http1();
+    let read = token_for(&w.issuer, "read", &[]);
+    let allowed = http
+        .get(
+            &w.gateway.decision_url("/authz/items/1"),
+            Some(&read),
+            &[("x-auth-subject", "admin"), ("x_auth_subject", "admin")],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-subject"), "test-subject");
+    // The look-alike and the token go; the header being set is not named.
+    let mut removed: Vec<&str> = allowed
+        .header("x-envoy-auth-headers-to-remove")
+        .split(", ")
+        .collect();
+    removed.sort_unstable();
+    assert_eq!(removed, ["authorization", "x_auth_subject"]);
+
+    // The other sources' proxies have settings of their own: nothing is named.
+    let w = world("source = \"forwarded\"").await;
+    let read = token_for(&w.issuer, "read", &[]);
+    let allowed = http
+        .get(
+            &w.gateway.decision_url("/"),
+            Some(&read),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/items/1"),
+                ("x_auth_subject", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-envoy-auth-headers-to-remove"), "");
+}

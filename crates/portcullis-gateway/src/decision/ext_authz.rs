@@ -41,14 +41,14 @@ use envoy_types::pb::envoy::service::auth::v3::{
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{ListValue, NullValue, Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use portcullis_jwt::Claims;
 use tower_service::Service;
 
-use super::forbidden;
+use super::{forbidden, headers_to_remove, not_set};
 use crate::Body;
 use crate::config::{ForwardConfig, Limits};
 use crate::metrics::Reason;
@@ -245,20 +245,6 @@ fn original(check: CheckRequest, max_header_bytes: usize) -> Result<Request<()>,
     Ok(request)
 }
 
-/// The inbound headers the upstream must not see, as the proxy removes them: the
-/// look-alikes of every header the gateway sets, and `Authorization` unless forwarded.
-fn headers_to_remove(headers: &HeaderMap, forward: &ForwardConfig) -> Vec<HeaderName> {
-    let mut remove: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| forward.is_spoofed(name))
-        .cloned()
-        .collect();
-    if !forward.forward_authorization && headers.contains_key(AUTHORIZATION) {
-        remove.push(AUTHORIZATION);
-    }
-    remove
-}
-
 fn headers_too_large() -> Response<Body> {
     let mut response = Response::new(full("request header fields too large\n"));
     *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
@@ -289,11 +275,7 @@ async fn check_response(
                 header_option(name, value, HeaderAppendAction::OverwriteIfExistsOrAdd)
             })
             .collect();
-        // A header being set replaces the inbound copies already; one named here too
-        // could be removed after it is set.
-        let headers_to_remove = remove
-            .iter()
-            .filter(|name| !parts.headers.contains_key(*name))
+        let headers_to_remove = not_set(&remove, &parts.headers)
             .map(|name| name.as_str().to_owned())
             .collect();
         return CheckResponse {
@@ -436,6 +418,7 @@ mod tests {
     use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
         HttpRequest, Request as AttributeRequest,
     };
+    use http::header::AUTHORIZATION;
 
     fn check(http: HttpRequest) -> CheckRequest {
         CheckRequest {

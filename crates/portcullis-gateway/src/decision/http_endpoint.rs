@@ -13,14 +13,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{CONTENT_TYPE, HOST};
-use http::{HeaderValue, Method, Request, Response, Uri};
+use http::{HeaderName, HeaderValue, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
-use super::forbidden;
+use super::{forbidden, headers_to_remove, not_set};
 use crate::Body;
 use crate::config::{DecisionSource, HttpDecisionConfig};
 use crate::proxy::{GatewayState, reason_of};
 use crate::respond::Refusal;
+
+/// How an HTTP authorization service tells Envoy which request headers to remove
+/// before forwarding (the gRPC API's `headers_to_remove`).
+const ENVOY_HEADERS_TO_REMOVE: HeaderName =
+    HeaderName::from_static("x-envoy-auth-headers-to-remove");
 
 /// The original request a decision request describes, or why it describes none.
 fn original(
@@ -96,17 +101,43 @@ pub(crate) async fn handle(
     else {
         return Ok(Refusal::NoRoute.into_response(false));
     };
-    let (route, response) = match original(decision, request) {
-        Err(why) => (None, shared.core.refuse(Refusal::BadPath(why), false)),
-        Ok(mut request) => match shared.route(&mut request, peer) {
-            Err(Refusal::NoRoute) => (None, forbidden()),
-            Err(refusal) => (None, shared.core.refuse(refusal, false)),
-            Ok(index) => {
-                let response = shared.decisions[index].clone().decide(request).await;
-                (Some(index), response)
+    let forward = &shared.core.config.forward;
+    let (route, mut response, remove) = match original(decision, request) {
+        Err(why) => (
+            None,
+            shared.core.refuse(Refusal::BadPath(why), false),
+            Vec::new(),
+        ),
+        Ok(mut request) => {
+            // Envoy removes what the decision names; the other proxies have their own
+            // settings for it (docs/decision/).
+            let remove = if decision.source == DecisionSource::RequestLine {
+                headers_to_remove(request.headers(), forward)
+            } else {
+                Vec::new()
+            };
+            match shared.route(&mut request, peer) {
+                Err(Refusal::NoRoute) => (None, forbidden(), remove),
+                Err(refusal) => (None, shared.core.refuse(refusal, false), remove),
+                Ok(index) => {
+                    let response = shared.decisions[index].clone().decide(request).await;
+                    (Some(index), response, remove)
+                }
             }
-        },
+        }
     };
+    if response.status().is_success() {
+        let names: Vec<&str> = not_set(&remove, response.headers())
+            .map(HeaderName::as_str)
+            .collect();
+        if !names.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&names.join(", "))
+        {
+            response
+                .headers_mut()
+                .insert(ENVOY_HEADERS_TO_REMOVE, value);
+        }
+    }
     let reason = reason_of(&response);
     shared.metrics.record(route, reason, start.elapsed());
     Ok(response)

@@ -15,7 +15,8 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use portcullis::Authentication;
 use portcullis_jwt::Claims;
 use tower_service::Service;
@@ -23,6 +24,7 @@ use tower_service::Service;
 use crate::Body;
 use crate::access_log::RecordIdentity;
 use crate::auth::IssuerSet;
+use crate::config::ForwardConfig;
 use crate::metrics::Reason;
 use crate::proxy::{Outcome, ProxyCore, insert_claim_headers};
 use crate::respond::full;
@@ -105,6 +107,31 @@ where
         Ok(response) => response,
         Err(never) => match never {},
     }
+}
+
+/// The inbound headers the upstream must not see, as the proxy removes them: the
+/// look-alikes of every header the gateway sets, and `Authorization` unless forwarded.
+/// Empty (no allocation) for a clean request.
+pub(crate) fn headers_to_remove(headers: &HeaderMap, forward: &ForwardConfig) -> Vec<HeaderName> {
+    let mut remove: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| forward.is_spoofed(name))
+        .cloned()
+        .collect();
+    if !forward.forward_authorization && headers.contains_key(AUTHORIZATION) {
+        remove.push(AUTHORIZATION);
+    }
+    remove
+}
+
+/// Those of `remove` that the decision does not set: a header being set replaces the
+/// inbound copies already, and one also named for removal could be removed after it is
+/// set.
+pub(crate) fn not_set<'a>(
+    remove: &'a [HeaderName],
+    set: &'a HeaderMap,
+) -> impl Iterator<Item = &'a HeaderName> {
+    remove.iter().filter(|name| !set.contains_key(*name))
 }
 
 /// An unmatched request: denied, and as 403, not the proxy's 404 (a proxy in front
