@@ -37,6 +37,9 @@ pub mod fuzzing {
 }
 pub use server::{Gateway, StartError};
 
+#[doc(hidden)]
+pub mod benching;
+
 /// The boxed error bodies carry.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type the gateway answers with.

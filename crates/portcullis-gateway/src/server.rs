@@ -170,6 +170,12 @@ impl Gateway {
             .collect()
     }
 
+    /// The state every listener serves, for the in-process decision benchmark
+    /// ([`crate::benching`]).
+    pub(crate) fn state(&self) -> Arc<GatewayState> {
+        self.shared.clone()
+    }
+
     /// The operations listener's address, when it has its own.
     pub fn operations_addr(&self) -> Option<SocketAddr> {
         self.operations.as_ref().and_then(|l| l.local_addr().ok())

@@ -44,7 +44,6 @@ use envoy_types::pb::google::rpc;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use portcullis_jwt::Claims;
 use tower_service::Service;
 
@@ -74,19 +73,20 @@ fn max_message_bytes(limits: &Limits) -> usize {
 
 /// One HTTP/2 request on a gRPC decision listener: `Authorization/Check`, served by
 /// the code tonic generated from Envoy's protos; anything else is `UNIMPLEMENTED`.
-pub(crate) async fn handle(
+pub(crate) async fn handle<B>(
     shared: Arc<GatewayState>,
-    mut request: Request<Incoming>,
+    mut request: Request<B>,
     peer: SocketAddr,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<Body>, Infallible>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError> + Send + 'static,
+{
     request.extensions_mut().insert(ClientAddr(peer));
     let limit = max_message_bytes(&shared.core.config.limits);
     let mut server = AuthorizationServer::from_arc(shared).max_decoding_message_size(limit);
     let ready = std::future::poll_fn(|cx| {
-        <AuthorizationServer<GatewayState> as Service<Request<Incoming>>>::poll_ready(
-            &mut server,
-            cx,
-        )
+        <AuthorizationServer<GatewayState> as Service<Request<B>>>::poll_ready(&mut server, cx)
     });
     if let Err(never) = ready.await {
         match never {}

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request, Response, Uri};
-use hyper::body::Incoming;
 
 use super::{forbidden, headers_to_remove, not_set};
 use crate::Body;
@@ -28,10 +27,10 @@ const ENVOY_HEADERS_TO_REMOVE: HeaderName =
     HeaderName::from_static("x-envoy-auth-headers-to-remove");
 
 /// The original request a decision request describes, or why it describes none.
-fn original(
+fn original<B>(
     decision: &HttpDecisionConfig,
-    request: Request<Incoming>,
-) -> Result<Request<Incoming>, &'static str> {
+    request: Request<B>,
+) -> Result<Request<B>, &'static str> {
     let (mut parts, body) = request.into_parts();
     let header = |name: &Option<http::HeaderName>| {
         name.as_ref()
@@ -91,9 +90,9 @@ fn original(
 }
 
 /// One decision request: the original rebuilt, routed and decided as the proxy would.
-pub(crate) async fn handle(
+pub(crate) async fn handle<B: Send + 'static>(
     shared: Arc<GatewayState>,
-    request: Request<Incoming>,
+    request: Request<B>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
