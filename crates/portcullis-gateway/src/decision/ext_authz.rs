@@ -525,6 +525,44 @@ mod tests {
         );
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever Envoy (or anyone on the port) sends, the check is read without
+            /// panicking, and a request comes out only within the header bound.
+            #[test]
+            fn any_check_is_read_or_refused(
+                method in "[A-Z]{0,8}|[ -~]{0,8}",
+                path in "/[ -~]{0,40}|[ -~]{0,40}",
+                host in "[ -~]{0,20}",
+                headers in prop::collection::vec(("[:a-z_-]{0,12}|[ -~]{0,12}", "[ -~]{0,64}|\\PC{0,16}"), 0..24),
+                limit in 0usize..2048,
+            ) {
+                let http = HttpRequest {
+                    method,
+                    path,
+                    host,
+                    headers: headers.into_iter().collect(),
+                    ..HttpRequest::default()
+                };
+                if let Ok(request) = original(check(http), limit) {
+                    let size: usize = request
+                        .headers()
+                        .iter()
+                        .map(|(n, v)| n.as_str().len() + v.len() + 32)
+                        .sum();
+                    // The host is Envoy's own field, set after the bound.
+                    let host = request.headers().get(HOST).map_or(0, |h| h.len() + 36);
+                    prop_assert!(size <= limit + host);
+                    prop_assert!(request.uri().path().starts_with('/'));
+                    prop_assert!(!request.headers().contains_key(CONTENT_TYPE));
+                }
+            }
+        }
+    }
+
     #[test]
     fn claims_become_protobuf_values() {
         let payload: serde_json::Value = serde_json::json!({
