@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{AUDIENCE, ROUTES, World, token_for};
+use common::{AUDIENCE, Http, ROUTES, World, token_for};
 use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
@@ -155,7 +155,7 @@ async fn world(extra: &str) -> (World, Envoy) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn allowed_checks_set_the_claim_headers_and_remove_spoofed_ones() {
-    let (w, mut envoy) = world("").await;
+    let (w, mut envoy) = world("[operations]\nlisten = \"127.0.0.1:0\"").await;
     let read = token_for(&w.issuer, "read", &[]);
     let bearer = format!("Bearer {read}");
     let checked = envoy
@@ -203,6 +203,15 @@ async fn allowed_checks_set_the_claim_headers_and_remove_spoofed_ones() {
     assert_eq!(ok.headers_to_remove, ["x-auth-subject"]);
     assert_eq!(public.metadata(&["reason"]), Some("anonymous"));
     assert_eq!(public.metadata(&["claims", "sub"]), None);
+
+    // Counted as the proxy counts requests.
+    let metrics = w.gateway.metrics(&Http::http1()).await;
+    for line in [
+        r#"portcullis_gateway_requests_total{route="items-read",decision="allow",reason="authorized"} 1"#,
+        r#"portcullis_gateway_requests_total{route="public",decision="allow",reason="anonymous"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
