@@ -15,9 +15,11 @@ use std::net::SocketAddr;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{AUDIENCE, Http, ROUTES, World, token_for};
-use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, HeaderValueOption, SocketAddress, address,
+};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{
@@ -421,4 +423,108 @@ async fn step_up_is_asked_for_as_the_proxy_asks() {
         .check("POST", "/transfers/1", &[("authorization", &strong)])
         .await
         .allowed();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_are_in_the_access_log_as_requests_are() {
+    let issuer = common::es256_issuer().await;
+    let upstream = portcullis_testkit::EchoUpstream::start().await;
+    let extra = format!(
+        "[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"forwarded\"\n\
+         grpc_listen = [\"127.0.0.1:0\"]\n\n[log]\naccess = true\n{ROUTES}"
+    );
+    let mut gateway =
+        common::Gateway::start_with(&common::config(&issuer, &upstream, &extra), |command| {
+            command
+                .env("RUST_LOG", "info")
+                .stderr(std::process::Stdio::piped())
+        });
+    let mut envoy = Envoy::connect(gateway.decision_grpc.unwrap()).await;
+    let read = token_for(&issuer, "read", &[]);
+    let bearer = format!("Bearer {read}");
+    let check = |path: &str| {
+        let mut map = HashMap::new();
+        map.insert("authorization".to_owned(), bearer.clone());
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                source: Some(Peer {
+                    address: Some(Address {
+                        address: Some(address::Address::SocketAddress(SocketAddress {
+                            address: "203.0.113.7".to_owned(),
+                            ..SocketAddress::default()
+                        })),
+                    }),
+                    ..Peer::default()
+                }),
+                request: Some(Request {
+                    http: Some(HttpRequest {
+                        method: "GET".to_owned(),
+                        path: path.to_owned(),
+                        headers: map,
+                        ..HttpRequest::default()
+                    }),
+                    ..Request::default()
+                }),
+                ..AttributeContext::default()
+            }),
+        }
+    };
+    envoy.send(check("/items/7?secret=q")).await.allowed();
+    envoy
+        .send(check("/admin"))
+        .await
+        .denied(PERMISSION_DENIED, 403);
+    let http = Http::http1();
+    let over_http = http
+        .get(
+            &gateway.decision_url("/"),
+            Some(&read),
+            &[
+                ("x-forwarded-method", "PUT"),
+                ("x-forwarded-uri", "/items/7"),
+            ],
+        )
+        .await;
+    assert_eq!(over_http.status, http::StatusCode::FORBIDDEN);
+
+    let stderr = tokio::task::block_in_place(|| gateway.stop_for_stderr());
+    assert!(!stderr.contains(&read), "the token was logged:\n{stderr}");
+    assert!(
+        !stderr.contains("secret=q"),
+        "the query was logged:\n{stderr}"
+    );
+    let access: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("portcullis_gateway::access"))
+        .collect();
+    assert_eq!(access.len(), 3, "{stderr}");
+    let allowed = access.iter().find(|l| l.contains("status=200")).unwrap();
+    for field in [
+        "client=203.0.113.7",
+        "route=\"items-read\"",
+        "path=\"/items/7\"",
+        "subject=\"test-subject\"",
+        "decision=\"allow\"",
+    ] {
+        assert!(allowed.contains(field), "{field} missing in {allowed}");
+    }
+    assert!(
+        access
+            .iter()
+            .any(|l| l.contains("reason=\"no_route\"") && l.contains("client=203.0.113.7")),
+        "{stderr}"
+    );
+    // Over HTTP the caller is the proxy in front; the identity is the token's.
+    let scope = access
+        .iter()
+        .find(|l| l.contains("reason=\"insufficient_scope\""))
+        .unwrap();
+    assert!(scope.contains("client=127.0.0.1"), "{scope}");
+    assert!(scope.contains("subject=\"test-subject\""), "{scope}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("decision refused") && l.contains("front_door=\"ext_authz_grpc\"")),
+        "{stderr}"
+    );
 }

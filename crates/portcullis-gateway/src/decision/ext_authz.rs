@@ -25,10 +25,10 @@
 //! method or path, a header block over the limit (431).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
+use envoy_types::pb::envoy::config::core::v3::address::Address;
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue as EnvoyHeader, HeaderValueOption};
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
@@ -47,11 +47,12 @@ use http_body_util::BodyExt;
 use portcullis_jwt::Claims;
 use tower_service::Service;
 
+use super::record::{DecisionRecord, FrontDoor};
 use super::{forbidden, headers_to_remove, not_set};
 use crate::Body;
 use crate::config::{ForwardConfig, Limits};
 use crate::metrics::Reason;
-use crate::proxy::{ClientAddr, GatewayState, Outcome, reason_of};
+use crate::proxy::{ClientAddr, GatewayState, Outcome};
 use crate::respond::{Refusal, full};
 
 /// The `google.rpc.Code` values a `CheckResponse` carries.
@@ -139,8 +140,10 @@ enum Malformed {
 
 /// Decides one check: the original rebuilt, routed and decided as the proxy would.
 async fn decide(shared: &GatewayState, check: CheckRequest, peer: SocketAddr) -> CheckResponse {
-    let start = Instant::now();
+    let mut record = DecisionRecord::start(FrontDoor::ExtAuthzGrpc);
     let config = &shared.core.config;
+    // The client of the original request, as Envoy saw it; else Envoy itself.
+    let client = downstream_address(&check).unwrap_or(peer.ip());
     let (route, response, remove) = match original(check, config.limits.header_block_bytes()) {
         Err(Malformed::TooLarge) => (None, headers_too_large(), Vec::new()),
         Err(Malformed::Invalid(why)) => (
@@ -149,6 +152,7 @@ async fn decide(shared: &GatewayState, check: CheckRequest, peer: SocketAddr) ->
             Vec::new(),
         ),
         Ok(mut request) => {
+            record.original(shared, &mut request);
             let remove = headers_to_remove(request.headers(), &config.forward);
             match shared.route(&mut request, peer) {
                 Err(Refusal::NoRoute) => (None, forbidden(), remove),
@@ -160,12 +164,26 @@ async fn decide(shared: &GatewayState, check: CheckRequest, peer: SocketAddr) ->
             }
         }
     };
-    let reason = reason_of(&response);
-    shared.metrics.record(route, reason, start.elapsed());
+    let reason = record.finish(shared, route, client, &response);
     let route = route
         .and_then(|i| config.routes.get(i))
         .map(|r| r.name.as_str());
     check_response(response, reason, route, remove, &config.forward).await
+}
+
+/// The downstream client's address in `check` (`attributes.source`), if Envoy sent one.
+fn downstream_address(check: &CheckRequest) -> Option<IpAddr> {
+    let address = check
+        .attributes
+        .as_ref()?
+        .source
+        .as_ref()?
+        .address
+        .as_ref()?;
+    match address.address.as_ref()? {
+        Address::SocketAddress(socket) => socket.address.parse().ok(),
+        _ => None,
+    }
 }
 
 /// The original request of `check`: method, path with query, host and headers, with

@@ -10,15 +10,15 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request, Response, Uri};
 
+use super::record::{DecisionRecord, FrontDoor};
 use super::{forbidden, headers_to_remove, not_set};
 use crate::Body;
 use crate::config::{DecisionSource, HttpDecisionConfig};
-use crate::proxy::{GatewayState, reason_of};
+use crate::proxy::GatewayState;
 use crate::respond::Refusal;
 
 /// How an HTTP authorization service tells Envoy which request headers to remove
@@ -95,7 +95,7 @@ pub(crate) async fn handle<B: Send + 'static>(
     request: Request<B>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
-    let start = Instant::now();
+    let mut record = DecisionRecord::start(FrontDoor::Http);
     let Some(decision) = (shared.core.config.decision.as_ref()).and_then(|d| d.http.as_ref())
     else {
         return Ok(Refusal::NoRoute.into_response(false));
@@ -108,6 +108,7 @@ pub(crate) async fn handle<B: Send + 'static>(
             Vec::new(),
         ),
         Ok(mut request) => {
+            record.original(&shared, &mut request);
             // Envoy removes what the decision names; the other proxies have their own
             // settings for it (docs/decision/).
             let remove = if decision.source == DecisionSource::RequestLine {
@@ -137,7 +138,6 @@ pub(crate) async fn handle<B: Send + 'static>(
                 .insert(ENVOY_HEADERS_TO_REMOVE, value);
         }
     }
-    let reason = reason_of(&response);
-    shared.metrics.record(route, reason, start.elapsed());
+    record.finish(&shared, route, peer.ip(), &response);
     Ok(response)
 }
