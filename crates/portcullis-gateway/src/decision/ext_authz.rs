@@ -39,7 +39,9 @@ use envoy_types::pb::envoy::service::auth::v3::{
     CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
 };
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
-use envoy_types::pb::google::protobuf::{ListValue, NullValue, Struct, Value, value::Kind};
+use envoy_types::pb::google::protobuf::{
+    BoolValue, ListValue, NullValue, Struct, Value, value::Kind,
+};
 use envoy_types::pb::google::rpc;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
@@ -289,9 +291,7 @@ async fn check_response(
             .headers
             .iter()
             .filter(|(name, _)| forward.owned_headers().any(|owned| owned == *name))
-            .map(|(name, value)| {
-                header_option(name, value, HeaderAppendAction::OverwriteIfExistsOrAdd)
-            })
+            .map(|(name, value)| header_option(name, value, false))
             .collect();
         let headers_to_remove = not_set(&remove, &parts.headers)
             .map(|name| name.as_str().to_owned())
@@ -316,12 +316,7 @@ async fn check_response(
         // The first value replaces Envoy's own (its local reply's content type); the
         // others follow it (a `Bearer` and a `DPoP` challenge).
         for (i, value) in parts.headers.get_all(name).iter().enumerate() {
-            let action = if i == 0 {
-                HeaderAppendAction::OverwriteIfExistsOrAdd
-            } else {
-                HeaderAppendAction::AppendIfExistsOrAdd
-            };
-            headers.push(header_option(name, value, action));
+            headers.push(header_option(name, value, i > 0));
         }
     }
     let code = match status {
@@ -354,25 +349,31 @@ fn rpc_status(code: i32, message: String) -> rpc::Status {
     }
 }
 
-/// One header for Envoy: `value` when it is visible ASCII, `raw_value` otherwise (a
-/// claim with non-ASCII text).
-fn header_option(
-    name: &HeaderName,
-    value: &HeaderValue,
-    action: HeaderAppendAction,
-) -> HeaderValueOption {
-    let (value, raw_value) = match value.to_str() {
-        Ok(text) => (text.to_owned(), Vec::new()),
-        Err(_) => (String::new(), value.as_bytes().to_vec()),
+/// One header for Envoy, replacing the values it has under that name or appended to
+/// them. Envoy's ext_authz client reads the deprecated `append` flag, not
+/// `append_action` (`copyHeaderFieldIntoResponse` in `ext_authz_grpc_impl.cc`), so
+/// both are set and agree; and it reads `value`, never `raw_value`.
+#[allow(deprecated)]
+fn header_option(name: &HeaderName, value: &HeaderValue, append: bool) -> HeaderValueOption {
+    let (append, append_action) = if append {
+        (
+            Some(BoolValue { value: true }),
+            HeaderAppendAction::AppendIfExistsOrAdd,
+        )
+    } else {
+        (None, HeaderAppendAction::OverwriteIfExistsOrAdd)
     };
     HeaderValueOption {
         header: Some(EnvoyHeader {
             key: name.as_str().to_owned(),
-            value,
-            raw_value,
+            // Claim values are UTF-8 text (a header value may be any bytes, a
+            // protobuf string may not).
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            raw_value: Vec::new(),
         }),
-        append_action: action.into(),
-        ..HeaderValueOption::default()
+        append,
+        append_action: append_action.into(),
+        keep_empty_value: false,
     }
 }
 
@@ -579,6 +580,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Two challenges (a `Bearer` and a `DPoP` one) both reach the client: Envoy sets
+    /// the first and appends the second.
+    #[tokio::test]
+    async fn repeated_refusal_headers_are_appended() {
+        let mut response = Response::new(full("invalid_token: expired\n"));
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        let headers = response.headers_mut();
+        headers.append(
+            "www-authenticate",
+            HeaderValue::from_static("Bearer realm=\"a\""),
+        );
+        headers.append(
+            "www-authenticate",
+            HeaderValue::from_static("DPoP algs=\"ES256\""),
+        );
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("23"));
+        let forward = ForwardConfig {
+            forward_authorization: false,
+            claims: Vec::new(),
+            array_separator: ",".to_owned(),
+            payload_header: None,
+        };
+        let answer =
+            check_response(response, Reason::InvalidToken, None, Vec::new(), &forward).await;
+        assert_eq!(answer.status.unwrap().code, code::UNAUTHENTICATED);
+        let Some(HttpResponse::DeniedResponse(denied)) = answer.http_response else {
+            panic!("a denial")
+        };
+        #[allow(deprecated)]
+        let seen: Vec<(&str, &str, bool)> = denied
+            .headers
+            .iter()
+            .map(|option| {
+                let header = option.header.as_ref().unwrap();
+                let append = option.append.as_ref().is_some_and(|a| a.value);
+                (header.key.as_str(), header.value.as_str(), append)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("www-authenticate", "Bearer realm=\"a\"", false),
+                ("www-authenticate", "DPoP algs=\"ES256\"", true),
+            ]
+        );
+        assert_eq!(denied.body, "invalid_token: expired\n");
     }
 
     #[test]
