@@ -106,6 +106,7 @@ where
         Err(status) => {
             tracing::warn!(%status, "ext_authz response failed");
             return Ok(portcullis::grpc::trailers_only(
+                // 13: INTERNAL, for a code that is not one (tonic has none such).
                 u8::try_from(i32::from(status.code())).unwrap_or(13),
                 status.message(),
             ));
