@@ -8,6 +8,8 @@ mod common;
 
 use common::{AUDIENCE, Gateway, Http, ROUTES, World, es256_issuer, refused, token_for};
 use http::StatusCode;
+use portcullis_testkit::fixture::unix_now;
+use portcullis_testkit::{SigningAlgorithm, SigningKey, access_token_hash};
 
 /// A gateway with a decision listener configured by `decision`, and the decision routes.
 async fn world(decision: &str) -> World {
@@ -276,4 +278,58 @@ async fn envoy_over_http_is_told_which_inbound_headers_to_remove() {
         .await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-envoy-auth-headers-to-remove"), "");
+}
+
+/// The origin clients address (through the proxy in front); proofs name it.
+const ORIGIN: &str = "https://api.test";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dpop_over_http_decisions_is_checked_as_in_the_proxy() {
+    use base64::Engine as _;
+    let w = world(&format!(
+        "source = \"forwarded\"\n\n[dpop]\norigin = \"{ORIGIN}\"\n\n\
+         [[routes]]\nname = \"orders\"\npath_prefix = \"/orders\"\n"
+    ))
+    .await;
+    let client = SigningKey::generate(SigningAlgorithm::ES256);
+    let jkt = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        portcullis_jwt::Key::from_jwk(&client.public_jwk())
+            .unwrap()
+            .thumbprint(),
+    );
+    let token = w.issuer.mint_with(AUDIENCE, unix_now(), |token| {
+        token.claim("cnf", serde_json::json!({ "jkt": jkt }))
+    });
+    let proof = client
+        .dpop_proof("GET", &format!("{ORIGIN}/orders/7"), unix_now())
+        .claim("ath", access_token_hash(&token))
+        .sign();
+    let dpop = format!("DPoP {token}");
+    let headers = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/orders/7?page=2"),
+        ("authorization", dpop.as_str()),
+        ("dpop", proof.as_str()),
+    ];
+    let http = Http::http1();
+    let url = w.gateway.decision_url("/");
+    assert_eq!(http.get(&url, None, &headers).await.status, StatusCode::OK);
+    http.get(&url, None, &headers)
+        .await
+        .assert_challenge_starts(
+            StatusCode::UNAUTHORIZED,
+            r#"DPoP realm="test", error="invalid_dpop_proof""#,
+        );
+    // Bound to a key: as a bearer token it is refused.
+    let bearer = http
+        .get(
+            &url,
+            Some(&token),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/orders/7"),
+            ],
+        )
+        .await;
+    assert_eq!(bearer.status, StatusCode::UNAUTHORIZED);
 }
