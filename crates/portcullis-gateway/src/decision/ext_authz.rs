@@ -39,9 +39,7 @@ use envoy_types::pb::envoy::service::auth::v3::{
     CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
 };
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
-use envoy_types::pb::google::protobuf::{
-    BoolValue, ListValue, NullValue, Struct, Value, value::Kind,
-};
+use envoy_types::pb::google::protobuf::{BoolValue, Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
@@ -49,6 +47,7 @@ use http_body_util::BodyExt;
 use portcullis_jwt::Claims;
 use tower_service::Service;
 
+use super::protobuf_json::json_object;
 use super::record::{DecisionRecord, FrontDoor};
 use super::{forbidden, headers_to_remove, not_set};
 use crate::Body;
@@ -389,45 +388,17 @@ fn metadata(reason: Reason, route: Option<&str>, claims: Option<&Claims>) -> Str
     if let Some(route) = route {
         fields.insert("route".to_owned(), text(route));
     }
-    // The verified payload, parsed again here only for its members' values (the
-    // verifier streamed it and kept the text).
-    if let Some(claims) = claims
-        && let Ok(serde_json::Value::Object(payload)) =
-            serde_json::from_str::<serde_json::Value>(claims.payload_json())
-    {
+    // The verified payload, read again here for its members' values (the verifier
+    // streamed it and kept the text).
+    if let Some(claims) = claims.and_then(|c| json_object(c.payload_json())) {
         fields.insert(
             "claims".to_owned(),
             Value {
-                kind: Some(Kind::StructValue(object(payload))),
+                kind: Some(Kind::StructValue(claims)),
             },
         );
     }
     Struct { fields }
-}
-
-fn object(members: serde_json::Map<String, serde_json::Value>) -> Struct {
-    Struct {
-        fields: members
-            .into_iter()
-            .map(|(name, value)| (name, json_value(value)))
-            .collect(),
-    }
-}
-
-/// A JSON value as a `google.protobuf.Value` (numbers become doubles, as protobuf's
-/// JSON mapping has them).
-fn json_value(value: serde_json::Value) -> Value {
-    let kind = match value {
-        serde_json::Value::Null => Kind::NullValue(NullValue::NullValue.into()),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(json_value).collect(),
-        }),
-        serde_json::Value::Object(members) => Kind::StructValue(object(members)),
-    };
-    Value { kind: Some(kind) }
 }
 
 #[cfg(test)]
@@ -629,35 +600,5 @@ mod tests {
             ]
         );
         assert_eq!(denied.body, "invalid_token: expired\n");
-    }
-
-    #[test]
-    fn claims_become_protobuf_values() {
-        let payload: serde_json::Value = serde_json::json!({
-            "sub": "alice", "n": 3, "ok": true, "none": null,
-            "groups": ["a", "b"], "ext": { "tid": "t1" }
-        });
-        let serde_json::Value::Object(members) = payload else {
-            unreachable!()
-        };
-        let s = object(members);
-        assert_eq!(
-            s.fields["sub"].kind,
-            Some(Kind::StringValue("alice".to_owned()))
-        );
-        assert_eq!(s.fields["n"].kind, Some(Kind::NumberValue(3.0)));
-        assert_eq!(s.fields["ok"].kind, Some(Kind::BoolValue(true)));
-        assert!(matches!(s.fields["none"].kind, Some(Kind::NullValue(_))));
-        let Some(Kind::ListValue(groups)) = &s.fields["groups"].kind else {
-            panic!("a list")
-        };
-        assert_eq!(groups.values.len(), 2);
-        let Some(Kind::StructValue(ext)) = &s.fields["ext"].kind else {
-            panic!("a struct")
-        };
-        assert_eq!(
-            ext.fields["tid"].kind,
-            Some(Kind::StringValue("t1".to_owned()))
-        );
     }
 }

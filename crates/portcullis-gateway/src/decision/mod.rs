@@ -31,6 +31,7 @@ use crate::respond::full;
 
 pub(crate) mod ext_authz;
 pub(crate) mod http_endpoint;
+mod protobuf_json;
 mod record;
 
 /// The end of a decision route: `200`, with the claim headers when the route is
