@@ -43,6 +43,9 @@ pub use events::GatewayEvent;
 pub use reload::Reloader;
 pub use server::{Gateway, StartError};
 
+#[doc(hidden)]
+pub mod benching;
+
 /// The boxed error bodies carry.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type the gateway answers with.

@@ -203,9 +203,10 @@ fn check_config(file: &Path) -> ExitCode {
     match checked {
         Ok(config) => {
             event(&format!(
-                "{}: ok ({} listeners, {} issuers, {} routes)",
+                "{}: ok ({} listeners, {} decision listeners, {} issuers, {} routes)",
                 file.display(),
                 config.listen_addrs().len(),
+                config.decision_addrs().len(),
                 config.issuer_count(),
                 config.route_count()
             ));
@@ -263,6 +264,7 @@ fn run(file: &Path, ready_file: Option<&Path>, watch_config: u64) -> ExitCode {
             "tls": gateway.tls_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "operations": gateway.operations_addr().map(|a| a.to_string()),
             "decision": gateway.decision_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "decision_grpc": gateway.decision_grpc_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
         .to_string();
         if let Some(path) = ready_file {

@@ -150,9 +150,17 @@ fn same_listeners(running: &Config, new: &Config) -> Result<(), ConfigFileError>
     if running.operations_listen != new.operations_listen {
         return Err(restart("operations.listen"));
     }
-    let decision = |config: &Config| config.decision.as_ref().map(|d| d.listen.clone());
-    if decision(running) != decision(new) {
+    let http = |config: &Config| {
+        (config.decision.as_ref())
+            .and_then(|d| d.http.as_ref())
+            .map(|http| http.listen.clone())
+    };
+    if http(running) != http(new) {
         return Err(restart("decision.listen"));
+    }
+    let grpc = |config: &Config| (config.decision.as_ref()).map(|d| d.grpc_listen.clone());
+    if grpc(running) != grpc(new) {
+        return Err(restart("decision.grpc_listen"));
     }
     Ok(())
 }

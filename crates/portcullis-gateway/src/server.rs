@@ -73,6 +73,7 @@ pub struct Gateway {
     tls: Vec<(TcpListener, Arc<TlsTerminator>)>,
     operations: Option<TcpListener>,
     decision: Vec<TcpListener>,
+    decision_grpc: Vec<TcpListener>,
     state: SharedState,
     terminators: Vec<BoundTerminator>,
     events: EventSink,
@@ -91,8 +92,10 @@ enum Listener {
     /// The proxy (and the operations endpoints, when they have no port of their own).
     Main,
     Operations,
-    /// Authorization decisions for a proxy in front (`[decision]`).
+    /// Authorization decisions for a proxy in front (`[decision] listen`).
     Decision,
+    /// Envoy's ext_authz over gRPC (`[decision] grpc_listen`).
+    DecisionGrpc,
 }
 
 async fn bind(addr: &SocketAddr) -> Result<TcpListener, StartError> {
@@ -122,10 +125,12 @@ impl Gateway {
         // listener is bound.
         let listen = config.listen.clone();
         let operations_listen = config.operations_listen;
-        let decision_listen: Vec<SocketAddr> = config
-            .decision
-            .iter()
-            .flat_map(|d| d.listen.iter().copied())
+        let decision_listen: Vec<SocketAddr> = (config.decision.iter())
+            .filter_map(|d| d.http.as_ref())
+            .flat_map(|http| http.listen.iter().copied())
+            .collect();
+        let decision_grpc_listen: Vec<SocketAddr> = (config.decision.iter())
+            .flat_map(|d| d.grpc_listen.iter().copied())
             .collect();
         let state = build_state(config, issuers, operations_listen.is_none(), None)?;
         let mut listeners = Vec::with_capacity(listen.len());
@@ -151,6 +156,10 @@ impl Gateway {
         for addr in &decision_listen {
             decision.push(bind(addr).await?);
         }
+        let mut decision_grpc = Vec::new();
+        for addr in &decision_grpc_listen {
+            decision_grpc.push(bind(addr).await?);
+        }
         Ok(Gateway {
             listeners,
             tls,
@@ -158,6 +167,7 @@ impl Gateway {
             events: EventSink::default(),
             operations,
             decision,
+            decision_grpc,
             state: Arc::new(ArcSwap::from_pointee(state)),
         })
     }
@@ -196,12 +206,26 @@ impl Gateway {
         )
     }
 
-    /// The decision listeners' addresses (`[decision]`).
+    /// The HTTP decision listeners' addresses (`[decision] listen`).
     pub fn decision_addrs(&self) -> Vec<SocketAddr> {
         self.decision
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// The Envoy ext_authz gRPC listeners' addresses (`[decision] grpc_listen`).
+    pub fn decision_grpc_addrs(&self) -> Vec<SocketAddr> {
+        self.decision_grpc
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The state every listener serves, for the in-process decision benchmark
+    /// ([`crate::benching`]).
+    pub(crate) fn state(&self) -> Arc<GatewayState> {
+        self.state.load_full()
     }
 
     /// The operations listener's address, when it has its own.
@@ -231,6 +255,11 @@ impl Gateway {
             self.decision
                 .into_iter()
                 .map(|l| (l, Listener::Decision, None)),
+        )
+        .chain(
+            self.decision_grpc
+                .into_iter()
+                .map(|l| (l, Listener::DecisionGrpc, None)),
         );
         for (listener, kind, tls) in listeners {
             tasks.spawn(accept_loop(
@@ -341,14 +370,16 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
                 Some(requirement)
             }
         };
-        services.push(match &requirement {
-            None => RouteService::Anonymous(Proxy::new(core.clone(), true, index)),
-            Some(requirement) => RouteService::Protected(protect(
-                &authentication,
-                requirement,
-                Proxy::new(core.clone(), false, index),
-            )),
-        });
+        if !config.upstreams.is_empty() {
+            services.push(match &requirement {
+                None => RouteService::Anonymous(Proxy::new(core.clone(), true, index)),
+                Some(requirement) => RouteService::Protected(protect(
+                    &authentication,
+                    requirement,
+                    Proxy::new(core.clone(), false, index),
+                )),
+            });
+        }
         if config.decision.is_some() {
             decisions.push(match &requirement {
                 None => DecisionRoute::Anonymous(Decide::new(core.clone(), true)),
@@ -453,7 +484,12 @@ async fn accept_loop(
                     match kind {
                         Listener::Main => proxy::handle(shared, request, peer).await,
                         Listener::Operations => proxy::handle_operations(shared, request).await,
-                        Listener::Decision => decision::handle(shared, request, peer).await,
+                        Listener::Decision => {
+                            decision::http_endpoint::handle(shared, request, peer).await
+                        }
+                        Listener::DecisionGrpc => {
+                            decision::ext_authz::handle(shared, request, peer).await
+                        }
                     }
                 }
             })

@@ -270,13 +270,49 @@ fn check_config_accepts_exactly_what_run_starts() {
     let refused = check(&render(&cafe)).unwrap_err();
     assert!(refused.contains("server.realm"), "{refused}");
 
+    assert_agreement(&runtime, &base, 256);
+}
+
+/// The same for a decision-only gateway: the base without the proxy (`[upstream]` and
+/// `server.listen`), with both decision front doors.
+#[test]
+fn check_config_accepts_exactly_what_run_starts_without_an_upstream() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let issuer = runtime.block_on(TestIssuer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let mut base: Vec<Line> = base(&issuer, dir.path())
+        .into_iter()
+        .filter(|line| {
+            line.table != "[upstream]" && !(line.table == "[server]" && line.key == "listen")
+        })
+        .collect();
+    let decision = |key, value: &str| Line {
+        table: "[decision]",
+        key,
+        value: value.to_owned(),
+    };
+    base.extend([
+        decision("listen", r#"["127.0.0.1:0"]"#),
+        decision("source", &quoted("request-line")),
+        decision("path_prefix", &quoted("/authz")),
+        decision("grpc_listen", r#"["127.0.0.1:0"]"#),
+        decision("allow_non_loopback", "false"),
+    ]);
+    assert!(check(&render(&base)).is_ok(), "{}", render(&base));
+    assert!(runtime.block_on(start(&render(&base))).is_ok());
+    assert_agreement(&runtime, &base, 128);
+}
+
+/// `cases` configurations drawn from `base` with one value changed: each is accepted by
+/// the check exactly when it starts.
+fn assert_agreement(runtime: &tokio::runtime::Runtime, base: &[Line], cases: u32) {
     let config = ProptestConfig {
-        cases: 256,
+        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
     proptest!(config, |(field in 0..base.len(), value in values())| {
-        let mut lines = base.clone();
+        let mut lines = base.to_vec();
         lines[field].value = value;
         let text = render(&lines);
         let checked = check(&text);

@@ -6,8 +6,10 @@
 
 mod common;
 
-use common::{Http, ROUTES, World, refused, token_for};
+use common::{AUDIENCE, Gateway, Http, ROUTES, World, es256_issuer, refused, token_for};
 use http::StatusCode;
+use portcullis_testkit::fixture::unix_now;
+use portcullis_testkit::{SigningAlgorithm, SigningKey, access_token_hash};
 
 /// A gateway with a decision listener configured by `decision`, and the decision routes.
 async fn world(decision: &str) -> World {
@@ -134,4 +136,200 @@ fn the_decision_port_stays_on_loopback_unless_told() {
         refused("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"sideways\"\n").0,
         "decision.source"
     );
+    // The gRPC listener (Envoy ext_authz) is held to the same rule.
+    let (path, message) = refused("[decision]\ngrpc_listen = [\"127.0.0.1:1\", \"[::]:9192\"]\n");
+    assert_eq!(path, "decision.grpc_listen[1]");
+    assert!(message.contains("allow_non_loopback"), "{message}");
+}
+
+#[test]
+fn a_decision_section_listens_somewhere_and_each_key_has_its_listener() {
+    let (path, message) = refused("[decision]\n");
+    assert_eq!(path, "decision");
+    assert!(message.contains("grpc_listen"), "{message}");
+    assert_eq!(
+        refused("[decision]\nlisten = [\"127.0.0.1:0\"]\n").0,
+        "decision.source"
+    );
+    for (key, value) in [
+        ("source", "\"forwarded\""),
+        ("path_prefix", "\"/authz\""),
+        ("uri_header", "\"x-uri\""),
+    ] {
+        assert_eq!(
+            refused(&format!(
+                "[decision]\ngrpc_listen = [\"127.0.0.1:0\"]\n{key} = {value}\n"
+            ))
+            .0,
+            format!("decision.{key}")
+        );
+    }
+}
+
+/// A decision-only configuration: no `[upstream]`, no proxy listener, both decision
+/// front doors, the standard routes.
+fn decision_only(issuer: &portcullis_testkit::TestIssuer) -> String {
+    format!(
+        "[server]\nrealm = \"test\"\n\n\
+         [decision]\nlisten = [\"127.0.0.1:0\"]\ngrpc_listen = [\"127.0.0.1:0\"]\n\
+         source = \"forwarded\"\n\n\
+         [[issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\njwks_uri = \"{}\"\n\
+         algorithms = [\"ES256\"]\n{ROUTES}",
+        issuer.url(),
+        issuer.jwks_url()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_only_gateway_checks_and_runs_without_an_upstream() {
+    let issuer = es256_issuer().await;
+    let config = decision_only(&issuer);
+
+    // check-config accepts what run starts, and says what listens.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, &config).unwrap();
+    let checked = std::process::Command::new(common::binary())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        said.contains("ok (0 listeners, 2 decision listeners"),
+        "{said}"
+    );
+
+    let gateway = Gateway::start(&config);
+    assert!(gateway.decision_grpc.is_some());
+    let read = token_for(&issuer, "read", &[]);
+    let allowed = Http::http1()
+        .get(
+            &gateway.decision_url("/"),
+            Some(&read),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/items/7"),
+            ],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-subject"), "test-subject");
+}
+
+#[test]
+fn a_gateway_proxies_decides_or_both() {
+    let refused = |text: &str| {
+        let error = portcullis_gateway::Config::from_toml(text, "gateway.toml").unwrap_err();
+        (error.path().to_owned(), error.message().to_owned())
+    };
+    let decision = "[decision]\ngrpc_listen = [\"127.0.0.1:0\"]\n";
+    let (path, message) = refused("[server]\nrealm = \"x\"\n");
+    assert_eq!(path, "upstream");
+    assert!(message.contains("[decision]"), "{message}");
+    // A proxy listener with nothing to proxy to, and an upstream with no listener.
+    assert_eq!(
+        refused(&format!("[server]\nlisten = [\"127.0.0.1:0\"]\n{decision}")).0,
+        "server.listen"
+    );
+    assert_eq!(
+        refused("[upstream]\nurl = \"http://127.0.0.1:9\"\n").0,
+        "server.listen"
+    );
+    assert!(portcullis_gateway::Config::from_toml(decision, "gateway.toml").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envoy_over_http_is_told_which_inbound_headers_to_remove() {
+    let w = world("source = \"request-line\"\npath_prefix = \"/authz\"").await;
+    let http = Http::http1();
+    let read = token_for(&w.issuer, "read", &[]);
+    let allowed = http
+        .get(
+            &w.gateway.decision_url("/authz/items/1"),
+            Some(&read),
+            &[("x-auth-subject", "admin"), ("x_auth_subject", "admin")],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-subject"), "test-subject");
+    // The look-alike and the token go; the header being set is not named.
+    let mut removed: Vec<&str> = allowed
+        .header("x-envoy-auth-headers-to-remove")
+        .split(", ")
+        .collect();
+    removed.sort_unstable();
+    assert_eq!(removed, ["authorization", "x_auth_subject"]);
+
+    // The other sources' proxies have settings of their own: nothing is named.
+    let w = world("source = \"forwarded\"").await;
+    let read = token_for(&w.issuer, "read", &[]);
+    let allowed = http
+        .get(
+            &w.gateway.decision_url("/"),
+            Some(&read),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/items/1"),
+                ("x_auth_subject", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-envoy-auth-headers-to-remove"), "");
+}
+
+/// The origin clients address (through the proxy in front); proofs name it.
+const ORIGIN: &str = "https://api.test";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dpop_over_http_decisions_is_checked_as_in_the_proxy() {
+    use base64::Engine as _;
+    let w = world(&format!(
+        "source = \"forwarded\"\n\n[dpop]\norigin = \"{ORIGIN}\"\n\n\
+         [[routes]]\nname = \"orders\"\npath_prefix = \"/orders\"\n"
+    ))
+    .await;
+    let client = SigningKey::generate(SigningAlgorithm::ES256);
+    let jkt = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        portcullis_jwt::Key::from_jwk(&client.public_jwk())
+            .unwrap()
+            .thumbprint(),
+    );
+    let token = w.issuer.mint_with(AUDIENCE, unix_now(), |token| {
+        token.claim("cnf", serde_json::json!({ "jkt": jkt }))
+    });
+    let proof = client
+        .dpop_proof("GET", &format!("{ORIGIN}/orders/7"), unix_now())
+        .claim("ath", access_token_hash(&token))
+        .sign();
+    let dpop = format!("DPoP {token}");
+    let headers = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/orders/7?page=2"),
+        ("authorization", dpop.as_str()),
+        ("dpop", proof.as_str()),
+    ];
+    let http = Http::http1();
+    let url = w.gateway.decision_url("/");
+    assert_eq!(http.get(&url, None, &headers).await.status, StatusCode::OK);
+    http.get(&url, None, &headers)
+        .await
+        .assert_challenge_starts(
+            StatusCode::UNAUTHORIZED,
+            r#"DPoP realm="test", error="invalid_dpop_proof""#,
+        );
+    // Bound to a key: as a bearer token it is refused.
+    let bearer = http
+        .get(
+            &url,
+            Some(&token),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/orders/7"),
+            ],
+        )
+        .await;
+    assert_eq!(bearer.status, StatusCode::UNAUTHORIZED);
 }

@@ -11,13 +11,14 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Http, ROUTES, World, token_for};
 use http::StatusCode;
+use portcullis_testkit::fixture::free_loopback_port;
 use portcullis_testkit::{Endpoint, Fault};
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -40,18 +41,10 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// nginx with the recipe, deciding at `decision` and proxying to `upstream`.
 fn start_nginx(decision: SocketAddr, upstream: SocketAddr) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_loopback_port();
     let recipe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/decision/nginx.conf");
     let conf = std::fs::read_to_string(recipe)
         .unwrap()

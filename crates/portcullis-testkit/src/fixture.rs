@@ -21,3 +21,16 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a server that must be told
+/// its port in a configuration file (nginx, Caddy) rather than bind port 0 and say
+/// which it got.
+///
+/// # Panics
+/// When no loopback port can be bound at all.
+pub fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port on 127.0.0.1")
+}

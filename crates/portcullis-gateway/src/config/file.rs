@@ -21,8 +21,10 @@ use crate::router::PathMatch;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct File {
+    #[serde(default)]
     pub(super) server: ServerSection,
-    /// The default upstream.
+    /// The default upstream. Absent when every route names one of `upstreams`, or for
+    /// a decision-only gateway (`[decision]` without proxying).
     pub(super) upstream: Option<UpstreamSection>,
     /// `[upstreams.NAME]`: upstreams routes pick by name.
     #[serde(default)]
@@ -46,12 +48,14 @@ pub(super) struct File {
 }
 
 /// `[decision]`: authorization decisions for a proxy in front (nginx `auth_request`,
-/// Traefik ForwardAuth, Caddy `forward_auth`, Envoy ext_authz over HTTP).
+/// Traefik ForwardAuth, Caddy `forward_auth`, Envoy ext_authz over HTTP with `listen`;
+/// Envoy ext_authz over gRPC with `grpc_listen`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DecisionSection {
-    pub(super) listen: List<Addr>,
-    pub(super) source: DecisionSourceName,
+    pub(super) listen: Option<List<Addr>>,
+    pub(super) source: Option<DecisionSourceName>,
+    pub(super) grpc_listen: Option<List<Addr>>,
     pub(super) path_prefix: Option<String>,
     pub(super) method_header: Option<RequestHeader>,
     pub(super) uri_header: Option<RequestHeader>,
@@ -104,10 +108,11 @@ pub(super) struct ProtectedResourceSection {
     pub(super) authorization_servers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServerSection {
-    /// Cleartext listeners; optional when `tls` has some.
+    /// The proxy's cleartext listeners; optional when `tls` has some, refused for a
+    /// decision-only gateway.
     pub(super) listen: Option<List<Addr>>,
     pub(super) realm: Option<String>,
     pub(super) shutdown_grace: Option<Span<1, 3600>>,

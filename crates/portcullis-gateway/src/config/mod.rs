@@ -46,7 +46,7 @@ pub struct Config {
     pub(crate) realm: String,
     pub(crate) shutdown_grace: Duration,
     /// `[upstream]` first (the default), then `[upstreams.NAME]` by name; routes name
-    /// theirs by index.
+    /// theirs by index. Empty for a decision-only gateway (then no proxy listens).
     pub(crate) upstreams: Vec<UpstreamConfig>,
     pub(crate) limits: Limits,
     pub(crate) issuers: Vec<IssuerConfig>,
@@ -75,9 +75,18 @@ pub(crate) enum DecisionSource {
     RequestLine,
 }
 
-/// The decision listener and how it reads the original request.
+/// The decision listeners: HTTP, and Envoy's ext_authz over gRPC.
 #[derive(Debug, Clone)]
 pub(crate) struct DecisionConfig {
+    /// The HTTP decision endpoint, if `listen` is set.
+    pub(crate) http: Option<HttpDecisionConfig>,
+    /// The `envoy.service.auth.v3.Authorization` listeners (empty: none).
+    pub(crate) grpc_listen: Vec<SocketAddr>,
+}
+
+/// The HTTP decision listener and how it reads the original request.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpDecisionConfig {
     pub(crate) listen: Vec<SocketAddr>,
     pub(crate) source: DecisionSource,
     /// Removed from the path under [`DecisionSource::RequestLine`] ("" for none).
@@ -232,7 +241,8 @@ pub(crate) struct RouteConfig {
     pub(crate) path: PathMatch,
     /// `None`: any host.
     pub(crate) host: Option<HostMatch>,
-    /// Index into [`Config::upstreams`].
+    /// Index into [`Config::upstreams`] (0, and never read, for a decision-only gateway,
+    /// which has none).
     pub(crate) upstream: usize,
     /// How many leading path segments are removed before the request goes upstream.
     pub(crate) strip_segments: usize,
@@ -372,11 +382,23 @@ impl Config {
     }
 
     /// The proxy's listener addresses as configured, cleartext then TLS (port 0 means
-    /// "any free port").
+    /// "any free port"); empty for a decision-only gateway.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
         self.listen
             .iter()
             .chain(self.tls.iter().flat_map(|t| &t.listen))
+            .copied()
+            .collect()
+    }
+
+    /// The decision listener addresses as configured, HTTP and gRPC (`[decision]`).
+    pub fn decision_addrs(&self) -> Vec<SocketAddr> {
+        let Some(decision) = &self.decision else {
+            return Vec::new();
+        };
+        (decision.http.iter())
+            .flat_map(|http| &http.listen)
+            .chain(&decision.grpc_listen)
             .copied()
             .collect()
     }

@@ -15,13 +15,13 @@ use super::file::{
 };
 use super::issuer::issuer;
 use super::value::{
-    AcrValue, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
-    UpstreamName,
+    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope,
+    Span, UpstreamName,
 };
 use super::{
     CertificateFiles, Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig,
-    IssuerConfig, Limits, MtlsConfig, ProtectedResource, Requirement, RouteConfig, UpstreamConfig,
-    UpstreamProtocol, UpstreamTls,
+    HttpDecisionConfig, IssuerConfig, Limits, MtlsConfig, ProtectedResource, Requirement,
+    RouteConfig, UpstreamConfig, UpstreamProtocol, UpstreamTls,
 };
 use crate::auth::Refuse;
 use crate::router::PathMatch;
@@ -98,7 +98,8 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         ));
     }
 
-    let upstreams = upstreams(file.upstream, file.upstreams)?;
+    let decision = file.decision.map(decision).transpose()?;
+    let upstreams = upstreams(file.upstream, file.upstreams, decision.is_some())?;
     let routes_at = KeyPath::new("routes");
     let mut routes = Vec::with_capacity(file.routes.len());
     for (i, section) in file.routes.into_iter().enumerate() {
@@ -136,7 +137,6 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .protected_resource
         .map(|section| protected_resource(section, &issuers));
     challenge(&realm, protected_resource.as_ref())?;
-    let decision = file.decision.map(decision).transpose()?;
     let dpop = file
         .dpop
         .map(|section| super::dpop::policy(section, origin))
@@ -155,7 +155,15 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .listen
         .map(|list| list.0.into_iter().map(|a| a.0).collect())
         .unwrap_or_default();
-    if listen.is_empty() && tls.is_empty() {
+    if upstreams.is_empty() {
+        if !listen.is_empty() || !tls.is_empty() {
+            let at = if listen.is_empty() { "server.tls" } else { "server.listen" };
+            return Err(KeyPath::new(at).error(
+                "there is no [upstream] to proxy to: a decision-only gateway listens in \
+                 [decision]; add [upstream] to proxy too",
+            ));
+        }
+    } else if listen.is_empty() && tls.is_empty() {
         return Err(KeyPath::new("server.listen")
             .error("no listener: set server.listen (cleartext) or add a [[server.tls]] listener"));
     }
@@ -240,10 +248,12 @@ fn upstream(
     })
 }
 
-/// `[upstream]` (the default, first) and `[upstreams.NAME]`: at least one.
+/// `[upstream]` (the default, first) and `[upstreams.NAME]`: at least one, unless the
+/// gateway only decides (`[decision]`).
 fn upstreams(
     default: Option<UpstreamSection>,
     named: std::collections::BTreeMap<UpstreamName, UpstreamSection>,
+    deciding: bool,
 ) -> Result<Vec<UpstreamConfig>, ConfigFileError> {
     let mut upstreams = Vec::with_capacity(named.len() + 1);
     if let Some(section) = default {
@@ -253,9 +263,11 @@ fn upstreams(
     for (name, section) in named {
         upstreams.push(upstream(section, &at.key(&name.0), Some(name.0))?);
     }
-    if upstreams.is_empty() {
-        return Err(KeyPath::new("upstream")
-            .error("no upstream: add [upstream], or [upstreams.NAME] tables that routes name"));
+    if upstreams.is_empty() && !deciding {
+        return Err(KeyPath::new("upstream").error(
+            "missing: a gateway proxies to an [upstream] (or [upstreams.NAME] tables that \
+             routes name), decides for the proxy in front of one ([decision]), or both",
+        ));
     }
     Ok(upstreams)
 }
@@ -275,6 +287,13 @@ fn route_upstream(
     upstreams: &[UpstreamConfig],
 ) -> Result<usize, ConfigFileError> {
     let at = at.key("upstream");
+    if upstreams.is_empty() {
+        // A decision-only gateway: routes decide, nothing is proxied.
+        return match name {
+            None => Ok(0),
+            Some(_) => Err(at.error("a decision-only gateway has no upstreams to name")),
+        };
+    }
     match name {
         None => upstreams
             .iter()
@@ -362,21 +381,84 @@ fn listeners_are_distinct(
 }
 
 /// `[decision]`: its listeners only on loopback unless the operator says otherwise
-/// (whoever reaches the port can claim any original request), and the headers of its
-/// source.
+/// (whoever reaches the port can claim any original request), at least one of them,
+/// and the headers of the HTTP endpoint's source.
 fn decision(section: DecisionSection) -> Result<DecisionConfig, ConfigFileError> {
     let at = KeyPath::new("decision");
-    let listen: Vec<SocketAddr> = section.listen.0.into_iter().map(|a| a.0).collect();
-    if !section.allow_non_loopback
-        && let Some(i) = listen.iter().position(|addr| !addr.ip().is_loopback())
-    {
-        return Err(at.key("listen").index(i).error(
-            "the decision port trusts the original method, URI and headers it is told, so \
-             only the proxy in front may reach it: listen on loopback, or set \
-             allow_non_loopback = true and keep clients off the port",
+    let addrs = |list: Option<List<Addr>>| -> Vec<SocketAddr> {
+        list.map(|l| l.0.into_iter().map(|a| a.0).collect())
+            .unwrap_or_default()
+    };
+    let listen = addrs(section.listen);
+    let grpc_listen = addrs(section.grpc_listen);
+    if !section.allow_non_loopback {
+        for (key, addrs) in [("listen", &listen), ("grpc_listen", &grpc_listen)] {
+            if let Some(i) = addrs.iter().position(|addr| !addr.ip().is_loopback()) {
+                return Err(at.key(key).index(i).error(
+                    "the decision port trusts the original method, URI and headers it is \
+                     told, so only the proxy in front may reach it: listen on loopback, or \
+                     set allow_non_loopback = true and keep clients off the port",
+                ));
+            }
+        }
+    }
+    let http = match (listen.is_empty(), section.source) {
+        (true, None) => {
+            for (key, set) in [
+                ("path_prefix", section.path_prefix.is_some()),
+                ("method_header", section.method_header.is_some()),
+                ("uri_header", section.uri_header.is_some()),
+                ("host_header", section.host_header.is_some()),
+            ] {
+                if set {
+                    return Err(at
+                        .key(key)
+                        .error(format!("{key} is for the HTTP decision listener (listen)")));
+                }
+            }
+            None
+        }
+        (true, Some(_)) => {
+            return Err(at
+                .key("source")
+                .error("source is for the HTTP decision listener: set listen too"));
+        }
+        (false, None) => {
+            return Err(at.key("source").error(
+                "missing: say where the HTTP decision listener reads the original request \
+                 (\"forwarded\", \"original\" or \"request-line\")",
+            ));
+        }
+        (false, Some(source)) => Some(http_decision(
+            &at,
+            listen,
+            source.0,
+            section.path_prefix,
+            [
+                section.method_header,
+                section.uri_header,
+                section.host_header,
+            ],
+        )?),
+    };
+    if http.is_none() && grpc_listen.is_empty() {
+        return Err(at.error(
+            "no decision listener: set listen (HTTP: nginx, Traefik, Caddy, Envoy over \
+             HTTP) or grpc_listen (Envoy ext_authz over gRPC), or both",
         ));
     }
-    let path_prefix = match (section.source.0, section.path_prefix) {
+    Ok(DecisionConfig { http, grpc_listen })
+}
+
+/// The HTTP decision endpoint: the path prefix and the headers of its source.
+fn http_decision(
+    at: &KeyPath,
+    listen: Vec<SocketAddr>,
+    source: DecisionSource,
+    path_prefix: Option<String>,
+    [method_header, uri_header, host_header]: [Option<RequestHeader>; 3],
+) -> Result<HttpDecisionConfig, ConfigFileError> {
+    let path_prefix = match (source, path_prefix) {
         (DecisionSource::RequestLine, Some(prefix)) => {
             if !prefix.starts_with('/') || prefix.ends_with('/') {
                 return Err(at
@@ -393,7 +475,7 @@ fn decision(section: DecisionSection) -> Result<DecisionConfig, ConfigFileError>
         }
         (_, None) => String::new(),
     };
-    let (method, uri, host) = match section.source.0 {
+    let (method, uri, host) = match source {
         DecisionSource::Forwarded => (
             Some("x-forwarded-method"),
             Some("x-forwarded-uri"),
@@ -407,13 +489,13 @@ fn decision(section: DecisionSection) -> Result<DecisionConfig, ConfigFileError>
             .map(|h| h.0)
             .or_else(|| default.map(HeaderName::from_static))
     };
-    Ok(DecisionConfig {
+    Ok(HttpDecisionConfig {
         listen,
-        source: section.source.0,
+        source,
         path_prefix,
-        method_header: named(section.method_header, method),
-        uri_header: named(section.uri_header, uri),
-        host_header: named(section.host_header, host),
+        method_header: named(method_header, method),
+        uri_header: named(uri_header, uri),
+        host_header: named(host_header, host),
     })
 }
 

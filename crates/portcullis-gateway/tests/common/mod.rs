@@ -58,12 +58,15 @@ pub fn token_for(issuer: &TestIssuer, scope: &str, extra: &[(&str, serde_json::V
 /// The gateway binary, started on `127.0.0.1:0` with a config in a temp dir.
 pub struct Gateway {
     pub child: Child,
+    /// The first proxy listener (unspecified, port 0, when there is none).
     pub addr: SocketAddr,
     /// The TLS listeners (`[[server.tls]]`).
     pub tls: Vec<SocketAddr>,
     pub operations: Option<SocketAddr>,
-    /// The first decision listener, with `[decision]`.
+    /// The first decision listener, with `[decision] listen`.
     pub decision: Option<SocketAddr>,
+    /// The first Envoy ext_authz gRPC listener, with `[decision] grpc_listen`.
+    pub decision_grpc: Option<SocketAddr>,
     /// Stdout lines, read by a thread so that waiting for one can time out.
     stdout: std::sync::mpsc::Receiver<String>,
     _dir: tempfile::TempDir,
@@ -127,7 +130,10 @@ impl Gateway {
         let event: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|_| panic!("the first line is the listening event: {line:?}"));
         assert_eq!(event["event"], "listening");
-        let addr = event["listeners"][0].as_str().unwrap().parse().unwrap();
+        // Unspecified (port 0) for a decision-only gateway, which has no proxy listener.
+        let addr = event["listeners"][0]
+            .as_str()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |a| a.parse().unwrap());
         let operations = event["operations"].as_str().map(|a| a.parse().unwrap());
         let decision = event["decision"][0].as_str().map(|a| a.parse().unwrap());
         let tls = event["tls"]
@@ -138,12 +144,16 @@ impl Gateway {
                     .collect()
             })
             .unwrap_or_default();
+        let decision_grpc = event["decision_grpc"][0]
+            .as_str()
+            .map(|a| a.parse().unwrap());
         Gateway {
             child,
             addr,
             tls,
             operations,
             decision,
+            decision_grpc,
             stdout,
             _dir: dir,
         }

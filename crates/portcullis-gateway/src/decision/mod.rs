@@ -1,0 +1,146 @@
+//! The decision service: the gateway's policy answering a proxy in front of the
+//! upstream instead of proxying. Two front doors share it: an HTTP endpoint ([`http_endpoint`]:
+//! nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`, Envoy's HTTP
+//! ext_authz) and Envoy's ext_authz over gRPC ([`ext_authz`]:
+//! `envoy.service.auth.v3.Authorization/Check`, also Istio `CUSTOM`, Contour, Envoy
+//! Gateway).
+//!
+//! Each rebuilds the original request from what its protocol says, and runs the route
+//! table and the same `portcullis` layers as the proxy, with [`Decide`] at the end
+//! instead of the upstream. Refusals are the library's, status and challenge as the
+//! proxy would send them.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
+use portcullis::Authentication;
+use portcullis_jwt::Claims;
+use tower_service::Service;
+
+use crate::Body;
+use crate::access_log::RecordIdentity;
+use crate::auth::IssuerSet;
+use crate::config::ForwardConfig;
+use crate::metrics::Reason;
+use crate::proxy::{Outcome, ProxyCore, insert_claim_headers};
+use crate::respond::full;
+
+pub(crate) mod ext_authz;
+pub(crate) mod http_endpoint;
+mod protobuf_json;
+mod record;
+
+/// The end of a decision route: `200`, with the claim headers when the route is
+/// authenticated.
+#[derive(Debug, Clone)]
+pub(crate) struct Decide {
+    core: Arc<ProxyCore>,
+    anonymous: bool,
+}
+
+impl Decide {
+    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool) -> Decide {
+        Decide { core, anonymous }
+    }
+}
+
+impl<B> Service<Request<B>> for Decide {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let mut response = Response::new(full(""));
+        let reason = if self.anonymous {
+            Reason::Anonymous
+        } else {
+            if let Some(claims) = request.extensions().get::<Claims>() {
+                insert_claim_headers(response.headers_mut(), &self.core.config.forward, claims);
+                // For the gRPC front door's dynamic metadata (the HTTP one has no use for
+                // it): a reference-count bump.
+                response.extensions_mut().insert(claims.clone());
+            }
+            Reason::Authorized
+        };
+        response.extensions_mut().insert(Outcome(reason));
+        ready(Ok(response))
+    }
+}
+
+/// An authenticated decision route: the same layers as the proxy's, then [`Decide`].
+pub(crate) type ProtectedDecision =
+    Authentication<RecordIdentity<portcullis::RequireScopes<Decide>>, IssuerSet>;
+
+/// One route's decision service.
+#[derive(Debug, Clone)]
+pub(crate) enum DecisionRoute {
+    Anonymous(Decide),
+    Protected(ProtectedDecision),
+}
+
+impl DecisionRoute {
+    /// Decides `request` (any body: the HTTP front door's, or none for gRPC).
+    pub(crate) async fn decide<B: Send + 'static>(self, request: Request<B>) -> Response<Body> {
+        match self {
+            DecisionRoute::Anonymous(service) => call(service, request).await,
+            DecisionRoute::Protected(service) => call(service, request).await,
+        }
+    }
+}
+
+async fn call<S, B>(mut service: S, request: Request<B>) -> Response<Body>
+where
+    S: Service<Request<B>, Response = Response<Body>, Error = Infallible>,
+{
+    let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
+    let result = match ready {
+        Ok(()) => service.call(request).await,
+        Err(never) => match never {},
+    };
+    match result {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// The inbound headers the upstream must not see, as the proxy removes them: the
+/// look-alikes of every header the gateway sets, and `Authorization` unless forwarded.
+/// Empty (no allocation) for a clean request.
+pub(crate) fn headers_to_remove(headers: &HeaderMap, forward: &ForwardConfig) -> Vec<HeaderName> {
+    let mut remove: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| forward.is_spoofed(name))
+        .cloned()
+        .collect();
+    if !forward.forward_authorization && headers.contains_key(AUTHORIZATION) {
+        remove.push(AUTHORIZATION);
+    }
+    remove
+}
+
+/// Those of `remove` that the decision does not set: a header being set replaces the
+/// inbound copies already, and one also named for removal could be removed after it is
+/// set.
+pub(crate) fn not_set<'a>(
+    remove: &'a [HeaderName],
+    set: &'a HeaderMap,
+) -> impl Iterator<Item = &'a HeaderName> {
+    remove.iter().filter(|name| !set.contains_key(*name))
+}
+
+/// An unmatched request: denied, and as 403, not the proxy's 404 (a proxy in front
+/// reads anything but 2xx, 401 and 403 as its own error).
+pub(crate) fn forbidden() -> Response<Body> {
+    let mut response = Response::new(full("no route\n"));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response.extensions_mut().insert(Outcome(Reason::NoRoute));
+    response
+}
