@@ -28,7 +28,8 @@
 //! Around it, the rest of what integration tests share: [`TestServer`] (the loopback
 //! accept loop, HTTP/1.1 and h2c), [`EchoUpstream`] (an upstream that answers with what
 //! it received), a raw HTTP/1.1 client ([`raw_get`], [`RawResponse`]) for requests real
-//! clients would not send, and the names and times tests agree on ([`fixture`]).
+//! clients would not send, and the names and times tests agree on ([`fixture`]); and [`RedisServer`], a
+//! `redis-server` on a free loopback port for tests of what replicas share.
 
 mod dpop;
 mod echo;
@@ -37,6 +38,7 @@ mod issuer;
 mod key;
 mod providers;
 mod raw_client;
+mod redis;
 mod server;
 mod token;
 
@@ -50,5 +52,6 @@ pub use issuer::{
 pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
 pub use providers::Provider;
 pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
+pub use redis::{REQUIRE_REDIS, RedisServer};
 pub use server::TestServer;
 pub use token::{TokenBuilder, encode_compact};
