@@ -15,11 +15,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt as _;
 use portcullis_issuer::{Revocations, RevocationsFull, Revoked, TokenHash};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::store::{RedisStore, StoreError};
@@ -66,7 +66,7 @@ pub struct RedisRevocations {
 struct Inner {
     store: RedisStore,
     revocations: Revocations,
-    subscribed: Arc<AtomicBool>,
+    subscribed: Arc<watch::Sender<bool>>,
     subscriber: std::sync::Mutex<Option<AbortHandle>>,
 }
 
@@ -77,7 +77,7 @@ impl RedisRevocations {
             inner: Arc::new(Inner {
                 store,
                 revocations,
-                subscribed: Arc::new(AtomicBool::new(false)),
+                subscribed: Arc::new(watch::Sender::new(false)),
                 subscriber: std::sync::Mutex::new(None),
             }),
         }
@@ -107,7 +107,16 @@ impl RedisRevocations {
 
     /// Whether the channel is listened to now.
     pub fn is_subscribed(&self) -> bool {
-        self.inner.subscribed.load(Ordering::Acquire)
+        *self.inner.subscribed.borrow()
+    }
+
+    /// Waits until the channel is listened to (and the set loaded), for at most
+    /// `timeout`; whether it is. For start-up checks and tests.
+    pub async fn subscribed_within(&self, timeout: std::time::Duration) -> bool {
+        let mut subscribed = self.inner.subscribed.subscribe();
+        tokio::time::timeout(timeout, subscribed.wait_for(|s| *s))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Revokes what `revoked` names until `until`: on this replica at once, then on
@@ -193,7 +202,7 @@ fn apply(revocations: &Revocations, revoked: &Revoked, until: SystemTime) {
 }
 
 /// Subscribes, loads the set, applies what is heard; again after every disconnection.
-async fn listen(store: RedisStore, revocations: Revocations, subscribed: Arc<AtomicBool>) {
+async fn listen(store: RedisStore, revocations: Revocations, subscribed: Arc<watch::Sender<bool>>) {
     let state = store.state().clone();
     let channel = state.key("revocations");
     let mut backoff = Duration::from_millis(50);
@@ -239,7 +248,7 @@ async fn listen(store: RedisStore, revocations: Revocations, subscribed: Arc<Ato
             }
         }
         backoff = Duration::from_millis(50);
-        subscribed.store(true, Ordering::Release);
+        subscribed.send_replace(true);
         tracing::info!("listening for revocations");
         let mut messages = pubsub.on_message();
         while let Some(message) = messages.next().await {
@@ -252,7 +261,7 @@ async fn listen(store: RedisStore, revocations: Revocations, subscribed: Arc<Ato
                 None => tracing::warn!("an unreadable revocation message, ignored"),
             }
         }
-        subscribed.store(false, Ordering::Release);
+        subscribed.send_replace(false);
         tracing::warn!("revocation channel lost; resubscribing");
     }
 }

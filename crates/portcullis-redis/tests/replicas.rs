@@ -1,0 +1,261 @@
+//! Two replicas (two stores, two verifiers) sharing one real `redis-server` on a free
+//! loopback port: a replayed proof is refused by the other, one introspection call
+//! serves both, a revocation on one reaches the other within a second; with the server
+//! killed, nothing is accepted that should not be; restarted, everything recovers.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use portcullis_issuer::{
+    ClientAuth, HttpClient, IntrospectionVerifier, ProofId, ProofReplayStore, ProofUse,
+    ProofUseCheck, Revocations, Revoked, Secret, SharedKeys, VerifyErrorKind,
+};
+use portcullis_jwt::{ManualClock, Validation};
+use portcullis_redis::{
+    RedisProofReplayStore, RedisRevocations, RedisSharedTier, RedisStore, RevokeError,
+};
+use portcullis_testkit::fixture::{AUDIENCE, NOW};
+use portcullis_testkit::{
+    Endpoint, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, RedisServer, TestIssuer,
+};
+use tokio::sync::watch;
+
+const SECRET: &[u8] = b"a secret the replicas share, 32+ bytes";
+const WAIT: Duration = Duration::from_secs(5);
+
+fn store(redis: &RedisServer) -> RedisStore {
+    let store = RedisStore::builder(redis.url())
+        .health_interval(Duration::from_millis(100))
+        .max_backoff(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    store.start(&tokio::runtime::Handle::current());
+    store
+}
+
+async fn connected(stores: &[&RedisStore]) {
+    for store in stores {
+        assert!(store.connected_within(WAIT).await, "{store:?}");
+    }
+}
+
+async fn check(store: &impl ProofReplayStore, id: ProofId) -> Result<ProofUse, String> {
+    let now = SystemTime::now();
+    match store.check_and_remember(id, now + Duration::from_secs(60), now) {
+        ProofUseCheck::Done(answer) => answer.map_err(|e| e.to_string()),
+        ProofUseCheck::Pending(future) => future.await.map_err(|e| e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proof_replayed_to_another_replica_is_refused_and_an_outage_fails_closed() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (store(&redis), store(&redis));
+    connected(&[&a, &b]).await;
+    let (a_replay, b_replay) = (
+        RedisProofReplayStore::new(a.clone()),
+        RedisProofReplayStore::new(b.clone()),
+    );
+    let id = ProofId::new(&[1; 32], "jti-1");
+    assert_eq!(check(&a_replay, id).await, Ok(ProofUse::First));
+    assert_eq!(check(&b_replay, id).await, Ok(ProofUse::Replayed));
+    assert_eq!(check(&a_replay, id).await, Ok(ProofUse::Replayed));
+
+    // Of concurrent uses on both replicas, exactly one is first.
+    let raced = ProofId::new(&[2; 32], "raced");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let replay = if i % 2 == 0 {
+            a_replay.clone()
+        } else {
+            b_replay.clone()
+        };
+        tasks.push(tokio::spawn(async move { check(&replay, raced).await }));
+    }
+    let mut firsts = 0;
+    for task in tasks {
+        if task.await.unwrap() == Ok(ProofUse::First) {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+
+    // Down: every answer is an error (the layer's 503), never a pass.
+    redis.kill();
+    for i in 0..5u8 {
+        let fresh = ProofId::new(&[10 + i; 32], "during the outage");
+        assert!(check(&a_replay, fresh).await.is_err());
+    }
+    assert!(check(&b_replay, id).await.is_err());
+
+    // Back (empty): both replicas reconnect by themselves.
+    redis.restart();
+    connected(&[&a, &b]).await;
+    let after = ProofId::new(&[3; 32], "after");
+    assert_eq!(check(&b_replay, after).await, Ok(ProofUse::First));
+    assert_eq!(check(&a_replay, after).await, Ok(ProofUse::Replayed));
+    assert!(a.health().connections >= 2, "{:?}", a.health());
+    assert!(a.health().errors > 0);
+}
+
+fn verifier(issuer: &TestIssuer, store: &RedisStore, keys: SharedKeys) -> IntrospectionVerifier {
+    let auth = ClientAuth::ClientSecretBasic {
+        client_id: INTROSPECTION_CLIENT_ID.into(),
+        client_secret: Secret::new(INTROSPECTION_CLIENT_SECRET),
+    };
+    let validation = Validation::builder()
+        .issuer(issuer.url())
+        .audience(AUDIENCE)
+        .build()
+        .unwrap();
+    IntrospectionVerifier::builder(issuer.introspection_url(), auth, validation)
+        .http_client(HttpClient::builder().build().unwrap())
+        .clock(ManualClock::at_unix(NOW))
+        .shared_tier(RedisSharedTier::new(store.clone()), keys)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_introspection_serves_both_replicas_and_an_outage_asks_the_issuer() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let (sa, sb) = (store(&redis), store(&redis));
+    connected(&[&sa, &sb]).await;
+    let keys = SharedKeys::new(SECRET).unwrap();
+    let (a, b) = (
+        verifier(&issuer, &sa, keys.clone()),
+        verifier(&issuer, &sb, keys.clone()),
+    );
+
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    a.verify(&token).await.unwrap();
+    b.verify(&token).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    assert_eq!(b.shared_tier_stats().unwrap().hits, 1);
+
+    // A refusal is shared too, and never turns into an acceptance.
+    let unknown = "not-a-token-the-issuer-made";
+    let refused = a.verify(unknown).await.unwrap_err();
+    assert_eq!(refused.kind(), VerifyErrorKind::InvalidToken);
+    assert_eq!(
+        b.verify(unknown).await.unwrap_err().kind(),
+        VerifyErrorKind::InvalidToken
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+
+    // A replica with another secret cannot read (nor forge) the records: it asks.
+    let other = verifier(&issuer, &sb, SharedKeys::new(&[5; 40]).unwrap());
+    other.verify(&token).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 3);
+
+    // A rotation: the new secret, the old one kept for reading.
+    let rotated = verifier(
+        &issuer,
+        &sb,
+        SharedKeys::new(&[6; 40])
+            .unwrap()
+            .with_previous(SECRET)
+            .unwrap(),
+    );
+    rotated.verify(&token).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 3);
+
+    // Down: the issuer, the source of truth, is asked; a revoked token is refused.
+    redis.kill();
+    let fresh = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    b.verify(&fresh).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 4);
+    let revoked = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    issuer.revoke(&revoked);
+    assert_eq!(
+        a.verify(&revoked).await.unwrap_err().kind(),
+        VerifyErrorKind::InvalidToken
+    );
+    assert!(b.shared_tier_stats().unwrap().errors > 0);
+
+    // Back: shared again, without a restart of either replica.
+    redis.restart();
+    connected(&[&sa, &sb]).await;
+    let later = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    let asked = issuer.requests(Endpoint::Introspection);
+    a.verify(&later).await.unwrap();
+    b.verify(&later).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), asked + 1);
+}
+
+/// Revocations heard by `revocations`, counted on a channel to wait on.
+fn heard(revocations: &Revocations) -> watch::Receiver<usize> {
+    let (sender, receiver) = watch::channel(0);
+    let sender = Arc::new(sender);
+    revocations.on_revoke(move |_| {
+        sender.send_modify(|count| *count += 1);
+    });
+    receiver
+}
+
+async fn subscribed(revocations: &[&RedisRevocations]) {
+    for r in revocations {
+        assert!(r.subscribed_within(WAIT).await, "never subscribed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_on_one_replica_reaches_the_other_within_a_second() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let (sa, sb) = (store(&redis), store(&redis));
+    connected(&[&sa, &sb]).await;
+    let keys = SharedKeys::new(SECRET).unwrap();
+    let a = RedisRevocations::new(sa.clone(), Revocations::new(keys.clone()));
+    let b = RedisRevocations::new(sb.clone(), Revocations::new(keys.clone()));
+    let runtime = tokio::runtime::Handle::current();
+    a.start(&runtime);
+    b.start(&runtime);
+    subscribed(&[&a, &b]).await;
+    let mut b_heard = heard(b.revocations());
+
+    let until = SystemTime::now() + Duration::from_secs(600);
+    a.revoke(Revoked::Token(keys.hash("opaque-1")), until)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(1), b_heard.wait_for(|n| *n >= 1))
+        .await
+        .expect("heard within a second")
+        .unwrap();
+    assert!(b.revocations().token_revoked("opaque-1"));
+    assert!(!b.revocations().token_revoked("opaque-2"));
+
+    // Down: applied here, reported as not shared.
+    redis.kill();
+    let error = a
+        .revoke(Revoked::Subject("mallory".into()), until)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RevokeError::NotShared(_)), "{error:?}");
+
+    // Back, empty: a replica starting now loads what is revoked from the set; one
+    // already running hears new revocations again.
+    redis.restart();
+    connected(&[&sa, &sb]).await;
+    subscribed(&[&a, &b]).await;
+    let c = RedisRevocations::new(store(&redis), Revocations::new(keys.clone()));
+    a.revoke(Revoked::ClientId("app".into()), until)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(1), b_heard.wait_for(|n| *n >= 2))
+        .await
+        .expect("heard within a second after the restart")
+        .unwrap();
+    c.start(&runtime);
+    subscribed(&[&c]).await;
+    let d_until = c.revocations().len();
+    assert_eq!(d_until, 1, "the set written after the restart is loaded");
+}
