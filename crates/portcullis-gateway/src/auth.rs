@@ -14,14 +14,14 @@ use std::sync::Arc;
 use portcullis::{HybridVerifier, MultiIssuerVerifier, VerifyFuture};
 use portcullis_issuer::introspection::{ClientAuth, IntrospectionVerifier, Secret};
 use portcullis_issuer::{
-    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, Startup, TokenCache,
-    TokenCacheStats,
+    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, RevocationCheck, Revocations,
+    Startup, TokenCache, TokenCacheStats,
 };
 use portcullis_jwt::{Claims, KeySet, Validation};
 
 use crate::config::{
     ClientAuthMethod, ConfigFileError, IntrospectionConfig, IssuerConfig, KeySourceConfig,
-    SecretSource, library_error,
+    SecretSource, StoreConfig, library_error,
 };
 
 /// Why the issuers could not be started.
@@ -70,8 +70,15 @@ pub(crate) struct IssuerCounters {
 #[derive(Clone)]
 pub(crate) struct IssuerSet {
     /// `None` with no issuers (only anonymous routes): every token is refused.
-    verifier: Option<MultiIssuerVerifier>,
+    verifier: Option<IssuerVerifier>,
     issuers: Arc<[Issuer]>,
+}
+
+/// The issuers' verifier, with pushed revocations refused when a store is configured.
+#[derive(Clone, Debug)]
+enum IssuerVerifier {
+    Plain(MultiIssuerVerifier),
+    Revocable(RevocationCheck<MultiIssuerVerifier>),
 }
 
 /// What `/readyz` and `/metrics` read of one issuer.
@@ -113,6 +120,7 @@ fn introspection_verifier(
     validation: Validation,
     http: &HttpClient,
     at: &str,
+    store: Option<&StoreConfig>,
 ) -> Result<IntrospectionVerifier, ConfigFileError> {
     let secret = match &config.secret {
         SecretSource::Env(variable) => Secret::from_env(variable)
@@ -139,9 +147,16 @@ fn introspection_verifier(
     if let Some(ttl) = config.negative_cache_ttl {
         builder = builder.negative_ttl(ttl);
     }
-    builder
-        .build()
-        .map_err(|e| library_error(at, &e, &[("endpoint", "endpoint")]))
+    if let Some((tier, keys)) = store.and_then(StoreConfig::shared_tier) {
+        builder = builder.shared_tier(tier, keys);
+    }
+    builder.build().map_err(|e| {
+        library_error(
+            at,
+            &e,
+            &[("endpoint", "endpoint"), ("shared_tier", "cache")],
+        )
+    })
 }
 
 /// The one description of a fetched key set, for the dry build and the real one.
@@ -183,7 +198,11 @@ pub(crate) fn static_keys(path: &std::path::Path, at: &str) -> Result<KeySet, Co
     Ok(keys)
 }
 
-fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, ConfigFileError> {
+fn prepare_one(
+    config: &IssuerConfig,
+    at: &str,
+    store: Option<&StoreConfig>,
+) -> Result<PreparedIssuer, ConfigFileError> {
     let http = HttpClient::builder()
         .timeout(config.http_timeout)
         .connect_timeout(config.http_connect_timeout)
@@ -203,7 +222,13 @@ fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, Config
         .introspection
         .as_ref()
         .map(|c| {
-            introspection_verifier(c, validation.clone(), &http, &format!("{at}.introspection"))
+            introspection_verifier(
+                c,
+                validation.clone(),
+                &http,
+                &format!("{at}.introspection"),
+                store,
+            )
         })
         .transpose()?;
     let static_keys = match &config.keys {
@@ -257,11 +282,14 @@ fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, Config
 impl PreparedIssuers {
     /// Checks every issuer with the library's builders, reads key files and client
     /// secrets. No network, no runtime needed.
-    pub(crate) fn prepare(configs: &[IssuerConfig]) -> Result<PreparedIssuers, ConfigFileError> {
+    pub(crate) fn prepare(
+        configs: &[IssuerConfig],
+        store: Option<&StoreConfig>,
+    ) -> Result<PreparedIssuers, ConfigFileError> {
         let issuers = configs
             .iter()
             .enumerate()
-            .map(|(i, config)| prepare_one(config, &format!("issuers[{i}]")))
+            .map(|(i, config)| prepare_one(config, &format!("issuers[{i}]"), store))
             .collect::<Result<_, _>>()?;
         Ok(PreparedIssuers { issuers })
     }
@@ -271,7 +299,10 @@ impl IssuerSet {
     /// Starts fetching remote key sets (in the background, with backoff: a down issuer
     /// does not stop the gateway from starting, it keeps `/readyz` false). Must run
     /// inside a tokio runtime.
-    pub(crate) fn start(prepared: PreparedIssuers) -> Result<IssuerSet, IssuerStartError> {
+    pub(crate) fn start(
+        prepared: PreparedIssuers,
+        revocations: Option<&Revocations>,
+    ) -> Result<IssuerSet, IssuerStartError> {
         if prepared.issuers.is_empty() {
             // Only anonymous routes: nothing is ever verified.
             return Ok(IssuerSet {
@@ -328,9 +359,24 @@ impl IssuerSet {
         let verifier = builder
             .build()
             .map_err(|e| IssuerStartError(e.message().to_owned()))?;
+        let issuers: Arc<[Issuer]> = issuers.into();
+        let verifier = match revocations {
+            None => IssuerVerifier::Plain(verifier),
+            Some(revocations) => {
+                // A revocation drops the matching cached results at once (memory is not
+                // held for tokens that can no longer pass); the check refuses them anyway.
+                let cached = issuers.clone();
+                revocations.on_revoke(move |revoked| {
+                    for introspection in cached.iter().filter_map(|i| i.introspection.as_ref()) {
+                        introspection.forget_matching(|claims| revoked.matches(claims));
+                    }
+                });
+                IssuerVerifier::Revocable(RevocationCheck::new(verifier, revocations.clone()))
+            }
+        };
         Ok(IssuerSet {
             verifier: Some(verifier),
-            issuers: issuers.into(),
+            issuers,
         })
     }
 
@@ -389,12 +435,48 @@ impl IssuerSet {
     }
 }
 
+impl IssuerSet {
+    /// The introspection shared tier's counters per issuer, for `/metrics`.
+    pub(crate) fn render_shared_tier(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(
+            "# HELP portcullis_introspection_shared_total In-process introspection cache misses by what the shared tier did.\n\
+             # TYPE portcullis_introspection_shared_total counter\n",
+        );
+        for issuer in self.issuers.iter() {
+            let Some(stats) = issuer
+                .introspection
+                .as_ref()
+                .and_then(IntrospectionVerifier::shared_tier_stats)
+            else {
+                continue;
+            };
+            let name = crate::metrics::escape(&issuer.name);
+            for (result, count) in [
+                ("hit", stats.hits),
+                ("miss", stats.misses),
+                ("error", stats.errors),
+                ("rejected", stats.rejected),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "portcullis_introspection_shared_total{{issuer=\"{name}\",result=\"{result}\"}} {count}"
+                );
+            }
+        }
+    }
+}
+
 impl portcullis::Verifier for IssuerSet {
     type Future = VerifyFuture;
 
     fn verify(&self, token: &str) -> portcullis::Verification<VerifyFuture> {
         match &self.verifier {
-            Some(verifier) => portcullis::Verifier::verify(verifier, token),
+            Some(IssuerVerifier::Plain(verifier)) => portcullis::Verifier::verify(verifier, token),
+            // The check's future boxed once more, on the pending path only.
+            Some(IssuerVerifier::Revocable(verifier)) => {
+                portcullis::Verifier::verify(verifier, token).map_pending(VerifyFuture::waiting)
+            }
             None => portcullis::Verifier::verify(&Refuse, token),
         }
     }

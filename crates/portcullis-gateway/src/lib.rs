@@ -26,6 +26,7 @@ mod proxy;
 mod respond;
 mod router;
 mod server;
+mod store;
 
 pub use config::{Config, ConfigFileError};
 

@@ -23,6 +23,7 @@ use crate::decision::{self, Decide, DecisionRoute};
 use crate::metrics::Metrics;
 use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
 use crate::router::Router;
+use crate::store::SharedStore;
 
 /// Why the gateway could not start or serve.
 #[derive(Debug)]
@@ -93,9 +94,11 @@ impl Gateway {
     /// A listener cannot be bound, or an issuer cannot be set up (an unreadable key file,
     /// a key source this build cannot fetch).
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
-        let prepared = PreparedIssuers::prepare(&config.issuers)
+        let prepared = PreparedIssuers::prepare(&config.issuers, config.store.as_ref())
             .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
-        let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
+        let store = config.store.as_ref().map(SharedStore::start);
+        let issuers = IssuerSet::start(prepared, store.as_ref().map(SharedStore::revocations))
+            .map_err(|e| StartError::other(e.to_string()))?;
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
             listeners.push(bind(addr).await?);
@@ -131,6 +134,7 @@ impl Gateway {
                 issuers,
                 metrics,
                 operations_on_main,
+                store,
             }),
         })
     }

@@ -121,9 +121,13 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .map(|section| protected_resource(section, &issuers));
     challenge(&realm, protected_resource.as_ref())?;
     let decision = file.decision.map(decision).transpose()?;
+    let store = file
+        .store
+        .map(|section| super::store::store(section, origin, file.operations.listen.is_some()))
+        .transpose()?;
     let dpop = file
         .dpop
-        .map(|section| super::dpop::policy(section, origin))
+        .map(|section| super::dpop::policy(section, origin, store.as_ref()))
         .transpose()?;
 
     Ok(Config {
@@ -152,6 +156,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         }),
         decision,
         access_log: file.log.access,
+        store,
     })
 }
 
