@@ -440,8 +440,8 @@ impl IssuerSet {
     pub(crate) fn render_shared_tier(&self, out: &mut String) {
         use std::fmt::Write as _;
         out.push_str(
-            "# HELP portcullis_introspection_shared_total In-process introspection cache misses by what the shared tier did.\n\
-             # TYPE portcullis_introspection_shared_total counter\n",
+            "# HELP portcullis_gateway_introspection_shared_total In-process introspection cache misses by what the shared tier did.\n\
+             # TYPE portcullis_gateway_introspection_shared_total counter\n",
         );
         for issuer in self.issuers.iter() {
             let Some(stats) = issuer
@@ -460,7 +460,7 @@ impl IssuerSet {
             ] {
                 let _ = writeln!(
                     out,
-                    "portcullis_introspection_shared_total{{issuer=\"{name}\",result=\"{result}\"}} {count}"
+                    "portcullis_gateway_introspection_shared_total{{issuer=\"{name}\",result=\"{result}\"}} {count}"
                 );
             }
         }

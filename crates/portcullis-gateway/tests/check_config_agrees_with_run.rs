@@ -32,6 +32,8 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
     let jwks_file = write_jwks(dir, [&key]);
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, "s3cret").unwrap();
+    let store_key = dir.join("store-key");
+    std::fs::write(&store_key, "a keying secret of at least 32 bytes").unwrap();
     let line = |table, key, value: String| Line { table, key, value };
     vec![
         line("[server]", "listen", r#"["127.0.0.1:0"]"#.into()),
@@ -111,6 +113,15 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
             "resource",
             quoted("https://api.test/v1"),
         ),
+        // Nothing listens there: the store connects in the background, never at start.
+        line("[store]", "url", quoted("redis://127.0.0.1:9")),
+        line(
+            "[store]",
+            "key_secret_file",
+            quoted(store_key.to_str().unwrap()),
+        ),
+        line("[store]", "response_timeout", quoted("250ms")),
+        line("[store]", "revocation_ttl", quoted("1h")),
     ]
 }
 

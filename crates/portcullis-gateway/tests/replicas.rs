@@ -224,9 +224,12 @@ async fn a_dpop_proof_replayed_to_another_replica_is_refused_and_an_outage_fails
         StatusCode::UNAUTHORIZED
     );
     let metrics = gateways[0].metrics(&http).await;
-    assert!(metrics.contains("portcullis_store_up 1"), "{metrics}");
     assert!(
-        !metrics.contains("portcullis_store_errors_total 0\n"),
+        metrics.contains("portcullis_gateway_store_up 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("portcullis_gateway_store_errors_total 0\n"),
         "{metrics}"
     );
 }
@@ -250,7 +253,7 @@ async fn one_introspection_serves_every_replica_and_a_revocation_reaches_all_wit
             gateway
                 .metrics(&http)
                 .await
-                .contains("portcullis_store_revocations_subscribed 1")
+                .contains("portcullis_gateway_store_revocations_subscribed 1")
         })
         .await;
     }
@@ -355,4 +358,73 @@ async fn one_introspection_serves_every_replica_and_a_revocation_reaches_all_wit
         assert_eq!(status(&http, gateway, &later).await, StatusCode::OK);
     }
     assert_eq!(issuer.requests(Endpoint::Introspection), asked + 1);
+}
+
+#[test]
+fn the_store_section_is_checked_at_its_key_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "a keying secret of at least 32 bytes").unwrap();
+    let short = dir.path().join("short");
+    std::fs::write(&short, "too short").unwrap();
+    let store = |extra: &str| {
+        format!(
+            "[store]\nurl = \"redis://127.0.0.1:6379\"\nkey_secret_file = {:?}\n{extra}",
+            key.to_str().unwrap()
+        )
+    };
+    assert_eq!(common::refused("[store]\nurl = \"redis://h\"\n").0, "store");
+    assert_eq!(
+        common::refused(&format!(
+            "[store]\nurl = \"redis://h\"\nkey_secret_file = {:?}\n",
+            short.to_str().unwrap()
+        ))
+        .0,
+        "store.key_secret_env"
+    );
+    assert_eq!(
+        common::refused(&store("").replace("redis://", "http://")).0,
+        "store.url"
+    );
+    assert_eq!(
+        common::refused(&store("").replace("127.0.0.1", "u:secret@127.0.0.1")).0,
+        "store.url"
+    );
+    assert_eq!(
+        common::refused(&store("admin_token_file = \"/nonexistent\"\n")).0,
+        "store.admin_token_file"
+    );
+    assert_eq!(
+        common::refused(&store(&format!(
+            "admin_token_file = {:?}\n",
+            key.to_str().unwrap()
+        )))
+        .0,
+        "store.admin_token_env",
+        "the admin endpoint needs an operations listener of its own"
+    );
+    assert_eq!(
+        common::refused(&store("dpop_replay = \"sometimes\"\n")).0,
+        "store.dpop_replay"
+    );
+    assert_eq!(
+        common::refused(&format!(
+            "{}[dpop]\norigin = \"{ORIGIN}\"\nreplay_capacity = 10\n",
+            store("")
+        ))
+        .0,
+        "dpop.replay_capacity"
+    );
+    // In process: the capacity is the in-process store's again.
+    assert!(
+        portcullis_gateway::Config::from_toml(
+            &format!(
+                "{}{}dpop_replay = \"in_process\"\n[dpop]\norigin = \"{ORIGIN}\"\nreplay_capacity = 10\n",
+                common::MINIMAL,
+                store("")
+            ),
+            "gateway.toml"
+        )
+        .is_ok()
+    );
 }

@@ -23,7 +23,15 @@
 //!
 //! The trade-off: **a revoked token keeps working for at most the cache lifetime.**
 //! Lower the lifetime for a shorter revocation window, or turn the cache off
-//! ([`IntrospectionVerifierBuilder::no_cache`]) to ask the issuer on every request.
+//! ([`IntrospectionVerifierBuilder::no_cache`]) to ask the issuer on every request, or
+//! push revocations ([`crate::revocation`]).
+//!
+//! # Replicas
+//!
+//! With [`IntrospectionVerifierBuilder::shared_tier`], a miss of the in-process cache
+//! reads a second tier shared by replicas (Redis, in `portcullis-redis`) before asking
+//! the issuer, and writes the issuer's answer there: one call serves every replica,
+//! under the same lifetime rules ([`crate::shared_tier`]).
 
 use std::fmt;
 use std::path::Path;

@@ -116,44 +116,44 @@ impl SharedStore {
             };
             gauge(
                 out,
-                "portcullis_store_up",
+                "portcullis_gateway_store_up",
                 "Whether the shared store is connected (1) or not (0).",
                 "gauge",
                 u8::from(health.connected).to_string(),
             );
             gauge(
                 out,
-                "portcullis_store_connections_total",
+                "portcullis_gateway_store_connections_total",
                 "Connections to the shared store established.",
                 "counter",
                 health.connections.to_string(),
             );
             gauge(
                 out,
-                "portcullis_store_errors_total",
+                "portcullis_gateway_store_errors_total",
                 "Store commands and connection attempts that failed (not connected, timed out, refused).",
                 "counter",
                 health.errors.to_string(),
             );
             let _ = write!(
                 out,
-                "# HELP portcullis_store_command_seconds Round trips of answered store commands.\n\
-                 # TYPE portcullis_store_command_seconds summary\n\
-                 portcullis_store_command_seconds_sum {}\n\
-                 portcullis_store_command_seconds_count {}\n",
+                "# HELP portcullis_gateway_store_command_seconds Round trips of answered store commands.\n\
+                 # TYPE portcullis_gateway_store_command_seconds summary\n\
+                 portcullis_gateway_store_command_seconds_sum {}\n\
+                 portcullis_gateway_store_command_seconds_count {}\n",
                 health.latency_total.as_secs_f64(),
                 health.commands
             );
             gauge(
                 out,
-                "portcullis_store_last_command_seconds",
+                "portcullis_gateway_store_last_command_seconds",
                 "The last answered store command's round trip.",
                 "gauge",
                 health.last_latency.as_secs_f64().to_string(),
             );
             gauge(
                 out,
-                "portcullis_store_revocations_subscribed",
+                "portcullis_gateway_store_revocations_subscribed",
                 "Whether the revocation channel is listened to (1) or not (0).",
                 "gauge",
                 u8::from(self.pushed.is_subscribed()).to_string(),
@@ -161,9 +161,9 @@ impl SharedStore {
         }
         let _ = write!(
             out,
-            "# HELP portcullis_store_revocations Revocations in force on this replica.\n\
-             # TYPE portcullis_store_revocations gauge\n\
-             portcullis_store_revocations {}\n",
+            "# HELP portcullis_gateway_store_revocations Revocations in force on this replica.\n\
+             # TYPE portcullis_gateway_store_revocations gauge\n\
+             portcullis_gateway_store_revocations {}\n",
             self.revocations.len()
         );
     }

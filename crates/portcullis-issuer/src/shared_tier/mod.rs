@@ -7,7 +7,7 @@
 //! authorization server, then writes the answer there for the other replicas. So one
 //! replica's introspection call serves all of them.
 //!
-//! What the tier holds is a record this crate writes and reads ([`record`]): the
+//! What the tier holds is a record this crate writes and reads: the
 //! answer (the active response object, or inactive), the instant after which no replica
 //! may use it, and an HMAC under the replicas' shared secret, so a record nobody with
 //! the secret wrote is ignored. A record is keyed by the token's [`TokenHash`], never
