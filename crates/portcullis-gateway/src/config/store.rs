@@ -10,12 +10,14 @@ use portcullis_issuer::{Secret, SharedKeys};
 use serde::Deserialize;
 
 use super::error::{ConfigFileError, KeyPath};
+#[cfg(feature = "redis")]
 use super::issuer::resolve;
 use super::value::{NonEmpty, Span};
 
 /// `[store]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(super) struct StoreSection {
     url: String,
     username: Option<NonEmpty>,
@@ -46,10 +48,12 @@ pub(crate) enum DpopReplay {
 }
 
 /// The default lifetime of a pushed revocation: 24 hours (past any access token's).
+#[cfg(feature = "redis")]
 const DEFAULT_REVOCATION_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The store, checked and ready to start.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct StoreConfig {
     #[cfg(feature = "redis")]
     pub(crate) store: portcullis_redis::RedisStore,
@@ -64,6 +68,7 @@ pub(crate) struct StoreConfig {
     pub(crate) admin_token: Option<Secret>,
 }
 
+#[cfg(feature = "redis")]
 fn secret(
     at: &KeyPath,
     origin: &str,
@@ -82,8 +87,15 @@ fn secret(
     }
 }
 
+/// Without the `redis` feature, a `[store]` section is refused.
+#[cfg(not(feature = "redis"))]
+pub(super) fn store(_: StoreSection, _: &str, _: bool) -> Result<StoreConfig, ConfigFileError> {
+    Err(KeyPath::new("store").error("this build has no store support (the `redis` feature)"))
+}
+
 /// The store `section` describes (`origin`: where the file is, for relative paths;
 /// `operations`: whether the operations endpoints have a listener of their own).
+#[cfg(feature = "redis")]
 pub(super) fn store(
     section: StoreSection,
     origin: &str,
@@ -150,7 +162,6 @@ pub(super) fn store(
             .key("admin_token_env")
             .error("the admin token needs at least 32 characters"));
     }
-    #[cfg(feature = "redis")]
     let store = {
         let mut builder = portcullis_redis::RedisStore::builder(section.url);
         if let Some(username) = section.username {
@@ -181,15 +192,7 @@ pub(super) fn store(
             )
         })?
     };
-    #[cfg(not(feature = "redis"))]
-    {
-        let _ = (section.url, section.username, password, section.key_prefix);
-        let _ = (section.connect_timeout, section.response_timeout);
-        return Err(at.error("this build has no store support (the `redis` feature)"));
-    }
-    #[cfg_attr(not(feature = "redis"), allow(unreachable_code))]
     Ok(StoreConfig {
-        #[cfg(feature = "redis")]
         store,
         keys,
         dpop_replay: section.dpop_replay.unwrap_or(DpopReplay::FailClosed),
