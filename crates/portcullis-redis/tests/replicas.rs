@@ -259,3 +259,32 @@ async fn a_revocation_on_one_replica_reaches_the_other_within_a_second() {
     let d_until = c.revocations().len();
     assert_eq!(d_until, 1, "the set written after the restart is loaded");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_protected_server_needs_the_password() {
+    let Some(redis) = RedisServer::start_with(&["--requirepass", "redis-password-1"]) else {
+        return;
+    };
+    let with = RedisStore::builder(redis.url())
+        .password(Secret::new("redis-password-1"))
+        .build()
+        .unwrap();
+    let without = RedisStore::builder(redis.url())
+        .max_backoff(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    with.start(&runtime);
+    without.start(&runtime);
+    connected(&[&with]).await;
+    let replay = RedisProofReplayStore::new(with.clone());
+    assert_eq!(
+        check(&replay, ProofId::new(&[4; 32], "p")).await,
+        Ok(ProofUse::First)
+    );
+    // Refused by the server: never connected, every answer an error.
+    assert!(!without.connected_within(Duration::from_millis(300)).await);
+    let refused = RedisProofReplayStore::new(without.clone());
+    assert!(check(&refused, ProofId::new(&[5; 32], "p")).await.is_err());
+    assert!(without.health().errors > 0);
+}
