@@ -13,7 +13,7 @@ use std::time::Duration;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
-use portcullis_issuer::{Revoked, TokenHash};
+use portcullis_issuer::{Revoked, SharedKeys, TokenHash};
 
 use super::{SharedStore, Unshared};
 use crate::Body;
@@ -97,7 +97,7 @@ pub(crate) async fn handle_admin(
             );
         }
     };
-    let (revoked, ttl) = match parse(&body, store) {
+    let (revoked, ttl) = match parse(&body, store.revocations().keys()) {
         Ok(parsed) => parsed,
         Err(message) => return bad_request(message),
     };
@@ -145,7 +145,7 @@ fn kind(revoked: &Revoked) -> &'static str {
     }
 }
 
-fn parse(body: &[u8], store: &SharedStore) -> Result<(Revoked, Option<Duration>), &'static str> {
+fn parse(body: &[u8], keys: &SharedKeys) -> Result<(Revoked, Option<Duration>), &'static str> {
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(body).map_err(|_| "the body must be a JSON object")?;
     let mut ttl = None;
@@ -164,7 +164,7 @@ fn parse(body: &[u8], store: &SharedStore) -> Result<(Revoked, Option<Duration>)
             .filter(|t| !t.is_empty() && t.len() <= MAX_VALUE)
             .ok_or("each value must be a string of 1 to 1024 bytes")?;
         let revoked = match key.as_str() {
-            "token" => Revoked::Token(store.revocations().keys().hash(text)),
+            "token" => Revoked::Token(keys.hash(text)),
             "token_hash" => Revoked::Token(
                 TokenHash::from_hex(text).ok_or("token_hash must be 64 hexadecimal digits")?,
             ),
@@ -184,4 +184,58 @@ fn parse(body: &[u8], store: &SharedStore) -> Result<(Revoked, Option<Duration>)
     named
         .map(|revoked| (revoked, ttl))
         .ok_or("name one of token, token_hash, jti, sub, client_id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_names_exactly_one_thing_within_bounds() {
+        let keys = SharedKeys::new(&[1; 32]).unwrap();
+        let parse = |body: &str| parse(body.as_bytes(), &keys);
+        assert_eq!(
+            parse(r#"{"token":"abc"}"#),
+            Ok((Revoked::Token(keys.hash("abc")), None))
+        );
+        assert_eq!(
+            parse(r#"{"sub":"alice","ttl_seconds":60}"#),
+            Ok((
+                Revoked::Subject("alice".into()),
+                Some(Duration::from_secs(60))
+            ))
+        );
+        let hash = keys.hash("t").to_hex();
+        assert_eq!(
+            parse(&format!(r#"{{"token_hash":"{hash}"}}"#)),
+            Ok((Revoked::Token(keys.hash("t")), None))
+        );
+        assert!(parse(r#"{"jti":"j"}"#).is_ok());
+        assert!(parse(r#"{"client_id":"c"}"#).is_ok());
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            r#"{"ttl_seconds":60}"#,
+            r#"{"jti":"a","sub":"b"}"#,
+            r#"{"jti":""}"#,
+            r#"{"jti":7}"#,
+            r#"{"scope":"x"}"#,
+            r#"{"token_hash":"00"}"#,
+            r#"{"sub":"a","ttl_seconds":0}"#,
+            r#"{"sub":"a","ttl_seconds":99999999}"#,
+            r#"{"sub":"a","ttl_seconds":"60"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse(&format!(r#"{{"sub":"{}"}}"#, "x".repeat(1025))).is_err());
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"ab", b"abc"));
+        assert!(!same_secret(b"", b"abc"));
+    }
 }
