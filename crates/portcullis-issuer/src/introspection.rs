@@ -574,7 +574,7 @@ impl IntrospectionVerifier {
             }
             Err(error) => {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %error, "shared introspection tier unavailable: asking the issuer");
+                tracing::debug!(error = %error, "shared introspection tier unavailable: asking the issuer");
             }
         }
         let answer = self.introspect(token).await?;
@@ -586,7 +586,7 @@ impl IntrospectionVerifier {
             let record = record::encode(&shared.keys, &hashes[0], &kept, until);
             if let Err(error) = shared.tier.put(hashes[0], record, ttl).await {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %error, "shared introspection tier: write failed");
+                tracing::debug!(error = %error, "shared introspection tier: write failed");
             }
         }
         Ok(cached)

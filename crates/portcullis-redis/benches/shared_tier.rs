@@ -2,7 +2,8 @@
 //! (another replica asked the issuer), against an in-process hit and against asking the
 //! issuer. Prints the median and the 99th percentile of each, per call.
 //!
-//! `cargo bench -p portcullis-redis --bench shared_tier [-- TOKENS]` (default 2,000).
+//! `cargo bench -p portcullis-redis --bench shared_tier [-- TOKENS]` (default 2,000; a run
+//! without `--bench`, as `cargo test --all-targets` makes, verifies 20).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -46,10 +47,18 @@ fn report(what: &str, mut samples: Vec<Duration>) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let tokens: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(2_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // A test runner listing tests (nextest: `--list`): this binary has none to list.
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not: a smoke run.
+    let default = if args.iter().any(|a| a == "--bench") {
+        2_000
+    } else {
+        20
+    };
+    let tokens: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(default);
     let Some(redis) = RedisServer::start() else {
         return;
     };

@@ -52,7 +52,7 @@ impl ProofReplayStore for RedisProofReplayStore {
                 Ok(Some(_)) => Ok(ProofUse::First),
                 Ok(None) => Ok(ProofUse::Replayed),
                 Err(error) => {
-                    tracing::warn!(%error, "DPoP replay store unavailable: refusing (503)");
+                    tracing::debug!(%error, "DPoP replay store unavailable: refusing (503)");
                     Err(ProofReplayStoreError::new("DPoP replay store unavailable"))
                 }
             }
