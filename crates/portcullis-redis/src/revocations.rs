@@ -1,8 +1,9 @@
 //! [`RedisRevocations`]: revocations pushed to every replica through Redis.
 //!
 //! A revocation is written to a sorted set (`{prefix}revocations`: the member names
-//! what is revoked, the score is until when, in milliseconds since the epoch) and
-//! published on the channel of the same name, in one transaction. Every replica
+//! what is revoked, the score is until when, in milliseconds since the epoch; entries
+//! past their time are trimmed, and the set expires with its last entry) and published
+//! on the channel of the same name, in one transaction (Redis 7 or Valkey). Every replica
 //! subscribes to the channel and applies what it hears to its [`Revocations`] at once;
 //! each time it (re)subscribes, it first reads the whole set, so what was published
 //! while it was disconnected is not missed.
@@ -144,6 +145,18 @@ impl RedisRevocations {
             .arg("GT")
             .arg(until_ms)
             .arg(&member)
+            .ignore()
+            // The set itself goes when its last entry does (Redis 7: NX sets a first
+            // expiry, GT only extends it).
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(until_ms)
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(until_ms)
+            .arg("GT")
             .ignore()
             .cmd("PUBLISH")
             .arg(&key)

@@ -232,6 +232,30 @@ async fn a_revocation_on_one_replica_reaches_the_other_within_a_second() {
         .unwrap();
     assert!(b.revocations().token_revoked("opaque-1"));
     assert!(!b.revocations().token_revoked("opaque-2"));
+    // Kept in the store with the revocation's lifetime, never the token.
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg("portcullis:revocations")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        members,
+        [format!("token {}", keys.hash("opaque-1").to_hex())]
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("portcullis:revocations")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!((590_000..=600_000).contains(&ttl), "{ttl}");
+    drop(raw);
 
     // Down: applied here, reported as not shared.
     redis.kill();
