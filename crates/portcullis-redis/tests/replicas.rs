@@ -103,6 +103,15 @@ async fn a_proof_replayed_to_another_replica_is_refused_and_an_outage_fails_clos
 }
 
 fn verifier(issuer: &TestIssuer, store: &RedisStore, keys: SharedKeys) -> IntrospectionVerifier {
+    verifier_at(issuer, store, keys, &ManualClock::at_unix(NOW))
+}
+
+fn verifier_at(
+    issuer: &TestIssuer,
+    store: &RedisStore,
+    keys: SharedKeys,
+    clock: &ManualClock,
+) -> IntrospectionVerifier {
     let auth = ClientAuth::ClientSecretBasic {
         client_id: INTROSPECTION_CLIENT_ID.into(),
         client_secret: Secret::new(INTROSPECTION_CLIENT_SECRET),
@@ -114,7 +123,8 @@ fn verifier(issuer: &TestIssuer, store: &RedisStore, keys: SharedKeys) -> Intros
         .unwrap();
     IntrospectionVerifier::builder(issuer.introspection_url(), auth, validation)
         .http_client(HttpClient::builder().build().unwrap())
-        .clock(ManualClock::at_unix(NOW))
+        .clock(clock.clone())
+        .cache_ttl(Duration::from_secs(60))
         .shared_tier(RedisSharedTier::new(store.clone()), keys)
         .build()
         .unwrap()
@@ -311,4 +321,33 @@ async fn a_password_protected_server_needs_the_password() {
     let refused = RedisProofReplayStore::new(without.clone());
     assert!(check(&refused, ProofId::new(&[5; 32], "p")).await.is_err());
     assert!(without.health().errors > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_answer_is_never_used_past_its_writers_cache_lifetime() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let (sa, sb) = (store(&redis), store(&redis));
+    connected(&[&sa, &sb]).await;
+    let keys = SharedKeys::new(SECRET).unwrap();
+    let (a_clock, b_clock) = (ManualClock::at_unix(NOW), ManualClock::at_unix(NOW));
+    let a = verifier_at(&issuer, &sa, keys.clone(), &a_clock);
+    let b = verifier_at(&issuer, &sb, keys.clone(), &b_clock);
+    // Valid for an hour; cached (and shared) for 60 s from the issuer's answer.
+    let token = issuer.mint_opaque(AUDIENCE, NOW, "read");
+    a.verify(&token).await.unwrap();
+    b_clock.advance(Duration::from_secs(59));
+    b.verify(&token).await.unwrap();
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1, "shared");
+    // Past the 60 s on B's clock: B's own copy has gone, and the record (still in Redis,
+    // whose clock has not moved) is not used: the issuer is asked, and says inactive.
+    issuer.revoke(&token);
+    b_clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        b.verify(&token).await.unwrap_err().kind(),
+        VerifyErrorKind::InvalidToken
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 }
