@@ -408,6 +408,19 @@ fn the_store_section_is_checked_at_its_key_paths() {
         "store.dpop_replay"
     );
     assert_eq!(
+        common::refused(&store("tls_ca_file = \"/nonexistent/ca.pem\"\n")).0,
+        "store.tls_ca_file"
+    );
+    assert_eq!(
+        common::refused(&store(&format!(
+            "tls_ca_file = {:?}\n",
+            key.to_str().unwrap()
+        )))
+        .0,
+        "store.tls_ca_file",
+        "a CA is for rediss:// only"
+    );
+    assert_eq!(
         common::refused(&format!(
             "{}[dpop]\norigin = \"{ORIGIN}\"\nreplay_capacity = 10\n",
             store("")

@@ -32,6 +32,7 @@ pub struct RedisStoreBuilder {
     pub(crate) response_timeout: Duration,
     pub(crate) health_interval: Duration,
     pub(crate) max_backoff: Duration,
+    pub(crate) ca_certificate: Option<Vec<u8>>,
 }
 
 impl RedisStoreBuilder {
@@ -45,6 +46,7 @@ impl RedisStoreBuilder {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             health_interval: DEFAULT_HEALTH_INTERVAL,
             max_backoff: DEFAULT_MAX_BACKOFF,
+            ca_certificate: None,
         }
     }
 
@@ -93,6 +95,14 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// The certificate authority (PEM) that signed the server's certificate, for
+    /// `rediss://` to a server with a private CA; it replaces the system's and the
+    /// webpki roots. Defaults to those roots.
+    pub fn ca_certificate(mut self, pem: Vec<u8>) -> Self {
+        self.ca_certificate = Some(pem);
+        self
+    }
+
     /// Checks the settings. Connects to nothing: [`RedisStore::start`] does.
     ///
     /// # Errors
@@ -114,6 +124,12 @@ impl RedisStoreBuilder {
             return Err(ConfigError::for_setting(
                 "url",
                 "rediss:// needs portcullis-redis built with its `tls` feature",
+            ));
+        }
+        if self.ca_certificate.is_some() && !tls {
+            return Err(ConfigError::for_setting(
+                "ca_certificate",
+                "a CA certificate is for rediss:// (TLS) URLs only",
             ));
         }
         if url_has_password(&self.url) {

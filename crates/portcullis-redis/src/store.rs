@@ -109,7 +109,26 @@ impl RedisStore {
             redis_settings = redis_settings.set_password(password.expose());
         }
         info = info.set_redis_settings(redis_settings);
-        let client = Client::open(info).map_err(bad_url)?;
+        let client = match settings.ca_certificate {
+            None => Client::open(info).map_err(bad_url)?,
+            #[cfg(feature = "tls")]
+            Some(pem) => Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+            .map_err(|e| {
+                portcullis_issuer::ConfigError::for_setting(
+                    "ca_certificate",
+                    format!("not a usable PEM certificate: {:?}", e.kind()),
+                )
+            })?,
+            // `build` refuses rediss:// without the feature, and a CA without rediss://.
+            #[cfg(not(feature = "tls"))]
+            Some(_) => Client::open(info).map_err(bad_url)?,
+        };
         Ok(RedisStore {
             handle: Arc::new(Handle {
                 state: Arc::new(State {

@@ -351,3 +351,118 @@ async fn a_shared_answer_is_never_used_past_its_writers_cache_lifetime() {
     );
     assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 }
+
+/// A private CA and a certificate it signed for 127.0.0.1 (with its key), made by the
+/// `openssl` command: `(ca, certificate, key)`, or `None` without the command.
+fn private_ca(dir: &std::path::Path) -> Option<[std::path::PathBuf; 3]> {
+    let path = |name: &str| dir.join(name);
+    std::fs::write(
+        path("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [Vec<std::ffi::OsString>; 3] = [
+        [
+            "req",
+            "-x509",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=portcullis test CA",
+        ]
+        .iter()
+        .chain(&ec)
+        .map(Into::into)
+        .chain([
+            "-keyout".into(),
+            path("ca.key").into(),
+            "-out".into(),
+            path("ca.pem").into(),
+        ])
+        .collect(),
+        ["req", "-subj", "/CN=127.0.0.1"]
+            .iter()
+            .chain(&ec)
+            .map(Into::into)
+            .chain([
+                "-keyout".into(),
+                path("key.pem").into(),
+                "-out".into(),
+                path("req.csr").into(),
+            ])
+            .collect(),
+        ["x509", "-req", "-days", "1", "-CAcreateserial"]
+            .iter()
+            .map(Into::into)
+            .chain([
+                "-in".into(),
+                path("req.csr").into(),
+                "-CA".into(),
+                path("ca.pem").into(),
+                "-CAkey".into(),
+                path("ca.key").into(),
+                "-extfile".into(),
+                path("ext.cnf").into(),
+                "-out".into(),
+                path("cert.pem").into(),
+            ])
+            .collect(),
+    ];
+    for args in steps {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !made {
+            return None;
+        }
+    }
+    Some([path("ca.pem"), path("cert.pem"), path("key.pem")])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rediss_with_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("portcullis-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some([ca, certificate, key]) = private_ca(&dir) else {
+        eprintln!("skipped: no openssl command to make a certificate");
+        return;
+    };
+    let Some(redis) = RedisServer::start_tls(&certificate, &key) else {
+        return;
+    };
+    assert!(redis.url().starts_with("rediss://"));
+    let trusted = RedisStore::builder(redis.url())
+        .ca_certificate(std::fs::read(&ca).unwrap())
+        .build()
+        .unwrap();
+    // The public roots do not know this CA: never connected.
+    let untrusted = RedisStore::builder(redis.url()).build().unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    trusted.start(&runtime);
+    untrusted.start(&runtime);
+    connected(&[&trusted]).await;
+    let replay = RedisProofReplayStore::new(trusted.clone());
+    let id = ProofId::new(&[6; 32], "over tls");
+    assert_eq!(check(&replay, id).await, Ok(ProofUse::First));
+    assert_eq!(check(&replay, id).await, Ok(ProofUse::Replayed));
+    assert!(!untrusted.connected_within(Duration::from_millis(300)).await);
+    assert_eq!(
+        RedisStore::builder("redis://127.0.0.1")
+            .ca_certificate(b"pem".to_vec())
+            .build()
+            .unwrap_err()
+            .setting(),
+        Some("ca_certificate")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

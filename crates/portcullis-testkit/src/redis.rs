@@ -18,6 +18,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     args: Vec<String>,
+    /// TLS only (`rediss://`), with the certificate and key in `args`.
+    tls: bool,
     dir: tempfile_dir::Dir,
 }
 
@@ -41,6 +43,30 @@ impl RedisServer {
     /// # Panics
     /// As [`RedisServer::start`].
     pub fn start_with(args: &[&str]) -> Option<RedisServer> {
+        RedisServer::launch(args, false)
+    }
+
+    /// A server speaking TLS only (`rediss://127.0.0.1:PORT`), with this certificate
+    /// (for `127.0.0.1`) and key, PEM files; clients are not asked for certificates.
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`].
+    pub fn start_tls(certificate: &std::path::Path, key: &std::path::Path) -> Option<RedisServer> {
+        let (certificate, key) = (certificate.to_string_lossy(), key.to_string_lossy());
+        RedisServer::launch(
+            &[
+                "--tls-cert-file",
+                &certificate,
+                "--tls-key-file",
+                &key,
+                "--tls-auth-clients",
+                "no",
+            ],
+            true,
+        )
+    }
+
+    fn launch(args: &[&str], tls: bool) -> Option<RedisServer> {
         let installed = Command::new(binary())
             .arg("--version")
             .stdout(Stdio::null())
@@ -66,6 +92,7 @@ impl RedisServer {
                 child: None,
                 port,
                 args: args.clone(),
+                tls,
                 dir: dir.clone(),
             };
             if server.spawn() {
@@ -77,8 +104,14 @@ impl RedisServer {
 
     /// Starts the process on `self.port`; false if it exited before being ready.
     fn spawn(&mut self) -> bool {
+        let port = self.port.to_string();
+        let listen: &[&str] = if self.tls {
+            &["--port", "0", "--tls-port", &port]
+        } else {
+            &["--port", &port]
+        };
         let mut child = Command::new(binary())
-            .args(["--port", &self.port.to_string()])
+            .args(listen)
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", self.dir.path()])
@@ -118,9 +151,10 @@ impl RedisServer {
         true
     }
 
-    /// The URL clients connect with: `redis://127.0.0.1:PORT`.
+    /// The URL clients connect with: `redis://127.0.0.1:PORT` (`rediss://` with TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port served.

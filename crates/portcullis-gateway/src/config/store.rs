@@ -28,6 +28,7 @@ pub(super) struct StoreSection {
     previous_key_secret_env: Option<String>,
     previous_key_secret_file: Option<PathBuf>,
     key_prefix: Option<String>,
+    tls_ca_file: Option<PathBuf>,
     connect_timeout: Option<Span<1, 60>>,
     response_timeout: Option<Span<1, 60>>,
     dpop_replay: Option<DpopReplay>,
@@ -173,6 +174,14 @@ pub(super) fn store(
         if let Some(prefix) = section.key_prefix {
             builder = builder.key_prefix(prefix);
         }
+        if let Some(path) = &section.tls_ca_file {
+            let path = resolve(origin, path);
+            let pem = std::fs::read(&path).map_err(|e| {
+                at.key("tls_ca_file")
+                    .error(format!("cannot read {}: {e}", path.display()))
+            })?;
+            builder = builder.ca_certificate(pem);
+        }
         if let Some(timeout) = section.connect_timeout {
             builder = builder.connect_timeout(timeout.0);
         }
@@ -185,6 +194,7 @@ pub(super) fn store(
                 &e,
                 &[
                     ("url", "url"),
+                    ("ca_certificate", "tls_ca_file"),
                     ("key_prefix", "key_prefix"),
                     ("connect_timeout", "connect_timeout"),
                     ("response_timeout", "response_timeout"),
