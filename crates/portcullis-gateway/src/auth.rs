@@ -14,14 +14,14 @@ use std::sync::Arc;
 use portcullis::{HybridVerifier, MultiIssuerVerifier, VerifyFuture};
 use portcullis_issuer::introspection::{ClientAuth, IntrospectionVerifier, Secret};
 use portcullis_issuer::{
-    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, Startup, TokenCache,
+    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, RevocationCheck, Revocations, Startup, TokenCache,
     TokenCacheStats,
 };
 use portcullis_jwt::{Claims, KeySet, Validation};
 
 use crate::config::{
     ClientAuthMethod, ConfigFileError, IntrospectionConfig, IssuerConfig, KeySourceConfig,
-    SecretSource, library_error,
+    SecretSource, StoreConfig, library_error,
 };
 
 /// Why the issuers could not be started.
@@ -70,8 +70,15 @@ pub(crate) struct IssuerCounters {
 #[derive(Clone)]
 pub(crate) struct IssuerSet {
     /// `None` with no issuers (only anonymous routes): every token is refused.
-    verifier: Option<MultiIssuerVerifier>,
+    verifier: Option<IssuerVerifier>,
     issuers: Arc<[Issuer]>,
+}
+
+/// The issuers' verifier, with pushed revocations refused when a store is configured.
+#[derive(Clone, Debug)]
+enum IssuerVerifier {
+    Plain(MultiIssuerVerifier),
+    Revocable(RevocationCheck<MultiIssuerVerifier>),
 }
 
 /// What `/readyz` and `/metrics` read of one issuer, and what a reload compares to
@@ -133,6 +140,7 @@ fn introspection_verifier(
     http: &HttpClient,
     at: &str,
     sources: &mut LocalSources,
+    store: Option<&StoreConfig>,
 ) -> Result<IntrospectionVerifier, ConfigFileError> {
     let secret = match &config.secret {
         SecretSource::Env(variable) => Secret::from_env(variable)
@@ -160,9 +168,16 @@ fn introspection_verifier(
     if let Some(ttl) = config.negative_cache_ttl {
         builder = builder.negative_ttl(ttl);
     }
-    builder
-        .build()
-        .map_err(|e| library_error(at, &e, &[("endpoint", "endpoint")]))
+    if let Some((tier, keys)) = store.and_then(StoreConfig::shared_tier) {
+        builder = builder.shared_tier(tier, keys);
+    }
+    builder.build().map_err(|e| {
+        library_error(
+            at,
+            &e,
+            &[("endpoint", "endpoint"), ("shared_tier", "cache")],
+        )
+    })
 }
 
 /// The one description of a fetched key set, for the dry build and the real one.
@@ -211,7 +226,11 @@ fn static_keys_and_bytes(
     Ok((keys, bytes))
 }
 
-fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, ConfigFileError> {
+fn prepare_one(
+    config: &IssuerConfig,
+    at: &str,
+    store: Option<&StoreConfig>,
+) -> Result<PreparedIssuer, ConfigFileError> {
     let http = HttpClient::builder()
         .timeout(config.http_timeout)
         .connect_timeout(config.http_connect_timeout)
@@ -238,6 +257,7 @@ fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, Config
                 &http,
                 &format!("{at}.introspection"),
                 &mut sources,
+                store,
             )
         })
         .transpose()?;
@@ -297,11 +317,14 @@ fn prepare_one(config: &IssuerConfig, at: &str) -> Result<PreparedIssuer, Config
 impl PreparedIssuers {
     /// Checks every issuer with the library's builders, reads key files and client
     /// secrets. No network, no runtime needed.
-    pub(crate) fn prepare(configs: &[IssuerConfig]) -> Result<PreparedIssuers, ConfigFileError> {
+    pub(crate) fn prepare(
+        configs: &[IssuerConfig],
+        store: Option<&StoreConfig>,
+    ) -> Result<PreparedIssuers, ConfigFileError> {
         let issuers = configs
             .iter()
             .enumerate()
-            .map(|(i, config)| prepare_one(config, &format!("issuers[{i}]")))
+            .map(|(i, config)| prepare_one(config, &format!("issuers[{i}]"), store))
             .collect::<Result<_, _>>()?;
         Ok(PreparedIssuers { issuers })
     }
@@ -311,8 +334,11 @@ impl IssuerSet {
     /// Starts fetching remote key sets (in the background, with backoff: a down issuer
     /// does not stop the gateway from starting, it keeps `/readyz` false). Must run
     /// inside a tokio runtime.
-    pub(crate) fn start(prepared: PreparedIssuers) -> Result<IssuerSet, IssuerStartError> {
-        IssuerSet::start_reusing(prepared, None)
+    pub(crate) fn start(
+        prepared: PreparedIssuers,
+        revocations: Option<&Revocations>,
+    ) -> Result<IssuerSet, IssuerStartError> {
+        IssuerSet::start_reusing(prepared, None, revocations)
     }
 
     /// As [`IssuerSet::start`], reusing the issuers of `previous` whose table is written
@@ -321,6 +347,7 @@ impl IssuerSet {
     pub(crate) fn start_reusing(
         prepared: PreparedIssuers,
         previous: Option<&IssuerSet>,
+        revocations: Option<&Revocations>,
     ) -> Result<IssuerSet, IssuerStartError> {
         if prepared.issuers.is_empty() {
             // Only anonymous routes: nothing is ever verified.
@@ -394,9 +421,28 @@ impl IssuerSet {
         let verifier = builder
             .build()
             .map_err(|e| IssuerStartError(e.message().to_owned()))?;
+        let issuers: Arc<[Issuer]> = issuers.into();
+        let verifier = match revocations {
+            None => IssuerVerifier::Plain(verifier),
+            Some(revocations) => {
+                // A revocation drops the matching cached results at once (memory is not
+                // held for tokens that can no longer pass); the check refuses them anyway.
+                // Weak: a configuration replaced by a reload is not kept alive by it.
+                let cached = Arc::downgrade(&issuers);
+                revocations.on_revoke(move |revoked| {
+                    let Some(cached) = cached.upgrade() else {
+                        return;
+                    };
+                    for introspection in cached.iter().filter_map(|i| i.introspection.as_ref()) {
+                        introspection.forget_matching(|claims| revoked.matches(claims));
+                    }
+                });
+                IssuerVerifier::Revocable(RevocationCheck::new(verifier, revocations.clone()))
+            }
+        };
         Ok(IssuerSet {
             verifier: Some(verifier),
-            issuers: issuers.into(),
+            issuers,
         })
     }
 
@@ -455,12 +501,48 @@ impl IssuerSet {
     }
 }
 
+impl IssuerSet {
+    /// The introspection shared tier's counters per issuer, for `/metrics`.
+    pub(crate) fn render_shared_tier(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(
+            "# HELP portcullis_gateway_introspection_shared_total In-process introspection cache misses by what the shared tier did.\n\
+             # TYPE portcullis_gateway_introspection_shared_total counter\n",
+        );
+        for issuer in self.issuers.iter() {
+            let Some(stats) = issuer
+                .introspection
+                .as_ref()
+                .and_then(IntrospectionVerifier::shared_tier_stats)
+            else {
+                continue;
+            };
+            let name = crate::metrics::escape(&issuer.name);
+            for (result, count) in [
+                ("hit", stats.hits),
+                ("miss", stats.misses),
+                ("error", stats.errors),
+                ("rejected", stats.rejected),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "portcullis_gateway_introspection_shared_total{{issuer=\"{name}\",result=\"{result}\"}} {count}"
+                );
+            }
+        }
+    }
+}
+
 impl portcullis::Verifier for IssuerSet {
     type Future = VerifyFuture;
 
     fn verify(&self, token: &str) -> portcullis::Verification<VerifyFuture> {
         match &self.verifier {
-            Some(verifier) => portcullis::Verifier::verify(verifier, token),
+            Some(IssuerVerifier::Plain(verifier)) => portcullis::Verifier::verify(verifier, token),
+            // The check's future boxed once more, on the pending path only.
+            Some(IssuerVerifier::Revocable(verifier)) => {
+                portcullis::Verifier::verify(verifier, token).map_pending(VerifyFuture::waiting)
+            }
             None => portcullis::Verifier::verify(&Refuse, token),
         }
     }

@@ -30,6 +30,7 @@ mod respond;
 mod router;
 mod server;
 mod tls;
+mod store;
 
 pub use config::{Config, ConfigFileError};
 

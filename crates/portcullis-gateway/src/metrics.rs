@@ -335,7 +335,7 @@ impl Metrics {
 /// Reads one counter of an [`IssuerCounters`].
 type StatField = fn(&IssuerCounters) -> u64;
 
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -103,19 +103,21 @@ impl Reloader {
         let running = self.state.load_full();
         let in_file = |e: ConfigFileError| StartError::Config(e.in_file(&config.source));
         same_listeners(&running.core.config, &config).map_err(in_file)?;
+        no_store(&running.core.config, &config).map_err(in_file)?;
         config.check_sources().map_err(StartError::Config)?;
-        let prepared = PreparedIssuers::prepare(&config.issuers).map_err(in_file)?;
+        let prepared = PreparedIssuers::prepare(&config.issuers, None).map_err(in_file)?;
         let tls = config
             .tls
             .iter()
             .map(|listener| PreparedTls::prepare(listener.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(in_file)?;
-        let issuers = IssuerSet::start_reusing(prepared, Some(&running.issuers))
+        let issuers = IssuerSet::start_reusing(prepared, Some(&running.issuers), None)
             .map_err(|e| StartError::Other(e.to_string()))?;
         let state = build_state(
             config,
             issuers,
+            None,
             running.operations_on_main,
             Some(running.metrics.clone()),
         )?;
@@ -129,6 +131,21 @@ impl Reloader {
 
 /// Refuses a configuration that would listen elsewhere than the running one: its
 /// listeners are bound once, at start.
+/// A gateway sharing state on a store (`[store]`) is restarted to change its
+/// configuration: the store's connection, the revocations it keeps in sync and the DPoP
+/// replay store belong to the process, and a second connection started by a reload
+/// would answer before it had loaded the revocation set. Certificates still reload.
+fn no_store(running: &Config, new: &Config) -> Result<(), ConfigFileError> {
+    if running.store.is_some() || new.store.is_some() {
+        return Err(ConfigFileError::new(
+            "store",
+            "a gateway with [store] does not reload its configuration; restart it (a \
+             rolling restart of the replicas) to change it",
+        ));
+    }
+    Ok(())
+}
+
 fn same_listeners(running: &Config, new: &Config) -> Result<(), ConfigFileError> {
     let restart = |at: &str| {
         ConfigFileError::new(

@@ -27,6 +27,7 @@ use crate::host_router::HostRouter;
 use crate::metrics::Metrics;
 use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
 use crate::reload::Reloader;
+use crate::store::SharedStore;
 use crate::tls::TlsTerminator;
 
 /// Why the gateway could not start or serve.
@@ -112,7 +113,7 @@ impl Gateway {
     /// A listener cannot be bound, or an issuer cannot be set up (an unreadable key file,
     /// a key source this build cannot fetch).
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
-        let prepared = PreparedIssuers::prepare(&config.issuers)
+        let prepared = PreparedIssuers::prepare(&config.issuers, config.store.as_ref())
             .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
         let mut loaded = Vec::with_capacity(config.tls.len());
         for listener in &config.tls {
@@ -120,7 +121,9 @@ impl Gateway {
                 .map_err(|e| StartError::Config(e.in_file(&config.source)))?;
             loaded.push(Arc::new(terminator));
         }
-        let issuers = IssuerSet::start(prepared).map_err(|e| StartError::other(e.to_string()))?;
+        let store = config.store.as_ref().map(SharedStore::start);
+        let issuers = IssuerSet::start(prepared, store.as_ref().map(SharedStore::revocations))
+            .map_err(|e| StartError::other(e.to_string()))?;
         // Everything requests need is built (upstream TLS files read) before any
         // listener is bound.
         let listen = config.listen.clone();
@@ -132,7 +135,7 @@ impl Gateway {
         let decision_grpc_listen: Vec<SocketAddr> = (config.decision.iter())
             .flat_map(|d| d.grpc_listen.iter().copied())
             .collect();
-        let state = build_state(config, issuers, operations_listen.is_none(), None)?;
+        let state = build_state(config, issuers, store, operations_listen.is_none(), None)?;
         let mut listeners = Vec::with_capacity(listen.len());
         for addr in &listen {
             listeners.push(bind(addr).await?);
@@ -305,6 +308,7 @@ impl Gateway {
 pub(crate) fn build_state(
     config: Config,
     issuers: IssuerSet,
+    store: Option<SharedStore>,
     operations_on_main: bool,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<GatewayState, StartError> {
@@ -326,6 +330,7 @@ pub(crate) fn build_state(
         issuers,
         metrics,
         operations_on_main,
+        store,
     })
 }
 

@@ -38,6 +38,8 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
     let ca_file = ca.write(dir, "ca.crt");
     let (client_chain, client_key) = ca.client("gateway").write(dir, "client");
     let path = |p: &Path| quoted(p.to_str().unwrap());
+    let store_key = dir.join("store-key");
+    std::fs::write(&store_key, "a keying secret of at least 32 bytes").unwrap();
     let line = |table, key, value: String| Line { table, key, value };
     vec![
         line("[server]", "listen", r#"["127.0.0.1:0"]"#.into()),
@@ -139,6 +141,15 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
             "resource",
             quoted("https://api.test/v1"),
         ),
+        // Nothing listens there: the store connects in the background, never at start.
+        line("[store]", "url", quoted("redis://127.0.0.1:9")),
+        line(
+            "[store]",
+            "key_secret_file",
+            quoted(store_key.to_str().unwrap()),
+        ),
+        line("[store]", "response_timeout", quoted("250ms")),
+        line("[store]", "revocation_ttl", quoted("1h")),
     ]
 }
 

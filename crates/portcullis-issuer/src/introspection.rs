@@ -23,7 +23,15 @@
 //!
 //! The trade-off: **a revoked token keeps working for at most the cache lifetime.**
 //! Lower the lifetime for a shorter revocation window, or turn the cache off
-//! ([`IntrospectionVerifierBuilder::no_cache`]) to ask the issuer on every request.
+//! ([`IntrospectionVerifierBuilder::no_cache`]) to ask the issuer on every request, or
+//! push revocations ([`crate::revocation`]).
+//!
+//! # Replicas
+//!
+//! With [`IntrospectionVerifierBuilder::shared_tier`], a miss of the in-process cache
+//! reads a second tier shared by replicas (Redis, in `portcullis-redis`) before asking
+//! the issuer, and writes the issuer's answer there: one call serves every replica,
+//! under the same lifetime rules ([`crate::shared_tier`]).
 
 use std::fmt;
 use std::path::Path;
@@ -37,6 +45,9 @@ use portcullis_jwt::{Claims, Clock, ErrorKind, SystemClock, Validation, Verified
 use crate::discovery::IssuerMetadata;
 use crate::error::ConfigError;
 use crate::http::HttpClient;
+use crate::shared_key::SharedKeys;
+use crate::shared_tier::record::{self, Answer};
+use crate::shared_tier::{SharedTier, SharedTierStats};
 use crate::token_cache::{Cached, TokenCache, TokenCacheStats};
 use crate::verify_error::VerifyError;
 
@@ -331,6 +342,19 @@ struct Inner {
     clock: Arc<dyn Clock>,
     calls: AtomicU64,
     failures: AtomicU64,
+    shared: Option<Shared>,
+}
+
+/// The second tier shared by replicas, and its counters.
+struct Shared {
+    tier: Arc<dyn SharedTier>,
+    keys: SharedKeys,
+    /// The in-process cache's lifetime: no record outlives it either.
+    ttl: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    errors: AtomicU64,
+    rejected: AtomicU64,
 }
 
 /// Configures an [`IntrospectionVerifier`].
@@ -346,6 +370,7 @@ pub struct IntrospectionVerifierBuilder {
     negative_ttl: Duration,
     retry_after: Duration,
     clock: Arc<dyn Clock>,
+    shared: Option<(Arc<dyn SharedTier>, SharedKeys)>,
 }
 
 impl IntrospectionVerifier {
@@ -367,6 +392,7 @@ impl IntrospectionVerifier {
             negative_ttl: DEFAULT_NEGATIVE_TTL,
             retry_after: DEFAULT_RETRY_AFTER,
             clock: Arc::new(SystemClock),
+            shared: None,
         }
     }
 
@@ -409,6 +435,29 @@ impl IntrospectionVerifier {
         self.inner.cache.as_ref().map(TokenCache::stats)
     }
 
+    /// The shared tier's counters, if there is one.
+    pub fn shared_tier_stats(&self) -> Option<SharedTierStats> {
+        self.inner.shared.as_ref().map(|shared| SharedTierStats {
+            hits: shared.hits.load(Ordering::Relaxed),
+            misses: shared.misses.load(Ordering::Relaxed),
+            errors: shared.errors.load(Ordering::Relaxed),
+            rejected: shared.rejected.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Drops every cached active result whose claims match `revoked` (a revocation by
+    /// `jti`, `sub` or `client_id`), so the next request for those tokens is answered
+    /// afresh. Results shared with other replicas stay in the shared tier: a
+    /// [`RevocationCheck`](crate::RevocationCheck) refuses them there.
+    pub fn forget_matching(&self, revoked: impl Fn(&Claims) -> bool) {
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate_if(|outcome| match outcome {
+                Outcome::Active(claims) => revoked(claims),
+                Outcome::Refused(_) => false,
+            });
+        }
+    }
+
     /// Verifies `token`: from the cache when a result is held, by asking the issuer
     /// otherwise.
     ///
@@ -448,15 +497,16 @@ impl IntrospectionVerifier {
             return Err(error);
         }
         let outcome = match &inner.cache {
-            None => self.introspect(token).await?.value,
+            None => {
+                let answer = self.introspect(token).await?;
+                self.outcome_of(answer, inner.clock.now()).value
+            }
             Some(cache) => {
                 let key = cache.key(token);
                 let outcome = if look_up {
-                    cache
-                        .get_or_try_insert_with(key, self.introspect(token))
-                        .await
+                    cache.get_or_try_insert_with(key, self.resolve(token)).await
                 } else {
-                    cache.try_insert_with(key, self.introspect(token)).await
+                    cache.try_insert_with(key, self.resolve(token)).await
                 };
                 outcome.map_err(|shared| (*shared).clone())?
             }
@@ -491,7 +541,104 @@ impl IntrospectionVerifier {
         }
     }
 
-    async fn introspect(&self, token: &str) -> Result<Cached<Outcome>, VerifyError> {
+    /// The answer for `token` on a miss of the in-process cache: from the shared tier
+    /// when it holds one, else from the authorization server (then written to the tier
+    /// for the other replicas).
+    async fn resolve(&self, token: &str) -> Result<Cached<Outcome>, VerifyError> {
+        let inner = &*self.inner;
+        let Some(shared) = &inner.shared else {
+            let answer = self.introspect(token).await?;
+            return Ok(self.outcome_of(answer, inner.clock.now()));
+        };
+        let hashes = shared.keys.lookup_hashes(token);
+        match shared.tier.get(&hashes).await {
+            Ok(records) => {
+                for (position, (hash, record)) in hashes.iter().zip(records).enumerate() {
+                    let Some(record) = record else { continue };
+                    match record::decode(&shared.keys, position > 0, hash, &record) {
+                        // Past its writer's lifetime on this replica's clock (the store
+                        // has not dropped it yet): as good as absent.
+                        Some((_, until)) if until <= inner.clock.now() => {}
+                        Some((answer, until)) => {
+                            shared.hits.fetch_add(1, Ordering::Relaxed);
+                            let mut cached = self.outcome_of(answer, inner.clock.now());
+                            cached.expires_at = cached.expires_at.min(until);
+                            return Ok(cached);
+                        }
+                        None => {
+                            shared.rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                "shared introspection record refused: its tag does not verify"
+                            );
+                        }
+                    }
+                }
+                shared.misses.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %error, "shared introspection tier unavailable: asking the issuer");
+            }
+        }
+        let answer = self.introspect(token).await?;
+        let now = inner.clock.now();
+        let kept = answer.clone();
+        let cached = self.outcome_of(answer, now);
+        let until = cached.expires_at.min(now + shared.ttl);
+        if let Some(ttl) = until.duration_since(now).ok().filter(|ttl| !ttl.is_zero()) {
+            let record = record::encode(&shared.keys, &hashes[0], &kept, until);
+            if let Err(error) = shared.tier.put(hashes[0], record, ttl).await {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %error, "shared introspection tier: write failed");
+            }
+        }
+        Ok(cached)
+    }
+
+    /// What an answer of the authorization server means here, and until when it may be
+    /// reused: an active answer is held to the rules now.
+    fn outcome_of(&self, answer: Answer, now: SystemTime) -> Cached<Outcome> {
+        let inner = &*self.inner;
+        let refused = |error| Cached {
+            value: Outcome::Refused(error),
+            expires_at: now + inner.negative_ttl,
+        };
+        match answer {
+            Answer::Refused(code) => refused(portcullis_jwt::Error::with_reason(
+                ErrorKind::Inactive,
+                code,
+            )),
+            Answer::Inactive => refused(portcullis_jwt::Error::from_kind(ErrorKind::Inactive)),
+            Answer::Active(json) => {
+                match inner
+                    .validation
+                    .check_claims_json(json, VerifiedBy::Introspection, now)
+                {
+                    Ok(claims) => {
+                        // Kept past `exp` for the negative lifetime, so an expired token is
+                        // refused from the cache (`recheck`) rather than asked about again.
+                        // Without `exp`, as long as the cache's maximum lifetime allows.
+                        let expires_at = match claims.expires_at() {
+                            Some(exp) => {
+                                exp.to_system_time()
+                                    + inner.validation.leeway()
+                                    + inner.negative_ttl
+                            }
+                            None => now + Duration::from_secs(u32::MAX.into()),
+                        };
+                        Cached {
+                            value: Outcome::Active(claims),
+                            expires_at,
+                        }
+                    }
+                    Err(error) => refused(error),
+                }
+            }
+        }
+    }
+
+    /// Asks the authorization server about `token`.
+    async fn introspect(&self, token: &str) -> Result<Answer, VerifyError> {
         let inner = &*self.inner;
         inner.calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
@@ -519,11 +666,6 @@ impl IntrospectionVerifier {
                 ));
             }
         };
-        let now = inner.clock.now();
-        let refused = |error| Cached {
-            value: Outcome::Refused(error),
-            expires_at: now + inner.negative_ttl,
-        };
         if fetched.status == http::StatusCode::BAD_REQUEST {
             // A 400 can only be about the request, and so about the token, when it says
             // so in an RFC 6749 §5.2 error object; anything else is no answer.
@@ -535,10 +677,7 @@ impl IntrospectionVerifier {
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "introspection refused the token"
                     );
-                    Ok(refused(portcullis_jwt::Error::with_reason(
-                        ErrorKind::Inactive,
-                        code,
-                    )))
+                    Ok(Answer::Refused(code))
                 }
                 None => {
                     inner.failures.fetch_add(1, Ordering::Relaxed);
@@ -564,42 +703,15 @@ impl IntrospectionVerifier {
                 ));
             }
         };
-        let cached = match response {
-            IntrospectionResponse::Inactive => {
-                refused(portcullis_jwt::Error::from_kind(ErrorKind::Inactive))
-            }
-            IntrospectionResponse::Active(json) => {
-                match inner
-                    .validation
-                    .check_claims_json(json, VerifiedBy::Introspection, now)
-                {
-                    Ok(claims) => {
-                        // Kept past `exp` for the negative lifetime, so an expired token is
-                        // refused from the cache (`recheck`) rather than asked about again.
-                        // Without `exp`, as long as the cache's maximum lifetime allows.
-                        let expires_at = match claims.expires_at() {
-                            Some(exp) => {
-                                exp.to_system_time()
-                                    + inner.validation.leeway()
-                                    + inner.negative_ttl
-                            }
-                            None => now + Duration::from_secs(u32::MAX.into()),
-                        };
-                        Cached {
-                            value: Outcome::Active(claims),
-                            expires_at,
-                        }
-                    }
-                    Err(error) => refused(error),
-                }
-            }
-        };
         tracing::debug!(
-            active = matches!(cached.value, Outcome::Active(_)),
+            active = matches!(response, IntrospectionResponse::Active(_)),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "introspected"
         );
-        Ok(cached)
+        Ok(match response {
+            IntrospectionResponse::Inactive => Answer::Inactive,
+            IntrospectionResponse::Active(json) => Answer::Active(json),
+        })
     }
 }
 
@@ -649,11 +761,20 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
+    /// A second tier under the in-process cache, shared by replicas (see
+    /// [`crate::shared_tier`]), its records keyed and authenticated with `keys`.
+    /// Defaults to none: each replica asks the issuer on its own.
+    pub fn shared_tier(mut self, tier: impl SharedTier, keys: SharedKeys) -> Self {
+        self.shared = Some((Arc::new(tier), keys));
+        self
+    }
+
     /// Checks the configuration and builds the verifier.
     ///
     /// # Errors
-    /// An endpoint the HTTP rules refuse (not `https`, and not loopback), or a zero
-    /// cache capacity or lifetime.
+    /// An endpoint the HTTP rules refuse (not `https`, and not loopback), a zero cache
+    /// capacity or lifetime, or a shared tier without an in-process cache
+    /// (`shared_tier`: its records live as long as the cache's, so it needs one).
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         let http = match self.http {
             Some(http) => http,
@@ -675,6 +796,24 @@ impl IntrospectionVerifierBuilder {
                     .build()?,
             ),
         };
+        let shared = match (self.shared, self.cache_ttl) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::for_setting(
+                    "shared_tier",
+                    "a shared introspection tier needs the in-process cache (a cache lifetime)",
+                ));
+            }
+            (Some((tier, keys)), Some(ttl)) => Some(Shared {
+                tier,
+                keys,
+                ttl,
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+            }),
+        };
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 endpoint,
@@ -688,6 +827,7 @@ impl IntrospectionVerifierBuilder {
                 clock: self.clock,
                 calls: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                shared,
             }),
         })
     }

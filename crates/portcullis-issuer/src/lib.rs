@@ -70,6 +70,9 @@ mod jwt_verifier;
 mod multi_issuer;
 pub mod proof_replay;
 mod remote;
+pub mod revocation;
+mod shared_key;
+pub mod shared_tier;
 pub mod token_cache;
 mod verifier;
 mod verify_error;
@@ -93,6 +96,11 @@ pub use remote::{
     DEFAULT_TTL, DEFAULT_UNKNOWN_KID_COOLDOWN, RemoteKeySet, RemoteKeySetBuilder,
     RemoteKeySetStats, Startup,
 };
+pub use revocation::{
+    RevocationCheck, RevocationCheckFuture, Revocations, RevocationsFull, Revoked,
+};
+pub use shared_key::{MIN_SHARED_SECRET_LEN, SharedKeys, TokenHash};
+pub use shared_tier::{SharedTier, SharedTierError, SharedTierFuture, SharedTierStats};
 pub use token_cache::{Cached, TokenCache, TokenCacheBuilder, TokenCacheStats, TokenKey};
 pub use verifier::{Verification, VerificationFuture, Verifier, VerifyFuture};
 pub use verify_error::{VerifyError, VerifyErrorKind};

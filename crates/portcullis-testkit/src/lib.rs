@@ -28,8 +28,10 @@
 //! Around it, the rest of what integration tests share: [`TestServer`] (the loopback
 //! accept loop, HTTP/1.1 and h2c), [`EchoUpstream`] (an upstream that answers with what
 //! it received), a raw HTTP/1.1 client ([`raw_get`], [`RawResponse`]) for requests real
-//! clients would not send, the names and times tests agree on ([`fixture`]), and the
-//! real servers and clients from npm that interop tests run ([`NodePeer`]).
+//! clients would not send, the names and times tests agree on ([`fixture`]), the real
+//! servers and clients from npm that interop tests run ([`NodePeer`]), and
+//! [`RedisServer`], a `redis-server` on a free loopback port for tests of what replicas
+//! share.
 
 mod dpop;
 mod echo;
@@ -39,6 +41,7 @@ mod key;
 mod node_peer;
 mod providers;
 mod raw_client;
+mod redis;
 mod server;
 pub mod tls;
 mod token;
@@ -54,5 +57,6 @@ pub use key::{SigningAlgorithm, SigningKey, jwks, random_id};
 pub use node_peer::{NodePeer, REQUIRE_INTEROP};
 pub use providers::Provider;
 pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
+pub use redis::{REQUIRE_REDIS, RedisServer};
 pub use server::TestServer;
 pub use token::{TokenBuilder, encode_compact};

@@ -22,7 +22,11 @@ const KEYS: [(&str, &str); 4] = [
 
 /// The DPoP policy `section` describes (`origin`: where the config file is, to resolve
 /// `nonce_secret_file`).
-pub(super) fn policy(section: DpopSection, origin: &str) -> Result<DpopPolicy, ConfigFileError> {
+pub(super) fn policy(
+    section: DpopSection,
+    origin: &str,
+    store: Option<&super::StoreConfig>,
+) -> Result<DpopPolicy, ConfigFileError> {
     let at = KeyPath::new("dpop");
     let nonces = nonces(&section, &at, origin)?;
     let mut validation = DpopValidation::builder()
@@ -43,6 +47,16 @@ pub(super) fn policy(section: DpopSection, origin: &str) -> Result<DpopPolicy, C
     let mut builder = DpopPolicy::builder(section.origin).validation(validation);
     if let Some(mode) = section.mode {
         builder = builder.mode(mode.0);
+    }
+    let shared = store.filter(|store| store.dpop_replay == super::DpopReplay::FailClosed);
+    if let Some(store) = shared {
+        if section.replay_capacity.is_some() {
+            return Err(at.key("replay_capacity").error(
+                "proofs are remembered in [store] (dpop_replay = \"fail_closed\"): \
+                 replay_capacity is for the in-process store",
+            ));
+        }
+        builder = builder.replay_store(super::store::replay_store(store));
     }
     if let Some(capacity) = section.replay_capacity {
         let store = InMemoryProofReplayStore::new(capacity.0)

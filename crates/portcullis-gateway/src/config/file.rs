@@ -43,6 +43,8 @@ pub(super) struct File {
     pub(super) dpop: Option<DpopSection>,
     pub(super) mtls: Option<MtlsSection>,
     pub(super) decision: Option<DecisionSection>,
+    /// `[store]`: state shared by replicas (`super::store`).
+    pub(super) store: Option<super::store::StoreSection>,
     #[serde(default)]
     pub(super) log: LogSection,
 }

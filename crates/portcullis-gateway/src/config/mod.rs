@@ -24,12 +24,14 @@ mod error;
 mod file;
 mod issuer;
 mod tls;
+mod store;
 mod validate;
 mod value;
 
 pub use error::ConfigFileError;
 pub(crate) use issuer::library_error;
 pub(crate) use tls::{CertificateFiles, ClientCertificateMode, TlsListenerConfig, TlsVersion};
+pub(crate) use store::{DpopReplay, StoreConfig};
 
 /// A validated configuration, ready to run.
 ///
@@ -61,6 +63,8 @@ pub struct Config {
     pub(crate) decision: Option<DecisionConfig>,
     /// One log line per request (target `portcullis_gateway::access`).
     pub(crate) access_log: bool,
+    /// State shared by replicas (`[store]`).
+    pub(crate) store: Option<StoreConfig>,
 }
 
 /// Where a decision request says what the original request was.
@@ -366,7 +370,7 @@ impl Config {
     /// What would stop the start, with the key path: an unreadable or empty key file, a
     /// missing client secret, a setting the library refuses.
     pub fn check_sources(&self) -> Result<(), ConfigFileError> {
-        crate::auth::PreparedIssuers::prepare(&self.issuers)
+        crate::auth::PreparedIssuers::prepare(&self.issuers, self.store.as_ref())
             .map(drop)
             .map_err(|e| e.in_file(&self.source))?;
         for listener in &self.tls {

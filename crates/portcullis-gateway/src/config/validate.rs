@@ -137,9 +137,13 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .protected_resource
         .map(|section| protected_resource(section, &issuers));
     challenge(&realm, protected_resource.as_ref())?;
+    let store = file
+        .store
+        .map(|section| super::store::store(section, origin, file.operations.listen.is_some()))
+        .transpose()?;
     let dpop = file
         .dpop
-        .map(|section| super::dpop::policy(section, origin))
+        .map(|section| super::dpop::policy(section, origin, store.as_ref()))
         .transpose()?;
 
     let tls_at = KeyPath::new("server.tls");
@@ -190,6 +194,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         }),
         decision,
         access_log: file.log.access,
+        store,
     })
 }
 

@@ -80,6 +80,8 @@ pub(crate) struct GatewayState {
     pub(crate) metrics: Arc<Metrics>,
     /// Whether `/healthz`, `/readyz` and `/metrics` are served on the main listeners.
     pub(crate) operations_on_main: bool,
+    /// The store shared by replicas (`[store]`).
+    pub(crate) store: Option<crate::store::SharedStore>,
 }
 
 /// The operations endpoints.
@@ -92,8 +94,13 @@ pub(crate) fn operations(shared: &GatewayState, path: &str) -> Option<Response<B
         )),
         "/readyz" => {
             let waiting = shared.issuers.not_ready();
+            let store = shared.store.as_ref().map_or("", |s| s.readiness());
             Some(if waiting.is_empty() {
-                respond::plain(StatusCode::OK, "text/plain; charset=utf-8", "ready\n")
+                respond::plain(
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    format!("ready\n{store}"),
+                )
             } else {
                 respond::plain(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -105,14 +112,21 @@ pub(crate) fn operations(shared: &GatewayState, path: &str) -> Option<Response<B
                 )
             })
         }
-        "/metrics" => Some(respond::plain(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            shared.metrics.render(
+        "/metrics" => {
+            let mut text = shared.metrics.render(
                 shared.issuers.not_ready().is_empty(),
                 &shared.issuers.counters(),
-            ),
-        )),
+            );
+            if let Some(store) = &shared.store {
+                store.render_metrics(&mut text);
+                shared.issuers.render_shared_tier(&mut text);
+            }
+            Some(respond::plain(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            ))
+        }
         _ => None,
     }
 }
@@ -122,6 +136,12 @@ pub(crate) async fn handle_operations(
     shared: Arc<GatewayState>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    // The admin endpoint is served on the operations listener only, never the main one.
+    if request.uri().path() == crate::store::ADMIN_PATH
+        && let Some(store) = &shared.store
+    {
+        return Ok(crate::store::handle_admin(store, request).await);
+    }
     Ok(
         operations(&shared, request.uri().path()).unwrap_or_else(|| {
             respond::plain(
