@@ -14,8 +14,8 @@ use std::sync::Arc;
 use portcullis::{HybridVerifier, MultiIssuerVerifier, VerifyFuture};
 use portcullis_issuer::introspection::{ClientAuth, IntrospectionVerifier, Secret};
 use portcullis_issuer::{
-    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, RevocationCheck, Revocations, Startup, TokenCache,
-    TokenCacheStats,
+    HttpClient, JwtVerifier, RemoteKeySet, RemoteKeySetBuilder, RevocationCheck, Revocations,
+    Startup, TokenCache, TokenCacheStats,
 };
 use portcullis_jwt::{Claims, KeySet, Validation};
 

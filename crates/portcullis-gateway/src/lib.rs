@@ -29,8 +29,8 @@ mod reload;
 mod respond;
 mod router;
 mod server;
-mod tls;
 mod store;
+mod tls;
 
 pub use config::{Config, ConfigFileError};
 

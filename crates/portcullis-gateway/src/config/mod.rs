@@ -23,15 +23,15 @@ mod dpop;
 mod error;
 mod file;
 mod issuer;
-mod tls;
 mod store;
+mod tls;
 mod validate;
 mod value;
 
 pub use error::ConfigFileError;
 pub(crate) use issuer::library_error;
-pub(crate) use tls::{CertificateFiles, ClientCertificateMode, TlsListenerConfig, TlsVersion};
 pub(crate) use store::{DpopReplay, StoreConfig};
+pub(crate) use tls::{CertificateFiles, ClientCertificateMode, TlsListenerConfig, TlsVersion};
 
 /// A validated configuration, ready to run.
 ///

@@ -15,8 +15,8 @@ use super::file::{
 };
 use super::issuer::issuer;
 use super::value::{
-    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope,
-    Span, UpstreamName,
+    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
+    UpstreamName,
 };
 use super::{
     CertificateFiles, Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig,
@@ -161,7 +161,11 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         .unwrap_or_default();
     if upstreams.is_empty() {
         if !listen.is_empty() || !tls.is_empty() {
-            let at = if listen.is_empty() { "server.tls" } else { "server.listen" };
+            let at = if listen.is_empty() {
+                "server.tls"
+            } else {
+                "server.listen"
+            };
             return Err(KeyPath::new(at).error(
                 "there is no [upstream] to proxy to: a decision-only gateway listens in \
                  [decision]; add [upstream] to proxy too",
