@@ -20,6 +20,9 @@ pub(crate) enum Refusal {
     BodyTooLarge,
     UpstreamError,
     UpstreamTimeout,
+    /// An HTTP/2 extended CONNECT (RFC 8441) for a protocol the route does not allow:
+    /// unlike an HTTP/1.1 `Upgrade`, it cannot be ignored.
+    UpgradeNotAllowed,
 }
 
 /// gRPC status codes the gateway uses.
@@ -40,6 +43,7 @@ impl Refusal {
             Refusal::BodyTooLarge => Reason::BodyTooLarge,
             Refusal::UpstreamError => Reason::UpstreamError,
             Refusal::UpstreamTimeout => Reason::UpstreamTimeout,
+            Refusal::UpgradeNotAllowed => Reason::UpgradeNotAllowed,
         }
     }
 
@@ -67,6 +71,11 @@ impl Refusal {
                 StatusCode::GATEWAY_TIMEOUT,
                 grpc::DEADLINE_EXCEEDED,
                 "the upstream did not answer in time",
+            ),
+            Refusal::UpgradeNotAllowed => (
+                StatusCode::NOT_IMPLEMENTED,
+                grpc::UNIMPLEMENTED,
+                "this route does not carry that protocol",
             ),
         }
     }

@@ -189,6 +189,9 @@ impl Gateway {
             tracing::warn!("grace period over; closing the remaining connections");
             tasks.abort_all();
         }
+        // Upgraded connections (WebSockets) left the HTTP connections they started on;
+        // closed now, each counted and logged.
+        self.shared.core.tunnels.close_all().await;
         Ok(())
     }
 }
@@ -215,7 +218,7 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
     let authentication = builder.build().map_err(config_error)?;
     let mut services = Vec::with_capacity(config.routes.len());
     let mut decisions = Vec::new();
-    for route in &config.routes {
+    for (index, route) in config.routes.iter().enumerate() {
         let requirement = match &route.requirement {
             Requirement::Anonymous => None,
             Requirement::Authenticated {
@@ -234,14 +237,17 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
                 Some(requirement)
             }
         };
-        services.push(match &requirement {
-            None => RouteService::Anonymous(Proxy::new(core.clone(), true)),
-            Some(requirement) => RouteService::Protected(protect(
-                &authentication,
-                requirement,
-                Proxy::new(core.clone(), false),
-            )),
-        });
+        services.push(
+            match &requirement {
+                None => RouteService::Anonymous(Proxy::new(core.clone(), true, index)),
+                Some(requirement) => RouteService::Protected(protect(
+                    &authentication,
+                    requirement,
+                    Proxy::new(core.clone(), false, index),
+                )),
+            }
+            .with_cors(route.cors.as_ref()),
+        );
         if config.decision.is_some() {
             decisions.push(match &requirement {
                 None => DecisionRoute::Anonymous(Decide::new(core.clone(), true)),
@@ -299,6 +305,8 @@ async fn accept_loop(
     builder
         .http2()
         .timer(TokioTimer::new())
+        // WebSockets over HTTP/2 (RFC 8441), on the routes that allow them.
+        .enable_connect_protocol()
         .max_header_list_size(u32::try_from(header_block).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     loop {
@@ -327,7 +335,7 @@ async fn accept_loop(
             }
         });
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -27,7 +27,8 @@
 //!
 //! Around it, the rest of what integration tests share: [`TestServer`] (the loopback
 //! accept loop, HTTP/1.1 and h2c), [`EchoUpstream`] (an upstream that answers with what
-//! it received), a raw HTTP/1.1 client ([`raw_get`], [`RawResponse`]) for requests real
+//! it received), [`UpgradeEcho`] (an upstream that switches WebSocket handshakes to a
+//! byte echo) with [`raw_websocket_handshake`], a raw HTTP/1.1 client ([`raw_get`], [`RawResponse`]) for requests real
 //! clients would not send, and the names and times tests agree on ([`fixture`]).
 
 mod dpop;
@@ -39,6 +40,7 @@ mod providers;
 mod raw_client;
 mod server;
 mod token;
+mod upgrade;
 
 pub use dpop::access_token_hash;
 pub use echo::{EchoUpstream, headers_json};
@@ -52,3 +54,4 @@ pub use providers::Provider;
 pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
 pub use server::TestServer;
 pub use token::{TokenBuilder, encode_compact};
+pub use upgrade::{UpgradeEcho, raw_websocket_handshake, websocket_accept};

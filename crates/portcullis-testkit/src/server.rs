@@ -72,7 +72,7 @@ impl TestServer {
                         connections.spawn(async move {
                             // Errors are closed connections, injected or not.
                             let _ = auto::Builder::new(TokioExecutor::new())
-                                .serve_connection(TokioIo::new(stream), service)
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
                                 .await;
                         });
                     }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::value::{
     self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
-    ClaimKey, ClaimName, ClaimText, ClaimValue, Count, DecisionSourceName, DpopModeName, FetchUrl,
-    List, MaxAge, MethodName, Network, NonEmpty, PresetName, RequestHeader, ResourceUrl, Role,
-    RouteName, Scope, Separator, Span, UpstreamUrl,
+    ClaimKey, ClaimName, ClaimText, ClaimValue, CorsOrigin, Count, DecisionSourceName,
+    DpopModeName, FetchUrl, List, MaxAge, MethodName, Network, NonEmpty, PresetName, RequestHeader,
+    ResourceUrl, Role, RouteName, Scope, Separator, Span, UpgradeProtocol, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -122,6 +122,9 @@ pub(super) struct LimitsSection {
     pub(super) request_timeout: Option<Span<1, { 24 * 3600 }>>,
     pub(super) header_read_timeout: Option<Span<1, 600>>,
     pub(super) max_token_bytes: Option<Count<usize, 256, 65536>>,
+    /// The longest an upgraded connection (a WebSocket) stays open, unless its route
+    /// says otherwise.
+    pub(super) upgrade_max_lifetime: Option<Span<1000, { 7 * 24 * 3600 }>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +212,25 @@ pub(super) struct RouteSection {
     pub(super) claim_equals: BTreeMap<ClaimKey, ClaimValue>,
     #[serde(default)]
     pub(super) claim_contains: BTreeMap<ClaimKey, ClaimValue>,
+    /// The protocols a client may switch to on this route (`Upgrade`, RFC 9110 §7.8).
+    pub(super) upgrades: Option<List<UpgradeProtocol>>,
+    pub(super) upgrade_max_lifetime: Option<Span<1000, { 7 * 24 * 3600 }>>,
+    pub(super) upgrade_close_at_token_expiry: Option<bool>,
+    /// Cross-origin requests from browsers (`[routes.cors]`).
+    pub(super) cors: Option<CorsSection>,
+}
+
+/// `[routes.cors]`: which browser origins may call the route, and how.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CorsSection {
+    pub(super) allow_origins: List<CorsOrigin>,
+    pub(super) allow_methods: Option<List<MethodName>>,
+    pub(super) allow_headers: Option<Vec<RequestHeader>>,
+    pub(super) expose_headers: Option<Vec<RequestHeader>>,
+    #[serde(default)]
+    pub(super) allow_credentials: bool,
+    pub(super) max_age: Option<Span<0, { 24 * 3600 }>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

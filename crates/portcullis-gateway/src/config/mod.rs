@@ -19,6 +19,7 @@ use portcullis_jwt::{ClaimPath, ScopeRequirement, Validation};
 
 use crate::router::PathMatch;
 
+mod cors;
 mod dpop;
 mod error;
 mod file;
@@ -130,6 +131,8 @@ pub(crate) struct Limits {
     pub(crate) request_timeout: Duration,
     pub(crate) header_read_timeout: Duration,
     pub(crate) max_token_bytes: usize,
+    /// The default cap on an upgraded connection's lifetime.
+    pub(crate) upgrade_max_lifetime: Duration,
 }
 
 impl Limits {
@@ -207,6 +210,34 @@ pub(crate) struct RouteConfig {
     pub(crate) methods: Option<Vec<Method>>,
     pub(crate) path: PathMatch,
     pub(crate) requirement: Requirement,
+    /// `None`: an `Upgrade` is ignored (RFC 9110 §7.8), the request goes on without it.
+    pub(crate) upgrade: Option<UpgradePolicy>,
+    /// Cross-origin requests from browsers: the `tower-http` layer, built (and so
+    /// checked) when the file is read.
+    pub(crate) cors: Option<tower_http::cors::CorsLayer>,
+}
+
+/// Which protocol switches a route allows, and how long the switched connection lasts.
+#[derive(Debug, Clone)]
+pub(crate) struct UpgradePolicy {
+    /// Protocol names in lower case (`websocket`).
+    pub(crate) protocols: Vec<String>,
+    /// The longest the connection stays open, whatever the token.
+    pub(crate) max_lifetime: Duration,
+    /// Close the connection when the token that opened it stops being valid (`exp`
+    /// plus the issuer's leeway): a socket must not outlive its credentials.
+    pub(crate) close_at_token_expiry: bool,
+}
+
+impl UpgradePolicy {
+    /// Whether `protocol` (a name from an `Upgrade` header, any case, with or without
+    /// a version) is one the route allows: listed with its version, or listed bare.
+    pub(crate) fn allows(&self, protocol: &str) -> bool {
+        let name = protocol.split_once('/').map_or(protocol, |(name, _)| name);
+        self.protocols
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(protocol) || p.eq_ignore_ascii_case(name))
+    }
 }
 
 /// What a route demands of the request.

@@ -14,6 +14,8 @@ use portcullis::grpc::is_grpc;
 use portcullis::{
     Authentication, ClientCertificate, MetadataService, RejectionKind, RequireScopes,
 };
+use tower_http::cors::{Cors, CorsLayer};
+use tower_layer::Layer as _;
 use tower_service::Service;
 
 use crate::Body;
@@ -24,7 +26,9 @@ use crate::metrics::{Metrics, Reason};
 use crate::respond::{self, Refusal};
 use crate::router::{Router, unsafe_path};
 
+mod cors;
 mod headers;
+mod upgrade;
 mod upstream;
 
 pub(crate) use headers::insert_claim_headers;
@@ -40,6 +44,22 @@ pub(crate) type Protected = Authentication<RecordIdentity<RequireScopes<Proxy>>,
 pub(crate) enum RouteService {
     Anonymous(Proxy),
     Protected(Protected),
+    /// Either, behind the route's CORS policy (`[routes.cors]`): preflights answered
+    /// before authentication, every other answer (refusals too) given CORS headers.
+    AnonymousCors(Cors<Proxy>),
+    ProtectedCors(Cors<Protected>),
+}
+
+impl RouteService {
+    /// The route's service with its CORS policy, if it has one.
+    pub(crate) fn with_cors(self, cors: Option<&CorsLayer>) -> RouteService {
+        let Some(cors) = cors else { return self };
+        match self {
+            RouteService::Anonymous(s) => RouteService::AnonymousCors(cors.layer(s)),
+            RouteService::Protected(s) => RouteService::ProtectedCors(cors.layer(s)),
+            with_cors => with_cors,
+        }
+    }
 }
 
 pub(crate) async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
@@ -104,14 +124,25 @@ pub(crate) fn operations(shared: &GatewayState, path: &str) -> Option<Response<B
                 )
             })
         }
-        "/metrics" => Some(respond::plain(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            shared.metrics.render(
+        "/metrics" => {
+            let mut text = shared.metrics.render(
                 shared.issuers.not_ready().is_empty(),
                 &shared.issuers.counters(),
-            ),
-        )),
+            );
+            let names: Vec<String> = shared
+                .core
+                .config
+                .routes
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            shared.core.tunnels.render(&mut text, &names);
+            Some(respond::plain(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            ))
+        }
         _ => None,
     }
 }
@@ -167,12 +198,34 @@ impl GatewayState {
         if let Some(why) = unsafe_path(path) {
             return Err(Refusal::BadPath(why));
         }
-        let index = self
-            .router
-            .find(request.method(), path)
-            .ok_or(Refusal::NoRoute)?;
+        let index = self.find_route(request).ok_or(Refusal::NoRoute)?;
         take_client_certificate(&self.core.config, request, peer)?;
         Ok(index)
+    }
+}
+
+impl GatewayState {
+    /// The route table's match for `request`. A CORS preflight asks about the method
+    /// it names, so it goes to that method's route when the route has a CORS policy
+    /// (else it is an `OPTIONS` like any other); a WebSocket over HTTP/2 (extended
+    /// CONNECT) goes where its HTTP/1.1 form, a GET, would.
+    fn find_route<B>(&self, request: &Request<B>) -> Option<usize> {
+        let path = request.uri().path();
+        if let Some(asked) = cors::preflight_method(request)
+            && let Some(index) = self.router.find(&asked, path)
+            && self
+                .core
+                .config
+                .routes
+                .get(index)
+                .is_some_and(|r| r.cors.is_some())
+        {
+            return Some(index);
+        }
+        if upgrade::is_extended_connect(request) {
+            return self.router.find(&http::Method::GET, path);
+        }
+        self.router.find(request.method(), path)
     }
 }
 
@@ -237,9 +290,17 @@ pub(crate) async fn handle(
         Err(rejection) => (None, shared.core.refuse(rejection, grpc)),
         Ok(index) => {
             request.extensions_mut().insert(ClientAddr(peer));
+            // tower-http answers every OPTIONS as a preflight; one that is not goes
+            // past the CORS layer, to the route's own.
+            let preflight = request.method() != http::Method::OPTIONS
+                || cors::preflight_method(&request).is_some();
             let response = match shared.routes[index].clone() {
                 RouteService::Anonymous(service) => call(service, request).await,
                 RouteService::Protected(service) => call(service, request).await,
+                RouteService::AnonymousCors(service) if preflight => call(service, request).await,
+                RouteService::ProtectedCors(service) if preflight => call(service, request).await,
+                RouteService::AnonymousCors(service) => call(service.into_inner(), request).await,
+                RouteService::ProtectedCors(service) => call(service.into_inner(), request).await,
             };
             (Some(index), response)
         }

@@ -19,6 +19,7 @@ use portcullis_jwt::Claims;
 use tower_service::Service;
 
 use super::headers::{rewrite_headers, strip_hop_by_hop};
+use super::upgrade::{self, Tunnels};
 use crate::config::{Config, UpstreamProtocol};
 use crate::metrics::Reason;
 use crate::respond::Refusal;
@@ -28,6 +29,8 @@ use crate::{Body, BoxError};
 #[derive(Debug)]
 pub(crate) struct ProxyCore {
     pub(crate) config: Config,
+    /// The upgraded connections (WebSockets) of every route.
+    pub(crate) tunnels: Tunnels,
     http1: Client<HttpConnector, Body>,
     http2: Client<HttpConnector, Body>,
 }
@@ -42,6 +45,7 @@ impl ProxyCore {
             .http2_only(true)
             .build(connector);
         ProxyCore {
+            tunnels: Tunnels::new(config.routes.len()),
             config,
             http1,
             http2,
@@ -72,11 +76,17 @@ pub(crate) struct Outcome(pub(crate) Reason);
 pub(crate) struct Proxy {
     core: Arc<ProxyCore>,
     anonymous: bool,
+    /// The route's index in the configuration.
+    route: usize,
 }
 
 impl Proxy {
-    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool) -> Proxy {
-        Proxy { core, anonymous }
+    pub(crate) fn new(core: Arc<ProxyCore>, anonymous: bool, route: usize) -> Proxy {
+        Proxy {
+            core,
+            anonymous,
+            route,
+        }
     }
 }
 
@@ -92,6 +102,7 @@ impl Service<Request<Incoming>> for Proxy {
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let core = self.core.clone();
         let anonymous = self.anonymous;
+        let route = self.route;
         Box::pin(async move {
             let grpc = is_grpc(request.headers());
             let claims = if anonymous {
@@ -104,7 +115,16 @@ impl Service<Request<Incoming>> for Proxy {
             } else {
                 Reason::Authorized
             };
-            Ok(match forward(&core, request, claims.as_ref(), grpc).await {
+            let policy = core
+                .config
+                .routes
+                .get(route)
+                .and_then(|r| r.upgrade.as_ref());
+            let forwarded = match upgrade::requested(&request, policy) {
+                Some(asked) => upgrade::proxy(&core, route, policy, request, claims, asked).await,
+                None => forward(&core, request, claims.as_ref(), grpc, None).await,
+            };
+            Ok(match forwarded {
                 Ok(mut response) => {
                     response.extensions_mut().insert(Outcome(reason));
                     response
@@ -142,12 +162,15 @@ fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Sends the request upstream and returns its response.
+/// Sends the request upstream and returns its response. With `upgrade` (the protocols
+/// offered, which the route allows), the request asks the upstream to switch, over
+/// HTTP/1.1, and a `101` keeps the headers that say to what.
 pub(super) async fn forward(
     core: &ProxyCore,
     request: Request<Incoming>,
     claims: Option<&Claims>,
     grpc: bool,
+    upgrade: Option<&HeaderValue>,
 ) -> Result<Response<Body>, Refusal> {
     let config = &core.config;
     let peer = request.extensions().get::<ClientAddr>().map(|c| c.0);
@@ -193,11 +216,18 @@ pub(super) async fn forward(
             .headers
             .insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    let use_http2 = match config.upstream.protocol {
-        UpstreamProtocol::Http2 => true,
-        UpstreamProtocol::Http1 => false,
-        UpstreamProtocol::Auto => grpc,
-    };
+    if let Some(protocols) = upgrade {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocols.clone());
+    }
+    let use_http2 = upgrade.is_none()
+        && match config.upstream.protocol {
+            UpstreamProtocol::Http2 => true,
+            UpstreamProtocol::Http1 => false,
+            UpstreamProtocol::Auto => grpc,
+        };
     parts.version = if use_http2 {
         Version::HTTP_2
     } else {
@@ -226,7 +256,16 @@ pub(super) async fn forward(
         Ok(Ok(response)) => response,
     };
     let (mut parts, body) = response.into_parts();
+    let switched_to = (upgrade.is_some() && parts.status == http::StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| parts.headers.get(header::UPGRADE).cloned())
+        .flatten();
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = switched_to {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocol);
+    }
     Ok(Response::from_parts(
         parts,
         body.map_err(BoxError::from).boxed(),
