@@ -12,23 +12,16 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{AUDIENCE, write_jwks};
-use portcullis_gateway::{Config, Gateway};
-use portcullis_testkit::fixture::{ISSUER, unix_now};
-use portcullis_testkit::{SigningAlgorithm, SigningKey, UpgradeEcho, raw_websocket_handshake};
+use common::InProcess;
+use portcullis_testkit::fixture::unix_now;
+use portcullis_testkit::{UpgradeEcho, raw_websocket_handshake};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-/// A gateway served in-process (so it shares the test's clock), its signing key and the
-/// upgrade echo upstream; stopped when dropped.
+/// The upgrade echo upstream and an in-process gateway in front of it.
 struct World {
-    addr: SocketAddr,
-    key: SigningKey,
+    gateway: InProcess,
     upstream: UpgradeEcho,
-    stop: Option<oneshot::Sender<()>>,
-    served: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl World {
@@ -36,24 +29,9 @@ impl World {
     /// `/plain` (authenticated, no upgrades) and `/public` (anonymous, WebSockets for at
     /// most five seconds); the issuer's leeway is `leeway`.
     async fn start(leeway: &str, ws_extra: &str) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::generate(SigningAlgorithm::ES256);
-        let jwks = write_jwks(dir.path(), [&key]);
         let upstream = UpgradeEcho::start().await;
-        let text = format!(
+        let routes = format!(
             r#"
-[server]
-listen = ["127.0.0.1:0"]
-realm = "test"
-shutdown_grace = "5s"
-[upstream]
-url = "http://{upstream}"
-[[issuers]]
-issuer = "{ISSUER}"
-audiences = ["{AUDIENCE}"]
-jwks_file = "{jwks}"
-algorithms = ["ES256"]
-leeway = "{leeway}"
 [forward.claims]
 sub = "x-auth-subject"
 [[routes]]
@@ -71,40 +49,19 @@ path = "/public"
 require = "anonymous"
 upgrades = ["websocket"]
 upgrade_max_lifetime = "5s"
-"#,
-            upstream = upstream.addr(),
-            jwks = jwks.display(),
+"#
         );
-        let config = Config::from_toml(&text, "upgrade.toml").unwrap();
-        let gateway = Gateway::bind(config).await.unwrap();
-        let addr = gateway.local_addrs()[0];
-        let (stop, stopped) = oneshot::channel();
-        let served = tokio::spawn(async move {
-            gateway
-                .serve(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        World {
-            addr,
-            key,
-            upstream,
-            stop: Some(stop),
-            served: Some(served),
-            _dir: dir,
-        }
+        let leeway = format!("leeway = \"{leeway}\"");
+        let gateway = InProcess::start(upstream.addr(), &leeway, &routes).await;
+        World { gateway, upstream }
     }
 
-    /// A token with `scope`, valid until `exp` (Unix seconds).
+    fn addr(&self) -> SocketAddr {
+        self.gateway.addr
+    }
+
     fn token(&self, scope: &str, exp: u64) -> String {
-        self.key
-            .token()
-            .standard_claims(ISSUER, AUDIENCE, unix_now())
-            .claim("scope", scope)
-            .claim("exp", exp)
-            .sign()
+        self.gateway.token(scope, exp)
     }
 
     async fn handshake(
@@ -114,23 +71,17 @@ upgrade_max_lifetime = "5s"
     ) -> (portcullis_testkit::RawResponse, TcpStream) {
         let authorization = token.map(|t| format!("Authorization: Bearer {t}"));
         let extra: Vec<&[u8]> = authorization.iter().map(|a| a.as_bytes()).collect();
-        raw_websocket_handshake(self.addr, path, &extra).await
+        raw_websocket_handshake(self.addr(), path, &extra).await
     }
 
     async fn metrics(&self) -> String {
-        portcullis_testkit::raw_get(self.addr, "/metrics", &[])
+        portcullis_testkit::raw_get(self.addr(), "/metrics", &[])
             .await
             .body
     }
 
-    /// Stops serving (closing upgraded connections) and waits until it has.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(served) = self.served.take() {
-            served.await.unwrap();
-        }
+    async fn stop(self) {
+        self.gateway.stop().await;
     }
 }
 
@@ -327,14 +278,14 @@ async fn a_websocket_over_http2() {
 
     let world = World::start("30s", "").await;
     let token = world.token("chat", unix_now() + 300);
-    let stream = TcpStream::connect(world.addr).await.unwrap();
+    let stream = TcpStream::connect(world.addr()).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(connection);
     // A first exchange, so the server's SETTINGS (extended CONNECT enabled) are in.
-    let health = http::Request::get(format!("http://{}/healthz", world.addr))
+    let health = http::Request::get(format!("http://{}/healthz", world.addr()))
         .body(Empty::<bytes::Bytes>::new())
         .unwrap();
     let answer = sender.send_request(health).await.unwrap();
@@ -344,7 +295,7 @@ async fn a_websocket_over_http2() {
     let connect = |token: Option<&str>, path: &str| {
         let mut request = http::Request::builder()
             .method(http::Method::CONNECT)
-            .uri(format!("http://{}{path}", world.addr))
+            .uri(format!("http://{}{path}", world.addr()))
             .header("sec-websocket-version", "13")
             .extension(hyper::ext::Protocol::from_static("websocket"));
         if let Some(token) = token {
