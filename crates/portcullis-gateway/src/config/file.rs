@@ -38,6 +38,14 @@ pub(super) struct File {
     pub(super) decision: Option<DecisionSection>,
     #[serde(default)]
     pub(super) log: LogSection,
+    pub(super) tracing: Option<TracingSection>,
+}
+
+/// `[tracing]`: W3C Trace Context, with traces started for requests that carry none.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct TracingSection {
+    pub(super) sampled: Option<bool>,
 }
 
 /// `[decision]`: authorization decisions for a proxy in front (nginx `auth_request`,

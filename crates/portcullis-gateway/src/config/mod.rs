@@ -55,6 +55,15 @@ pub struct Config {
     pub(crate) decision: Option<DecisionConfig>,
     /// One log line per request (target `portcullis_gateway::access`).
     pub(crate) access_log: bool,
+    /// W3C Trace Context: start a trace for requests without one (`[tracing]`).
+    pub(crate) tracing: Option<TracingConfig>,
+}
+
+/// `[tracing]`: the gateway takes part in W3C Trace Context.
+#[derive(Debug, Clone)]
+pub(crate) struct TracingConfig {
+    /// The `sampled` flag of the traces the gateway starts.
+    pub(crate) sampled: bool,
 }
 
 /// Where a decision request says what the original request was.

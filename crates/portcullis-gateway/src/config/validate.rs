@@ -159,6 +159,9 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         }),
         decision,
         access_log: file.log.access,
+        tracing: file.tracing.map(|section| super::TracingConfig {
+            sampled: section.sampled.unwrap_or(true),
+        }),
     })
 }
 

@@ -17,6 +17,8 @@ use portcullis::{
 use tower_http::cors::{Cors, CorsLayer};
 use tower_layer::Layer as _;
 use tower_service::Service;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use crate::Body;
 use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
@@ -28,6 +30,7 @@ use crate::router::{Router, unsafe_path};
 
 mod cors;
 mod headers;
+mod trace;
 mod upgrade;
 mod upstream;
 
@@ -284,6 +287,21 @@ pub(crate) async fn handle(
             slot,
         )
     });
+    let trace = shared
+        .core
+        .config
+        .tracing
+        .as_ref()
+        .map(|config| trace::ensure(request.headers_mut(), config).to_hex());
+    // Disabled (and free) unless a subscriber wants debug spans of this crate.
+    let span = tracing::debug_span!(
+        "request",
+        trace_id = trace.as_deref(),
+        route = Empty,
+        decision = Empty,
+        reason = Empty,
+        status = Empty,
+    );
     let grpc = is_grpc(request.headers());
     let route = shared.route(&mut request, peer);
     let (route, response) = match route {
@@ -292,16 +310,28 @@ pub(crate) async fn handle(
             request.extensions_mut().insert(ClientAddr(peer));
             // tower-http answers every OPTIONS as a preflight; one that is not goes
             // past the CORS layer, to the route's own.
-            let preflight = request.method() != http::Method::OPTIONS
+            let through_cors = request.method() != http::Method::OPTIONS
                 || cors::preflight_method(&request).is_some();
-            let response = match shared.routes[index].clone() {
-                RouteService::Anonymous(service) => call(service, request).await,
-                RouteService::Protected(service) => call(service, request).await,
-                RouteService::AnonymousCors(service) if preflight => call(service, request).await,
-                RouteService::ProtectedCors(service) if preflight => call(service, request).await,
-                RouteService::AnonymousCors(service) => call(service.into_inner(), request).await,
-                RouteService::ProtectedCors(service) => call(service.into_inner(), request).await,
-            };
+            let response = async {
+                match shared.routes[index].clone() {
+                    RouteService::Anonymous(service) => call(service, request).await,
+                    RouteService::Protected(service) => call(service, request).await,
+                    RouteService::AnonymousCors(service) if through_cors => {
+                        call(service, request).await
+                    }
+                    RouteService::ProtectedCors(service) if through_cors => {
+                        call(service, request).await
+                    }
+                    RouteService::AnonymousCors(service) => {
+                        call(service.into_inner(), request).await
+                    }
+                    RouteService::ProtectedCors(service) => {
+                        call(service.into_inner(), request).await
+                    }
+                }
+            }
+            .instrument(span.clone())
+            .await;
             (Some(index), response)
         }
     };
@@ -312,6 +342,12 @@ pub(crate) async fn handle(
         .and_then(|i| shared.core.config.routes.get(i))
         .map_or("", |r| r.name.as_str());
     let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if !span.is_disabled() {
+        span.record("route", route_name);
+        span.record("decision", reason.decision());
+        span.record("reason", reason.label());
+        span.record("status", response.status().as_u16());
+    }
     if let Some((method, path, identity)) = &access {
         AccessRecord {
             method,
@@ -323,6 +359,7 @@ pub(crate) async fn handle(
             status: response.status().as_u16(),
             elapsed_us,
             identity: identity.claims(),
+            trace_id: trace.as_deref().unwrap_or(""),
         }
         .log();
     }

@@ -9,7 +9,6 @@
 //! issuer's leeway, unless the route says otherwise), the route's lifetime cap is
 //! reached, or the gateway shuts down: a socket must not outlive its credentials.
 
-use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -327,17 +326,13 @@ fn as_http1_websocket(request: &mut Request<Incoming>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// A `Sec-WebSocket-Key` for the upstream hop: 16 bytes, base64. It proves only that
-/// the upstream speaks WebSocket (RFC 6455 §4.1); masking, the part that needs real
-/// randomness, stays the client's. The bytes come from the standard library's
-/// randomly seeded hasher, without another dependency.
+/// A `Sec-WebSocket-Key` for the upstream hop: 16 random bytes, base64 (RFC 6455
+/// §4.1).
 fn websocket_key() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let state = RandomState::new();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&state.hash_one(n).to_le_bytes());
-    bytes[8..].copy_from_slice(&state.hash_one(!n).to_le_bytes());
+    // The system generator does not fail where the gateway runs; the key only proves
+    // the upstream speaks WebSocket, so a weak one would not weaken anything.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
