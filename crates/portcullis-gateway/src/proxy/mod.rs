@@ -277,16 +277,6 @@ pub(crate) async fn handle(
         let response = call(metadata.service.clone(), request).await;
         return Ok(response.map(|body| body.map_err(|never| match never {}).boxed()));
     }
-    // Only what the access log reads is kept: the method and the path, never the query.
-    let access = shared.core.config.access_log.then(|| {
-        let slot = IdentitySlot::default();
-        request.extensions_mut().insert(slot.clone());
-        (
-            request.method().clone(),
-            request.uri().path().to_owned(),
-            slot,
-        )
-    });
     let trace = shared
         .core
         .config
@@ -301,7 +291,26 @@ pub(crate) async fn handle(
         decision = Empty,
         reason = Empty,
         status = Empty,
+        issuer = Empty,
+        key_id = Empty,
     );
+    // Who the token was, for the access log and the span, only when one of them reads it.
+    let identity = (shared.core.config.access_log || !span.is_disabled()).then(|| {
+        let slot = IdentitySlot::default();
+        request.extensions_mut().insert(slot.clone());
+        slot
+    });
+    // Only what the access log reads is kept: the method and the path, never the query.
+    let access = identity
+        .as_ref()
+        .filter(|_| shared.core.config.access_log)
+        .map(|slot| {
+            (
+                request.method().clone(),
+                request.uri().path().to_owned(),
+                slot,
+            )
+        });
     let grpc = is_grpc(request.headers());
     let route = shared.route(&mut request, peer);
     let (route, response) = match route {
@@ -347,6 +356,16 @@ pub(crate) async fn handle(
         span.record("decision", reason.decision());
         span.record("reason", reason.label());
         span.record("status", response.status().as_u16());
+        if let Some(claims) = identity.as_ref().and_then(IdentitySlot::claims) {
+            span.record("issuer", claims.issuer().unwrap_or(""));
+            if let portcullis_jwt::VerifiedBy::Jwt {
+                key_id: Some(key_id),
+                ..
+            } = claims.verified_by()
+            {
+                span.record("key_id", &**key_id);
+            }
+        }
     }
     if let Some((method, path, identity)) = &access {
         AccessRecord {

@@ -427,7 +427,18 @@ algorithms = ["ES256"]
             issuer = portcullis_testkit::fixture::ISSUER,
             jwks = jwks.display(),
         );
-        let config = portcullis_gateway::Config::from_toml(&text, "gateway.toml").unwrap();
+        InProcess::serve(&text, key, dir).await
+    }
+
+    /// The gateway running `text` as it is (its [`InProcess::key`] is then unused).
+    pub async fn from_config(text: &str) -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate(SigningAlgorithm::ES256);
+        InProcess::serve(text, key, dir).await
+    }
+
+    async fn serve(text: &str, key: SigningKey, dir: tempfile::TempDir) -> InProcess {
+        let config = portcullis_gateway::Config::from_toml(text, "gateway.toml").unwrap();
         let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
         let addr = gateway.local_addrs()[0];
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
