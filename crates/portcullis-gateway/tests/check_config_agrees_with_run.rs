@@ -44,6 +44,7 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         line("[limits]", "request_timeout", quoted("5s")),
         line("[limits]", "header_read_timeout", quoted("5s")),
         line("[limits]", "max_token_bytes", "8192".into()),
+        line("[limits]", "upgrade_max_lifetime", quoted("30m")),
         line("[log]", "access", "true".into()),
         line("[[issuers]]", "issuer", quoted(&issuer.url())),
         line("[[issuers]]", "audiences", r#"["https://api.test"]"#.into()),
@@ -104,6 +105,15 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
             "claim_equals",
             r#"{ "/realm_access/roles/0" = "x" }"#.into(),
         ),
+        line("[[routes]]", "upgrades", r#"["websocket"]"#.into()),
+        line("[[routes]]", "upgrade_max_lifetime", quoted("10m")),
+        line(
+            "[routes.cors]",
+            "allow_origins",
+            r#"["https://app.test"]"#.into(),
+        ),
+        line("[routes.cors]", "allow_credentials", "true".into()),
+        line("[routes.cors]", "max_age", quoted("10m")),
         line("[forward]", "claims", r#"{ sub = "x-sub" }"#.into()),
         line("[forward]", "payload_header", quoted("x-claims")),
         line(
@@ -111,6 +121,7 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
             "resource",
             quoted("https://api.test/v1"),
         ),
+        line("[tracing]", "sampled", "true".into()),
     ]
 }
 
@@ -191,6 +202,10 @@ fn values() -> impl Strategy<Value = String> {
         r#"{ ver = [] }"#,
         r#"{ ver = [1] }"#,
         r#"{ "" = ["x"] }"#,
+        r#"["*"]"#,
+        r#"["websocket"]"#,
+        r#"["h2c"]"#,
+        r#""https://app.test/""#,
     ]
     .into_iter()
     .map(str::to_owned)
