@@ -22,6 +22,8 @@ pub mod explain;
 pub mod guide;
 mod ip_network;
 mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod proxy;
 mod respond;
 mod router;

@@ -46,6 +46,15 @@ pub(super) struct File {
 #[serde(default, deny_unknown_fields)]
 pub(super) struct TracingSection {
     pub(super) sampled: Option<bool>,
+    pub(super) otlp: Option<OtlpSection>,
+}
+
+/// `[tracing.otlp]`: an OpenTelemetry collector taking OTLP/HTTP JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OtlpSection {
+    pub(super) endpoint: String,
+    pub(super) service_name: Option<NonEmpty>,
 }
 
 /// `[decision]`: authorization decisions for a proxy in front (nginx `auth_request`,

@@ -64,6 +64,18 @@ pub struct Config {
 pub(crate) struct TracingConfig {
     /// The `sampled` flag of the traces the gateway starts.
     pub(crate) sampled: bool,
+    /// Where spans are exported (`[tracing.otlp]`, cargo feature `otlp`).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) otlp: Option<OtlpConfig>,
+}
+
+/// `[tracing.otlp]`: an OTLP/HTTP collector.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct OtlpConfig {
+    /// The full URL spans are posted to (`http://127.0.0.1:4318/v1/traces`).
+    pub(crate) endpoint: Uri,
+    pub(crate) service_name: String,
 }
 
 /// Where a decision request says what the original request was.

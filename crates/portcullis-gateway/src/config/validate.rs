@@ -159,9 +159,45 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         }),
         decision,
         access_log: file.log.access,
-        tracing: file.tracing.map(|section| super::TracingConfig {
-            sampled: section.sampled.unwrap_or(true),
-        }),
+        tracing: file.tracing.map(tracing).transpose()?,
+    })
+}
+
+/// `[tracing]`, and its exporter if this build has one.
+fn tracing(section: super::file::TracingSection) -> Result<super::TracingConfig, ConfigFileError> {
+    let at = KeyPath::new("tracing").key("otlp");
+    let otlp = match section.otlp {
+        None => None,
+        Some(_) if !cfg!(feature = "otlp") => {
+            return Err(at.error(
+                "this build has no OTLP exporter: build portcullis-gateway with the cargo \
+                 feature `otlp`",
+            ));
+        }
+        Some(otlp) => {
+            let endpoint: http::Uri = otlp
+                .endpoint
+                .parse()
+                .ok()
+                .filter(|uri: &http::Uri| uri.scheme_str() == Some("http") && uri.host().is_some())
+                .ok_or_else(|| {
+                    at.key("endpoint").error(
+                        "an http:// URL such as \"http://127.0.0.1:4318/v1/traces\": the \
+                         exporter speaks cleartext OTLP/HTTP to a collector on a loopback or \
+                         private hop (an OpenTelemetry Collector sidecar)",
+                    )
+                })?;
+            Some(super::OtlpConfig {
+                endpoint,
+                service_name: otlp
+                    .service_name
+                    .map_or_else(|| "portcullis-gateway".to_owned(), |n| n.0),
+            })
+        }
+    };
+    Ok(super::TracingConfig {
+        sampled: section.sampled.unwrap_or(true),
+        otlp,
     })
 }
 

@@ -277,16 +277,22 @@ pub(crate) async fn handle(
         let response = call(metadata.service.clone(), request).await;
         return Ok(response.map(|body| body.map_err(|never| match never {}).boxed()));
     }
-    let trace = shared
-        .core
-        .config
-        .tracing
-        .as_ref()
-        .map(|config| trace::ensure(request.headers_mut(), config).to_hex());
-    // Disabled (and free) unless a subscriber wants debug spans of this crate.
+    let mut own_span = None;
+    let trace = shared.core.config.tracing.as_ref().map(|config| {
+        let started = !trace::has_valid_traceparent(request.headers());
+        let trace = trace::ensure(request.headers_mut(), config);
+        if config.otlp.is_some() {
+            own_span = Some(trace::take_over(request.headers_mut(), trace, started));
+        }
+        trace.to_hex()
+    });
+    // Disabled (and free) unless a subscriber wants debug spans of this crate. With an
+    // exporter, the span's ids are the ones the upstream is told.
     let span = tracing::debug_span!(
         "request",
         trace_id = trace.as_deref(),
+        span_id = own_span.as_ref().map(|(span, _)| span.as_str()),
+        parent_span_id = own_span.as_ref().and_then(|(_, parent)| parent.as_deref()),
         route = Empty,
         decision = Empty,
         reason = Empty,

@@ -88,23 +88,62 @@ fn random_id<const N: usize>() -> [u8; N] {
 /// The request's trace, after making sure it has one: its valid `traceparent` kept
 /// (with its `tracestate`), or a new trace started in its place.
 pub(crate) fn ensure(headers: &mut HeaderMap, config: &TracingConfig) -> TraceId {
-    let mut values = headers.get_all(TRACEPARENT).iter();
-    let present = match (values.next(), values.next()) {
-        (Some(value), None) => parse_traceparent(value.as_bytes()),
-        _ => None,
-    };
-    if let Some(trace) = present {
+    if let Some(trace) = single_traceparent(headers).and_then(parse_traceparent) {
         return trace;
     }
     let trace = TraceId(random_id());
     let parent: [u8; 8] = random_id();
     let flags = if config.sampled { "01" } else { "00" };
-    let value = format!("00-{}-{}-{flags}", hex(&trace.0), hex(&parent));
+    set_traceparent(headers, trace, &parent, flags);
+    headers.remove(TRACESTATE);
+    trace
+}
+
+fn single_traceparent(headers: &HeaderMap) -> Option<&[u8]> {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => Some(value.as_bytes()),
+        _ => None,
+    }
+}
+
+fn set_traceparent(headers: &mut HeaderMap, trace: TraceId, parent: &[u8; 8], flags: &str) {
+    let value = format!("00-{}-{}-{flags}", hex(&trace.0), hex(parent));
     if let Ok(value) = HeaderValue::try_from(value) {
         headers.insert(TRACEPARENT, value);
     }
-    headers.remove(TRACESTATE);
-    trace
+}
+
+/// When the gateway exports its own spans: a span id for its `request` span, written
+/// into the `traceparent` the upstream receives (so the upstream's spans are its
+/// children), and the parent id it replaced (the client's span, `None` for a trace
+/// the gateway started), both as hex. Called after [`ensure`].
+pub(crate) fn take_over(
+    headers: &mut HeaderMap,
+    trace: TraceId,
+    started: bool,
+) -> (String, Option<String>) {
+    let current = single_traceparent(headers)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let parent = (!started)
+        .then(|| current.get(36..52))
+        .flatten()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let flags = current.get(53..55).map_or_else(
+        || "01".to_owned(),
+        |f| String::from_utf8_lossy(f).into_owned(),
+    );
+    let span: [u8; 8] = random_id();
+    set_traceparent(headers, trace, &span, &flags);
+    (hex(&span), parent)
+}
+
+/// Whether `headers` carry a valid `traceparent` (before [`ensure`]).
+pub(crate) fn has_valid_traceparent(headers: &HeaderMap) -> bool {
+    single_traceparent(headers)
+        .and_then(parse_traceparent)
+        .is_some()
 }
 
 #[cfg(test)]
@@ -136,8 +175,33 @@ mod tests {
     }
 
     #[test]
+    fn exported_spans_take_the_parent_place() {
+        let config = TracingConfig {
+            sampled: true,
+            otlp: None,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(TRACEPARENT, HeaderValue::from_static(VALID));
+        let trace = ensure(&mut headers, &config);
+        let (span, parent) = take_over(&mut headers, trace, false);
+        assert_eq!(parent.as_deref(), Some("00f067aa0ba902b7"));
+        assert_eq!(
+            headers[TRACEPARENT],
+            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{span}-01")
+        );
+        let mut headers = HeaderMap::new();
+        let trace = ensure(&mut headers, &config);
+        let (span, parent) = take_over(&mut headers, trace, true);
+        assert_eq!(parent, None);
+        assert!(headers[TRACEPARENT].to_str().unwrap().contains(&span));
+    }
+
+    #[test]
     fn a_valid_trace_is_kept_and_a_missing_one_started() {
-        let config = TracingConfig { sampled: true };
+        let config = TracingConfig {
+            sampled: true,
+            otlp: None,
+        };
         let mut headers = HeaderMap::new();
         headers.insert(TRACEPARENT, HeaderValue::from_static(VALID));
         headers.insert(TRACESTATE, HeaderValue::from_static("congo=t61rcWkgMzE"));
@@ -156,7 +220,13 @@ mod tests {
 
         // Two are as bad as none.
         headers.append(TRACEPARENT, HeaderValue::from_static(VALID));
-        let again = ensure(&mut headers, &TracingConfig { sampled: false });
+        let again = ensure(
+            &mut headers,
+            &TracingConfig {
+                sampled: false,
+                otlp: None,
+            },
+        );
         assert_ne!(again, started);
         assert!(headers[TRACEPARENT].to_str().unwrap().ends_with("-00"));
         assert_eq!(headers.get_all(TRACEPARENT).iter().count(), 1);
@@ -175,7 +245,7 @@ mod tests {
             #[test]
             fn started_traces_parse(sampled: bool) {
                 let mut headers = HeaderMap::new();
-                let trace = ensure(&mut headers, &TracingConfig { sampled });
+                let trace = ensure(&mut headers, &TracingConfig { sampled, otlp: None });
                 let value = headers[TRACEPARENT].as_bytes().to_vec();
                 prop_assert_eq!(parse_traceparent(&value), Some(trace));
             }
