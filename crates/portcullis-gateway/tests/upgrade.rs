@@ -189,6 +189,8 @@ async fn closed_when_the_token_expires_plus_leeway() {
         "{metrics}"
     );
     assert!(metrics.contains("portcullis_gateway_upgrades_open{route=\"ws\"} 0"));
+    // Only the routes that allow upgrades have these series.
+    assert!(!metrics.contains("portcullis_gateway_upgrades_open{route=\"plain\"}"));
     world.stop().await;
 }
 

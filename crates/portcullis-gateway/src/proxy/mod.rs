@@ -132,14 +132,10 @@ pub(crate) fn operations(shared: &GatewayState, path: &str) -> Option<Response<B
                 shared.issuers.not_ready().is_empty(),
                 &shared.issuers.counters(),
             );
-            let names: Vec<String> = shared
+            shared
                 .core
-                .config
-                .routes
-                .iter()
-                .map(|r| r.name.clone())
-                .collect();
-            shared.core.tunnels.render(&mut text, &names);
+                .tunnels
+                .render(&mut text, &shared.core.config.routes);
             Some(respond::plain(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",

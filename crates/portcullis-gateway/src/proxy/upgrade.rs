@@ -203,14 +203,28 @@ impl Tunnels {
         let _ = open.wait_for(|n| *n == 0).await;
     }
 
-    /// The upgrade series of the Prometheus text, appended to `out`.
-    pub(crate) fn render(&self, out: &mut String, route_names: &[String]) {
+    /// The upgrade series of the Prometheus text, appended to `out`, for the routes
+    /// that allow upgrades.
+    pub(crate) fn render(&self, out: &mut String, routes: &[crate::config::RouteConfig]) {
+        let route_names: Vec<&str> = routes
+            .iter()
+            .map(|r| {
+                if r.upgrade.is_some() {
+                    r.name.as_str()
+                } else {
+                    ""
+                }
+            })
+            .collect();
         use std::fmt::Write as _;
         out.push_str(
             "# HELP portcullis_gateway_upgrades_open Upgraded connections (WebSockets) open now.\n\
              # TYPE portcullis_gateway_upgrades_open gauge\n",
         );
         for (name, route) in route_names.iter().zip(&self.routes) {
+            if name.is_empty() {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "portcullis_gateway_upgrades_open{{route=\"{}\"}} {}",
@@ -223,6 +237,9 @@ impl Tunnels {
              # TYPE portcullis_gateway_upgrades_closed_total counter\n",
         );
         for (name, route) in route_names.iter().zip(&self.routes) {
+            if name.is_empty() {
+                continue;
+            }
             for (reason, count) in CloseReason::ALL.iter().zip(&route.closed) {
                 let count = count.load(Ordering::Relaxed);
                 if count > 0 {
