@@ -116,6 +116,9 @@ struct SpanData {
     parent_span_id: Option<[u8; 8]>,
     start: SystemTime,
     attributes: Vec<(&'static str, Value)>,
+    /// The trace's `sampled` flag, from the `request` span or the parent: an unsampled
+    /// trace is not exported.
+    sampled: bool,
 }
 
 /// Reads a span's fields into attributes; a `trace_id` field of 32 hex digits becomes
@@ -124,6 +127,12 @@ struct Attributes_<'a>(&'a mut SpanData);
 
 impl Attributes_<'_> {
     fn set(&mut self, name: &'static str, value: Value) {
+        if name == "sampled"
+            && let Value::Bool(sampled) = value
+        {
+            self.0.sampled = sampled;
+            return;
+        }
         if let Value::String(hex) = &value {
             match name {
                 "trace_id" => {
@@ -227,14 +236,15 @@ where
         let parent = span.parent().and_then(|p| {
             p.extensions()
                 .get::<SpanData>()
-                .map(|d| (d.trace_id, d.span_id))
+                .map(|d| (d.trace_id, d.span_id, d.sampled))
         });
         let mut data = SpanData {
-            trace_id: parent.map_or_else(random, |(trace, _)| trace),
+            trace_id: parent.map_or_else(random, |(trace, _, _)| trace),
             span_id: random(),
-            parent_span_id: parent.map(|(_, span_id)| span_id),
+            parent_span_id: parent.map(|(_, span_id, _)| span_id),
             start: SystemTime::now(),
             attributes: Vec::new(),
+            sampled: parent.is_none_or(|(_, _, sampled)| sampled),
         };
         attrs.record(&mut Attributes_(&mut data));
         span.extensions_mut().insert(data);
@@ -253,6 +263,9 @@ where
         let Some(data) = span.extensions_mut().remove::<SpanData>() else {
             return;
         };
+        if !data.sampled {
+            return;
+        }
         let name = span.name();
         let kind = match name {
             "request" => 2,                                    // SERVER

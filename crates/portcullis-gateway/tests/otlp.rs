@@ -135,6 +135,18 @@ scopes_all = ["read"]
             .unwrap()
             .to_owned();
         assert_eq!(http.get(&url, Some(&opaque), &[]).await.status, 200);
+        // A trace the client does not sample is not exported.
+        const UNSAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        let answer = http
+            .get(&url, Some(&jwt), &[("traceparent", UNSAMPLED)])
+            .await;
+        assert_eq!(answer.status, 200);
+        assert!(
+            answer.json()["headers"]["traceparent"]
+                .as_str()
+                .unwrap()
+                .ends_with("-00")
+        );
         assert_eq!(
             http.get(&url, Some(&format!("{jwt}x")), &[]).await.status,
             401
@@ -184,6 +196,7 @@ scopes_all = ["read"]
             )
         );
         assert!(attribute(request, "span_id").is_none());
+        assert!(!text.contains("0af7651916cd43dd8448eb211c80319c"), "{text}");
         assert_eq!(attribute(request, "route").unwrap()["stringValue"], "read");
         assert_eq!(
             attribute(request, "decision").unwrap()["stringValue"],

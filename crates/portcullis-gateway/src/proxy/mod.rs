@@ -287,8 +287,9 @@ pub(crate) async fn handle(
     let span = tracing::debug_span!(
         "request",
         trace_id = trace.as_deref(),
-        span_id = own_span.as_ref().map(|(span, _)| span.as_str()),
-        parent_span_id = own_span.as_ref().and_then(|(_, parent)| parent.as_deref()),
+        span_id = own_span.as_ref().map(|own| own.span_id.as_str()),
+        parent_span_id = own_span.as_ref().and_then(|own| own.parent_id.as_deref()),
+        sampled = own_span.as_ref().map(|own| own.sampled),
         route = Empty,
         decision = Empty,
         reason = Empty,

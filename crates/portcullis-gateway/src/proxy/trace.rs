@@ -114,15 +114,21 @@ fn set_traceparent(headers: &mut HeaderMap, trace: TraceId, parent: &[u8; 8], fl
     }
 }
 
+/// The gateway's own place in a trace it exports spans for.
+#[derive(Debug)]
+pub(crate) struct OwnSpan {
+    /// The `request` span's id, as hex: the parent id the upstream is told.
+    pub(crate) span_id: String,
+    /// The client's span it replaced, as hex; `None` for a trace the gateway started.
+    pub(crate) parent_id: Option<String>,
+    /// The trace's `sampled` flag: unsampled traces are not exported.
+    pub(crate) sampled: bool,
+}
+
 /// When the gateway exports its own spans: a span id for its `request` span, written
 /// into the `traceparent` the upstream receives (so the upstream's spans are its
-/// children), and the parent id it replaced (the client's span, `None` for a trace
-/// the gateway started), both as hex. Called after [`ensure`].
-pub(crate) fn take_over(
-    headers: &mut HeaderMap,
-    trace: TraceId,
-    started: bool,
-) -> (String, Option<String>) {
+/// children), with the parent id it replaced. Called after [`ensure`].
+pub(crate) fn take_over(headers: &mut HeaderMap, trace: TraceId, started: bool) -> OwnSpan {
     let current = single_traceparent(headers)
         .map(<[u8]>::to_vec)
         .unwrap_or_default();
@@ -136,7 +142,13 @@ pub(crate) fn take_over(
     );
     let span: [u8; 8] = random_id();
     set_traceparent(headers, trace, &span, &flags);
-    (hex(&span), parent)
+    // Bit 0 of the flags (W3C Trace Context §3.2.2.5).
+    let sampled = u8::from_str_radix(&flags, 16).map_or(true, |f| f & 1 == 1);
+    OwnSpan {
+        span_id: hex(&span),
+        parent_id: parent,
+        sampled,
+    }
 }
 
 /// Whether `headers` carry a valid `traceparent` (before [`ensure`]).
@@ -183,17 +195,28 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(TRACEPARENT, HeaderValue::from_static(VALID));
         let trace = ensure(&mut headers, &config);
-        let (span, parent) = take_over(&mut headers, trace, false);
-        assert_eq!(parent.as_deref(), Some("00f067aa0ba902b7"));
+        let own = take_over(&mut headers, trace, false);
+        assert_eq!(own.parent_id.as_deref(), Some("00f067aa0ba902b7"));
+        assert!(own.sampled);
         assert_eq!(
             headers[TRACEPARENT],
-            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{span}-01")
+            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", own.span_id)
         );
         let mut headers = HeaderMap::new();
-        let trace = ensure(&mut headers, &config);
-        let (span, parent) = take_over(&mut headers, trace, true);
-        assert_eq!(parent, None);
-        assert!(headers[TRACEPARENT].to_str().unwrap().contains(&span));
+        let unsampled = TracingConfig {
+            sampled: false,
+            otlp: None,
+        };
+        let trace = ensure(&mut headers, &unsampled);
+        let own = take_over(&mut headers, trace, true);
+        assert_eq!(own.parent_id, None);
+        assert!(!own.sampled);
+        assert!(
+            headers[TRACEPARENT]
+                .to_str()
+                .unwrap()
+                .contains(&own.span_id)
+        );
     }
 
     #[test]
