@@ -69,6 +69,8 @@ pub(crate) struct AccessRecord<'a> {
     pub(crate) status: u16,
     pub(crate) elapsed_us: u64,
     pub(crate) identity: Option<&'a Claims>,
+    /// The W3C trace id, with `[tracing]` ("" without).
+    pub(crate) trace_id: &'a str,
 }
 
 impl AccessRecord<'_> {
@@ -87,6 +89,7 @@ impl AccessRecord<'_> {
             issuer = claims.and_then(Claims::issuer).unwrap_or(""),
             subject = claims.and_then(Claims::subject).unwrap_or(""),
             client_id = claims.and_then(Claims::client_id).unwrap_or(""),
+            trace_id = self.trace_id,
             "access"
         );
     }

@@ -24,6 +24,8 @@ pub mod guide;
 mod host_router;
 mod ip_network;
 mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod proxy;
 mod reload;
 mod respond;

@@ -99,16 +99,56 @@ fn event(line: &str) {
     let _ = stdout.flush();
 }
 
+/// Logging as [`init_logging`] sets it up, and the gateway's spans exported to the
+/// collector of `[tracing.otlp]` (with their own filter, whatever `RUST_LOG` says).
+/// Without that table, plain logging and no exporter.
+#[cfg(feature = "otlp")]
+fn init_logging_and_export(
+    format: LogFormat,
+    config: &Config,
+) -> Option<portcullis_gateway::otlp::OtlpExporter> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let Some((otlp, exporter)) = portcullis_gateway::otlp::pipeline(config) else {
+        init_logging(format, "info");
+        return None;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt::layer()
+        .with_ansi(colour)
+        .with_writer(std::io::stderr);
+    let logs: Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync> =
+        match format {
+            LogFormat::Text => Box::new(logs),
+            LogFormat::Json => Box::new(logs.json()),
+        };
+    tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(otlp.with_default_filter())
+        .init();
+    Some(exporter)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Run {
+        config,
+        ready_file,
+        watch_config,
+    } = &cli.command
+    {
+        // Logging starts once the file is read: it may ask for an exporter.
+        return run(cli.log_format, config, ready_file.as_deref(), *watch_config);
+    }
     init_logging(cli.log_format, "info");
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Run {
-            config,
-            ready_file,
-            watch_config,
-        } => run(&config, ready_file.as_deref(), watch_config),
+        // Handled above, before logging starts.
+        Command::Run { .. } => ExitCode::FAILURE,
         Command::Explain {
             config,
             route,
@@ -219,20 +259,31 @@ fn check_config(file: &Path) -> ExitCode {
     }
 }
 
-fn run(file: &Path, ready_file: Option<&Path>, watch_config: u64) -> ExitCode {
+fn run(format: LogFormat, file: &Path, ready_file: Option<&Path>, watch_config: u64) -> ExitCode {
     // What the running configuration was read from, to tell when the file changes.
     let loaded = std::fs::read(file).unwrap_or_default();
     let config = match Config::from_file(file) {
         Ok(config) => config,
         Err(error) => {
+            init_logging(format, "info");
             let _ = writeln!(std::io::stderr(), "error: {error}");
             return ExitCode::from(2);
         }
     };
+    #[cfg(feature = "otlp")]
+    let exporter = init_logging_and_export(format, &config);
+    #[cfg(not(feature = "otlp"))]
+    init_logging(format, "info");
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
     let result = rt.block_on(async move {
+        #[cfg(feature = "otlp")]
+        let flush = exporter.map(|exporter| {
+            let flush = exporter.flusher();
+            tokio::spawn(exporter.run());
+            flush
+        });
         tracing::info!(config = config.source(), "starting");
         let shutdown = shutdown_signal()
             .map_err(|e| portcullis_gateway::StartError::from(format!("signal handlers: {e}")))?;
@@ -273,12 +324,17 @@ fn run(file: &Path, ready_file: Option<&Path>, watch_config: u64) -> ExitCode {
             })?;
         }
         event(&listening);
-        gateway
+        let served = gateway
             .serve(async {
                 shutdown.await;
                 event(r#"{"event":"draining"}"#);
             })
-            .await
+            .await;
+        #[cfg(feature = "otlp")]
+        if let Some(flush) = flush {
+            flush.flush().await;
+        }
+        served
     });
     match result {
         Ok(()) => {

@@ -45,10 +45,12 @@ pub(crate) enum Reason {
     BodyTooLarge,
     UpstreamError,
     UpstreamTimeout,
+    /// An HTTP/2 extended CONNECT for a protocol the route does not allow.
+    UpgradeNotAllowed,
 }
 
 impl Reason {
-    const ALL: [Reason; 17] = [
+    const ALL: [Reason; 18] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -66,6 +68,7 @@ impl Reason {
         Reason::BodyTooLarge,
         Reason::UpstreamError,
         Reason::UpstreamTimeout,
+        Reason::UpgradeNotAllowed,
     ];
     const COUNT: usize = Reason::ALL.len();
 
@@ -88,6 +91,7 @@ impl Reason {
             Reason::BodyTooLarge => "body_too_large",
             Reason::UpstreamError => "upstream_error",
             Reason::UpstreamTimeout => "upstream_timeout",
+            Reason::UpgradeNotAllowed => "upgrade_not_allowed",
         }
     }
 

@@ -118,6 +118,7 @@ impl Reloader {
             config,
             issuers,
             None,
+            running.core.tunnels.signals(),
             running.operations_on_main,
             Some(running.metrics.clone()),
         )?;

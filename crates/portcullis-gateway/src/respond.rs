@@ -22,6 +22,9 @@ pub(crate) enum Refusal {
     BodyTooLarge,
     UpstreamError,
     UpstreamTimeout,
+    /// An HTTP/2 extended CONNECT (RFC 8441) for a protocol the route does not allow:
+    /// unlike an HTTP/1.1 `Upgrade`, it cannot be ignored.
+    UpgradeNotAllowed,
 }
 
 /// gRPC status codes the gateway uses.
@@ -42,6 +45,7 @@ impl Refusal {
             Refusal::BodyTooLarge => Reason::BodyTooLarge,
             Refusal::UpstreamError => Reason::UpstreamError,
             Refusal::UpstreamTimeout => Reason::UpstreamTimeout,
+            Refusal::UpgradeNotAllowed => Reason::UpgradeNotAllowed,
         }
     }
 
@@ -74,6 +78,11 @@ impl Refusal {
                 StatusCode::GATEWAY_TIMEOUT,
                 grpc::DEADLINE_EXCEEDED,
                 "the upstream did not answer in time",
+            ),
+            Refusal::UpgradeNotAllowed => (
+                StatusCode::NOT_IMPLEMENTED,
+                grpc::UNIMPLEMENTED,
+                "this route does not carry that protocol",
             ),
         }
     }

@@ -25,7 +25,9 @@ use crate::decision::{self, Decide, DecisionRoute};
 use crate::events::{EventSink, GatewayEvent};
 use crate::host_router::HostRouter;
 use crate::metrics::Metrics;
-use crate::proxy::{self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService};
+use crate::proxy::{
+    self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService, TunnelSignals,
+};
 use crate::reload::Reloader;
 use crate::store::SharedStore;
 use crate::tls::TlsTerminator;
@@ -76,6 +78,8 @@ pub struct Gateway {
     decision: Vec<TcpListener>,
     decision_grpc: Vec<TcpListener>,
     state: SharedState,
+    /// Closes the upgraded connections at shutdown, whichever configuration opened them.
+    tunnels: Arc<TunnelSignals>,
     terminators: Vec<BoundTerminator>,
     events: EventSink,
 }
@@ -135,7 +139,15 @@ impl Gateway {
         let decision_grpc_listen: Vec<SocketAddr> = (config.decision.iter())
             .flat_map(|d| d.grpc_listen.iter().copied())
             .collect();
-        let state = build_state(config, issuers, store, operations_listen.is_none(), None)?;
+        let tunnels = Arc::new(TunnelSignals::default());
+        let state = build_state(
+            config,
+            issuers,
+            store,
+            tunnels.clone(),
+            operations_listen.is_none(),
+            None,
+        )?;
         let mut listeners = Vec::with_capacity(listen.len());
         for addr in &listen {
             listeners.push(bind(addr).await?);
@@ -172,6 +184,7 @@ impl Gateway {
             decision,
             decision_grpc,
             state: Arc::new(ArcSwap::from_pointee(state)),
+            tunnels,
         })
     }
 
@@ -299,6 +312,9 @@ impl Gateway {
             tracing::warn!("grace period over; closing the remaining connections");
             tasks.abort_all();
         }
+        // Upgraded connections (WebSockets) left the HTTP connections they started on;
+        // closed now, each counted and logged.
+        self.tunnels.close_all().await;
         Ok(())
     }
 }
@@ -309,6 +325,7 @@ pub(crate) fn build_state(
     config: Config,
     issuers: IssuerSet,
     store: Option<SharedStore>,
+    tunnels: Arc<TunnelSignals>,
     operations_on_main: bool,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<GatewayState, StartError> {
@@ -319,7 +336,7 @@ pub(crate) fn build_state(
     let router = HostRouter::new(&config.routes);
     let source = config.source.clone();
     let core =
-        Arc::new(ProxyCore::new(config).map_err(|e| StartError::Config(e.in_file(&source)))?);
+        Arc::new(ProxyCore::new(config, tunnels).map_err(|e| StartError::Config(e.in_file(&source)))?);
     let (routes, decisions, metadata) = route_services(&core, &issuers)?;
     Ok(GatewayState {
         core,
@@ -376,14 +393,17 @@ fn route_services(core: &Arc<ProxyCore>, issuers: &IssuerSet) -> Result<Services
             }
         };
         if !config.upstreams.is_empty() {
-            services.push(match &requirement {
-                None => RouteService::Anonymous(Proxy::new(core.clone(), true, index)),
-                Some(requirement) => RouteService::Protected(protect(
-                    &authentication,
-                    requirement,
-                    Proxy::new(core.clone(), false, index),
-                )),
-            });
+            services.push(
+                match &requirement {
+                    None => RouteService::Anonymous(Proxy::new(core.clone(), true, index)),
+                    Some(requirement) => RouteService::Protected(protect(
+                        &authentication,
+                        requirement,
+                        Proxy::new(core.clone(), false, index),
+                    )),
+                }
+                .with_cors(route.cors.as_ref()),
+            );
         }
         if config.decision.is_some() {
             decisions.push(match &requirement {
@@ -463,6 +483,8 @@ async fn accept_loop(
     builder
         .http2()
         .timer(TokioTimer::new())
+        // WebSockets over HTTP/2 (RFC 8441), on the routes that allow them.
+        .enable_connect_protocol()
         .max_header_list_size(u32::try_from(header_block).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     loop {
@@ -501,7 +523,7 @@ async fn accept_loop(
         };
         let Some(terminator) = &tls else {
             let connection = builder
-                .serve_connection(TokioIo::new(stream), service(None))
+                .serve_connection_with_upgrades(TokioIo::new(stream), service(None))
                 .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
@@ -534,7 +556,7 @@ async fn accept_loop(
                 client_certificate: crate::tls::verified_client_certificate(stream.get_ref().1),
             };
             let connection = builder
-                .serve_connection(TokioIo::new(stream), service(Some(connection)))
+                .serve_connection_with_upgrades(TokioIo::new(stream), service(Some(connection)))
                 .into_owned();
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");

@@ -71,6 +71,7 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         line("[limits]", "request_timeout", quoted("5s")),
         line("[limits]", "header_read_timeout", quoted("5s")),
         line("[limits]", "max_token_bytes", "8192".into()),
+        line("[limits]", "upgrade_max_lifetime", quoted("30m")),
         line("[log]", "access", "true".into()),
         line("[[issuers]]", "issuer", quoted(&issuer.url())),
         line("[[issuers]]", "audiences", r#"["https://api.test"]"#.into()),
@@ -134,6 +135,15 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
             "claim_equals",
             r#"{ "/realm_access/roles/0" = "x" }"#.into(),
         ),
+        line("[[routes]]", "upgrades", r#"["websocket"]"#.into()),
+        line("[[routes]]", "upgrade_max_lifetime", quoted("10m")),
+        line(
+            "[routes.cors]",
+            "allow_origins",
+            r#"["https://app.test"]"#.into(),
+        ),
+        line("[routes.cors]", "allow_credentials", "true".into()),
+        line("[routes.cors]", "max_age", quoted("10m")),
         line("[forward]", "claims", r#"{ sub = "x-sub" }"#.into()),
         line("[forward]", "payload_header", quoted("x-claims")),
         line(
@@ -150,6 +160,7 @@ fn base(issuer: &TestIssuer, dir: &Path) -> Vec<Line> {
         ),
         line("[store]", "response_timeout", quoted("250ms")),
         line("[store]", "revocation_ttl", quoted("1h")),
+        line("[tracing]", "sampled", "true".into()),
     ]
 }
 
@@ -239,6 +250,10 @@ fn values() -> impl Strategy<Value = String> {
         r#""/ap""#,
         r#""https://localhost:9""#,
         r#""ftp://localhost:9""#,
+        r#"["*"]"#,
+        r#"["websocket"]"#,
+        r#"["h2c"]"#,
+        r#""https://app.test/""#,
     ]
     .into_iter()
     .map(str::to_owned)

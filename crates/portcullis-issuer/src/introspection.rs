@@ -41,6 +41,7 @@ use std::time::{Duration, SystemTime};
 
 use http::Uri;
 use portcullis_jwt::{Claims, Clock, ErrorKind, SystemClock, Validation, VerifiedBy};
+use tracing::Instrument as _;
 
 use crate::discovery::IssuerMetadata;
 use crate::error::ConfigError;
@@ -642,6 +643,12 @@ impl IntrospectionVerifier {
         let inner = &*self.inner;
         inner.calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
+        // The endpoint and the answer's gist; never the token or the client's secret.
+        let span = tracing::debug_span!(
+            "introspection",
+            issuer = inner.validation.issuers().next().unwrap_or(""),
+            active = tracing::field::Empty,
+        );
         let fetched = inner
             .http
             .post_form(
@@ -650,6 +657,7 @@ impl IntrospectionVerifier {
                 inner.auth.request_body(token),
                 &["application/json"],
             )
+            .instrument(span.clone())
             .await;
         let fetched = match fetched {
             Ok(fetched) => fetched,
@@ -703,8 +711,10 @@ impl IntrospectionVerifier {
                 ));
             }
         };
+        let active = matches!(response, IntrospectionResponse::Active(_));
+        span.record("active", active);
         tracing::debug!(
-            active = matches!(response, IntrospectionResponse::Active(_)),
+            active,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "introspected"
         );

@@ -199,6 +199,18 @@ impl Claims {
         self.inner.expires_at
     }
 
+    /// The instant from which the time rules refuse this token: `exp` plus the leeway
+    /// of the validation that accepted it (a token is refused once `now >= exp +
+    /// leeway`). `None` without `exp`, which an introspection answer may leave out.
+    ///
+    /// What a holder of the claims reads to end whatever the token opened when the
+    /// token no longer would be accepted: a proxied WebSocket, a stream, a session.
+    pub fn valid_until(&self) -> Option<SystemTime> {
+        let exp = self.inner.expires_at?.to_system_time();
+        let leeway = Duration::try_from_secs_f64(self.inner.leeway).unwrap_or(Duration::ZERO);
+        Some(exp.checked_add(leeway).unwrap_or(exp))
+    }
+
     /// `nbf`.
     pub fn not_before(&self) -> Option<NumericDate> {
         self.inner.not_before

@@ -78,6 +78,12 @@ fn every_asymmetric_algorithm_verifies() {
             claims.expires_at().unwrap().as_seconds(),
             (NOW + 300) as i64
         );
+        // The default leeway (30 s) after `exp`: the instant the rules refuse it.
+        assert_eq!(
+            claims.valid_until(),
+            Some(at(NOW + 300 + 30)),
+            "{alg}: exp plus the leeway"
+        );
         assert!(claims.scopes().contains("write"));
         match claims.verified_by() {
             VerifiedBy::Jwt {

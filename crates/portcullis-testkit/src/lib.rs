@@ -27,11 +27,12 @@
 //!
 //! Around it, the rest of what integration tests share: [`TestServer`] (the loopback
 //! accept loop, HTTP/1.1 and h2c), [`EchoUpstream`] (an upstream that answers with what
-//! it received), a raw HTTP/1.1 client ([`raw_get`], [`RawResponse`]) for requests real
-//! clients would not send, the names and times tests agree on ([`fixture`]), the real
-//! servers and clients from npm that interop tests run ([`NodePeer`]), and
-//! [`RedisServer`], a `redis-server` on a free loopback port for tests of what replicas
-//! share.
+//! it received), [`UpgradeEcho`] (an upstream that switches WebSocket handshakes to a
+//! byte echo) with [`raw_websocket_handshake`], a raw HTTP/1.1 client ([`raw_get`],
+//! [`RawResponse`]) for requests real clients would not send, the names and times tests
+//! agree on ([`fixture`]), the real servers and clients from npm that interop tests run
+//! ([`NodePeer`]), and [`RedisServer`], a `redis-server` on a free loopback port for
+//! tests of what replicas share.
 
 mod dpop;
 mod echo;
@@ -45,6 +46,7 @@ mod redis;
 mod server;
 pub mod tls;
 mod token;
+mod upgrade;
 
 pub use dpop::access_token_hash;
 pub use echo::{EchoUpstream, headers_json};
@@ -60,3 +62,4 @@ pub use raw_client::{RawResponse, raw_exchange, raw_get, raw_get_with_token};
 pub use redis::{REQUIRE_REDIS, RedisServer};
 pub use server::TestServer;
 pub use token::{TokenBuilder, encode_compact};
+pub use upgrade::{UpgradeEcho, raw_websocket_handshake, websocket_accept};

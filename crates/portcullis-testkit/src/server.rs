@@ -107,13 +107,13 @@ impl TestServer {
                             match tls {
                                 None => {
                                     let _ = builder
-                                        .serve_connection(TokioIo::new(stream), service)
+                                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
                                         .await;
                                 }
                                 Some(tls) => {
                                     let Ok(stream) = tls.accept(stream).await else { return };
                                     let _ = builder
-                                        .serve_connection(TokioIo::new(stream), service)
+                                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
                                         .await;
                                 }
                             }

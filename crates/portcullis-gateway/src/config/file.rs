@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 use super::value::{
     self, AcrValue, Addr, Alg, Audience, AudienceClaimName, CertificateFormatName, ClaimHeader,
-    ClaimKey, ClaimName, ClaimText, ClaimValue, ClientCertificateModeName, Count,
+    ClaimKey, ClaimName, ClaimText, ClaimValue, ClientCertificateModeName, CorsOrigin, Count,
     DecisionSourceName, DpopModeName, FetchUrl, HostName, List, MaxAge, MethodName, Network,
     NonEmpty, PresetName, RequestHeader, ResourceUrl, Role, RouteName, Scope, Separator, Span,
-    TlsVersionName, UpstreamName, UpstreamUrl,
+    TlsVersionName, UpgradeProtocol, UpstreamName, UpstreamUrl,
 };
 use super::{ClientAuthMethod, UpstreamProtocol};
 use crate::router::PathMatch;
@@ -47,6 +47,23 @@ pub(super) struct File {
     pub(super) store: Option<super::store::StoreSection>,
     #[serde(default)]
     pub(super) log: LogSection,
+    pub(super) tracing: Option<TracingSection>,
+}
+
+/// `[tracing]`: W3C Trace Context, with traces started for requests that carry none.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct TracingSection {
+    pub(super) sampled: Option<bool>,
+    pub(super) otlp: Option<OtlpSection>,
+}
+
+/// `[tracing.otlp]`: an OpenTelemetry collector taking OTLP/HTTP JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OtlpSection {
+    pub(super) endpoint: String,
+    pub(super) service_name: Option<NonEmpty>,
 }
 
 /// `[decision]`: authorization decisions for a proxy in front (nginx `auth_request`,
@@ -169,6 +186,9 @@ pub(super) struct LimitsSection {
     pub(super) request_timeout: Option<Span<1, { 24 * 3600 }>>,
     pub(super) header_read_timeout: Option<Span<1, 600>>,
     pub(super) max_token_bytes: Option<Count<usize, 256, 65536>>,
+    /// The longest an upgraded connection (a WebSocket) stays open, unless its route
+    /// says otherwise.
+    pub(super) upgrade_max_lifetime: Option<Span<1000, { 7 * 24 * 3600 }>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +283,25 @@ pub(super) struct RouteSection {
     pub(super) claim_equals: BTreeMap<ClaimKey, ClaimValue>,
     #[serde(default)]
     pub(super) claim_contains: BTreeMap<ClaimKey, ClaimValue>,
+    /// The protocols a client may switch to on this route (`Upgrade`, RFC 9110 §7.8).
+    pub(super) upgrades: Option<List<UpgradeProtocol>>,
+    pub(super) upgrade_max_lifetime: Option<Span<1000, { 7 * 24 * 3600 }>>,
+    pub(super) upgrade_close_at_token_expiry: Option<bool>,
+    /// Cross-origin requests from browsers (`[routes.cors]`).
+    pub(super) cors: Option<CorsSection>,
+}
+
+/// `[routes.cors]`: which browser origins may call the route, and how.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CorsSection {
+    pub(super) allow_origins: List<CorsOrigin>,
+    pub(super) allow_methods: Option<List<MethodName>>,
+    pub(super) allow_headers: Option<Vec<RequestHeader>>,
+    pub(super) expose_headers: Option<Vec<RequestHeader>>,
+    #[serde(default)]
+    pub(super) allow_credentials: bool,
+    pub(super) max_age: Option<Span<0, { 24 * 3600 }>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,7 @@ use portcullis_jwt::{ClaimPath, ScopeRequirement, Validation};
 
 use crate::router::PathMatch;
 
+mod cors;
 mod dpop;
 mod error;
 mod file;
@@ -65,6 +66,27 @@ pub struct Config {
     pub(crate) access_log: bool,
     /// State shared by replicas (`[store]`).
     pub(crate) store: Option<StoreConfig>,
+    /// W3C Trace Context: start a trace for requests without one (`[tracing]`).
+    pub(crate) tracing: Option<TracingConfig>,
+}
+
+/// `[tracing]`: the gateway takes part in W3C Trace Context.
+#[derive(Debug, Clone)]
+pub(crate) struct TracingConfig {
+    /// The `sampled` flag of the traces the gateway starts.
+    pub(crate) sampled: bool,
+    /// Where spans are exported (`[tracing.otlp]`, cargo feature `otlp`).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) otlp: Option<OtlpConfig>,
+}
+
+/// `[tracing.otlp]`: an OTLP/HTTP collector.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct OtlpConfig {
+    /// The full URL spans are posted to (`http://127.0.0.1:4318/v1/traces`).
+    pub(crate) endpoint: Uri,
+    pub(crate) service_name: String,
 }
 
 /// Where a decision request says what the original request was.
@@ -164,6 +186,8 @@ pub(crate) struct Limits {
     pub(crate) request_timeout: Duration,
     pub(crate) header_read_timeout: Duration,
     pub(crate) max_token_bytes: usize,
+    /// The default cap on an upgraded connection's lifetime.
+    pub(crate) upgrade_max_lifetime: Duration,
 }
 
 impl Limits {
@@ -251,6 +275,34 @@ pub(crate) struct RouteConfig {
     /// How many leading path segments are removed before the request goes upstream.
     pub(crate) strip_segments: usize,
     pub(crate) requirement: Requirement,
+    /// `None`: an `Upgrade` is ignored (RFC 9110 §7.8), the request goes on without it.
+    pub(crate) upgrade: Option<UpgradePolicy>,
+    /// Cross-origin requests from browsers: the `tower-http` layer, built (and so
+    /// checked) when the file is read.
+    pub(crate) cors: Option<tower_http::cors::CorsLayer>,
+}
+
+/// Which protocol switches a route allows, and how long the switched connection lasts.
+#[derive(Debug, Clone)]
+pub(crate) struct UpgradePolicy {
+    /// Protocol names in lower case (`websocket`).
+    pub(crate) protocols: Vec<String>,
+    /// The longest the connection stays open, whatever the token.
+    pub(crate) max_lifetime: Duration,
+    /// Close the connection when the token that opened it stops being valid (`exp`
+    /// plus the issuer's leeway): a socket must not outlive its credentials.
+    pub(crate) close_at_token_expiry: bool,
+}
+
+impl UpgradePolicy {
+    /// Whether `protocol` (a name from an `Upgrade` header, any case, with or without
+    /// a version) is one the route allows: listed with its version, or listed bare.
+    pub(crate) fn allows(&self, protocol: &str) -> bool {
+        let name = protocol.split_once('/').map_or(protocol, |(name, _)| name);
+        self.protocols
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(protocol) || p.eq_ignore_ascii_case(name))
+    }
 }
 
 /// The hosts a route is for, compared with the request's host lower-cased, without its

@@ -15,13 +15,13 @@ use super::file::{
 };
 use super::issuer::issuer;
 use super::value::{
-    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
-    UpstreamName,
+    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope,
+    Span, UpgradeProtocol, UpstreamName,
 };
 use super::{
     CertificateFiles, Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig,
     HttpDecisionConfig, IssuerConfig, Limits, MtlsConfig, ProtectedResource, Requirement,
-    RouteConfig, UpstreamConfig, UpstreamProtocol, UpstreamTls,
+    RouteConfig, UpgradePolicy, UpstreamConfig, UpstreamProtocol, UpstreamTls,
 };
 use crate::auth::Refuse;
 use crate::router::PathMatch;
@@ -73,6 +73,7 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
             .limits
             .max_token_bytes
             .map_or(portcullis_jwt::DEFAULT_MAX_TOKEN_SIZE, |n| n.0),
+        upgrade_max_lifetime: Span::or(file.limits.upgrade_max_lifetime, Duration::from_secs(3600)),
     };
 
     let issuers_at = KeyPath::new("issuers");
@@ -102,9 +103,13 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
     let upstreams = upstreams(file.upstream, file.upstreams, decision.is_some())?;
     let routes_at = KeyPath::new("routes");
     let mut routes = Vec::with_capacity(file.routes.len());
+    let edge = RouteEdge {
+        upgrade_max_lifetime: limits.upgrade_max_lifetime,
+        dpop: file.dpop.is_some(),
+    };
     for (i, section) in file.routes.into_iter().enumerate() {
         let at = routes_at.index(i);
-        let route = route(section, &at, &issuers, &upstreams)?;
+        let route = route(section, &at, &issuers, &upstreams, &edge)?;
         if let Some(earlier) = routes.iter().position(|other: &RouteConfig| {
             other.host == route.host
                 && other.path == route.path
@@ -199,6 +204,45 @@ pub(super) fn validate(file: File, origin: &str) -> Result<Config, ConfigFileErr
         decision,
         access_log: file.log.access,
         store,
+        tracing: file.tracing.map(tracing).transpose()?,
+    })
+}
+
+/// `[tracing]`, and its exporter if this build has one.
+fn tracing(section: super::file::TracingSection) -> Result<super::TracingConfig, ConfigFileError> {
+    let at = KeyPath::new("tracing").key("otlp");
+    let otlp = match section.otlp {
+        None => None,
+        Some(_) if !cfg!(feature = "otlp") => {
+            return Err(at.error(
+                "this build has no OTLP exporter: build portcullis-gateway with the cargo \
+                 feature `otlp`",
+            ));
+        }
+        Some(otlp) => {
+            let endpoint: http::Uri = otlp
+                .endpoint
+                .parse()
+                .ok()
+                .filter(|uri: &http::Uri| uri.scheme_str() == Some("http") && uri.host().is_some())
+                .ok_or_else(|| {
+                    at.key("endpoint").error(
+                        "an http:// URL such as \"http://127.0.0.1:4318/v1/traces\": the \
+                         exporter speaks cleartext OTLP/HTTP to a collector on a loopback or \
+                         private hop (an OpenTelemetry Collector sidecar)",
+                    )
+                })?;
+            Some(super::OtlpConfig {
+                endpoint,
+                service_name: otlp
+                    .service_name
+                    .map_or_else(|| "portcullis-gateway".to_owned(), |n| n.0),
+            })
+        }
+    };
+    Ok(super::TracingConfig {
+        sampled: section.sampled.unwrap_or(true),
+        otlp,
     })
 }
 
@@ -548,11 +592,19 @@ fn protected_resource(
     }
 }
 
+/// What a route's upgrade and CORS settings default to, from the rest of the file.
+struct RouteEdge {
+    upgrade_max_lifetime: Duration,
+    /// `[dpop]` is configured: its headers join the CORS defaults.
+    dpop: bool,
+}
+
 fn route(
     section: RouteSection,
     at: &KeyPath,
     issuers: &[IssuerConfig],
     upstreams: &[UpstreamConfig],
+    edge: &RouteEdge,
 ) -> Result<RouteConfig, ConfigFileError> {
     let path = match (section.path, section.path_prefix, section.path_pattern) {
         (Some(path), None, None) | (None, Some(path), None) | (None, None, Some(path)) => path,
@@ -603,17 +655,76 @@ fn route(
     };
     let upstream = route_upstream(section.upstream, at, upstreams)?;
     let strip_segments = strip_segments(section.strip_prefix.as_ref(), &path, at)?;
+    if section.anonymous && section.upgrade_close_at_token_expiry.is_some() {
+        return Err(at
+            .key("upgrade_close_at_token_expiry")
+            .error("an anonymous route has no token to expire; upgrade_max_lifetime bounds it"));
+    }
+    let methods: Option<Vec<http::Method>> = section
+        .methods
+        .map(|methods| methods.0.into_iter().map(|m| m.0).collect());
+    let upgrade = upgrade(
+        section.upgrades,
+        section.upgrade_max_lifetime,
+        section.upgrade_close_at_token_expiry,
+        at,
+        edge,
+    )?;
+    if let (Some(_), Some(methods)) = (&upgrade, &methods)
+        && !methods.contains(&http::Method::GET)
+    {
+        return Err(at.key("upgrades").error(
+            "an upgrade (and a WebSocket over HTTP/2, RFC 8441) arrives as a GET: add \"GET\" \
+             to the route's methods",
+        ));
+    }
+    let cors = section
+        .cors
+        .map(|cors| super::cors::layer(cors, at, methods.as_deref(), edge.dpop))
+        .transpose()?;
     Ok(RouteConfig {
         name: section.name.map_or_else(|| at.to_string(), |name| name.0),
-        methods: section
-            .methods
-            .map(|methods| methods.0.into_iter().map(|m| m.0).collect()),
+        methods,
         path,
         host: section.host.map(|h| h.0),
         upstream,
         strip_segments,
         requirement,
+        upgrade,
+        cors,
     })
+}
+
+/// A route's `upgrades` and the settings that only mean something with them.
+fn upgrade(
+    protocols: Option<List<UpgradeProtocol>>,
+    max_lifetime: Option<Span<1000, { 7 * 24 * 3600 }>>,
+    close_at_token_expiry: Option<bool>,
+    at: &KeyPath,
+    edge: &RouteEdge,
+) -> Result<Option<UpgradePolicy>, ConfigFileError> {
+    let Some(protocols) = protocols else {
+        let stray = [
+            ("upgrade_max_lifetime", max_lifetime.is_some()),
+            (
+                "upgrade_close_at_token_expiry",
+                close_at_token_expiry.is_some(),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(key, set)| set.then_some(key));
+        return match stray {
+            Some(key) => Err(at
+                .key(key)
+                .error("the route allows no upgrade: set `upgrades` too, or leave this out")),
+            None => Ok(None),
+        };
+    };
+    Ok(Some(UpgradePolicy {
+        protocols: protocols.0.into_iter().map(|p| p.0).collect(),
+        max_lifetime: Span::or(max_lifetime, edge.upgrade_max_lifetime),
+        close_at_token_expiry: close_at_token_expiry.unwrap_or(true),
+    }))
 }
 
 /// A route's `scopes_all` and `scopes_any` as one library requirement.

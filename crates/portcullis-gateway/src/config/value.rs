@@ -182,6 +182,91 @@ impl TryFrom<String> for UpstreamProtocol {
     }
 }
 
+/// A protocol a route lets clients switch to (`routes[].upgrades`): an RFC 9110 token,
+/// compared without regard to case, as `Upgrade` protocol names are.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct UpgradeProtocol(pub(super) String);
+
+impl Listed for UpgradeProtocol {
+    const EMPTY: &str = "an empty list allows no upgrade; leave it out instead";
+}
+
+impl TryFrom<String> for UpgradeProtocol {
+    type Error = String;
+    fn try_from(text: String) -> Result<UpgradeProtocol, String> {
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        let (name, version) = text
+            .split_once('/')
+            .map_or((&*text, None), |(n, v)| (n, Some(v)));
+        if !token(name) || version.is_some_and(|v| !token(v)) {
+            return Err(format!(
+                "{text:?} is not a protocol name such as \"websocket\" (RFC 9110 §7.8)"
+            ));
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower == "h2c" || lower.starts_with("h2c/") {
+            return Err(
+                "h2c is a hop-by-hop upgrade between a client and the gateway, never proxied; \
+                 the gateway speaks h2c itself (prior knowledge)"
+                    .to_owned(),
+            );
+        }
+        Ok(UpgradeProtocol(lower))
+    }
+}
+
+/// One origin a route's CORS policy allows (`routes[].cors.allow_origins`): `*`, or a
+/// serialized origin as browsers send it in `Origin` (`https://app.example.com`,
+/// `http://localhost:3000`): a scheme, a host, an optional port, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) enum CorsOrigin {
+    Any,
+    Exact(http::HeaderValue),
+}
+
+impl Listed for CorsOrigin {
+    const EMPTY: &str = "list the origins allowed, or \"*\" for any";
+}
+
+impl TryFrom<String> for CorsOrigin {
+    type Error = String;
+    fn try_from(text: String) -> Result<CorsOrigin, String> {
+        if text == "*" {
+            return Ok(CorsOrigin::Any);
+        }
+        let refused = || {
+            format!(
+                "{text:?} is not an origin such as \"https://app.example.com\" (a scheme, a \
+                 host and an optional port, in lower case, without a path or a trailing \
+                 slash, as browsers send it), nor \"*\""
+            )
+        };
+        let uri: Uri = text.parse().map_err(|_| refused())?;
+        let serialized = match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme @ ("http" | "https")), Some(authority))
+                if !authority.as_str().contains('@') =>
+            {
+                format!("{scheme}://{authority}")
+            }
+            _ => return Err(refused()),
+        };
+        // Browsers send the origin in lower case, without a path; `null` (sandboxed
+        // frames, files) is anyone's and never allowed by name.
+        if serialized != text || text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(refused());
+        }
+        http::HeaderValue::from_str(&text)
+            .map(CorsOrigin::Exact)
+            .map_err(|_| refused())
+    }
+}
+
 /// An IP network in `[mtls] trusted_proxies`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(try_from = "String")]
@@ -684,6 +769,44 @@ mod tests {
         assert!(parse_duration("2").is_err());
         assert!(parse_duration("2d").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn upgrade_protocols() {
+        let parse = |s: &str| UpgradeProtocol::try_from(s.to_owned());
+        assert_eq!(parse("WebSocket").unwrap().0, "websocket");
+        assert_eq!(parse("foo/2").unwrap().0, "foo/2");
+        assert!(parse("h2c").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("web socket").is_err());
+        assert!(parse("a/").is_err());
+    }
+
+    #[test]
+    fn cors_origins() {
+        let parse = |s: &str| CorsOrigin::try_from(s.to_owned());
+        assert_eq!(parse("*").unwrap(), CorsOrigin::Any);
+        assert!(matches!(
+            parse("https://app.example.com"),
+            Ok(CorsOrigin::Exact(_))
+        ));
+        assert!(matches!(
+            parse("http://localhost:3000"),
+            Ok(CorsOrigin::Exact(_))
+        ));
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://App.example.com",
+            "app.example.com",
+            "ftp://app.example.com",
+            "null",
+            "https://user@app.example.com",
+            "https://a.example.com?x",
+            "",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

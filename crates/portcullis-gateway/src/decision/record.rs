@@ -88,6 +88,8 @@ impl DecisionRecord {
                 reason: reason.label(),
                 status,
                 elapsed_us,
+                // A decision starts no trace: the proxy in front owns the request's.
+                trace_id: "",
                 identity: identity.claims(),
             }
             .log();

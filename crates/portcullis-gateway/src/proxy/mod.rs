@@ -14,7 +14,11 @@ use portcullis::grpc::is_grpc;
 use portcullis::{
     Authentication, ClientCertificate, MetadataService, RejectionKind, RequireScopes,
 };
+use tower_http::cors::{Cors, CorsLayer};
+use tower_layer::Layer as _;
 use tower_service::Service;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use crate::Body;
 use crate::access_log::{AccessRecord, IdentitySlot, RecordIdentity};
@@ -25,11 +29,15 @@ use crate::metrics::{Metrics, Reason};
 use crate::respond::{self, Refusal};
 use crate::router::unsafe_path;
 
+mod cors;
 mod headers;
+mod trace;
+mod upgrade;
 mod upstream;
 
 pub(crate) use headers::insert_claim_headers;
 
+pub(crate) use upgrade::TunnelSignals;
 pub(crate) use upstream::{ClientAddr, Outcome, Proxy, ProxyCore};
 
 /// An authenticated route: authentication, then the route's requirement (scopes and
@@ -41,6 +49,22 @@ pub(crate) type Protected = Authentication<RecordIdentity<RequireScopes<Proxy>>,
 pub(crate) enum RouteService {
     Anonymous(Proxy),
     Protected(Protected),
+    /// Either, behind the route's CORS policy (`[routes.cors]`): preflights answered
+    /// before authentication, every other answer (refusals too) given CORS headers.
+    AnonymousCors(Cors<Proxy>),
+    ProtectedCors(Cors<Protected>),
+}
+
+impl RouteService {
+    /// The route's service with its CORS policy, if it has one.
+    pub(crate) fn with_cors(self, cors: Option<&CorsLayer>) -> RouteService {
+        let Some(cors) = cors else { return self };
+        match self {
+            RouteService::Anonymous(s) => RouteService::AnonymousCors(cors.layer(s)),
+            RouteService::Protected(s) => RouteService::ProtectedCors(cors.layer(s)),
+            with_cors => with_cors,
+        }
+    }
 }
 
 pub(crate) async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
@@ -121,6 +145,10 @@ pub(crate) fn operations(shared: &GatewayState, path: &str) -> Option<Response<B
                 store.render_metrics(&mut text);
                 shared.issuers.render_shared_tier(&mut text);
             }
+            shared
+                .core
+                .tunnels
+                .render(&mut text, &shared.core.config.routes);
             Some(respond::plain(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -188,12 +216,38 @@ impl GatewayState {
         if let Some(why) = unsafe_path(path) {
             return Err(Refusal::BadPath(why));
         }
-        let index = self
-            .router
-            .find(request.uri(), request.headers(), request.method(), path)?
-            .ok_or(Refusal::NoRoute)?;
+        let index = self.find_route(request)?.ok_or(Refusal::NoRoute)?;
         take_client_certificate(&self.core.config, request, peer)?;
         Ok(index)
+    }
+}
+
+impl GatewayState {
+    /// The route table's match for `request`. A CORS preflight asks about the method
+    /// it names, so it goes to that method's route when the route has a CORS policy
+    /// (else it is an `OPTIONS` like any other); a WebSocket over HTTP/2 (extended
+    /// CONNECT) goes where its HTTP/1.1 form, a GET, would.
+    fn find_route<B>(&self, request: &Request<B>) -> Result<Option<usize>, Refusal> {
+        let path = request.uri().path();
+        let find = |method: &http::Method| {
+            self.router
+                .find(request.uri(), request.headers(), method, path)
+        };
+        if let Some(asked) = cors::preflight_method(request)
+            && let Some(index) = find(&asked)?
+            && self
+                .core
+                .config
+                .routes
+                .get(index)
+                .is_some_and(|r| r.cors.is_some())
+        {
+            return Ok(Some(index));
+        }
+        if upgrade::is_extended_connect(request) {
+            return find(&http::Method::GET);
+        }
+        find(request.method())
     }
 }
 
@@ -248,26 +302,77 @@ pub(crate) async fn handle(
         let response = call(metadata.service.clone(), request).await;
         return Ok(response.map(|body| body.map_err(|never| match never {}).boxed()));
     }
-    // Only what the access log reads is kept: the method and the path, never the query.
-    let access = shared.core.config.access_log.then(|| {
+    let mut own_span = None;
+    let trace = shared.core.config.tracing.as_ref().map(|config| {
+        let started = !trace::has_valid_traceparent(request.headers());
+        let trace = trace::ensure(request.headers_mut(), config);
+        if config.otlp.is_some() {
+            own_span = Some(trace::take_over(request.headers_mut(), trace, started));
+        }
+        trace.to_hex()
+    });
+    // Disabled (and free) unless a subscriber wants debug spans of this crate. With an
+    // exporter, the span's ids are the ones the upstream is told.
+    let span = tracing::debug_span!(
+        "request",
+        trace_id = trace.as_deref(),
+        span_id = own_span.as_ref().map(|own| own.span_id.as_str()),
+        parent_span_id = own_span.as_ref().and_then(|own| own.parent_id.as_deref()),
+        sampled = own_span.as_ref().map(|own| own.sampled),
+        route = Empty,
+        decision = Empty,
+        reason = Empty,
+        status = Empty,
+        issuer = Empty,
+        key_id = Empty,
+    );
+    // Who the token was, for the access log and the span, only when one of them reads it.
+    let identity = (shared.core.config.access_log || !span.is_disabled()).then(|| {
         let slot = IdentitySlot::default();
         request.extensions_mut().insert(slot.clone());
-        (
-            request.method().clone(),
-            request.uri().path().to_owned(),
-            slot,
-        )
+        slot
     });
+    // Only what the access log reads is kept: the method and the path, never the query.
+    let access = identity
+        .as_ref()
+        .filter(|_| shared.core.config.access_log)
+        .map(|slot| {
+            (
+                request.method().clone(),
+                request.uri().path().to_owned(),
+                slot,
+            )
+        });
     let grpc = is_grpc(request.headers());
     let route = shared.route(&mut request, peer);
     let (route, response) = match route {
         Err(rejection) => (None, shared.core.refuse(rejection, grpc)),
         Ok(index) => {
             request.extensions_mut().insert(ClientAddr(peer));
-            let response = match shared.routes[index].clone() {
-                RouteService::Anonymous(service) => call(service, request).await,
-                RouteService::Protected(service) => call(service, request).await,
-            };
+            // tower-http answers every OPTIONS as a preflight; one that is not goes
+            // past the CORS layer, to the route's own.
+            let through_cors = request.method() != http::Method::OPTIONS
+                || cors::preflight_method(&request).is_some();
+            let response = async {
+                match shared.routes[index].clone() {
+                    RouteService::Anonymous(service) => call(service, request).await,
+                    RouteService::Protected(service) => call(service, request).await,
+                    RouteService::AnonymousCors(service) if through_cors => {
+                        call(service, request).await
+                    }
+                    RouteService::ProtectedCors(service) if through_cors => {
+                        call(service, request).await
+                    }
+                    RouteService::AnonymousCors(service) => {
+                        call(service.into_inner(), request).await
+                    }
+                    RouteService::ProtectedCors(service) => {
+                        call(service.into_inner(), request).await
+                    }
+                }
+            }
+            .instrument(span.clone())
+            .await;
             (Some(index), response)
         }
     };
@@ -278,6 +383,22 @@ pub(crate) async fn handle(
         .and_then(|i| shared.core.config.routes.get(i))
         .map_or("", |r| r.name.as_str());
     let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if !span.is_disabled() {
+        span.record("route", route_name);
+        span.record("decision", reason.decision());
+        span.record("reason", reason.label());
+        span.record("status", response.status().as_u16());
+        if let Some(claims) = identity.as_ref().and_then(IdentitySlot::claims) {
+            span.record("issuer", claims.issuer().unwrap_or(""));
+            if let portcullis_jwt::VerifiedBy::Jwt {
+                key_id: Some(key_id),
+                ..
+            } = claims.verified_by()
+            {
+                span.record("key_id", &**key_id);
+            }
+        }
+    }
     if let Some((method, path, identity)) = &access {
         AccessRecord {
             method,
@@ -289,6 +410,7 @@ pub(crate) async fn handle(
             status: response.status().as_u16(),
             elapsed_us,
             identity: identity.claims(),
+            trace_id: trace.as_deref().unwrap_or(""),
         }
         .log();
     }

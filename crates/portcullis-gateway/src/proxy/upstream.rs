@@ -20,6 +20,7 @@ use portcullis_jwt::Claims;
 use tower_service::Service;
 
 use super::headers::{rewrite_headers, strip_hop_by_hop};
+use super::upgrade::{self, TunnelSignals, Tunnels};
 use crate::config::{Config, ConfigFileError, UpstreamConfig, UpstreamProtocol, UpstreamTls};
 use crate::metrics::Reason;
 use crate::respond::Refusal;
@@ -31,6 +32,8 @@ pub(crate) struct ProxyCore {
     pub(crate) config: Config,
     /// One pair per upstream, as [`Config::upstreams`].
     clients: Vec<UpstreamClients>,
+    /// The upgraded connections (WebSockets) of every route.
+    pub(crate) tunnels: Tunnels,
 }
 
 /// An upstream's HTTP/1.1 and HTTP/2 clients, each with its own connection pool.
@@ -77,13 +80,22 @@ type UpstreamConnector = HttpsConnector<HttpConnector>;
 
 impl ProxyCore {
     /// The clients for every upstream; reads their CA and client certificate files.
-    pub(crate) fn new(config: Config) -> Result<ProxyCore, ConfigFileError> {
+    /// The upgraded connections are counted per route, and closed at shutdown by
+    /// `signals`, which outlive a reload.
+    pub(crate) fn new(
+        config: Config,
+        signals: Arc<TunnelSignals>,
+    ) -> Result<ProxyCore, ConfigFileError> {
         let clients = config
             .upstreams
             .iter()
             .map(UpstreamClients::new)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ProxyCore { config, clients })
+        Ok(ProxyCore {
+            tunnels: Tunnels::new(config.routes.len(), signals),
+            config,
+            clients,
+        })
     }
 
     /// The gateway's own refusal, tagged with its reason for the metrics.
@@ -149,15 +161,22 @@ impl Service<Request<Incoming>> for Proxy {
             } else {
                 Reason::Authorized
             };
-            Ok(
-                match forward(&core, route, request, claims.as_ref(), grpc).await {
-                    Ok(mut response) => {
-                        response.extensions_mut().insert(Outcome(reason));
-                        response
-                    }
-                    Err(rejection) => core.refuse(rejection, grpc),
-                },
-            )
+            let policy = core
+                .config
+                .routes
+                .get(route)
+                .and_then(|r| r.upgrade.as_ref());
+            let forwarded = match upgrade::requested(&request, policy) {
+                Some(asked) => upgrade::proxy(&core, route, policy, request, claims, asked).await,
+                None => forward(&core, route, request, claims.as_ref(), grpc, None).await,
+            };
+            Ok(match forwarded {
+                Ok(mut response) => {
+                    response.extensions_mut().insert(Outcome(reason));
+                    response
+                }
+                Err(rejection) => core.refuse(rejection, grpc),
+            })
         })
     }
 }
@@ -208,13 +227,16 @@ fn strip_leading_segments(path: &str, count: usize) -> &str {
     if rest.is_empty() { "/" } else { rest }
 }
 
-/// Sends the request upstream and returns its response.
+/// Sends the request to its route's upstream and returns the response. With `upgrade`
+/// (the protocols offered, which the route allows), the request asks the upstream to
+/// switch, over HTTP/1.1, and a `101` keeps the headers that say to what.
 pub(super) async fn forward(
     core: &ProxyCore,
     route: usize,
     request: Request<Incoming>,
     claims: Option<&Claims>,
     grpc: bool,
+    upgrade: Option<&HeaderValue>,
 ) -> Result<Response<Body>, Refusal> {
     let config = &core.config;
     let peer = request.extensions().get::<ClientAddr>().map(|c| c.0);
@@ -274,11 +296,18 @@ pub(super) async fn forward(
             .headers
             .insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    let use_http2 = match upstream.protocol {
-        UpstreamProtocol::Http2 => true,
-        UpstreamProtocol::Http1 => false,
-        UpstreamProtocol::Auto => grpc,
-    };
+    if let Some(protocols) = upgrade {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocols.clone());
+    }
+    let use_http2 = upgrade.is_none()
+        && match upstream.protocol {
+            UpstreamProtocol::Http2 => true,
+            UpstreamProtocol::Http1 => false,
+            UpstreamProtocol::Auto => grpc,
+        };
     parts.version = if use_http2 {
         Version::HTTP_2
     } else {
@@ -311,7 +340,16 @@ pub(super) async fn forward(
         Ok(Ok(response)) => response,
     };
     let (mut parts, body) = response.into_parts();
+    let switched_to = (upgrade.is_some() && parts.status == http::StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| parts.headers.get(header::UPGRADE).cloned())
+        .flatten();
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = switched_to {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocol);
+    }
     Ok(Response::from_parts(
         parts,
         body.map_err(BoxError::from).boxed(),

@@ -463,3 +463,98 @@ require = "anonymous"
 claims = { sub = "x-auth-subject", groups = "x-auth-groups", scope = "x-auth-scope" }
 payload_header = "x-auth-claims"
 "#;
+
+/// A gateway served in-process on the test's runtime, so it shares the test's clock
+/// (paused Tokio time included), with static keys: `[server]`, `[upstream]` at
+/// `upstream`, one issuer ([`portcullis_testkit::fixture::ISSUER`], [`AUDIENCE`],
+/// ES256, `jwks_file` holding [`InProcess::key`]) with `issuer_extra` keys, then `rest`.
+/// Stops when [`InProcess::stop`] is awaited or when dropped.
+pub struct InProcess {
+    pub addr: SocketAddr,
+    pub key: SigningKey,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    pub async fn start(upstream: SocketAddr, issuer_extra: &str, rest: &str) -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate(SigningAlgorithm::ES256);
+        let jwks = write_jwks(dir.path(), [&key]);
+        let text = format!(
+            r#"
+[server]
+listen = ["127.0.0.1:0"]
+realm = "test"
+shutdown_grace = "5s"
+[upstream]
+url = "http://{upstream}"
+[[issuers]]
+issuer = "{issuer}"
+audiences = ["{AUDIENCE}"]
+jwks_file = "{jwks}"
+algorithms = ["ES256"]
+{issuer_extra}
+{rest}
+"#,
+            issuer = portcullis_testkit::fixture::ISSUER,
+            jwks = jwks.display(),
+        );
+        InProcess::serve(&text, key, dir).await
+    }
+
+    /// The gateway running `text` as it is (its [`InProcess::key`] is then unused).
+    pub async fn from_config(text: &str) -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate(SigningAlgorithm::ES256);
+        InProcess::serve(text, key, dir).await
+    }
+
+    async fn serve(text: &str, key: SigningKey, dir: tempfile::TempDir) -> InProcess {
+        let config = portcullis_gateway::Config::from_toml(text, "gateway.toml").unwrap();
+        let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
+        let addr = gateway.local_addrs()[0];
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            gateway
+                .serve(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        InProcess {
+            addr,
+            key,
+            stop: Some(stop),
+            served: Some(served),
+            _dir: dir,
+        }
+    }
+
+    /// A token from the issuer for [`AUDIENCE`], issued now, with `scope`, valid until
+    /// `exp` (Unix seconds).
+    pub fn token(&self, scope: &str, exp: u64) -> String {
+        self.key
+            .token()
+            .standard_claims(portcullis_testkit::fixture::ISSUER, AUDIENCE, unix_now())
+            .claim("scope", scope)
+            .claim("exp", exp)
+            .sign()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops serving (upgraded connections are closed) and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.unwrap();
+        }
+    }
+}

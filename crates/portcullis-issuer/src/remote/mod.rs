@@ -56,6 +56,22 @@ enum Source {
     Issuer { issuer: String, mode: DiscoveryMode },
 }
 
+/// For spans and logs: the issuer, or the key set URL without its query (where a
+/// deployment might have put a credential).
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Issuer { issuer, .. } => f.write_str(issuer),
+            Source::Jwks(uri) => {
+                if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+                    write!(f, "{scheme}://{authority}")?;
+                }
+                f.write_str(uri.path())
+            }
+        }
+    }
+}
+
 /// A JWK Set fetched from the issuer and kept fresh.
 ///
 /// - **Hot path**: a token whose `kid` is known is verified against the current set

@@ -11,6 +11,7 @@ use arc_swap::ArcSwapOption;
 use http::HeaderMap;
 use portcullis_jwt::{Claims, Clock, ErrorKind, KeySet, UnverifiedToken, Validation};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::{NEGATIVE_CACHE_CAPACITY, Source};
 use crate::discovery::IssuerMetadata;
@@ -157,7 +158,16 @@ impl KeySetState {
         let shared = self.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn(async move { shared.run(flight, reason).await });
+                // A span of its own, no request's: the fetch serves every waiter.
+                let span = tracing::debug_span!(
+                    parent: None,
+                    "jwks_fetch",
+                    source = %self.source,
+                    reason = reason.as_str(),
+                    outcome = tracing::field::Empty,
+                    keys = tracing::field::Empty,
+                );
+                handle.spawn(async move { shared.run(flight, reason).await }.instrument(span));
             }
             Err(_) => {
                 // No runtime: nothing can run the fetch, so it fails at once rather than
@@ -200,6 +210,18 @@ impl KeySetState {
             armed: true,
         };
         let result = self.fetch().await;
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            match &result {
+                Ok((keys, _)) => {
+                    span.record("outcome", "ok");
+                    span.record("keys", keys.len());
+                }
+                Err(error) => {
+                    span.record("outcome", error.kind().description());
+                }
+            }
+        }
         guard.armed = false;
         self.finish(flight, reason, started, result);
     }
@@ -214,8 +236,12 @@ impl KeySetState {
                 let metadata = match self.metadata.load_full() {
                     Some(metadata) => metadata,
                     None => {
-                        let metadata =
-                            Arc::new(IssuerMetadata::discover(&self.http, issuer, *mode).await?);
+                        let discovery = tracing::debug_span!("discovery", issuer = %issuer);
+                        let metadata = Arc::new(
+                            IssuerMetadata::discover(&self.http, issuer, *mode)
+                                .instrument(discovery)
+                                .await?,
+                        );
                         self.metadata.store(Some(metadata.clone()));
                         metadata
                     }
