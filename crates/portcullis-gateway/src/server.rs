@@ -335,8 +335,9 @@ pub(crate) fn build_state(
         .unwrap_or_else(|| Arc::new(Metrics::new(names)));
     let router = HostRouter::new(&config.routes);
     let source = config.source.clone();
-    let core =
-        Arc::new(ProxyCore::new(config, tunnels).map_err(|e| StartError::Config(e.in_file(&source)))?);
+    let core = Arc::new(
+        ProxyCore::new(config, tunnels).map_err(|e| StartError::Config(e.in_file(&source)))?,
+    );
     let (routes, decisions, metadata) = route_services(&core, &issuers)?;
     Ok(GatewayState {
         core,

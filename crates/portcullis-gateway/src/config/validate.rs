@@ -15,8 +15,8 @@ use super::file::{
 };
 use super::issuer::issuer;
 use super::value::{
-    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope,
-    Span, UpgradeProtocol, UpstreamName,
+    AcrValue, Addr, Audience, ClaimKey, ClaimValue, List, MaxAge, RequestHeader, Role, Scope, Span,
+    UpgradeProtocol, UpstreamName,
 };
 use super::{
     CertificateFiles, Config, ConfigFileError, DecisionConfig, DecisionSource, ForwardConfig,

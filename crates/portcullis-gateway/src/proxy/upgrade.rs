@@ -416,7 +416,10 @@ impl Drop for OpenTunnel {
         if let Some(counters) = tunnels.routes.get(self.route) {
             counters.open.fetch_sub(1, Ordering::Relaxed);
         }
-        tunnels.signals.open.send_modify(|n| *n = n.saturating_sub(1));
+        tunnels
+            .signals
+            .open
+            .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
