@@ -288,6 +288,19 @@ impl State {
             .await
             .is_ok_and(|pong| pong == "PONG")
     }
+
+    /// `PING` on a connection not yet published: a server that refuses it (a wrong
+    /// password, a replica still loading) never makes the store look connected.
+    async fn answers(&self, connection: &MultiplexedConnection) -> bool {
+        let mut connection = connection.clone();
+        let started = Instant::now();
+        let answer = tokio::time::timeout(
+            self.response_timeout,
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await;
+        self.finish(answer, started).is_ok_and(|pong| pong == "PONG")
+    }
 }
 
 /// Keeps a connection: connects with backoff, checks it while idle or when a command
@@ -298,14 +311,13 @@ async fn supervise(state: Arc<State>) {
     loop {
         match state.connect().await {
             Ok(connection) => {
-                state.connection.store(Some(Arc::new(connection)));
-                if !state.ping().await {
-                    state.connection.store(None);
+                if !state.answers(&connection).await {
                     state.counters.set_connected(false);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(state.max_backoff);
                     continue;
                 }
+                state.connection.store(Some(Arc::new(connection)));
                 state.counters.set_connected(true);
                 state.counters.reconnected();
                 tracing::info!("store connected");
