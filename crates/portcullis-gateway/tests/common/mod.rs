@@ -94,8 +94,18 @@ impl Gateway {
     /// The binary comparing its config file with what it loaded every `seconds` (0:
     /// only on SIGHUP), so a test's own reloads are the only ones.
     pub fn start_watching(config: &str, seconds: u64) -> Gateway {
+        Gateway::start_watching_with_env(config, seconds, &[])
+    }
+
+    /// [`Gateway::start_watching`] with environment variables (secrets named by `_env`
+    /// keys).
+    pub fn start_watching_with_env(config: &str, seconds: u64, env: &[(&str, &str)]) -> Gateway {
         let seconds = seconds.to_string();
-        Gateway::start_running(config, |command| command, &["--watch-config", &seconds])
+        Gateway::start_running(
+            config,
+            |command| command.envs(env.iter().copied()),
+            &["--watch-config", &seconds],
+        )
     }
 
     fn start_running(
