@@ -482,6 +482,9 @@ payload_header = "x-auth-claims"
 pub struct InProcess {
     pub addr: SocketAddr,
     pub key: SigningKey,
+    /// The configuration it runs, and what reloads it.
+    text: String,
+    reloader: portcullis_gateway::Reloader,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -525,6 +528,7 @@ algorithms = ["ES256"]
         let config = portcullis_gateway::Config::from_toml(text, "gateway.toml").unwrap();
         let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
         let addr = gateway.local_addrs()[0];
+        let reloader = gateway.reloader();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(async move {
             gateway
@@ -537,10 +541,22 @@ algorithms = ["ES256"]
         InProcess {
             addr,
             key,
+            text: text.to_owned(),
+            reloader,
             stop: Some(stop),
             served: Some(served),
             _dir: dir,
         }
+    }
+
+    /// Reloads the configuration it runs, unchanged (as a SIGHUP with the same file).
+    pub async fn reload(&self) {
+        let config = portcullis_gateway::Config::from_toml(&self.text, "gateway.toml").unwrap();
+        let reloader = self.reloader.clone();
+        tokio::task::spawn_blocking(move || reloader.reload(config))
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     /// A token from the issuer for [`AUDIENCE`], issued now, with `scope`, valid until
