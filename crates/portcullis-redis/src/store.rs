@@ -299,7 +299,8 @@ impl State {
             redis::cmd("PING").query_async::<String>(&mut connection),
         )
         .await;
-        self.finish(answer, started).is_ok_and(|pong| pong == "PONG")
+        self.finish(answer, started)
+            .is_ok_and(|pong| pong == "PONG")
     }
 }
 
