@@ -139,25 +139,40 @@ pub(crate) fn not_set<'a>(
 /// Whether the original asks to switch protocols (`Upgrade`, whether or not the proxy
 /// in front passed `Connection` on) to one its route does not allow (`upgrades`). The
 /// gateway's proxy would not switch there, but the proxy in front switches on any
-/// `2xx` decision, so the decision refuses it.
+/// `2xx` decision, so the decision refuses it. `h2c` is not counted: it would switch
+/// the client's own connection to the proxy in front (to HTTP/2), not open a tunnel to
+/// the upstream, and clients such as `curl --http2` offer it on every cleartext
+/// request.
 pub(crate) fn upgrade_not_allowed<B>(
     request: &Request<B>,
     policy: Option<&crate::config::UpgradePolicy>,
 ) -> bool {
-    let mut offered = request.headers().get_all(UPGRADE).iter().peekable();
-    if offered.peek().is_none() {
+    let offered = request.headers().get_all(UPGRADE);
+    let tunnelling = |value: &http::HeaderValue| {
+        value.to_str().map_or(true, |value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .any(|protocol| !protocol.is_empty() && !is_h2c(protocol))
+        })
+    };
+    if !offered.iter().any(tunnelling) {
         return false;
     }
     let Some(policy) = policy else { return true };
-    !offered.all(|value| {
+    !offered.iter().all(|value| {
         value.to_str().is_ok_and(|value| {
             value
                 .split(',')
                 .map(str::trim)
-                .filter(|protocol| !protocol.is_empty())
+                .filter(|protocol| !protocol.is_empty() && !is_h2c(protocol))
                 .all(|protocol| policy.allows(protocol))
         })
     })
+}
+
+fn is_h2c(protocol: &str) -> bool {
+    protocol.eq_ignore_ascii_case("h2c")
 }
 
 /// Decides `request` on route `index`: its layers, then, once they allow it, the
@@ -219,10 +234,24 @@ mod tests {
             &request(Some("WebSocket")),
             Some(&websocket)
         ));
-        assert!(upgrade_not_allowed(&request(Some("h2c")), Some(&websocket)));
         assert!(upgrade_not_allowed(
+            &request(Some("foo/2")),
+            Some(&websocket)
+        ));
+        assert!(upgrade_not_allowed(
+            &request(Some("websocket, foo")),
+            Some(&websocket)
+        ));
+        // Not a tunnel: the client's own connection to the proxy in front.
+        assert!(!upgrade_not_allowed(&request(Some("h2c")), None));
+        assert!(!upgrade_not_allowed(
+            &request(Some("H2C")),
+            Some(&websocket)
+        ));
+        assert!(!upgrade_not_allowed(
             &request(Some("websocket, h2c")),
             Some(&websocket)
         ));
+        assert!(upgrade_not_allowed(&request(Some("h2c, websocket")), None));
     }
 }
