@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Request, Uri, header};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -58,6 +58,8 @@ const BATCH: usize = 512;
 const INTERVAL: Duration = Duration::from_secs(2);
 /// How long one export request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a collector's answer read (an `ExportTraceServiceResponse`: a few bytes).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The layer and the exporter for `config`'s `[tracing.otlp]`, if it has one. Spawn
 /// [`OtlpExporter::run`] on a Tokio runtime.
@@ -387,7 +389,10 @@ impl OtlpExporter {
         let count = spans_len(&body);
         match tokio::time::timeout(TIMEOUT, client.request(request)).await {
             Ok(Ok(response)) if response.status().is_success() => {
-                let _ = response.into_body().collect().await;
+                // Read to its end so the connection is reused, but bounded: a collector's
+                // answer is small, and one that never ends must not stall the exporter.
+                let answer = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect();
+                let _ = tokio::time::timeout(TIMEOUT, answer).await;
             }
             Ok(Ok(response)) => {
                 tracing::warn!(

@@ -120,7 +120,7 @@ impl Reloader {
             None,
             running.core.tunnels.signals(),
             running.operations_on_main,
-            Some(running.metrics.clone()),
+            Some(&running),
         )?;
         for ((terminator, _), prepared) in self.terminators.iter().zip(tls) {
             terminator.apply(prepared);

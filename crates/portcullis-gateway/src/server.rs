@@ -26,7 +26,7 @@ use crate::events::{EventSink, GatewayEvent};
 use crate::host_router::HostRouter;
 use crate::metrics::Metrics;
 use crate::proxy::{
-    self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService, TunnelSignals,
+    self, GatewayState, MetadataEndpoint, Proxy, ProxyCore, RouteService, TunnelSignals, Tunnels,
 };
 use crate::reload::Reloader;
 use crate::store::SharedStore;
@@ -320,19 +320,27 @@ impl Gateway {
 }
 
 /// Everything requests need, built from a checked configuration and started issuers:
-/// at start, and for each reload (`metrics` kept when the routes keep their names).
+/// at start, and for each reload (the `running` state's metrics and upgrade counters
+/// kept when the routes keep their names).
 pub(crate) fn build_state(
     config: Config,
     issuers: IssuerSet,
     store: Option<SharedStore>,
     tunnels: Arc<TunnelSignals>,
     operations_on_main: bool,
-    metrics: Option<Arc<Metrics>>,
+    running: Option<&GatewayState>,
 ) -> Result<GatewayState, StartError> {
     let names: Vec<String> = config.routes.iter().map(|r| r.name.clone()).collect();
-    let metrics = metrics
-        .filter(|metrics| metrics.route_names() == names.as_slice())
-        .unwrap_or_else(|| Arc::new(Metrics::new(names)));
+    let same_routes = running.filter(|running| running.metrics.route_names() == names.as_slice());
+    let tunnels = Tunnels::new(
+        names.len(),
+        tunnels,
+        same_routes.map(|running| &running.core.tunnels),
+    );
+    let metrics = same_routes.map_or_else(
+        || Arc::new(Metrics::new(names)),
+        |running| running.metrics.clone(),
+    );
     let router = HostRouter::new(&config.routes);
     let source = config.source.clone();
     let core = Arc::new(

@@ -207,6 +207,16 @@ fn cors_settings_are_checked_as_read() {
                    [routes.cors]\nallow_origins = [\"*\"]\nallow_methods = [\"GET\", \"PUT\"]";
     let (path, _) = refused(methods);
     assert_eq!(path, "routes[0].cors.allow_methods[1]");
+    // `*` is the wildcard in these lists too, which credentials rule out: refused
+    // here, not by the panic of the layer (at start, or in a reload).
+    for key in ["allow_headers", "expose_headers"] {
+        let (path, message) = refused(&route(&format!(
+            "allow_origins = [\"https://a.example\"]\nallow_credentials = true\n\
+             {key} = [\"*\"]"
+        )));
+        assert_eq!(path, format!("routes[0].cors.{key}[0]"));
+        assert!(message.contains("credentials"), "{message}");
+    }
 }
 
 #[test]

@@ -333,3 +333,30 @@ async fn dpop_over_http_decisions_is_checked_as_in_the_proxy() {
         .await;
     assert_eq!(bearer.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The proxy in front opens the WebSocket when the decision allows the handshake: a
+/// route that does not allow the protocol (`upgrades`) refuses it, as 403 (a proxy in
+/// front reads other codes as its own error), rather than letting the front proxy
+/// switch where the gateway's own proxy never would.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_the_route_does_not_allow_is_refused() {
+    let w = world("source = \"forwarded\"").await;
+    let http = Http::http1();
+    let read = token_for(&w.issuer, "read", &[]);
+    let url = w.gateway.decision_url("/");
+    let original = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/items/7"),
+        ("x-forwarded-host", "api.example"),
+    ];
+    let plain = http.get(&url, Some(&read), &original).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    let mut upgrade = original.to_vec();
+    upgrade.push(("upgrade", "websocket"));
+    let refused = http.get(&url, Some(&read), &upgrade).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.header("x-auth-subject"), "");
+    // Authentication first, as the proxy: no token is still a 401.
+    let anonymous = http.get(&url, None, &upgrade).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}

@@ -531,3 +531,22 @@ async fn decisions_are_in_the_access_log_as_requests_are() {
         "{stderr}"
     );
 }
+
+/// Envoy switches protocols itself when the check allows the handshake (its HTTP/2
+/// extended CONNECT arrives as an HTTP/1.1 `Upgrade`): a route that does not allow the
+/// protocol (`upgrades`) denies it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_the_route_does_not_allow_is_denied() {
+    let (w, mut envoy) = world("").await;
+    let bearer = format!("Bearer {}", token_for(&w.issuer, "read", &[]));
+    let plain = [("authorization", bearer.as_str())];
+    envoy.check("GET", "/items/7", &plain).await.allowed();
+    let upgrade = [
+        ("authorization", bearer.as_str()),
+        ("connection", "upgrade"),
+        ("upgrade", "websocket"),
+    ];
+    let checked = envoy.check("GET", "/items/7", &upgrade).await;
+    checked.denied(PERMISSION_DENIED, 403);
+    assert_eq!(checked.metadata(&["reason"]), Some("upgrade_not_allowed"));
+}

@@ -233,4 +233,62 @@ scopes_all = ["read"]
             );
         }
     }
+
+    /// A response body that sends one byte, then never ends.
+    struct NeverEnds(bool);
+
+    impl hyper::body::Body for NeverEnds {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+            if self.0 {
+                return std::task::Poll::Pending;
+            }
+            self.0 = true;
+            std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(b"{")))))
+        }
+    }
+
+    /// A collector that accepts a batch and never ends its answer does not stall the
+    /// exporter: the answer is read for at most the export timeout, and the next batch
+    /// goes. (On Tokio's paused clock: the timeouts pass as soon as all is idle.)
+    #[tokio::test(start_paused = true)]
+    async fn a_collector_answer_that_never_ends_does_not_stall_the_exporter() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let posts = Arc::new(AtomicUsize::new(0));
+        let counted = posts.clone();
+        let collector = TestServer::start(service_fn(
+            move |request: http::Request<hyper::body::Incoming>| {
+                let counted = counted.clone();
+                async move {
+                    let _ = request.into_body().collect().await;
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Infallible>(http::Response::new(NeverEnds(false)))
+                }
+            },
+        ))
+        .await;
+        let text = format!(
+            "{}[tracing]\n[tracing.otlp]\nendpoint = \"{}/v1/traces\"\n",
+            super::common::MINIMAL,
+            collector.url()
+        );
+        let config = Config::from_toml(&text, "otlp.toml").unwrap();
+        let (layer, exporter) = portcullis_gateway::otlp::pipeline(&config).unwrap();
+        let flush = exporter.flusher();
+        let subscriber = tracing_subscriber::registry().with(layer.with_default_filter());
+        let guard = tracing::subscriber::set_default(subscriber);
+        let exporting = tokio::spawn(exporter.run());
+        for _ in 0..2 {
+            drop(tracing::debug_span!(target: "portcullis_gateway", "request").entered());
+            flush.flush().await;
+        }
+        flush.flush().await;
+        assert_eq!(posts.load(Ordering::SeqCst), 2);
+        drop(guard);
+        exporting.abort();
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::{Gateway, Http, es256_issuer, token_for};
 use http::StatusCode;
-use portcullis_testkit::{EchoUpstream, Endpoint, TestIssuer};
+use portcullis_testkit::{EchoUpstream, Endpoint, RedisServer, TestIssuer};
 
 /// The config file of a running gateway, to rewrite.
 fn config_path(gateway: &Gateway) -> PathBuf {
@@ -203,4 +203,48 @@ async fn a_reload_reads_key_files_again() {
     gateway.wait_for_event("config_reloaded");
     assert_eq!(status(&signed_by(&new)).await, StatusCode::OK);
     assert_eq!(status(&signed_by(&old)).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A gateway sharing state on a store (`[store]`) is restarted to change its
+/// configuration: a reload is refused, naming `store`, and the running configuration
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_with_a_store_refuses_a_reload_and_keeps_serving() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let issuer = es256_issuer().await;
+    let upstream = EchoUpstream::start().await;
+    let store = format!(
+        "[store]\nurl = \"{}\"\nkey_secret_env = \"GATEWAY_TEST_STORE_KEY\"\n",
+        redis.url()
+    );
+    let env = [(
+        "GATEWAY_TEST_STORE_KEY",
+        "the replicas' keying secret, 32+ bytes",
+    )];
+    let mut gateway =
+        Gateway::start_watching_with_env(&with_route(&issuer, &upstream, "/old", &store), 0, &env);
+    let http = Http::http1();
+    let token = token_for(&issuer, "read", &[]);
+    let base = gateway.url("");
+    let status = async |path: &str| {
+        http.get(&format!("{base}{path}"), Some(&token), &[])
+            .await
+            .status
+    };
+    assert_eq!(status("/old/x").await, StatusCode::OK);
+
+    std::fs::write(
+        config_path(&gateway),
+        with_route(&issuer, &upstream, "/new", &store),
+    )
+    .unwrap();
+    gateway.hangup();
+    let event = gateway.wait_for_event("config_refused");
+    let error = event["error"].as_str().unwrap();
+    assert!(error.contains("store"), "{error}");
+    assert!(error.contains("restart"), "{error}");
+    assert_eq!(status("/old/x").await, StatusCode::OK);
+    assert_eq!(status("/new/x").await, StatusCode::NOT_FOUND);
 }

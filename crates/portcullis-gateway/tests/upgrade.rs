@@ -333,3 +333,22 @@ async fn a_websocket_over_http2() {
     drop((upgraded, sender));
     world.stop().await;
 }
+
+/// A reload keeps the upgraded connections it did not open in the series: the gauge
+/// still counts them, and their close is counted, on the configuration that replaced
+/// the one they opened on (routes of the same names).
+#[tokio::test]
+async fn a_reload_keeps_counting_open_upgrades() {
+    let world = World::start("30s", "").await;
+    let token = world.token("chat", unix_now() + 300);
+    let (response, mut socket) = world.handshake("/ws", Some(&token)).await;
+    assert_eq!(response.status, 101);
+    echo(&mut socket, b"before").await;
+    let open = "portcullis_gateway_upgrades_open{route=\"ws\"} 1";
+    assert!(world.metrics().await.contains(open));
+    world.gateway.reload().await;
+    let metrics = world.metrics().await;
+    assert!(metrics.contains(open), "{metrics}");
+    echo(&mut socket, b"after").await;
+    world.stop().await;
+}

@@ -34,6 +34,21 @@ pub(super) fn layer(
              origins that may send credentials",
         ));
     }
+    // `*` is the wildcard in these lists as in the origins (and `tower-http` panics on
+    // it beside credentials).
+    if section.allow_credentials {
+        for (key, headers) in [
+            ("allow_headers", &section.allow_headers),
+            ("expose_headers", &section.expose_headers),
+        ] {
+            let wildcard = (headers.iter().flatten()).position(|header| header.0 == "*");
+            if let Some(i) = wildcard {
+                return Err(at.key(key).index(i).error(
+                    "browsers refuse credentials with `*` (every header): list the headers",
+                ));
+            }
+        }
+    }
     let origin = if any_origin {
         AllowOrigin::any()
     } else {

@@ -49,7 +49,7 @@ use tower_service::Service;
 
 use super::protobuf_json::json_object;
 use super::record::{DecisionRecord, FrontDoor};
-use super::{forbidden, headers_to_remove, not_set};
+use super::{decide_on_route, forbidden, headers_to_remove, not_set};
 use crate::Body;
 use crate::config::{ForwardConfig, Limits};
 use crate::metrics::Reason;
@@ -160,7 +160,7 @@ async fn decide(shared: &GatewayState, check: CheckRequest, peer: SocketAddr) ->
                 Err(Refusal::NoRoute) => (None, forbidden(), remove),
                 Err(refusal) => (None, shared.core.refuse(refusal, false), remove),
                 Ok(index) => {
-                    let response = shared.decisions[index].clone().decide(request).await;
+                    let response = decide_on_route(shared, index, request).await;
                     (Some(index), response, remove)
                 }
             }

@@ -15,7 +15,7 @@ use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request, Response, Uri};
 
 use super::record::{DecisionRecord, FrontDoor};
-use super::{forbidden, headers_to_remove, not_set};
+use super::{decide_on_route, forbidden, headers_to_remove, not_set};
 use crate::Body;
 use crate::config::{DecisionSource, HttpDecisionConfig};
 use crate::proxy::GatewayState;
@@ -120,7 +120,7 @@ pub(crate) async fn handle<B: Send + 'static>(
                 Err(Refusal::NoRoute) => (None, forbidden(), remove),
                 Err(refusal) => (None, shared.core.refuse(refusal, false), remove),
                 Ok(index) => {
-                    let response = shared.decisions[index].clone().decide(request).await;
+                    let response = decide_on_route(&shared, index, request).await;
                     (Some(index), response, remove)
                 }
             }

@@ -15,7 +15,7 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, UPGRADE};
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use portcullis::Authentication;
 use portcullis_jwt::Claims;
@@ -136,6 +136,70 @@ pub(crate) fn not_set<'a>(
     remove.iter().filter(|name| !set.contains_key(*name))
 }
 
+/// Whether the original asks to switch protocols (`Upgrade`, whether or not the proxy
+/// in front passed `Connection` on) to one its route does not allow (`upgrades`). The
+/// gateway's proxy would not switch there, but the proxy in front switches on any
+/// `2xx` decision, so the decision refuses it. `h2c` is not counted: it would switch
+/// the client's own connection to the proxy in front (to HTTP/2), not open a tunnel to
+/// the upstream, and clients such as `curl --http2` offer it on every cleartext
+/// request.
+pub(crate) fn upgrade_not_allowed<B>(
+    request: &Request<B>,
+    policy: Option<&crate::config::UpgradePolicy>,
+) -> bool {
+    let offered = request.headers().get_all(UPGRADE);
+    let tunnelling = |value: &http::HeaderValue| {
+        value.to_str().map_or(true, |value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .any(|protocol| !protocol.is_empty() && !is_h2c(protocol))
+        })
+    };
+    if !offered.iter().any(tunnelling) {
+        return false;
+    }
+    let Some(policy) = policy else { return true };
+    !offered.iter().all(|value| {
+        value.to_str().is_ok_and(|value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|protocol| !protocol.is_empty() && !is_h2c(protocol))
+                .all(|protocol| policy.allows(protocol))
+        })
+    })
+}
+
+fn is_h2c(protocol: &str) -> bool {
+    protocol.eq_ignore_ascii_case("h2c")
+}
+
+/// Decides `request` on route `index`: its layers, then, once they allow it, the
+/// route's upgrade policy ([`upgrade_not_allowed`]), as the proxy refuses an upgrade
+/// only after authentication.
+pub(crate) async fn decide_on_route<B: Send + 'static>(
+    shared: &crate::proxy::GatewayState,
+    index: usize,
+    request: Request<B>,
+) -> Response<Body> {
+    let policy = (shared.core.config.routes.get(index)).and_then(|route| route.upgrade.as_ref());
+    let refuse_upgrade = upgrade_not_allowed(&request, policy);
+    let Some(route) = shared.decisions.get(index) else {
+        return forbidden();
+    };
+    let response = route.clone().decide(request).await;
+    if refuse_upgrade && response.status().is_success() {
+        let mut response = Response::new(full("this route does not carry that protocol\n"));
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        response
+            .extensions_mut()
+            .insert(Outcome(Reason::UpgradeNotAllowed));
+        return response;
+    }
+    response
+}
+
 /// An unmatched request: denied, and as 403, not the proxy's 404 (a proxy in front
 /// reads anything but 2xx, 401 and 403 as its own error).
 pub(crate) fn forbidden() -> Response<Body> {
@@ -143,4 +207,51 @@ pub(crate) fn forbidden() -> Response<Body> {
     *response.status_mut() = StatusCode::FORBIDDEN;
     response.extensions_mut().insert(Outcome(Reason::NoRoute));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_upgrade_is_refused_unless_the_route_allows_each_protocol() {
+        let request = |upgrade: Option<&str>| {
+            let mut request = Request::builder().uri("/ws");
+            if let Some(upgrade) = upgrade {
+                request = request.header(UPGRADE, upgrade);
+            }
+            request.body(()).unwrap()
+        };
+        let websocket = crate::config::UpgradePolicy {
+            protocols: vec!["websocket".to_owned()],
+            max_lifetime: Duration::from_secs(60),
+            close_at_token_expiry: true,
+        };
+        assert!(!upgrade_not_allowed(&request(None), None));
+        assert!(upgrade_not_allowed(&request(Some("websocket")), None));
+        assert!(!upgrade_not_allowed(
+            &request(Some("WebSocket")),
+            Some(&websocket)
+        ));
+        assert!(upgrade_not_allowed(
+            &request(Some("foo/2")),
+            Some(&websocket)
+        ));
+        assert!(upgrade_not_allowed(
+            &request(Some("websocket, foo")),
+            Some(&websocket)
+        ));
+        // Not a tunnel: the client's own connection to the proxy in front.
+        assert!(!upgrade_not_allowed(&request(Some("h2c")), None));
+        assert!(!upgrade_not_allowed(
+            &request(Some("H2C")),
+            Some(&websocket)
+        ));
+        assert!(!upgrade_not_allowed(
+            &request(Some("websocket, h2c")),
+            Some(&websocket)
+        ));
+        assert!(upgrade_not_allowed(&request(Some("h2c, websocket")), None));
+    }
 }

@@ -37,7 +37,7 @@ mod upstream;
 
 pub(crate) use headers::insert_claim_headers;
 
-pub(crate) use upgrade::TunnelSignals;
+pub(crate) use upgrade::{TunnelSignals, Tunnels};
 pub(crate) use upstream::{ClientAddr, Outcome, Proxy, ProxyCore};
 
 /// An authenticated route: authentication, then the route's requirement (scopes and

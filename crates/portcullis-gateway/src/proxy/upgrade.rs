@@ -175,7 +175,9 @@ struct RouteTunnels {
 /// and the gateway's signals.
 #[derive(Debug)]
 pub(crate) struct Tunnels {
-    routes: Vec<RouteTunnels>,
+    /// Shared with the configuration a reload replaces, when the routes keep their
+    /// names: the connections it opened are still counted.
+    routes: Arc<[RouteTunnels]>,
     signals: Arc<TunnelSignals>,
 }
 
@@ -208,16 +210,24 @@ impl TunnelSignals {
 }
 
 impl Tunnels {
-    pub(crate) fn new(routes: usize, signals: Arc<TunnelSignals>) -> Tunnels {
-        Tunnels {
-            routes: (0..routes)
+    /// The counters of `routes` routes: those of `replaced` (the configuration a reload
+    /// replaces, when its routes are the same), whose connections are still open and
+    /// counted there, or fresh ones.
+    pub(crate) fn new(
+        routes: usize,
+        signals: Arc<TunnelSignals>,
+        replaced: Option<&Tunnels>,
+    ) -> Tunnels {
+        let routes = match replaced {
+            Some(replaced) if replaced.routes.len() == routes => replaced.routes.clone(),
+            _ => (0..routes)
                 .map(|_| RouteTunnels {
                     open: AtomicU64::new(0),
                     closed: std::array::from_fn(|_| AtomicU64::new(0)),
                 })
                 .collect(),
-            signals,
-        }
+        };
+        Tunnels { routes, signals }
     }
 
     /// The gateway's signals, for the configuration that replaces this one.
@@ -243,7 +253,7 @@ impl Tunnels {
             "# HELP portcullis_gateway_upgrades_open Upgraded connections (WebSockets) open now.\n\
              # TYPE portcullis_gateway_upgrades_open gauge\n",
         );
-        for (name, route) in route_names.iter().zip(&self.routes) {
+        for (name, route) in route_names.iter().zip(self.routes.iter()) {
             if name.is_empty() {
                 continue;
             }
@@ -258,7 +268,7 @@ impl Tunnels {
             "# HELP portcullis_gateway_upgrades_closed_total Upgraded connections closed, by why.\n\
              # TYPE portcullis_gateway_upgrades_closed_total counter\n",
         );
-        for (name, route) in route_names.iter().zip(&self.routes) {
+        for (name, route) in route_names.iter().zip(self.routes.iter()) {
             if name.is_empty() {
                 continue;
             }

@@ -20,7 +20,7 @@ use portcullis_jwt::Claims;
 use tower_service::Service;
 
 use super::headers::{rewrite_headers, strip_hop_by_hop};
-use super::upgrade::{self, TunnelSignals, Tunnels};
+use super::upgrade::{self, Tunnels};
 use crate::config::{Config, ConfigFileError, UpstreamConfig, UpstreamProtocol, UpstreamTls};
 use crate::metrics::Reason;
 use crate::respond::Refusal;
@@ -80,19 +80,16 @@ type UpstreamConnector = HttpsConnector<HttpConnector>;
 
 impl ProxyCore {
     /// The clients for every upstream; reads their CA and client certificate files.
-    /// The upgraded connections are counted per route, and closed at shutdown by
-    /// `signals`, which outlive a reload.
-    pub(crate) fn new(
-        config: Config,
-        signals: Arc<TunnelSignals>,
-    ) -> Result<ProxyCore, ConfigFileError> {
+    /// `tunnels` counts the upgraded connections per route; its signals, which outlive
+    /// a reload, close them at shutdown.
+    pub(crate) fn new(config: Config, tunnels: Tunnels) -> Result<ProxyCore, ConfigFileError> {
         let clients = config
             .upstreams
             .iter()
             .map(UpstreamClients::new)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ProxyCore {
-            tunnels: Tunnels::new(config.routes.len(), signals),
+            tunnels,
             config,
             clients,
         })

@@ -94,8 +94,18 @@ impl Gateway {
     /// The binary comparing its config file with what it loaded every `seconds` (0:
     /// only on SIGHUP), so a test's own reloads are the only ones.
     pub fn start_watching(config: &str, seconds: u64) -> Gateway {
+        Gateway::start_watching_with_env(config, seconds, &[])
+    }
+
+    /// [`Gateway::start_watching`] with environment variables (secrets named by `_env`
+    /// keys).
+    pub fn start_watching_with_env(config: &str, seconds: u64, env: &[(&str, &str)]) -> Gateway {
         let seconds = seconds.to_string();
-        Gateway::start_running(config, |command| command, &["--watch-config", &seconds])
+        Gateway::start_running(
+            config,
+            |command| command.envs(env.iter().copied()),
+            &["--watch-config", &seconds],
+        )
     }
 
     fn start_running(
@@ -472,6 +482,9 @@ payload_header = "x-auth-claims"
 pub struct InProcess {
     pub addr: SocketAddr,
     pub key: SigningKey,
+    /// The configuration it runs, and what reloads it.
+    text: String,
+    reloader: portcullis_gateway::Reloader,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -515,6 +528,7 @@ algorithms = ["ES256"]
         let config = portcullis_gateway::Config::from_toml(text, "gateway.toml").unwrap();
         let gateway = portcullis_gateway::Gateway::bind(config).await.unwrap();
         let addr = gateway.local_addrs()[0];
+        let reloader = gateway.reloader();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(async move {
             gateway
@@ -527,10 +541,22 @@ algorithms = ["ES256"]
         InProcess {
             addr,
             key,
+            text: text.to_owned(),
+            reloader,
             stop: Some(stop),
             served: Some(served),
             _dir: dir,
         }
+    }
+
+    /// Reloads the configuration it runs, unchanged (as a SIGHUP with the same file).
+    pub async fn reload(&self) {
+        let config = portcullis_gateway::Config::from_toml(&self.text, "gateway.toml").unwrap();
+        let reloader = self.reloader.clone();
+        tokio::task::spawn_blocking(move || reloader.reload(config))
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     /// A token from the issuer for [`AUDIENCE`], issued now, with `scope`, valid until
