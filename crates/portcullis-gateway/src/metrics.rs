@@ -47,10 +47,13 @@ pub(crate) enum Reason {
     UpstreamTimeout,
     /// An HTTP/2 extended CONNECT for a protocol the route does not allow.
     UpgradeNotAllowed,
+    /// A CORS preflight the route's policy answered (before authentication, as
+    /// browsers send it without credentials): neither forwarded nor refused.
+    CorsPreflight,
 }
 
 impl Reason {
-    const ALL: [Reason; 18] = [
+    const ALL: [Reason; 19] = [
         Reason::Authorized,
         Reason::Anonymous,
         Reason::NoRoute,
@@ -69,6 +72,7 @@ impl Reason {
         Reason::UpstreamError,
         Reason::UpstreamTimeout,
         Reason::UpgradeNotAllowed,
+        Reason::CorsPreflight,
     ];
     const COUNT: usize = Reason::ALL.len();
 
@@ -92,13 +96,17 @@ impl Reason {
             Reason::UpstreamError => "upstream_error",
             Reason::UpstreamTimeout => "upstream_timeout",
             Reason::UpgradeNotAllowed => "upgrade_not_allowed",
+            Reason::CorsPreflight => "cors_preflight",
         }
     }
 
     /// The `decision` label: whether the gateway let the request through to the
-    /// upstream (upstream failures happen after an `allow`).
+    /// upstream (upstream failures happen after an `allow`), refused it, or answered a
+    /// CORS preflight itself (`preflight`: browsers send one before many requests, and
+    /// counting them as refusals would hide the real ones).
     pub(crate) const fn decision(self) -> &'static str {
         match self {
+            Reason::CorsPreflight => "preflight",
             Reason::Authorized
             | Reason::Anonymous
             | Reason::UpstreamError

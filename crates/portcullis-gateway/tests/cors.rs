@@ -237,3 +237,45 @@ fn upgrade_settings_are_checked_as_read() {
     let (path, _) = refused("[limits]\nupgrade_max_lifetime = \"8d\"\n");
     assert_eq!(path, "limits.upgrade_max_lifetime");
 }
+
+/// A preflight the route's policy answered is counted as what it is, not as a refused
+/// request: dashboards of refusals would otherwise count every browser preflight.
+#[tokio::test]
+async fn a_preflight_is_counted_as_a_preflight() {
+    let world = World::start().await;
+    let answer = world
+        .call("OPTIONS", "/api/items", None, &preflight(APP, "PUT"))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    // A real refusal on the same route, for contrast.
+    let refused_answer = world
+        .call("GET", "/api/items", None, &[("origin", APP)])
+        .await;
+    assert_eq!(refused_answer.status, StatusCode::UNAUTHORIZED);
+    let metrics = world.call("GET", "/metrics", None, &[]).await;
+    let metrics = String::from_utf8_lossy(&metrics.body);
+    let count = |labels: &str| {
+        metrics
+            .lines()
+            .find(|line| {
+                line.starts_with(&format!("portcullis_gateway_requests_total{{{labels}}}"))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .map(|n| n.to_owned())
+    };
+    assert_eq!(
+        count(r#"route="api",decision="preflight",reason="cors_preflight""#).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        count(r#"route="api",decision="deny",reason="missing_token""#).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        count(r#"route="api",decision="deny",reason="invalid_request""#),
+        None,
+        "{metrics}"
+    );
+}

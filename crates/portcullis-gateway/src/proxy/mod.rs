@@ -351,9 +351,9 @@ pub(crate) async fn handle(
             request.extensions_mut().insert(ClientAddr(peer));
             // tower-http answers every OPTIONS as a preflight; one that is not goes
             // past the CORS layer, to the route's own.
-            let through_cors = request.method() != http::Method::OPTIONS
-                || cors::preflight_method(&request).is_some();
-            let response = async {
+            let preflight = cors::preflight_method(&request).is_some();
+            let through_cors = request.method() != http::Method::OPTIONS || preflight;
+            let mut response = async {
                 match shared.routes[index].clone() {
                     RouteService::Anonymous(service) => call(service, request).await,
                     RouteService::Protected(service) => call(service, request).await,
@@ -373,6 +373,19 @@ pub(crate) async fn handle(
             }
             .instrument(span.clone())
             .await;
+            // Answered by the CORS layer itself (no outcome, no rejection): a preflight
+            // on a route with a CORS policy, not a refusal.
+            if preflight
+                && response.extensions().get::<Outcome>().is_none()
+                && response
+                    .extensions()
+                    .get::<portcullis::Rejection>()
+                    .is_none()
+            {
+                response
+                    .extensions_mut()
+                    .insert(Outcome(Reason::CorsPreflight));
+            }
             (Some(index), response)
         }
     };
@@ -414,10 +427,10 @@ pub(crate) async fn handle(
         }
         .log();
     }
-    if reason.decision() == "allow" {
+    if reason.decision() != "deny" {
         tracing::debug!(
             route = route_name,
-            decision = "allow",
+            decision = reason.decision(),
             reason = reason.label(),
             status = response.status().as_u16(),
             elapsed_us,
