@@ -18,6 +18,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::HeaderValue;
 use portcullis_jwt::{Claims, Confirmation};
 
+use crate::token::hex_value;
+
 /// The client certificate a request came with over mutual TLS, as its SHA-256
 /// thumbprint (over the DER encoding, as `cnf.x5t#S256` is).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -110,8 +112,9 @@ fn xfcc_hash(text: &str) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hash.get(2 * i..2 * i + 2)?, 16).ok()?;
+    for (byte, pair) in out.iter_mut().zip(hash.as_bytes().chunks_exact(2)) {
+        let &[hi, lo] = pair else { return None };
+        *byte = hex_value(hi)? << 4 | hex_value(lo)?;
     }
     Some(out)
 }
@@ -122,8 +125,8 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let (&hi, &lo) = (bytes.get(i + 1)?, bytes.get(i + 2)?);
+            out.push(hex_value(hi)? << 4 | hex_value(lo)?);
             i += 3;
         } else {
             out.push(b);
@@ -220,6 +223,11 @@ mod tests {
             (
                 CertificateHeaderFormat::EnvoyXfcc,
                 &format!("Hash={}", "zz".repeat(32)),
+            ),
+            // `from_str_radix` took a sign: "+f" was read as 0x0f.
+            (
+                CertificateHeaderFormat::EnvoyXfcc,
+                &format!("Hash={}", "+f".repeat(32)),
             ),
             (CertificateHeaderFormat::UrlEncodedPem, "%2"),
             (CertificateHeaderFormat::UrlEncodedPem, "not pem"),

@@ -219,7 +219,8 @@ fn from_query<'a>(uri: &'a Uri, name: &str) -> Extracted<'a> {
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// The value of one hexadecimal digit (either case).
+pub(crate) fn hex_value(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
