@@ -123,15 +123,11 @@ impl DpopNonces {
         // The full tag is recomputed and compared in constant time on its first bytes.
         let tag = hmac::sign(&self.key, &index);
         let expected = &tag.as_ref()[..MAC_BYTES];
-        if !constant_time_eq(expected, &bytes[8..]) {
+        if aws_lc_rs::constant_time::verify_slices_are_equal(expected, &bytes[8..]).is_err() {
             return Err(use_nonce);
         }
         Ok(())
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 impl fmt::Debug for DpopNonces {
