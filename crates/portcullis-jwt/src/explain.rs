@@ -553,13 +553,9 @@ impl Explainer<'_> {
             ],
             why,
         );
-        let names: Vec<Option<&str>> = self
-            .validation
-            .checks()
-            .map(|custom| custom.name.as_deref())
-            .collect();
-        for (index, name) in names.into_iter().enumerate() {
-            self.push(Step::not_checked(Rule::Check { index }, why).named(name));
+        let validation = self.validation;
+        for (index, custom) in validation.checks().enumerate() {
+            self.push(Step::not_checked(Rule::Check { index }, why).named(custom.name.as_deref()));
         }
     }
 
