@@ -209,15 +209,8 @@ impl State {
         &self,
         command: &redis::Cmd,
     ) -> Result<T, StoreError> {
-        let Some(connection) = self.connection.load_full() else {
-            self.counters.error();
-            return Err(StoreError::NOT_CONNECTED);
-        };
-        let mut connection = (*connection).clone();
-        let started = Instant::now();
-        let answer =
-            tokio::time::timeout(self.response_timeout, command.query_async(&mut connection)).await;
-        self.finish(answer, started)
+        let mut connection = self.published()?;
+        self.timed(command.query_async(&mut connection)).await
     }
 
     /// [`State::query`] for a pipeline (atomic if the pipeline says so).
@@ -225,24 +218,29 @@ impl State {
         &self,
         pipeline: &redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let Some(connection) = self.connection.load_full() else {
-            self.counters.error();
-            return Err(StoreError::NOT_CONNECTED);
-        };
-        let mut connection = (*connection).clone();
-        let started = Instant::now();
-        let answer =
-            tokio::time::timeout(self.response_timeout, pipeline.query_async(&mut connection))
-                .await;
-        self.finish(answer, started)
+        let mut connection = self.published()?;
+        self.timed(pipeline.query_async(&mut connection)).await
     }
 
-    fn finish<T>(
+    /// The published connection (a cheap handle to the multiplexed one).
+    fn published(&self) -> Result<MultiplexedConnection, StoreError> {
+        match self.connection.load_full() {
+            Some(connection) => Ok((*connection).clone()),
+            None => {
+                self.counters.error();
+                Err(StoreError::NOT_CONNECTED)
+            }
+        }
+    }
+
+    /// Awaits `answer` for at most the response timeout; counts it, and on a
+    /// connection failure tells the supervisor.
+    async fn timed<T>(
         &self,
-        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-        started: Instant,
+        answer: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match answer {
+        let started = Instant::now();
+        match tokio::time::timeout(self.response_timeout, answer).await {
             Ok(Ok(value)) => {
                 self.counters.success(started.elapsed());
                 Ok(value)
@@ -293,13 +291,8 @@ impl State {
     /// password, a replica still loading) never makes the store look connected.
     async fn answers(&self, connection: &MultiplexedConnection) -> bool {
         let mut connection = connection.clone();
-        let started = Instant::now();
-        let answer = tokio::time::timeout(
-            self.response_timeout,
-            redis::cmd("PING").query_async::<String>(&mut connection),
-        )
-        .await;
-        self.finish(answer, started)
+        self.timed(redis::cmd("PING").query_async::<String>(&mut connection))
+            .await
             .is_ok_and(|pong| pong == "PONG")
     }
 }
