@@ -246,9 +246,11 @@ async fn listen(store: RedisStore, revocations: Revocations, subscribed: Arc<wat
         match state.query::<Vec<(String, f64)>>(&load).await {
             Ok(entries) => {
                 for (member, until_ms) in entries {
-                    let until = UNIX_EPOCH + Duration::from_millis(until_ms as u64);
-                    match parse_member(&member) {
-                        Some(revoked) => apply(&revocations, &revoked, until),
+                    // A score read back is untrusted: `as` saturates (NaN to 0), and the
+                    // sum is checked like a pushed message's.
+                    let until = UNIX_EPOCH.checked_add(Duration::from_millis(until_ms as u64));
+                    match until.zip(parse_member(&member)) {
+                        Some((until, revoked)) => apply(&revocations, &revoked, until),
                         None => tracing::warn!("an unreadable revocation in the store, ignored"),
                     }
                 }
