@@ -82,6 +82,14 @@ impl std::error::Error for RevocationsFull {}
 
 type Listener = Arc<dyn Fn(&Revoked) + Send + Sync>;
 
+/// The entries, and whether any is by token hash (computed once per revocation, so a
+/// set of claim revocations costs a verification no scan and no hashing).
+#[derive(Default)]
+struct Set {
+    entries: HashMap<Revoked, SystemTime>,
+    tokens: bool,
+}
+
 /// The revocations in force. Cheap to clone; clones share the set.
 #[derive(Clone)]
 pub struct Revocations {
@@ -90,7 +98,7 @@ pub struct Revocations {
 
 struct Inner {
     /// Read on every verification; replaced whole on a revocation (rare).
-    set: ArcSwap<HashMap<Revoked, SystemTime>>,
+    set: ArcSwap<Set>,
     /// The set's size, read first: an empty set costs one atomic load.
     len: AtomicUsize,
     /// Serialises writers.
@@ -111,7 +119,7 @@ impl Revocations {
     pub fn with_clock(keys: SharedKeys, clock: impl Clock, max_entries: usize) -> Revocations {
         Revocations {
             inner: Arc::new(Inner {
-                set: ArcSwap::from_pointee(HashMap::new()),
+                set: ArcSwap::from_pointee(Set::default()),
                 len: AtomicUsize::new(0),
                 write: Mutex::new(Vec::new()),
                 keys,
@@ -136,6 +144,7 @@ impl Revocations {
                 .unwrap_or_else(PoisonError::into_inner);
             let current = self.inner.set.load();
             let mut set: HashMap<Revoked, SystemTime> = current
+                .entries
                 .iter()
                 .filter(|(_, end)| **end > now)
                 .map(|(entry, end)| (entry.clone(), *end))
@@ -148,7 +157,11 @@ impl Revocations {
                 set.insert(revoked.clone(), end);
             }
             self.inner.len.store(set.len(), Ordering::Release);
-            self.inner.set.store(Arc::new(set));
+            let tokens = set.keys().any(|entry| matches!(entry, Revoked::Token(_)));
+            self.inner.set.store(Arc::new(Set {
+                entries: set,
+                tokens,
+            }));
             listeners.clone()
         };
         for listener in listeners {
@@ -187,7 +200,7 @@ impl Revocations {
             return false;
         }
         let set = self.inner.set.load();
-        if !set.keys().any(|entry| matches!(entry, Revoked::Token(_))) {
+        if !set.tokens {
             return false;
         }
         let now = self.inner.clock.now();
@@ -195,7 +208,11 @@ impl Revocations {
             .keys
             .lookup_hashes(token)
             .into_iter()
-            .any(|hash| set.get(&Revoked::Token(hash)).is_some_and(|end| *end > now))
+            .any(|hash| {
+                set.entries
+                    .get(&Revoked::Token(hash))
+                    .is_some_and(|end| *end > now)
+            })
     }
 
     /// Whether `claims` are of a token revoked by its `jti`, `sub` or `client_id`.
@@ -205,7 +222,7 @@ impl Revocations {
         }
         let set = self.inner.set.load();
         let now = self.inner.clock.now();
-        let live = |entry: Revoked| set.get(&entry).is_some_and(|end| *end > now);
+        let live = |entry: Revoked| set.entries.get(&entry).is_some_and(|end| *end > now);
         claims
             .jwt_id()
             .is_some_and(|v| live(Revoked::JwtId(v.to_owned())))
