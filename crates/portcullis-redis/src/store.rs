@@ -10,14 +10,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::task::BackgroundTask;
 use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, FromRedisValue};
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
 
 use crate::health::{Counters, StoreHealth};
 use crate::settings::RedisStoreBuilder;
@@ -65,7 +64,7 @@ pub struct RedisStore {
 /// What the public handle owns: the state, and the supervisor to stop with it.
 struct Handle {
     state: Arc<State>,
-    supervisor: std::sync::Mutex<Option<AbortHandle>>,
+    supervisor: BackgroundTask,
 }
 
 /// What the supervisor and the commands share.
@@ -80,7 +79,6 @@ pub(crate) struct State {
     /// Told by a command whose connection failed: check it now.
     broken: Notify,
     pub(crate) counters: Counters,
-    started: AtomicBool,
 }
 
 impl RedisStore {
@@ -141,9 +139,8 @@ impl RedisStore {
                     connection: ArcSwapOption::empty(),
                     broken: Notify::new(),
                     counters: Counters::default(),
-                    started: AtomicBool::new(false),
                 }),
-                supervisor: std::sync::Mutex::new(None),
+                supervisor: BackgroundTask::default(),
             }),
         })
     }
@@ -152,13 +149,9 @@ impl RedisStore {
     /// first connection is made. Calling it again does nothing.
     pub fn start(&self, runtime: &tokio::runtime::Handle) {
         let state = &self.handle.state;
-        if state.started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let task = runtime.spawn(supervise(Arc::clone(state)));
-        if let Ok(mut slot) = self.handle.supervisor.lock() {
-            *slot = Some(task.abort_handle());
-        }
+        self.handle
+            .supervisor
+            .start_once(runtime, || supervise(Arc::clone(state)));
     }
 
     /// Whether a connection is established now.
@@ -342,16 +335,6 @@ async fn supervise(state: Arc<State>) {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(state.max_backoff);
             }
-        }
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        if let Ok(mut slot) = self.supervisor.lock()
-            && let Some(task) = slot.take()
-        {
-            task.abort();
         }
     }
 }
