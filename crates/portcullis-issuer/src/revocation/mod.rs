@@ -82,12 +82,32 @@ impl std::error::Error for RevocationsFull {}
 
 type Listener = Arc<dyn Fn(&Revoked) + Send + Sync>;
 
-/// The entries, and whether any is by token hash (computed once per revocation, so a
-/// set of claim revocations costs a verification no scan and no hashing).
+/// The entries, and the same indexed by kind (built once per revocation): a lookup
+/// builds no [`Revoked`] (no allocation), and a set without token entries costs a
+/// verification no hashing.
 #[derive(Default)]
 struct Set {
     entries: HashMap<Revoked, SystemTime>,
-    tokens: bool,
+    tokens: HashMap<TokenHash, SystemTime>,
+    jti: HashMap<String, SystemTime>,
+    sub: HashMap<String, SystemTime>,
+    client_id: HashMap<String, SystemTime>,
+}
+
+impl Set {
+    fn new(entries: HashMap<Revoked, SystemTime>) -> Set {
+        let mut set = Set::default();
+        for (entry, end) in &entries {
+            match entry {
+                Revoked::Token(hash) => set.tokens.insert(*hash, *end),
+                Revoked::JwtId(jti) => set.jti.insert(jti.clone(), *end),
+                Revoked::Subject(sub) => set.sub.insert(sub.clone(), *end),
+                Revoked::ClientId(client_id) => set.client_id.insert(client_id.clone(), *end),
+            };
+        }
+        set.entries = entries;
+        set
+    }
 }
 
 /// The revocations in force. Cheap to clone; clones share the set.
@@ -157,11 +177,7 @@ impl Revocations {
                 set.insert(revoked.clone(), end);
             }
             self.inner.len.store(set.len(), Ordering::Release);
-            let tokens = set.keys().any(|entry| matches!(entry, Revoked::Token(_)));
-            self.inner.set.store(Arc::new(Set {
-                entries: set,
-                tokens,
-            }));
+            self.inner.set.store(Arc::new(Set::new(set)));
             listeners.clone()
         };
         for listener in listeners {
@@ -200,7 +216,7 @@ impl Revocations {
             return false;
         }
         let set = self.inner.set.load();
-        if !set.tokens {
+        if set.tokens.is_empty() {
             return false;
         }
         let now = self.inner.clock.now();
@@ -208,11 +224,7 @@ impl Revocations {
             .keys
             .lookup_hashes(token)
             .into_iter()
-            .any(|hash| {
-                set.entries
-                    .get(&Revoked::Token(hash))
-                    .is_some_and(|end| *end > now)
-            })
+            .any(|hash| set.tokens.get(&hash).is_some_and(|end| *end > now))
     }
 
     /// Whether `claims` are of a token revoked by its `jti`, `sub` or `client_id`.
@@ -222,16 +234,14 @@ impl Revocations {
         }
         let set = self.inner.set.load();
         let now = self.inner.clock.now();
-        let live = |entry: Revoked| set.entries.get(&entry).is_some_and(|end| *end > now);
-        claims
-            .jwt_id()
-            .is_some_and(|v| live(Revoked::JwtId(v.to_owned())))
-            || claims
-                .subject()
-                .is_some_and(|v| live(Revoked::Subject(v.to_owned())))
-            || claims
-                .client_id()
-                .is_some_and(|v| live(Revoked::ClientId(v.to_owned())))
+        let live = |by: &HashMap<String, SystemTime>, value: Option<&str>| {
+            value
+                .and_then(|value| by.get(value))
+                .is_some_and(|end| *end > now)
+        };
+        live(&set.jti, claims.jwt_id())
+            || live(&set.sub, claims.subject())
+            || live(&set.client_id, claims.client_id())
     }
 }
 
