@@ -43,6 +43,7 @@ mod replay;
 mod revocations;
 mod settings;
 mod store;
+mod task;
 mod tier;
 
 pub use health::StoreHealth;

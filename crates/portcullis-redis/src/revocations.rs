@@ -18,10 +18,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::task::BackgroundTask;
 use futures_util::StreamExt as _;
 use portcullis_issuer::{Revocations, RevocationsFull, Revoked, TokenHash};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use crate::store::{RedisStore, StoreError};
 
@@ -68,7 +68,7 @@ struct Inner {
     store: RedisStore,
     revocations: Revocations,
     subscribed: Arc<watch::Sender<bool>>,
-    subscriber: std::sync::Mutex<Option<AbortHandle>>,
+    subscriber: BackgroundTask,
 }
 
 impl RedisRevocations {
@@ -79,7 +79,7 @@ impl RedisRevocations {
                 store,
                 revocations,
                 subscribed: Arc::new(watch::Sender::new(false)),
-                subscriber: std::sync::Mutex::new(None),
+                subscriber: BackgroundTask::default(),
             }),
         }
     }
@@ -92,18 +92,14 @@ impl RedisRevocations {
     /// Starts listening (in the background, on `runtime`), resubscribing after every
     /// disconnection. Calling it again does nothing.
     pub fn start(&self, runtime: &tokio::runtime::Handle) {
-        let Ok(mut slot) = self.inner.subscriber.lock() else {
-            return;
-        };
-        if slot.is_some() {
-            return;
-        }
-        let task = runtime.spawn(listen(
-            self.inner.store.clone(),
-            self.inner.revocations.clone(),
-            self.inner.subscribed.clone(),
-        ));
-        *slot = Some(task.abort_handle());
+        let inner = &self.inner;
+        inner.subscriber.start_once(runtime, || {
+            listen(
+                inner.store.clone(),
+                inner.revocations.clone(),
+                inner.subscribed.clone(),
+            )
+        });
     }
 
     /// Whether the channel is listened to now.
@@ -246,9 +242,11 @@ async fn listen(store: RedisStore, revocations: Revocations, subscribed: Arc<wat
         match state.query::<Vec<(String, f64)>>(&load).await {
             Ok(entries) => {
                 for (member, until_ms) in entries {
-                    let until = UNIX_EPOCH + Duration::from_millis(until_ms as u64);
-                    match parse_member(&member) {
-                        Some(revoked) => apply(&revocations, &revoked, until),
+                    // A score read back is untrusted: `as` saturates (NaN to 0), and the
+                    // sum is checked like a pushed message's.
+                    let until = UNIX_EPOCH.checked_add(Duration::from_millis(until_ms as u64));
+                    match until.zip(parse_member(&member)) {
+                        Some((until, revoked)) => apply(&revocations, &revoked, until),
                         None => tracing::warn!("an unreadable revocation in the store, ignored"),
                     }
                 }
@@ -276,16 +274,6 @@ async fn listen(store: RedisStore, revocations: Revocations, subscribed: Arc<wat
         }
         subscribed.send_replace(false);
         tracing::warn!("revocation channel lost; resubscribing");
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Ok(mut slot) = self.subscriber.lock()
-            && let Some(task) = slot.take()
-        {
-            task.abort();
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`RedisStoreBuilder`]: where the store is and how long to wait for it, checked when
 //! built, with nothing connected yet.
 
+use std::fmt;
 use std::time::Duration;
 
 use portcullis_issuer::{ConfigError, Secret};
@@ -22,7 +23,6 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Configures a [`RedisStore`]. Built with [`RedisStore::builder`].
 #[must_use]
-#[derive(Debug)]
 pub struct RedisStoreBuilder {
     pub(crate) url: String,
     pub(crate) username: Option<String>,
@@ -159,6 +159,28 @@ impl RedisStoreBuilder {
     }
 }
 
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A URL with a password is refused by `build`, but may be printed before.
+        let url = if url_has_password(&self.url) {
+            "(a URL with a password)"
+        } else {
+            &self.url
+        };
+        f.debug_struct("RedisStoreBuilder")
+            .field("url", &url)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("health_interval", &self.health_interval)
+            .field("max_backoff", &self.max_backoff)
+            .field("ca_certificate", &self.ca_certificate.is_some())
+            .finish()
+    }
+}
+
 /// Whether `url` has a password in its userinfo (`redis://user:password@host`).
 fn url_has_password(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -229,6 +251,8 @@ mod tests {
     #[test]
     fn debug_never_shows_the_password() {
         let builder = RedisStore::builder("redis://h").password(Secret::new("hunter2"));
+        assert!(!format!("{builder:?}").contains("hunter2"));
+        let builder = RedisStore::builder("redis://u:hunter2@h");
         assert!(!format!("{builder:?}").contains("hunter2"));
     }
 }

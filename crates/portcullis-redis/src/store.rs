@@ -10,14 +10,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::task::BackgroundTask;
 use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, FromRedisValue};
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
 
 use crate::health::{Counters, StoreHealth};
 use crate::settings::RedisStoreBuilder;
@@ -65,7 +64,7 @@ pub struct RedisStore {
 /// What the public handle owns: the state, and the supervisor to stop with it.
 struct Handle {
     state: Arc<State>,
-    supervisor: std::sync::Mutex<Option<AbortHandle>>,
+    supervisor: BackgroundTask,
 }
 
 /// What the supervisor and the commands share.
@@ -80,7 +79,6 @@ pub(crate) struct State {
     /// Told by a command whose connection failed: check it now.
     broken: Notify,
     pub(crate) counters: Counters,
-    started: AtomicBool,
 }
 
 impl RedisStore {
@@ -141,9 +139,8 @@ impl RedisStore {
                     connection: ArcSwapOption::empty(),
                     broken: Notify::new(),
                     counters: Counters::default(),
-                    started: AtomicBool::new(false),
                 }),
-                supervisor: std::sync::Mutex::new(None),
+                supervisor: BackgroundTask::default(),
             }),
         })
     }
@@ -152,13 +149,9 @@ impl RedisStore {
     /// first connection is made. Calling it again does nothing.
     pub fn start(&self, runtime: &tokio::runtime::Handle) {
         let state = &self.handle.state;
-        if state.started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let task = runtime.spawn(supervise(Arc::clone(state)));
-        if let Ok(mut slot) = self.handle.supervisor.lock() {
-            *slot = Some(task.abort_handle());
-        }
+        self.handle
+            .supervisor
+            .start_once(runtime, || supervise(Arc::clone(state)));
     }
 
     /// Whether a connection is established now.
@@ -209,15 +202,8 @@ impl State {
         &self,
         command: &redis::Cmd,
     ) -> Result<T, StoreError> {
-        let Some(connection) = self.connection.load_full() else {
-            self.counters.error();
-            return Err(StoreError::NOT_CONNECTED);
-        };
-        let mut connection = (*connection).clone();
-        let started = Instant::now();
-        let answer =
-            tokio::time::timeout(self.response_timeout, command.query_async(&mut connection)).await;
-        self.finish(answer, started)
+        let mut connection = self.published()?;
+        self.timed(command.query_async(&mut connection)).await
     }
 
     /// [`State::query`] for a pipeline (atomic if the pipeline says so).
@@ -225,24 +211,29 @@ impl State {
         &self,
         pipeline: &redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let Some(connection) = self.connection.load_full() else {
-            self.counters.error();
-            return Err(StoreError::NOT_CONNECTED);
-        };
-        let mut connection = (*connection).clone();
-        let started = Instant::now();
-        let answer =
-            tokio::time::timeout(self.response_timeout, pipeline.query_async(&mut connection))
-                .await;
-        self.finish(answer, started)
+        let mut connection = self.published()?;
+        self.timed(pipeline.query_async(&mut connection)).await
     }
 
-    fn finish<T>(
+    /// The published connection (a cheap handle to the multiplexed one).
+    fn published(&self) -> Result<MultiplexedConnection, StoreError> {
+        match self.connection.load_full() {
+            Some(connection) => Ok((*connection).clone()),
+            None => {
+                self.counters.error();
+                Err(StoreError::NOT_CONNECTED)
+            }
+        }
+    }
+
+    /// Awaits `answer` for at most the response timeout; counts it, and on a
+    /// connection failure tells the supervisor.
+    async fn timed<T>(
         &self,
-        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-        started: Instant,
+        answer: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match answer {
+        let started = Instant::now();
+        match tokio::time::timeout(self.response_timeout, answer).await {
             Ok(Ok(value)) => {
                 self.counters.success(started.elapsed());
                 Ok(value)
@@ -293,13 +284,8 @@ impl State {
     /// password, a replica still loading) never makes the store look connected.
     async fn answers(&self, connection: &MultiplexedConnection) -> bool {
         let mut connection = connection.clone();
-        let started = Instant::now();
-        let answer = tokio::time::timeout(
-            self.response_timeout,
-            redis::cmd("PING").query_async::<String>(&mut connection),
-        )
-        .await;
-        self.finish(answer, started)
+        self.timed(redis::cmd("PING").query_async::<String>(&mut connection))
+            .await
             .is_ok_and(|pong| pong == "PONG")
     }
 }
@@ -349,16 +335,6 @@ async fn supervise(state: Arc<State>) {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(state.max_backoff);
             }
-        }
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        if let Ok(mut slot) = self.supervisor.lock()
-            && let Some(task) = slot.take()
-        {
-            task.abort();
         }
     }
 }

@@ -41,12 +41,7 @@ fn bad_request(message: &str) -> Response<Body> {
 
 /// Whether `presented` is `expected`, in time independent of where they differ.
 fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
-    presented.len() == expected.len()
-        && presented
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(presented, expected).is_ok()
 }
 
 /// Answers `request` for [`ADMIN_PATH`].

@@ -82,6 +82,34 @@ impl std::error::Error for RevocationsFull {}
 
 type Listener = Arc<dyn Fn(&Revoked) + Send + Sync>;
 
+/// The entries, and the same indexed by kind (built once per revocation): a lookup
+/// builds no [`Revoked`] (no allocation), and a set without token entries costs a
+/// verification no hashing.
+#[derive(Default)]
+struct Set {
+    entries: HashMap<Revoked, SystemTime>,
+    tokens: HashMap<TokenHash, SystemTime>,
+    jti: HashMap<String, SystemTime>,
+    sub: HashMap<String, SystemTime>,
+    client_id: HashMap<String, SystemTime>,
+}
+
+impl Set {
+    fn new(entries: HashMap<Revoked, SystemTime>) -> Set {
+        let mut set = Set::default();
+        for (entry, end) in &entries {
+            match entry {
+                Revoked::Token(hash) => set.tokens.insert(*hash, *end),
+                Revoked::JwtId(jti) => set.jti.insert(jti.clone(), *end),
+                Revoked::Subject(sub) => set.sub.insert(sub.clone(), *end),
+                Revoked::ClientId(client_id) => set.client_id.insert(client_id.clone(), *end),
+            };
+        }
+        set.entries = entries;
+        set
+    }
+}
+
 /// The revocations in force. Cheap to clone; clones share the set.
 #[derive(Clone)]
 pub struct Revocations {
@@ -90,7 +118,7 @@ pub struct Revocations {
 
 struct Inner {
     /// Read on every verification; replaced whole on a revocation (rare).
-    set: ArcSwap<HashMap<Revoked, SystemTime>>,
+    set: ArcSwap<Set>,
     /// The set's size, read first: an empty set costs one atomic load.
     len: AtomicUsize,
     /// Serialises writers.
@@ -111,7 +139,7 @@ impl Revocations {
     pub fn with_clock(keys: SharedKeys, clock: impl Clock, max_entries: usize) -> Revocations {
         Revocations {
             inner: Arc::new(Inner {
-                set: ArcSwap::from_pointee(HashMap::new()),
+                set: ArcSwap::from_pointee(Set::default()),
                 len: AtomicUsize::new(0),
                 write: Mutex::new(Vec::new()),
                 keys,
@@ -136,6 +164,7 @@ impl Revocations {
                 .unwrap_or_else(PoisonError::into_inner);
             let current = self.inner.set.load();
             let mut set: HashMap<Revoked, SystemTime> = current
+                .entries
                 .iter()
                 .filter(|(_, end)| **end > now)
                 .map(|(entry, end)| (entry.clone(), *end))
@@ -148,7 +177,7 @@ impl Revocations {
                 set.insert(revoked.clone(), end);
             }
             self.inner.len.store(set.len(), Ordering::Release);
-            self.inner.set.store(Arc::new(set));
+            self.inner.set.store(Arc::new(Set::new(set)));
             listeners.clone()
         };
         for listener in listeners {
@@ -187,7 +216,7 @@ impl Revocations {
             return false;
         }
         let set = self.inner.set.load();
-        if !set.keys().any(|entry| matches!(entry, Revoked::Token(_))) {
+        if set.tokens.is_empty() {
             return false;
         }
         let now = self.inner.clock.now();
@@ -195,7 +224,7 @@ impl Revocations {
             .keys
             .lookup_hashes(token)
             .into_iter()
-            .any(|hash| set.get(&Revoked::Token(hash)).is_some_and(|end| *end > now))
+            .any(|hash| set.tokens.get(&hash).is_some_and(|end| *end > now))
     }
 
     /// Whether `claims` are of a token revoked by its `jti`, `sub` or `client_id`.
@@ -205,16 +234,14 @@ impl Revocations {
         }
         let set = self.inner.set.load();
         let now = self.inner.clock.now();
-        let live = |entry: Revoked| set.get(&entry).is_some_and(|end| *end > now);
-        claims
-            .jwt_id()
-            .is_some_and(|v| live(Revoked::JwtId(v.to_owned())))
-            || claims
-                .subject()
-                .is_some_and(|v| live(Revoked::Subject(v.to_owned())))
-            || claims
-                .client_id()
-                .is_some_and(|v| live(Revoked::ClientId(v.to_owned())))
+        let live = |by: &HashMap<String, SystemTime>, value: Option<&str>| {
+            value
+                .and_then(|value| by.get(value))
+                .is_some_and(|end| *end > now)
+        };
+        live(&set.jti, claims.jwt_id())
+            || live(&set.sub, claims.subject())
+            || live(&set.client_id, claims.client_id())
     }
 }
 
