@@ -26,7 +26,7 @@ use crate::access_log::RecordIdentity;
 use crate::auth::IssuerSet;
 use crate::config::ForwardConfig;
 use crate::metrics::Reason;
-use crate::proxy::{Outcome, ProxyCore, insert_claim_headers};
+use crate::proxy::{Outcome, ProxyCore, call, insert_claim_headers};
 use crate::respond::full;
 
 pub(crate) mod ext_authz;
@@ -93,21 +93,6 @@ impl DecisionRoute {
             DecisionRoute::Anonymous(service) => call(service, request).await,
             DecisionRoute::Protected(service) => call(service, request).await,
         }
-    }
-}
-
-async fn call<S, B>(mut service: S, request: Request<B>) -> Response<Body>
-where
-    S: Service<Request<B>, Response = Response<Body>, Error = Infallible>,
-{
-    let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
-    let result = match ready {
-        Ok(()) => service.call(request).await,
-        Err(never) => match never {},
-    };
-    match result {
-        Ok(response) => response,
-        Err(never) => match never {},
     }
 }
 

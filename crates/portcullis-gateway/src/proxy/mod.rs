@@ -67,9 +67,10 @@ impl RouteService {
     }
 }
 
-pub(crate) async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
+/// Drives an infallible tower service for one request.
+pub(crate) async fn call<S, B, R>(mut service: S, request: Request<B>) -> R
 where
-    S: Service<Request<Incoming>, Response = R, Error = Infallible>,
+    S: Service<Request<B>, Response = R, Error = Infallible>,
 {
     let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
     let result = match ready {
