@@ -5,7 +5,8 @@
     dead_code,
     unreachable_pub,
     missing_debug_implementations,
-    clippy::unwrap_used
+    clippy::unwrap_used,
+    clippy::print_stderr
 )]
 
 use std::convert::Infallible;
@@ -583,4 +584,59 @@ algorithms = ["ES256"]
             served.await.unwrap();
         }
     }
+}
+
+/// A proxy in front of the gateway (nginx, Caddy) run from its recipe in
+/// `docs/decision/`; killed when dropped.
+pub struct ProxyInFront {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for ProxyInFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The recipe `docs/decision/{recipe}` exactly as written, only its placeholders
+/// filled (`{{dir}}`, `{{port}}`, `{{decision_port}}`, `{{upstream_port}}`), written
+/// into `dir`; returns its path.
+pub fn write_recipe(
+    recipe: &str,
+    dir: &Path,
+    port: u16,
+    decision: SocketAddr,
+    upstream: SocketAddr,
+) -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/decision")
+        .join(recipe);
+    let conf = std::fs::read_to_string(source)
+        .unwrap()
+        .replace("{{dir}}", dir.to_str().unwrap())
+        .replace("{{port}}", &port.to_string())
+        .replace("{{decision_port}}", &decision.port().to_string())
+        .replace("{{upstream_port}}", &upstream.port().to_string());
+    let path = dir.join(recipe);
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Whether the proxy's `binary` is installed; a test without it is skipped, loudly,
+/// unless `require` is set in the environment (then it fails). `banner` is the
+/// middle line of the skip notice.
+pub fn proxy_available(binary: &str, require: &str, banner: &str) -> bool {
+    if Path::new(binary).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{require} is set but {binary} is missing"
+    );
+    let rule = "!".repeat(69);
+    eprintln!("\n{rule}\n{banner}\n{rule}\n");
+    false
 }
