@@ -640,3 +640,47 @@ pub fn proxy_available(binary: &str, require: &str, banner: &str) -> bool {
     eprintln!("\n{rule}\n{banner}\n{rule}\n");
     false
 }
+
+/// A gateway configuration whose `read` route accepts both the issuer's JWTs and its
+/// opaque tokens (discovery, and introspection with the testkit's client, its secret
+/// written in `dir`), with `sections` after `[upstream]`.
+pub fn introspecting_config(
+    issuer: &TestIssuer,
+    upstream: &EchoUpstream,
+    dir: &Path,
+    sections: &str,
+) -> String {
+    let secret_file = dir.join("secret");
+    std::fs::write(
+        &secret_file,
+        portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
+    )
+    .unwrap();
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{upstream}"
+{sections}
+[[issuers]]
+issuer = "{url}"
+audiences = ["{AUDIENCE}"]
+discovery = true
+[issuers.introspection]
+endpoint = "{introspect}"
+client_id = "{client_id}"
+client_secret_file = "{secret}"
+cache = false
+[[routes]]
+name = "read"
+path = "/read"
+scopes_all = ["read"]
+"#,
+        upstream = upstream.addr(),
+        url = issuer.url(),
+        introspect = issuer.introspection_url(),
+        client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
+        secret = secret_file.display(),
+    )
+}
