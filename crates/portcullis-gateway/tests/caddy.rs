@@ -14,12 +14,11 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Http, ROUTES, World, token_for};
+use common::{Http, ProxyInFront, ROUTES, World, proxy_available, token_for, write_recipe};
 use http::StatusCode;
 use portcullis_testkit::fixture::free_loopback_port;
 use portcullis_testkit::{Endpoint, Fault};
@@ -35,32 +34,12 @@ fn gateway_config() -> String {
     format!("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"forwarded\"\n{ROUTES}")
 }
 
-struct Caddy {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Caddy with the recipe, deciding at `decision` and proxying to `upstream`; returns
 /// once Caddy says it serves.
-fn start_caddy(decision: SocketAddr, upstream: SocketAddr) -> Caddy {
+fn start_caddy(decision: SocketAddr, upstream: SocketAddr) -> ProxyInFront {
     let dir = tempfile::tempdir().unwrap();
     let port = free_loopback_port();
-    let recipe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/decision/Caddyfile");
-    let conf = std::fs::read_to_string(recipe)
-        .unwrap()
-        .replace("{{port}}", &port.to_string())
-        .replace("{{decision_port}}", &decision.port().to_string())
-        .replace("{{upstream_port}}", &upstream.port().to_string());
-    let path = dir.path().join("Caddyfile");
-    std::fs::write(&path, conf).unwrap();
+    let path = write_recipe("Caddyfile", dir.path(), port, decision, upstream);
     let mut child = Command::new(CADDY)
         .args(["run", "--adapter", "caddyfile", "--config"])
         .arg(&path)
@@ -91,27 +70,19 @@ fn start_caddy(decision: SocketAddr, upstream: SocketAddr) -> Caddy {
         Ok(Err(log)) => panic!("caddy stopped before serving:\n{log}"),
         Err(_) => panic!("caddy did not say it serves within 20 s"),
     }
-    Caddy {
+    ProxyInFront {
         child,
         addr: ([127, 0, 0, 1], port).into(),
-        _dir: dir,
+        dir,
     }
 }
 
 fn caddy_available() -> bool {
-    if Path::new(CADDY).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("PORTCULLIS_REQUIRE_CADDY").is_none(),
-        "PORTCULLIS_REQUIRE_CADDY is set but {CADDY} is missing"
-    );
-    eprintln!(
-        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-         !! SKIPPED: Caddy forward_auth. Install Caddy (apt-get install caddy). !!\n\
-         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-    );
-    false
+    proxy_available(
+        CADDY,
+        "PORTCULLIS_REQUIRE_CADDY",
+        "!! SKIPPED: Caddy forward_auth. Install Caddy (apt-get install caddy). !!",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

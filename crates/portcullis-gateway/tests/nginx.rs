@@ -12,11 +12,11 @@
 mod common;
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Http, ROUTES, World, token_for};
+use common::{Http, ProxyInFront, ROUTES, World, proxy_available, token_for, write_recipe};
 use http::StatusCode;
 use portcullis_testkit::fixture::free_loopback_port;
 use portcullis_testkit::{Endpoint, Fault};
@@ -28,32 +28,11 @@ fn gateway_config() -> String {
     format!("[decision]\nlisten = [\"127.0.0.1:0\"]\nsource = \"original\"\n{ROUTES}")
 }
 
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// nginx with the recipe, deciding at `decision` and proxying to `upstream`.
-fn start_nginx(decision: SocketAddr, upstream: SocketAddr) -> Nginx {
+fn start_nginx(decision: SocketAddr, upstream: SocketAddr) -> ProxyInFront {
     let dir = tempfile::tempdir().unwrap();
     let port = free_loopback_port();
-    let recipe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/decision/nginx.conf");
-    let conf = std::fs::read_to_string(recipe)
-        .unwrap()
-        .replace("{{dir}}", dir.path().to_str().unwrap())
-        .replace("{{port}}", &port.to_string())
-        .replace("{{decision_port}}", &decision.port().to_string())
-        .replace("{{upstream_port}}", &upstream.port().to_string());
-    let path = dir.path().join("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
+    let path = write_recipe("nginx.conf", dir.path(), port, decision, upstream);
     let child = Command::new(NGINX)
         .args(["-p", dir.path().to_str().unwrap(), "-c"])
         .arg(&path)
@@ -72,11 +51,7 @@ fn start_nginx(decision: SocketAddr, upstream: SocketAddr) -> Nginx {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    Nginx {
-        child,
-        addr,
-        _dir: dir,
-    }
+    ProxyInFront { child, addr, dir }
 }
 
 fn log(dir: &Path) -> String {
@@ -84,19 +59,11 @@ fn log(dir: &Path) -> String {
 }
 
 fn nginx_available() -> bool {
-    if Path::new(NGINX).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("PORTCULLIS_REQUIRE_NGINX").is_none(),
-        "PORTCULLIS_REQUIRE_NGINX is set but {NGINX} is missing"
-    );
-    eprintln!(
-        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-         !! SKIPPED: nginx auth_request. Install nginx (apt-get install nginx-light). !!\n\
-         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-    );
-    false
+    proxy_available(
+        NGINX,
+        "PORTCULLIS_REQUIRE_NGINX",
+        "!! SKIPPED: nginx auth_request. Install nginx (apt-get install nginx-light). !!",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -78,42 +78,14 @@ mod exporter {
         let issuer = TestIssuer::start().await;
         let upstream = EchoUpstream::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let secret_file = dir.path().join("secret");
-        std::fs::write(
-            &secret_file,
-            portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
-        )
-        .unwrap();
-        let text = format!(
-            r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{upstream}"
-[tracing]
-[tracing.otlp]
-endpoint = "{collector}/v1/traces"
-service_name = "edge-test"
-[[issuers]]
-issuer = "{url}"
-audiences = ["{AUDIENCE}"]
-discovery = true
-[issuers.introspection]
-endpoint = "{introspect}"
-client_id = "{client_id}"
-client_secret_file = "{secret}"
-cache = false
-[[routes]]
-name = "read"
-path = "/read"
-scopes_all = ["read"]
-"#,
-            upstream = upstream.addr(),
-            collector = collector.url(),
-            url = issuer.url(),
-            introspect = issuer.introspection_url(),
-            client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
-            secret = secret_file.display(),
+        let text = super::common::introspecting_config(
+            &issuer,
+            &upstream,
+            dir.path(),
+            &format!(
+                "[tracing]\n[tracing.otlp]\nendpoint = \"{}/v1/traces\"\nservice_name = \"edge-test\"",
+                collector.url()
+            ),
         );
         let config = Config::from_toml(&text, "otlp.toml").unwrap();
         let (layer, exporter) = portcullis_gateway::otlp::pipeline(&config).unwrap();

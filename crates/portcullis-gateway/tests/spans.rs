@@ -44,40 +44,11 @@ async fn spans_name_what_happened_and_never_a_token_or_secret() {
     let issuer = TestIssuer::start().await;
     let upstream = EchoUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("secret");
-    std::fs::write(
-        &secret_file,
-        portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
-    )
-    .unwrap();
-    let config = format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-[upstream]
-url = "http://{upstream}"
-[log]
-access = true
-[tracing]
-[[issuers]]
-issuer = "{url}"
-audiences = ["{AUDIENCE}"]
-discovery = true
-[issuers.introspection]
-endpoint = "{introspect}"
-client_id = "{client_id}"
-client_secret_file = "{secret}"
-cache = false
-[[routes]]
-name = "read"
-path = "/read"
-scopes_all = ["read"]
-"#,
-        upstream = upstream.addr(),
-        url = issuer.url(),
-        introspect = issuer.introspection_url(),
-        client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
-        secret = secret_file.display(),
+    let config = common::introspecting_config(
+        &issuer,
+        &upstream,
+        dir.path(),
+        "[log]\naccess = true\n[tracing]",
     );
     let gateway = InProcess::from_config(&config).await;
     let http = Http::http1();

@@ -49,7 +49,7 @@ use tower_service::Service;
 
 use super::protobuf_json::json_object;
 use super::record::{DecisionRecord, FrontDoor};
-use super::{decide_on_route, forbidden, headers_to_remove, not_set};
+use super::{headers_to_remove, not_set, route_and_decide};
 use crate::Body;
 use crate::config::{ForwardConfig, Limits};
 use crate::metrics::Reason;
@@ -156,14 +156,8 @@ async fn decide(shared: &GatewayState, check: CheckRequest, peer: SocketAddr) ->
         Ok(mut request) => {
             record.original(shared, &mut request);
             let remove = headers_to_remove(request.headers(), &config.forward);
-            match shared.route(&mut request, peer) {
-                Err(Refusal::NoRoute) => (None, forbidden(), remove),
-                Err(refusal) => (None, shared.core.refuse(refusal, false), remove),
-                Ok(index) => {
-                    let response = decide_on_route(shared, index, request).await;
-                    (Some(index), response, remove)
-                }
-            }
+            let (route, response) = route_and_decide(shared, request, peer).await;
+            (route, response, remove)
         }
     };
     let reason = record.finish(shared, route, client, &response);

@@ -15,7 +15,7 @@ use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request, Response, Uri};
 
 use super::record::{DecisionRecord, FrontDoor};
-use super::{decide_on_route, forbidden, headers_to_remove, not_set};
+use super::{headers_to_remove, not_set, route_and_decide};
 use crate::Body;
 use crate::config::{DecisionSource, HttpDecisionConfig};
 use crate::proxy::GatewayState;
@@ -116,14 +116,8 @@ pub(crate) async fn handle<B: Send + 'static>(
             } else {
                 Vec::new()
             };
-            match shared.route(&mut request, peer) {
-                Err(Refusal::NoRoute) => (None, forbidden(), remove),
-                Err(refusal) => (None, shared.core.refuse(refusal, false), remove),
-                Ok(index) => {
-                    let response = decide_on_route(&shared, index, request).await;
-                    (Some(index), response, remove)
-                }
-            }
+            let (route, response) = route_and_decide(&shared, request, peer).await;
+            (route, response, remove)
         }
     };
     if response.status().is_success() {

@@ -26,8 +26,8 @@ use crate::access_log::RecordIdentity;
 use crate::auth::IssuerSet;
 use crate::config::ForwardConfig;
 use crate::metrics::Reason;
-use crate::proxy::{Outcome, ProxyCore, insert_claim_headers};
-use crate::respond::full;
+use crate::proxy::{Outcome, ProxyCore, call, insert_claim_headers};
+use crate::respond::{Refusal, full};
 
 pub(crate) mod ext_authz;
 pub(crate) mod http_endpoint;
@@ -96,21 +96,6 @@ impl DecisionRoute {
     }
 }
 
-async fn call<S, B>(mut service: S, request: Request<B>) -> Response<Body>
-where
-    S: Service<Request<B>, Response = Response<Body>, Error = Infallible>,
-{
-    let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
-    let result = match ready {
-        Ok(()) => service.call(request).await,
-        Err(never) => match never {},
-    };
-    match result {
-        Ok(response) => response,
-        Err(never) => match never {},
-    }
-}
-
 /// The inbound headers the upstream must not see, as the proxy removes them: the
 /// look-alikes of every header the gateway sets, and `Authorization` unless forwarded.
 /// Empty (no allocation) for a clean request.
@@ -173,6 +158,20 @@ pub(crate) fn upgrade_not_allowed<B>(
 
 fn is_h2c(protocol: &str) -> bool {
     protocol.eq_ignore_ascii_case("h2c")
+}
+
+/// Routes the rebuilt original `request` as the proxy would and decides it: the
+/// route's index, if any, and the decision (403 for no route, the refusal otherwise).
+pub(crate) async fn route_and_decide<B: Send + 'static>(
+    shared: &crate::proxy::GatewayState,
+    mut request: Request<B>,
+    peer: std::net::SocketAddr,
+) -> (Option<usize>, Response<Body>) {
+    match shared.route(&mut request, peer) {
+        Err(Refusal::NoRoute) => (None, forbidden()),
+        Err(refusal) => (None, shared.core.refuse(refusal, false)),
+        Ok(index) => (Some(index), decide_on_route(shared, index, request).await),
+    }
 }
 
 /// Decides `request` on route `index`: its layers, then, once they allow it, the

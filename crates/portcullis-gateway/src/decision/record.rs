@@ -5,12 +5,12 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use http::{Method, Request, Response};
+use http::{Request, Response};
 
 use crate::Body;
-use crate::access_log::{AccessRecord, IdentitySlot};
+use crate::access_log::IdentitySlot;
 use crate::metrics::Reason;
-use crate::proxy::{GatewayState, reason_of};
+use crate::proxy::{AccessKept, GatewayState, record_answer};
 
 /// The front door a decision came through, for the logs.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub(crate) struct DecisionRecord {
     door: FrontDoor,
     /// What the access log reads of the original (its method and path, never the
     /// query) and where the layers leave the identity; only with the access log on.
-    access: Option<(Method, String, IdentitySlot)>,
+    access: Option<AccessKept>,
 }
 
 impl DecisionRecord {
@@ -70,30 +70,17 @@ impl DecisionRecord {
         client: IpAddr,
         response: &Response<Body>,
     ) -> Reason {
-        let reason = reason_of(response);
-        let elapsed = self.start.elapsed();
-        shared.metrics.record(route, reason, elapsed);
-        let route_name = route
-            .and_then(|i| shared.core.config.routes.get(i))
-            .map_or("", |r| r.name.as_str());
-        let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        // A decision starts no trace: the proxy in front owns the request's.
+        let (reason, route_name, elapsed_us) = record_answer(
+            shared,
+            route,
+            self.start,
+            response,
+            self.access.as_ref(),
+            client,
+            "",
+        );
         let status = response.status().as_u16();
-        if let Some((method, path, identity)) = &self.access {
-            AccessRecord {
-                method,
-                path,
-                client,
-                route: route_name,
-                decision: reason.decision(),
-                reason: reason.label(),
-                status,
-                elapsed_us,
-                // A decision starts no trace: the proxy in front owns the request's.
-                trace_id: "",
-                identity: identity.claims(),
-            }
-            .log();
-        }
         let front_door = self.door.label();
         if reason.decision() == "allow" {
             tracing::debug!(

@@ -67,9 +67,10 @@ impl RouteService {
     }
 }
 
-pub(crate) async fn call<S, R>(mut service: S, request: Request<Incoming>) -> R
+/// Drives an infallible tower service for one request.
+pub(crate) async fn call<S, B, R>(mut service: S, request: Request<B>) -> R
 where
-    S: Service<Request<Incoming>, Response = R, Error = Infallible>,
+    S: Service<Request<B>, Response = R, Error = Infallible>,
 {
     let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
     let result = match ready {
@@ -179,6 +180,47 @@ pub(crate) async fn handle_operations(
             )
         }),
     )
+}
+
+/// What the access log keeps of a request: its method and path (never the query), and
+/// where the layers leave the identity.
+pub(crate) type AccessKept = (http::Method, String, IdentitySlot);
+
+/// What every front door records of an answered request: the metrics, and the
+/// access-log line when `access` was kept. Returns the reason, the route's name and
+/// the elapsed microseconds, for the caller's own trace event.
+pub(crate) fn record_answer<'a>(
+    shared: &'a GatewayState,
+    route: Option<usize>,
+    start: Instant,
+    response: &Response<Body>,
+    access: Option<&AccessKept>,
+    client: std::net::IpAddr,
+    trace_id: &str,
+) -> (Reason, &'a str, u64) {
+    let reason = reason_of(response);
+    let elapsed = start.elapsed();
+    shared.metrics.record(route, reason, elapsed);
+    let route_name = route
+        .and_then(|i| shared.core.config.routes.get(i))
+        .map_or("", |r| r.name.as_str());
+    let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if let Some((method, path, identity)) = access {
+        AccessRecord {
+            method,
+            path,
+            client,
+            route: route_name,
+            decision: reason.decision(),
+            reason: reason.label(),
+            status: response.status().as_u16(),
+            elapsed_us,
+            identity: identity.claims(),
+            trace_id,
+        }
+        .log();
+    }
+    (reason, route_name, elapsed_us)
 }
 
 /// Why a response was what it was, from its extensions.
@@ -340,7 +382,7 @@ pub(crate) async fn handle(
             (
                 request.method().clone(),
                 request.uri().path().to_owned(),
-                slot,
+                slot.clone(),
             )
         });
     let grpc = is_grpc(request.headers());
@@ -389,13 +431,15 @@ pub(crate) async fn handle(
             (Some(index), response)
         }
     };
-    let reason = reason_of(&response);
-    let elapsed = start.elapsed();
-    shared.metrics.record(route, reason, elapsed);
-    let route_name = route
-        .and_then(|i| shared.core.config.routes.get(i))
-        .map_or("", |r| r.name.as_str());
-    let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let (reason, route_name, elapsed_us) = record_answer(
+        &shared,
+        route,
+        start,
+        &response,
+        access.as_ref(),
+        peer.ip(),
+        trace.as_deref().unwrap_or(""),
+    );
     if !span.is_disabled() {
         span.record("route", route_name);
         span.record("decision", reason.decision());
@@ -411,21 +455,6 @@ pub(crate) async fn handle(
                 span.record("key_id", &**key_id);
             }
         }
-    }
-    if let Some((method, path, identity)) = &access {
-        AccessRecord {
-            method,
-            path,
-            client: peer.ip(),
-            route: route_name,
-            decision: reason.decision(),
-            reason: reason.label(),
-            status: response.status().as_u16(),
-            elapsed_us,
-            identity: identity.claims(),
-            trace_id: trace.as_deref().unwrap_or(""),
-        }
-        .log();
     }
     if reason.decision() != "deny" {
         tracing::debug!(

@@ -271,14 +271,13 @@ pub(super) async fn forward(
     rewrite_headers(&mut parts.headers, &config.forward, claims);
     if let Some(peer) = peer {
         let forwarded_for = HeaderName::from_static("x-forwarded-for");
-        let peer_ip = peer.ip().to_string();
         let chain = match parts
             .headers
             .get(&forwarded_for)
             .and_then(|v| v.to_str().ok())
         {
-            Some(previous) => format!("{previous}, {peer_ip}"),
-            None => peer_ip,
+            Some(previous) => format!("{previous}, {}", peer.ip()),
+            None => peer.ip().to_string(),
         };
         if let Ok(value) = HeaderValue::try_from(chain) {
             parts.headers.insert(forwarded_for, value);

@@ -5,7 +5,8 @@
     dead_code,
     unreachable_pub,
     missing_debug_implementations,
-    clippy::unwrap_used
+    clippy::unwrap_used,
+    clippy::print_stderr
 )]
 
 use std::convert::Infallible;
@@ -583,4 +584,103 @@ algorithms = ["ES256"]
             served.await.unwrap();
         }
     }
+}
+
+/// A proxy in front of the gateway (nginx, Caddy) run from its recipe in
+/// `docs/decision/`; killed when dropped.
+pub struct ProxyInFront {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for ProxyInFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The recipe `docs/decision/{recipe}` exactly as written, only its placeholders
+/// filled (`{{dir}}`, `{{port}}`, `{{decision_port}}`, `{{upstream_port}}`), written
+/// into `dir`; returns its path.
+pub fn write_recipe(
+    recipe: &str,
+    dir: &Path,
+    port: u16,
+    decision: SocketAddr,
+    upstream: SocketAddr,
+) -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/decision")
+        .join(recipe);
+    let conf = std::fs::read_to_string(source)
+        .unwrap()
+        .replace("{{dir}}", dir.to_str().unwrap())
+        .replace("{{port}}", &port.to_string())
+        .replace("{{decision_port}}", &decision.port().to_string())
+        .replace("{{upstream_port}}", &upstream.port().to_string());
+    let path = dir.join(recipe);
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Whether the proxy's `binary` is installed; a test without it is skipped, loudly,
+/// unless `require` is set in the environment (then it fails). `banner` is the
+/// middle line of the skip notice.
+pub fn proxy_available(binary: &str, require: &str, banner: &str) -> bool {
+    if Path::new(binary).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{require} is set but {binary} is missing"
+    );
+    let rule = "!".repeat(69);
+    eprintln!("\n{rule}\n{banner}\n{rule}\n");
+    false
+}
+
+/// A gateway configuration whose `read` route accepts both the issuer's JWTs and its
+/// opaque tokens (discovery, and introspection with the testkit's client, its secret
+/// written in `dir`), with `sections` after `[upstream]`.
+pub fn introspecting_config(
+    issuer: &TestIssuer,
+    upstream: &EchoUpstream,
+    dir: &Path,
+    sections: &str,
+) -> String {
+    let secret_file = dir.join("secret");
+    std::fs::write(
+        &secret_file,
+        portcullis_testkit::INTROSPECTION_CLIENT_SECRET,
+    )
+    .unwrap();
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+[upstream]
+url = "http://{upstream}"
+{sections}
+[[issuers]]
+issuer = "{url}"
+audiences = ["{AUDIENCE}"]
+discovery = true
+[issuers.introspection]
+endpoint = "{introspect}"
+client_id = "{client_id}"
+client_secret_file = "{secret}"
+cache = false
+[[routes]]
+name = "read"
+path = "/read"
+scopes_all = ["read"]
+"#,
+        upstream = upstream.addr(),
+        url = issuer.url(),
+        introspect = issuer.introspection_url(),
+        client_id = portcullis_testkit::INTROSPECTION_CLIENT_ID,
+        secret = secret_file.display(),
+    )
 }
