@@ -304,9 +304,11 @@ async fn supervise(state: Arc<State>) {
                     backoff = (backoff * 2).min(state.max_backoff);
                     continue;
                 }
+                // Counted before it is published: whoever sees the store connected
+                // sees this connection counted too.
+                state.counters.reconnected();
                 state.connection.store(Some(Arc::new(connection)));
                 state.counters.set_connected(true);
-                state.counters.reconnected();
                 tracing::info!("store connected");
                 reported_down = false;
                 backoff = MIN_BACKOFF;
